@@ -1,0 +1,443 @@
+"""CatalogRepository: the SQL of playlists, songs, local files and storage backends."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from catalogsync import clock
+from catalogsync.db import SqliteStore
+from catalogsync.errors import CatalogsyncError, NotFoundError
+from catalogsync.providers.base import Track
+
+BACKEND_KINDS = ("local", "webdav", "rclone")
+
+
+@dataclass
+class SyncResult:
+    """What one playlist sync changed."""
+
+    playlist_id: int
+    total: int
+    added: int
+    removed: int
+
+
+class CatalogRepository(SqliteStore):
+    """Reads and writes of the catalog tables; safe to share between threads."""
+
+    # -- playlists ---------------------------------------------------------
+
+    def upsert_playlist(
+        self,
+        *,
+        platform: str,
+        remote_id: str,
+        name: str,
+        ref: str | None = None,
+        pool_kind: str = "url",
+        source_name: str | None = None,
+        wanted: bool | None = None,
+    ) -> tuple[int, bool]:
+        """Insert or update a playlist by (platform, remote_id); returns (id, created)."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT id FROM playlists WHERE platform = ? AND remote_id = ?",
+                (platform, remote_id),
+            ).fetchone()
+            now = clock.now_text()
+            if row is not None:
+                conn.execute(
+                    """
+                    UPDATE playlists SET name = ?, ref = COALESCE(?, ref), pool_kind = ?,
+                        source_name = COALESCE(?, source_name),
+                        wanted = COALESCE(?, wanted), updated_at = ?
+                    WHERE id = ?
+                    """,
+                    (
+                        name,
+                        ref,
+                        pool_kind,
+                        source_name,
+                        None if wanted is None else int(wanted),
+                        now,
+                        row["id"],
+                    ),
+                )
+                return int(row["id"]), False
+            cursor = conn.execute(
+                """
+                INSERT INTO playlists (platform, pool_kind, source_name, remote_id, ref, name,
+                    wanted, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    platform,
+                    pool_kind,
+                    source_name,
+                    remote_id,
+                    ref,
+                    name,
+                    1 if wanted is None else int(wanted),
+                    now,
+                    now,
+                ),
+            )
+            return int(cursor.lastrowid or 0), True
+
+    def get_playlist(self, playlist_id: int) -> dict[str, Any] | None:
+        row = self._fetchone("SELECT * FROM playlists WHERE id = ?", (int(playlist_id),))
+        return dict(row) if row is not None else None
+
+    def require_playlists(self, playlist_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """The playlists in the order asked; NotFoundError names any that do not exist."""
+        ids = [int(i) for i in playlist_ids]
+        found = {p["id"]: p for p in self.list_playlists(ids=ids)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFoundError(
+                "no playlist with id " + ", ".join(str(i) for i in missing)
+                + " (see `catalogsync playlists list`)"
+            )
+        return [found[i] for i in ids]
+
+    def list_playlists(
+        self,
+        *,
+        ids: list[int] | None = None,
+        wanted_only: bool = False,
+        source_names: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        where, params = ["1 = 1"], []
+        if ids is not None:
+            if not ids:
+                return []
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            params.extend(int(i) for i in ids)
+        if wanted_only:
+            where.append("wanted = 1")
+        if source_names:
+            where.append(f"source_name IN ({','.join('?' * len(source_names))})")
+            params.extend(source_names)
+        rows = self._fetchall(
+            f"SELECT * FROM playlists WHERE {' AND '.join(where)} ORDER BY id", params
+        )
+        return [dict(row) for row in rows]
+
+    def set_wanted(self, playlist_ids: Iterable[int], wanted: bool) -> int:
+        ids = [p["id"] for p in self.require_playlists(playlist_ids)]
+        with self._connection() as conn:
+            conn.execute(
+                f"UPDATE playlists SET wanted = ?, updated_at = ? "
+                f"WHERE id IN ({','.join('?' * len(ids))})",
+                (int(wanted), clock.now_text(), *ids),
+            )
+        return len(ids)
+
+    def set_playlist_error(self, playlist_id: int, message: str | None) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "UPDATE playlists SET last_error = ?, updated_at = ? WHERE id = ?",
+                (message, clock.now_text(), int(playlist_id)),
+            )
+
+    def sync_playlist_tracks(self, playlist_id: int, platform: str, tracks: list[Track]) -> SyncResult:
+        """Store a playlist's tracks in order; tracks that left are marked removed, never deleted."""
+        now = clock.now_text()
+        with self._connection() as conn:
+            before = {
+                int(r["song_id"])
+                for r in conn.execute(
+                    "SELECT song_id FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL",
+                    (int(playlist_id),),
+                )
+            }
+            seen: list[int] = []
+            seen_set: set[int] = set()
+            for track in tracks:
+                song_id = self._upsert_song(conn, platform, track, now)
+                if song_id in seen_set:
+                    continue  # a playlist listing the same song twice keeps its first place
+                seen_set.add(song_id)
+                seen.append(song_id)
+            for position, song_id in enumerate(seen, start=1):
+                conn.execute(
+                    """
+                    INSERT INTO playlist_songs (playlist_id, song_id, position, added_at)
+                    VALUES (?, ?, ?, ?)
+                    ON CONFLICT (playlist_id, song_id)
+                    DO UPDATE SET position = excluded.position, removed_at = NULL
+                    """,
+                    (int(playlist_id), song_id, position, now),
+                )
+            removed = before - seen_set
+            if removed:
+                conn.execute(
+                    f"UPDATE playlist_songs SET removed_at = ? WHERE playlist_id = ? "
+                    f"AND song_id IN ({','.join('?' * len(removed))})",
+                    (now, int(playlist_id), *removed),
+                )
+            added = len(seen_set - before)
+            conn.execute(
+                """
+                UPDATE playlists SET song_count = ?, last_synced_at = ?, last_error = NULL,
+                    drift_added = ?, drift_removed = ?, updated_at = ?
+                WHERE id = ?
+                """,
+                (len(seen), now, added, len(removed), now, int(playlist_id)),
+            )
+        return SyncResult(int(playlist_id), len(seen), added, len(removed))
+
+    @staticmethod
+    def _upsert_song(conn: sqlite3.Connection, platform: str, track: Track, now: str) -> int:
+        row = conn.execute(
+            """
+            INSERT INTO songs (platform, remote_id, name, singers, album, duration_seconds, ext,
+                file_size_bytes, sha256, download_url, metadata_json, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (platform, remote_id) DO UPDATE SET
+                name = excluded.name, singers = excluded.singers, album = excluded.album,
+                duration_seconds = COALESCE(excluded.duration_seconds, duration_seconds),
+                ext = CASE WHEN excluded.ext != '' THEN excluded.ext ELSE ext END,
+                file_size_bytes = COALESCE(excluded.file_size_bytes, file_size_bytes),
+                sha256 = COALESCE(excluded.sha256, sha256),
+                download_url = COALESCE(excluded.download_url, download_url),
+                metadata_json = excluded.metadata_json, updated_at = excluded.updated_at
+            RETURNING id
+            """,
+            (
+                platform,
+                track.remote_id,
+                track.name,
+                track.singers,
+                track.album,
+                track.duration_seconds,
+                track.ext,
+                track.file_size_bytes,
+                track.sha256,
+                track.download_url,
+                json.dumps(track.metadata, ensure_ascii=False, default=str),
+                now,
+                now,
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    def playlist_song_ids(self, playlist_id: int) -> list[int]:
+        return [
+            int(r["song_id"])
+            for r in self._fetchall(
+                "SELECT song_id FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL "
+                "ORDER BY position",
+                (int(playlist_id),),
+            )
+        ]
+
+    # -- songs and files ---------------------------------------------------
+
+    def get_song(self, song_id: int) -> dict[str, Any] | None:
+        row = self._fetchone("SELECT * FROM songs WHERE id = ?", (int(song_id),))
+        return dict(row) if row is not None else None
+
+    def songs_to_download(self, playlist_ids: list[int]) -> list[dict[str, Any]]:
+        """Songs of these playlists (in playlist order, each once) without a local file."""
+        if not playlist_ids:
+            return []
+        rows = self._fetchall(
+            f"""
+            SELECT s.*, ps.playlist_id AS playlist_id, MIN(ps.position) AS position
+            FROM playlist_songs ps
+            JOIN songs s ON s.id = ps.song_id
+            WHERE ps.playlist_id IN ({','.join('?' * len(playlist_ids))})
+              AND ps.removed_at IS NULL
+              AND NOT EXISTS (
+                SELECT 1 FROM local_files lf JOIN storage_backends b ON b.id = lf.backend_id
+                WHERE lf.song_id = s.id AND b.kind = 'local' AND b.is_default = 1)
+            GROUP BY s.id
+            """,
+            [int(i) for i in playlist_ids],
+        )
+        order = {pid: n for n, pid in enumerate(playlist_ids)}
+        songs = [dict(r) for r in rows]
+        songs.sort(key=lambda s: (order.get(s["playlist_id"], 0), s["position"], s["id"]))
+        return songs
+
+    def record_local_file(
+        self,
+        *,
+        song_id: int,
+        backend_id: int,
+        relative_path: str,
+        file_size_bytes: int | None,
+        ext: str | None = None,
+        sha256: str | None = None,
+        quality_label: str | None = None,
+    ) -> int:
+        with self._connection() as conn:
+            row = conn.execute(
+                """
+                INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes,
+                    ext, quality_label, sha256, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (backend_id, relative_path) DO UPDATE SET
+                    song_id = excluded.song_id, file_size_bytes = excluded.file_size_bytes,
+                    ext = excluded.ext, sha256 = excluded.sha256
+                RETURNING id
+                """,
+                (
+                    int(song_id),
+                    int(backend_id),
+                    relative_path,
+                    file_size_bytes,
+                    ext,
+                    quality_label,
+                    sha256,
+                    clock.now_text(),
+                ),
+            ).fetchone()
+            return int(row[0])
+
+    def files_for_song(self, song_id: int) -> list[dict[str, Any]]:
+        rows = self._fetchall(
+            "SELECT lf.*, b.name AS backend_name, b.kind AS backend_kind, b.target AS target "
+            "FROM local_files lf JOIN storage_backends b ON b.id = lf.backend_id "
+            "WHERE lf.song_id = ? ORDER BY lf.id",
+            (int(song_id),),
+        )
+        return [dict(r) for r in rows]
+
+    def path_taken(self, backend_id: int, relative_path: str, *, by_other_than: int) -> bool:
+        """Whether another song already owns this path on this backend."""
+        row = self._fetchone(
+            "SELECT 1 FROM local_files WHERE backend_id = ? AND relative_path = ? AND song_id != ?",
+            (int(backend_id), relative_path, int(by_other_than)),
+        )
+        return row is not None
+
+    def list_library_files(self, backend_id: int) -> list[dict[str, Any]]:
+        rows = self._fetchall(
+            "SELECT lf.*, s.name AS song_name, s.singers AS singers FROM local_files lf "
+            "JOIN songs s ON s.id = lf.song_id WHERE lf.backend_id = ? ORDER BY lf.id",
+            (int(backend_id),),
+        )
+        return [dict(r) for r in rows]
+
+    # -- storage backends --------------------------------------------------
+
+    def add_backend(
+        self, name: str, kind: str, target: str, options: dict[str, Any] | None = None
+    ) -> int:
+        if kind not in BACKEND_KINDS:
+            raise CatalogsyncError(
+                f"unknown backend kind {kind!r}; choose one of: {', '.join(BACKEND_KINDS)}"
+            )
+        with self._connection() as conn:
+            if conn.execute("SELECT 1 FROM storage_backends WHERE name = ?", (name,)).fetchone():
+                raise CatalogsyncError(f"a backend named {name!r} already exists")
+            return int(
+                conn.execute(
+                    "INSERT INTO storage_backends (name, kind, target, options_json, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (name, kind, target, json.dumps(options or {}), clock.now_text()),
+                ).lastrowid
+                or 0
+            )
+
+    def list_backends(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._fetchall("SELECT * FROM storage_backends ORDER BY id")]
+
+    def get_backend(self, name: str) -> dict[str, Any]:
+        row = self._fetchone("SELECT * FROM storage_backends WHERE name = ?", (name,))
+        if row is None:
+            raise NotFoundError(f"no storage backend named {name!r} (see `catalogsync backends list`)")
+        return dict(row)
+
+    def default_backend(self) -> dict[str, Any]:
+        row = self._fetchone("SELECT * FROM storage_backends WHERE is_default = 1")
+        if row is None:
+            raise NotFoundError("no default library backend; run `catalogsync init`")
+        return dict(row)
+
+    def local_backends(self) -> list[dict[str, Any]]:
+        """Local backends a download may land on, the default first."""
+        rows = self._fetchall(
+            "SELECT * FROM storage_backends WHERE kind = 'local' ORDER BY is_default DESC, id"
+        )
+        return [dict(r) for r in rows]
+
+    # -- read-model queries (assembled in ops/views.py) -------------------
+
+    def playlist_picker_rows(self) -> list[dict[str, Any]]:
+        """Every playlist with the number of its songs being downloaded right now."""
+        rows = self._fetchall(
+            """
+            SELECT p.*, COALESCE(r.running, 0) AS running_download_song_count,
+                   COALESCE(d.downloaded, 0) AS downloaded_song_count
+            FROM playlists p
+            LEFT JOIN (
+                SELECT ps.playlist_id, COUNT(DISTINCT i.song_id) AS running
+                FROM job_items i JOIN playlist_songs ps ON ps.song_id = i.song_id
+                WHERE i.status = 'running' AND i.item_type = 'song_download'
+                GROUP BY ps.playlist_id
+            ) r ON r.playlist_id = p.id
+            LEFT JOIN (
+                SELECT ps.playlist_id, COUNT(DISTINCT ps.song_id) AS downloaded
+                FROM playlist_songs ps
+                JOIN local_files lf ON lf.song_id = ps.song_id
+                JOIN storage_backends b ON b.id = lf.backend_id AND b.is_default = 1
+                WHERE ps.removed_at IS NULL
+                GROUP BY ps.playlist_id
+            ) d ON d.playlist_id = p.id
+            ORDER BY p.id
+            """
+        )
+        return [dict(r) for r in rows]
+
+    def playlist_progress(self, playlist_ids: list[int]) -> list[dict[str, Any]]:
+        """Per playlist: songs in it now and how many have a file in the library."""
+        if not playlist_ids:
+            return []
+        marks = ",".join("?" * len(playlist_ids))
+        rows = self._fetchall(
+            f"""
+            SELECT p.id AS playlist_id, p.name AS playlist_name,
+                   COUNT(ps.song_id) AS total_songs,
+                   COUNT(DISTINCT lf.song_id) AS downloaded_songs
+            FROM playlists p
+            LEFT JOIN playlist_songs ps ON ps.playlist_id = p.id AND ps.removed_at IS NULL
+            LEFT JOIN local_files lf ON lf.song_id = ps.song_id AND lf.backend_id IN (
+                SELECT id FROM storage_backends WHERE is_default = 1)
+            WHERE p.id IN ({marks})
+            GROUP BY p.id
+            """,
+            [int(i) for i in playlist_ids],
+        )
+        by_id = {int(r["playlist_id"]): dict(r) for r in rows}
+        return [by_id[int(i)] for i in playlist_ids if int(i) in by_id]
+
+    def library_stats(self) -> dict[str, Any]:
+        row = self._fetchone(
+            """
+            SELECT (SELECT COUNT(*) FROM songs) AS total_songs,
+                   (SELECT COUNT(DISTINCT lf.song_id) FROM local_files lf
+                      JOIN storage_backends b ON b.id = lf.backend_id AND b.is_default = 1)
+                      AS downloaded_songs,
+                   (SELECT COALESCE(SUM(lf.file_size_bytes), 0) FROM local_files lf
+                      JOIN storage_backends b ON b.id = lf.backend_id AND b.is_default = 1)
+                      AS library_bytes
+            """
+        )
+        return dict(row) if row is not None else {}
+
+    def playlist_source_stats(self) -> list[dict[str, Any]]:
+        rows = self._fetchall(
+            """
+            SELECT pool_kind, platform, COUNT(*) AS playlists, SUM(wanted) AS wanted,
+                   SUM(song_count) AS songs, SUM(song_count = 0) AS never_synced
+            FROM playlists GROUP BY pool_kind, platform ORDER BY pool_kind, platform
+            """
+        )
+        return [dict(r) for r in rows]

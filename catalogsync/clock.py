@@ -1,0 +1,34 @@
+"""Wall-clock access in one place, so tests and snapshots can freeze time."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+_frozen: float | None = None
+
+
+def now() -> float:
+    """Seconds since the epoch (frozen when a test froze the clock)."""
+    return _frozen if _frozen is not None else time.time()
+
+
+def now_text() -> str:
+    """UTC timestamp as stored in the database: ``YYYY-MM-DD HH:MM:SS``."""
+    return datetime.fromtimestamp(now(), UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse_text(value: str | None) -> float | None:
+    """Epoch seconds of a stored timestamp, or None."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def freeze(at: float | None) -> None:
+    """Freeze the clock at ``at`` (None unfreezes); for tests and snapshots only."""
+    global _frozen
+    _frozen = at

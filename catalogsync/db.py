@@ -1,0 +1,412 @@
+"""SQLite connection and schema: WAL, busy timeout, foreign keys, ordered migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BUSY_TIMEOUT_MS = 10_000
+
+# Each entry upgrades the schema from version i to i + 1. Never edit a shipped
+# entry: append a new one. Statements must be safe on databases created by an
+# older catalogsync (or by the musicdl console the project grew from), so
+# table creation is IF NOT EXISTS and columns are added by _ensure_columns.
+_V1_TABLES = [
+    """
+    CREATE TABLE IF NOT EXISTS storage_backends (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        options_json TEXT NOT NULL DEFAULT '{}',
+        is_default INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS playlists (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform TEXT NOT NULL,
+        pool_kind TEXT NOT NULL DEFAULT 'url',
+        source_name TEXT,
+        remote_id TEXT NOT NULL,
+        ref TEXT,
+        name TEXT NOT NULL,
+        song_count INTEGER NOT NULL DEFAULT 0,
+        wanted INTEGER NOT NULL DEFAULT 1,
+        last_synced_at TEXT,
+        last_error TEXT,
+        drift_added INTEGER,
+        drift_removed INTEGER,
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE (platform, remote_id)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS songs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform TEXT NOT NULL,
+        remote_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        singers TEXT NOT NULL DEFAULT '',
+        album TEXT NOT NULL DEFAULT '',
+        duration_seconds REAL,
+        ext TEXT NOT NULL DEFAULT '',
+        file_size_bytes INTEGER,
+        quality_label TEXT,
+        sha256 TEXT,
+        download_url TEXT,
+        metadata_json TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE (platform, remote_id)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS playlist_songs (
+        playlist_id INTEGER NOT NULL REFERENCES playlists(id) ON DELETE CASCADE,
+        song_id INTEGER NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        added_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        removed_at TEXT,
+        PRIMARY KEY (playlist_id, song_id)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_playlist_songs_song ON playlist_songs(song_id)",
+    """
+    CREATE TABLE IF NOT EXISTS local_files (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        song_id INTEGER NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
+        backend_id INTEGER NOT NULL REFERENCES storage_backends(id) ON DELETE CASCADE,
+        relative_path TEXT NOT NULL,
+        file_size_bytes INTEGER,
+        ext TEXT,
+        quality_label TEXT,
+        sha256 TEXT,
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE (backend_id, relative_path)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_local_files_song ON local_files(song_id, backend_id)",
+    """
+    CREATE TABLE IF NOT EXISTS job_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 100,
+        requested_by TEXT,
+        config_snapshot TEXT NOT NULL DEFAULT '{}',
+        sources TEXT NOT NULL DEFAULT '[]',
+        download_sources TEXT NOT NULL DEFAULT '[]',
+        playlist_scope TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        started_at TEXT,
+        ended_at TEXT,
+        error TEXT
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS job_stages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_run_id INTEGER NOT NULL REFERENCES job_runs(id) ON DELETE CASCADE,
+        stage_type TEXT NOT NULL,
+        seq_no INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        total_items INTEGER NOT NULL DEFAULT 0,
+        success_items INTEGER NOT NULL DEFAULT 0,
+        failed_items INTEGER NOT NULL DEFAULT 0,
+        skipped_items INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT,
+        ended_at TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_job_stages_job ON job_stages(job_run_id, seq_no)",
+    """
+    CREATE TABLE IF NOT EXISTS job_items (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_stage_id INTEGER NOT NULL REFERENCES job_stages(id) ON DELETE CASCADE,
+        item_type TEXT NOT NULL,
+        item_key TEXT NOT NULL,
+        song_id INTEGER,
+        playlist_id INTEGER,
+        status TEXT NOT NULL DEFAULT 'pending',
+        worker_id INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        payload_json TEXT NOT NULL DEFAULT '{}',
+        last_error TEXT,
+        last_error_code TEXT,
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        started_at TEXT,
+        ended_at TEXT,
+        UNIQUE (job_stage_id, item_key)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS job_workers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_run_id INTEGER,
+        job_stage_id INTEGER,
+        worker_name TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'idle',
+        current_job_item_id INTEGER,
+        current_song_id INTEGER,
+        current_playlist_id INTEGER,
+        current_display_text TEXT,
+        heartbeat_at TEXT,
+        last_progress_text TEXT,
+        processed_count INTEGER NOT NULL DEFAULT 0,
+        error_count INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS worker_speed_samples (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        worker_id INTEGER NOT NULL REFERENCES job_workers(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        speed_bytes_per_sec REAL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_speed_samples_worker ON worker_speed_samples(worker_id, id)",
+    """
+    CREATE TABLE IF NOT EXISTS job_commands (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_run_id INTEGER NOT NULL REFERENCES job_runs(id) ON DELETE CASCADE,
+        command_type TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        payload_json TEXT NOT NULL DEFAULT '{}',
+        message TEXT,
+        requested_by TEXT,
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        applied_at TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_job_commands_status ON job_commands(status, id)",
+    """
+    CREATE TABLE IF NOT EXISTS job_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_run_id INTEGER REFERENCES job_runs(id) ON DELETE CASCADE,
+        event_type TEXT NOT NULL,
+        level TEXT NOT NULL DEFAULT 'info',
+        message TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_job_events_job ON job_events(job_run_id, id)",
+    """
+    CREATE TABLE IF NOT EXISTS runner_lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at REAL NOT NULL
+    )
+    """,
+]
+
+# Columns added after the first schema (or missing from databases made by the
+# musicdl console): added in place when absent.
+_V1_COLUMNS: dict[str, dict[str, str]] = {
+    "job_workers": {
+        "downloaded_bytes": "INTEGER",
+        "total_bytes": "INTEGER",
+        "speed_bytes_per_sec": "REAL",
+        "progress_percent": "REAL",
+    },
+    "job_runs": {
+        "queue_rank": "REAL",
+        "backend_name": "TEXT",
+        "pause_reason": "TEXT",
+    },
+    "job_stages": {"planned": "INTEGER NOT NULL DEFAULT 0"},
+    "job_items": {
+        "job_run_id": "INTEGER",
+        "next_attempt_at": "REAL",
+        "bytes_done": "INTEGER",
+    },
+}
+
+_V1_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS idx_job_runs_status ON job_runs(status, priority, queue_rank, id)",
+    "CREATE INDEX IF NOT EXISTS idx_job_items_stage_status ON job_items(job_stage_id, status, id)",
+    "CREATE INDEX IF NOT EXISTS idx_job_items_status ON job_items(status)",
+    "CREATE INDEX IF NOT EXISTS idx_job_items_job ON job_items(job_run_id, status)",
+    "CREATE INDEX IF NOT EXISTS idx_job_workers_job ON job_workers(job_run_id, status)",
+    "CREATE INDEX IF NOT EXISTS idx_job_workers_name ON job_workers(worker_name, id)",
+]
+
+
+def _ensure_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    existing = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+    for name, decl in columns.items():
+        if name not in existing:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    for statement in _V1_TABLES:
+        conn.execute(statement)
+    for table, columns in _V1_COLUMNS.items():
+        _ensure_columns(conn, table, columns)
+    for statement in _V1_INDEXES:
+        conn.execute(statement)
+    conn.execute("UPDATE job_runs SET queue_rank = id WHERE queue_rank IS NULL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect_database(db_path: str | Path) -> sqlite3.Connection:
+    """Open a connection with the settings every catalogsync connection uses."""
+    conn = sqlite3.connect(
+        str(db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def initialize_database(
+    db_path: str | Path, default_library_root: str | Path | None = None
+) -> sqlite3.Connection:
+    """Create or upgrade the database in place (idempotent) and return a connection.
+
+    Args:
+        db_path: the SQLite file; its folder is created when missing.
+        default_library_root: when given, the default local storage backend points here.
+    """
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect_database(path)
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        for index in range(version, SCHEMA_VERSION):
+            MIGRATIONS[index](conn)
+        if version > SCHEMA_VERSION:
+            raise_newer(path, version)
+        conn.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+        if version == SCHEMA_VERSION:
+            # A database stamped current by us can still lack columns if an
+            # older tool recreated a table: the column pass is cheap and safe.
+            for table, columns in _V1_COLUMNS.items():
+                _ensure_columns(conn, table, columns)
+        if default_library_root is not None:
+            root = Path(default_library_root)
+            root.mkdir(parents=True, exist_ok=True)
+            ensure_default_local_backend(conn, root)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        conn.close()
+        raise
+    return conn
+
+
+def raise_newer(path: Path, version: int) -> None:
+    from catalogsync.errors import CatalogsyncError
+
+    raise CatalogsyncError(
+        f"{path}: database schema version {version} is newer than this catalogsync "
+        f"understands ({SCHEMA_VERSION}); upgrade catalogsync"
+    )
+
+
+def ensure_default_local_backend(conn: sqlite3.Connection, root: Path) -> int:
+    """Make the `library` local backend (the default) point at ``root``; return its id."""
+    target = str(root.resolve())
+    row = conn.execute("SELECT id FROM storage_backends WHERE is_default = 1").fetchone()
+    if row is not None:
+        conn.execute(
+            "UPDATE storage_backends SET target = ?, kind = 'local' WHERE id = ?",
+            (target, row[0]),
+        )
+        return int(row[0])
+    cursor = conn.execute(
+        """
+        INSERT INTO storage_backends (name, kind, target, is_default)
+        VALUES ('library', 'local', ?, 1)
+        ON CONFLICT(name) DO UPDATE SET target = excluded.target, is_default = 1
+        """,
+        (target,),
+    )
+    found = conn.execute("SELECT id FROM storage_backends WHERE name = 'library'").fetchone()
+    return int(found[0]) if found else int(cursor.lastrowid or 0)
+
+
+class SqliteStore:
+    """Per-thread connections to one database file; repositories build on it.
+
+    ``share_with`` makes two repositories use the same per-thread connections, so a
+    read model can read both inside one snapshot.
+    """
+
+    def __init__(self, db_path: str | Path, *, share_with: SqliteStore | None = None) -> None:
+        self.db_path = Path(db_path)
+        self._local = share_with._local if share_with is not None else threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect_database(self.db_path)
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken with BEGIN IMMEDIATE, so it never deadlocks on upgrade."""
+        conn = self._conn()
+        for attempt in range(20):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                # busy_timeout already waited; still locked means a very long writer
+                # elsewhere. Keep trying for a bounded time rather than fail a user.
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 19:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return self._conn().execute(sql, tuple(params)).fetchall()
+
+    def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        return self._conn().execute(sql, tuple(params)).fetchone()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Run several reads in one read transaction, so a read model is consistent."""
+        conn = self._conn()
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")

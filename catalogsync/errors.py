@@ -1,0 +1,69 @@
+"""Errors a user can cause: each carries a message fit to print on one line."""
+
+from __future__ import annotations
+
+
+class CatalogsyncError(Exception):
+    """Base class: the CLI prints ``str(err)`` on one line and exits 1."""
+
+
+class ConfigError(CatalogsyncError):
+    """The configuration file or a setting is invalid."""
+
+
+class NotFoundError(CatalogsyncError):
+    """A job, playlist or backend named by the user does not exist."""
+
+
+class InvalidTransitionError(CatalogsyncError):
+    """A command is not allowed in the job's current state."""
+
+
+class LeaseHeldError(CatalogsyncError):
+    """Another live runner owns the queue of this database."""
+
+    def __init__(self, owner: str, pid: int, host: str) -> None:
+        self.owner, self.pid, self.host = owner, pid, host
+        super().__init__(
+            f"another runner holds the queue of this database (pid {pid} on {host}); "
+            "stop it first or attach to it with `catalogsync tui`"
+        )
+
+
+class PlaylistFormatError(CatalogsyncError):
+    """A playlist file is malformed; the message names the file and the line."""
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        self.path, self.line, self.reason = path, line, reason
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {reason}")
+
+
+class ProviderError(CatalogsyncError):
+    """A provider could not list a playlist or resolve a track."""
+
+
+class TransferError(CatalogsyncError):
+    """A transfer failed.
+
+    ``code`` is a short machine-readable reason stored as ``last_error_code``
+    (``http_404``, ``size_mismatch``, ``timeout``...); ``permanent`` errors are
+    never retried.
+    """
+
+    def __init__(self, message: str, *, code: str = "transfer_error", permanent: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+
+
+class TransferStopped(CatalogsyncError):
+    """A transfer stopped at a chunk boundary because its job was paused or canceled."""
+
+
+class StorageFullError(CatalogsyncError):
+    """No room left on the target: the job pauses instead of failing every item."""
+
+
+class StorageUnavailableError(CatalogsyncError):
+    """The target cannot be written (read-only, permission denied, unreachable)."""

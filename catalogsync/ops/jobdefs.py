@@ -1,0 +1,55 @@
+"""Job types: their stage sequences, lanes and display names, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DOWNLOAD_LANE = "download"
+GENERAL_LANE = "general"
+
+JOB_STAGE_SEQUENCES: dict[str, list[str]] = {
+    "catalog_sync": ["collect", "sync", "download"],
+    "collect_only": ["collect"],
+    "sync_only": ["sync"],
+    "sync_download": ["sync", "download"],
+    "download_only": ["download"],
+    "upload_only": ["upload"],
+    "download_upload": ["download", "upload"],
+}
+JOB_TYPES = tuple(JOB_STAGE_SEQUENCES)
+DOWNLOAD_LANE_JOB_TYPES = tuple(t for t, s in JOB_STAGE_SEQUENCES.items() if "download" in s)
+
+# What a stage's items are called in progress text (`12 / 40 songs`).
+STAGE_UNITS = {"collect": "sources", "sync": "playlists", "download": "songs", "upload": "files"}
+
+
+def job_has_stage(job_type: str, stage_type: str) -> bool:
+    return stage_type in JOB_STAGE_SEQUENCES.get(str(job_type), [])
+
+
+def job_lane_type(job_type: str) -> str:
+    """Download-class jobs share one serialized lane; the rest run in the general lane."""
+    return DOWNLOAD_LANE if job_has_stage(job_type, "download") else GENERAL_LANE
+
+
+def primary_stage_type(job_type: str) -> str | None:
+    """The stage whose counters a task-center row shows: download > upload > sync > collect."""
+    for stage_type in ("download", "upload", "sync", "collect"):
+        if job_has_stage(job_type, stage_type):
+            return stage_type
+    return None
+
+
+def display_name(job_type: str, playlist_scope: dict[str, Any] | None = None) -> str:
+    playlist_ids = (playlist_scope or {}).get("playlist_ids")
+    is_scoped = isinstance(playlist_ids, list) and len(playlist_ids) > 0
+    mapping = {
+        "catalog_sync": "Full Pipeline",
+        "collect_only": "Collect",
+        "sync_only": "Sync Selected Playlists" if is_scoped else "Sync",
+        "sync_download": "Sync Then Download" if is_scoped else "Sync Then Download All",
+        "download_only": "Download Selected Playlists" if is_scoped else "Download",
+        "upload_only": "Upload",
+        "download_upload": "Download Then Upload",
+    }
+    return mapping.get(str(job_type), str(job_type))

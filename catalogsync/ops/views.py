@@ -1,0 +1,406 @@
+"""Read models: what the task center, the playlist picker and `--json` output show.
+
+Every function here runs a fixed number of queries, however many jobs exist, and
+returns plain dicts the TUI and the CLI both use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalogsync import clock
+from catalogsync.catalog.repository import CatalogRepository
+from catalogsync.transfer.meter import format_bytes_progress, format_speed
+
+from .jobdefs import (
+    DOWNLOAD_LANE_JOB_TYPES,
+    STAGE_UNITS,
+    display_name,
+    job_lane_type,
+    primary_stage_type,
+)
+from .models import ACTIVE_JOB_STATUSES, JobRun, JobStage, JobStatus
+from .repository import OpsRepository
+
+_DOWNLOAD_TYPES_SQL = ",".join(f"'{t}'" for t in DOWNLOAD_LANE_JOB_TYPES)
+
+
+def _progress_percent(done: int, total: int) -> float:
+    if total <= 0:
+        return 0.0
+    return round(done * 100.0 / total, 1)
+
+
+def scope_summary(job: JobRun) -> str:
+    if job.playlist_ids:
+        n = len(job.playlist_ids)
+        return f"{n} playlist" if n == 1 else f"{n} playlists"
+    if job.sources:
+        n = len(job.sources)
+        return f"{n} source" if n == 1 else f"{n} sources"
+    return "All sources"
+
+
+def _queue_positions(repo: OpsRepository, job_ids: list[int]) -> dict[int, int]:
+    if not job_ids:
+        return {}
+    marks = ",".join("?" * len(job_ids))
+    rows = repo._fetchall(
+        f"""
+        SELECT id, pos FROM (
+            SELECT id, ROW_NUMBER() OVER (
+                PARTITION BY job_type IN ({_DOWNLOAD_TYPES_SQL})
+                ORDER BY priority, queue_rank, id) AS pos
+            FROM job_runs WHERE status = 'queued')
+        WHERE id IN ({marks})
+        """,
+        job_ids,
+    )
+    return {int(r["id"]): int(r["pos"]) for r in rows}
+
+
+def _stages_by_job(repo: OpsRepository, job_ids: list[int]) -> dict[int, list[JobStage]]:
+    out: dict[int, list[JobStage]] = {i: [] for i in job_ids}
+    if not job_ids:
+        return out
+    marks = ",".join("?" * len(job_ids))
+    for row in repo._fetchall(
+        f"SELECT * FROM job_stages WHERE job_run_id IN ({marks}) ORDER BY seq_no, id", job_ids
+    ):
+        out[int(row["job_run_id"])].append(repo._row_to_stage(row))
+    return out
+
+
+def _worker_totals(repo: OpsRepository, job_ids: list[int]) -> dict[int, tuple[int, float | None]]:
+    if not job_ids:
+        return {}
+    marks = ",".join("?" * len(job_ids))
+    rows = repo._fetchall(
+        f"""
+        SELECT job_run_id, COUNT(*) AS n, SUM(speed_bytes_per_sec) AS speed
+        FROM job_workers WHERE status = 'running' AND job_run_id IN ({marks})
+        GROUP BY job_run_id
+        """,
+        job_ids,
+    )
+    return {
+        int(r["job_run_id"]): (int(r["n"]), float(r["speed"]) if r["speed"] else None)
+        for r in rows
+    }
+
+
+def build_task_row(
+    job: JobRun,
+    stages: list[JobStage],
+    queue_position: int | None,
+    workers: tuple[int, float | None],
+) -> dict[str, Any]:
+    """One task-center row, in the seed's fields plus what the TUI needs."""
+    stage_by_type = {s.stage_type: s for s in stages}
+    primary = primary_stage_type(job.job_type)
+    target = stage_by_type.get(primary or "")
+    done = target.done_items if target else 0
+    total = target.total_items if target else 0
+    failed = sum(s.failed_items for s in stages)
+    unit = STAGE_UNITS.get(primary or "", "items")
+    active_workers, speed = workers
+    if job.status not in ACTIVE_JOB_STATUSES:
+        speed = None
+    lane = job_lane_type(job.job_type)
+    if job.status == JobStatus.QUEUED and queue_position is not None:
+        queue_label = f"queued #{queue_position}"
+    elif job.status == JobStatus.RUNNING:
+        queue_label = "running"
+    else:
+        queue_label = lane
+    progress_text = f"{done} / {total} {unit}"
+    if speed:
+        progress_text = f"{progress_text} | {format_speed(speed)}"
+    current_stage = next(
+        (s.stage_type for s in stages if s.status.value == "running"),
+        None,
+    )
+    return {
+        "id": job.id,
+        "job_type": job.job_type,
+        "display_name": display_name(job.job_type, job.playlist_scope),
+        "status": job.status.value,
+        "lane_type": lane,
+        "queue_label": queue_label,
+        "queue_position": queue_position,
+        "priority": job.priority,
+        "scope_summary": scope_summary(job),
+        "playlist_scope": job.playlist_scope,
+        "primary_stage": primary,
+        "current_stage": current_stage,
+        "primary_progress_text": progress_text,
+        "primary_progress_percent": _progress_percent(done, total),
+        "done_items": done,
+        "total_items": total,
+        "failed_items": failed,
+        "active_worker_count": active_workers,
+        "speed_bytes_per_sec": speed,
+        "speed_text": format_speed(speed),
+        "can_pause": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+        "can_resume": job.status in (JobStatus.PAUSED, JobStatus.PAUSE_REQUESTED),
+        "can_cancel": not job.status.is_finished,
+        "can_retry": failed > 0 and job.status not in ACTIVE_JOB_STATUSES
+        and job.status != JobStatus.CANCELED,
+        "pause_reason": job.pause_reason,
+        "error": job.error,
+        "backend_name": job.backend_name,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "ended_at": job.ended_at,
+    }
+
+
+def task_center_rows(repo: OpsRepository, limit: int = 50) -> list[dict[str, Any]]:
+    """Jobs for the task table: running, then queued in queue order, paused, then newest."""
+    with repo.snapshot():
+        jobs = [
+            repo._row_to_job(row)
+            for row in repo._fetchall(
+                """
+                SELECT * FROM job_runs ORDER BY
+                    CASE status WHEN 'running' THEN 0 WHEN 'pause_requested' THEN 0
+                        WHEN 'queued' THEN 1 WHEN 'paused' THEN 2 ELSE 3 END,
+                    CASE WHEN status = 'queued' THEN priority ELSE 0 END,
+                    CASE WHEN status = 'queued' THEN queue_rank ELSE 0 END,
+                    CASE WHEN status IN ('queued', 'running', 'pause_requested')
+                        THEN id ELSE -id END
+                LIMIT ?
+                """,
+                (int(limit),),
+            )
+        ]
+        ids = [j.id for j in jobs]
+        positions = _queue_positions(repo, ids)
+        stages = _stages_by_job(repo, ids)
+        workers = _worker_totals(repo, ids)
+    return [
+        build_task_row(j, stages[j.id], positions.get(j.id), workers.get(j.id, (0, None)))
+        for j in jobs
+    ]
+
+
+def dashboard_summary(repo: OpsRepository) -> dict[str, int]:
+    rows = repo._fetchall("SELECT status, COUNT(*) AS n FROM job_runs GROUP BY status")
+    counts = {str(r["status"]): int(r["n"]) for r in rows}
+    queued_download = repo._fetchone(
+        f"SELECT COUNT(*) AS n FROM job_runs WHERE status = 'queued' "
+        f"AND job_type IN ({_DOWNLOAD_TYPES_SQL})"
+    )
+    running_items = repo._fetchone(
+        "SELECT COUNT(*) AS n FROM job_items WHERE status = 'running' "
+        "AND item_type = 'song_download'"
+    )
+    return {
+        "total_jobs": sum(counts.values()),
+        "queued_jobs": counts.get("queued", 0),
+        "queued_download_jobs": int(queued_download["n"]) if queued_download else 0,
+        "running_jobs": counts.get("running", 0) + counts.get("pause_requested", 0),
+        "paused_jobs": counts.get("paused", 0) + counts.get("pause_requested", 0),
+        "failed_jobs": counts.get("failed", 0) + counts.get("completed_with_errors", 0),
+        "completed_jobs": counts.get("completed", 0),
+        "canceled_jobs": counts.get("canceled", 0),
+        "running_song_items": int(running_items["n"]) if running_items else 0,
+    }
+
+
+def serialize_worker(row: dict[str, Any], samples: list[float] | None = None) -> dict[str, Any]:
+    """A worker row with its display texts (`3.0 MB/s`, `10.0 / 20.0 MB`)."""
+    display = str(row.get("current_display_text") or "").strip()
+    fallback = str(row.get("song_name") or row.get("playlist_name") or row.get("item_key") or "")
+    speed = row.get("speed_bytes_per_sec")
+    done = row.get("downloaded_bytes")
+    total = row.get("total_bytes")
+    percent = row.get("progress_percent")
+    return {
+        "id": int(row["id"]),
+        "job_run_id": row.get("job_run_id"),
+        "job_stage_id": row.get("job_stage_id"),
+        "worker_name": row["worker_name"],
+        "status": row["status"],
+        "current_job_item_id": row.get("current_job_item_id"),
+        "current_song_id": row.get("current_song_id"),
+        "current_playlist_id": row.get("current_playlist_id"),
+        "display_text": display or fallback.strip(),
+        "stage_type": row.get("stage_type"),
+        "item_type": row.get("item_type"),
+        "last_progress_text": row.get("last_progress_text"),
+        "downloaded_bytes": int(done) if done is not None else None,
+        "total_bytes": int(total) if total is not None else None,
+        "speed_bytes_per_sec": float(speed) if speed is not None else None,
+        "speed_text": format_speed(speed),
+        "bytes_text": format_bytes_progress(done, total),
+        "progress_percent": float(percent) if percent is not None else None,
+        "processed_count": int(row.get("processed_count") or 0),
+        "error_count": int(row.get("error_count") or 0),
+        "heartbeat_at": row.get("heartbeat_at"),
+        "speed_samples": list(samples or []),
+    }
+
+
+def _running_workers(repo: OpsRepository, limit: int = 50) -> list[dict[str, Any]]:
+    rows = repo._fetchall(
+        """
+        SELECT w.*, s.stage_type, i.item_type, i.item_key, so.name AS song_name,
+               p.name AS playlist_name
+        FROM job_workers w
+        LEFT JOIN job_stages s ON s.id = w.job_stage_id
+        LEFT JOIN job_items i ON i.id = w.current_job_item_id
+        LEFT JOIN songs so ON so.id = w.current_song_id
+        LEFT JOIN playlists p ON p.id = w.current_playlist_id
+        WHERE w.status = 'running'
+        ORDER BY w.job_run_id, w.worker_name LIMIT ?
+        """,
+        (int(limit),),
+    )
+    return [dict(r) for r in rows]
+
+
+def dashboard_payload(repo: OpsRepository, *, task_limit: int = 50) -> dict[str, Any]:
+    """Everything `status --json` prints and the task center's header shows."""
+    catalog = CatalogRepository(repo.db_path, share_with=repo)
+    with repo.snapshot():
+        summary = dashboard_summary(repo)
+        workers = [serialize_worker(w) for w in _running_workers(repo)]
+        total_speed = sum(w["speed_bytes_per_sec"] or 0.0 for w in workers) or None
+        stats = catalog.library_stats()
+        running_items = [
+            dict(r)
+            for r in repo._fetchall(
+                """
+                SELECT i.id, i.job_run_id, i.item_type, i.item_key, i.song_id, i.playlist_id,
+                       i.attempts, s.name AS song_name
+                FROM job_items i LEFT JOIN songs s ON s.id = i.song_id
+                WHERE i.status = 'running' ORDER BY i.id LIMIT 20
+                """
+            )
+        ]
+        events = repo.list_events(limit=5)
+        lease = repo.get_lease()
+        sources = catalog.playlist_source_stats()
+        task_rows = task_center_rows(repo, limit=task_limit)
+    return {
+        "summary": summary,
+        "download_stats": {
+            **stats,
+            "running_song_items": summary["running_song_items"],
+            "speed_bytes_per_sec": total_speed,
+            "speed_text": format_speed(total_speed),
+        },
+        "playlist_sources": sources,
+        "task_rows": task_rows,
+        "workers": workers,
+        "running_items": running_items,
+        "recent_events": events,
+        "runner": _lease_view(lease),
+    }
+
+
+def _lease_view(lease: dict[str, Any] | None) -> dict[str, Any] | None:
+    if lease is None:
+        return None
+    age = clock.now() - float(lease["heartbeat_at"])
+    return {
+        "owner": lease["owner"],
+        "pid": lease["pid"],
+        "host": lease["host"],
+        "started_at": lease["started_at"],
+        "heartbeat_age_seconds": round(age, 1),
+    }
+
+
+def job_detail(repo: OpsRepository, job_id: int) -> dict[str, Any]:
+    """A job with its stages, workers (with speed samples), playlist progress and events."""
+    catalog = CatalogRepository(repo.db_path, share_with=repo)
+    with repo.snapshot():
+        job = repo.require_job(job_id)
+        stages = _stages_by_job(repo, [job.id])[job.id]
+        position = _queue_positions(repo, [job.id]).get(job.id)
+        totals = _worker_totals(repo, [job.id]).get(job.id, (0, None))
+        worker_rows = repo.list_job_workers(job.id)
+        samples = repo.list_speed_samples([int(w["id"]) for w in worker_rows])
+        if job.playlist_ids:
+            playlist_ids = job.playlist_ids
+        else:
+            playlist_ids = [p["id"] for p in catalog.list_playlists(wanted_only=True)][:50]
+        progress = catalog.playlist_progress(playlist_ids)
+        events = repo.list_events(job.id, limit=20)
+    row = build_task_row(job, stages, position, totals)
+    order = {s: n for n, s in enumerate(("collect", "sync", "download", "upload"))}
+    return {
+        "job": row,
+        "stages": [
+            {
+                "id": s.id,
+                "stage_type": s.stage_type,
+                "seq_no": s.seq_no,
+                "status": s.status.value,
+                "total_items": s.total_items,
+                "success_items": s.success_items,
+                "failed_items": s.failed_items,
+                "skipped_items": s.skipped_items,
+                "progress_text": f"{s.done_items} / {s.total_items} "
+                f"{STAGE_UNITS.get(s.stage_type, 'items')}",
+                "progress_percent": _progress_percent(s.done_items, s.total_items),
+            }
+            for s in sorted(stages, key=lambda s: (order.get(s.stage_type, 9), s.seq_no))
+        ],
+        "workers": [serialize_worker(w, samples.get(int(w["id"]))) for w in worker_rows],
+        "playlist_progress": [
+            {
+                **p,
+                "progress_text": f"{p['downloaded_songs']} / {p['total_songs']}",
+                "progress_percent": _progress_percent(
+                    int(p["downloaded_songs"]), int(p["total_songs"])
+                ),
+            }
+            for p in progress
+        ],
+        "events": events,
+    }
+
+
+def playlist_hint(row: dict[str, Any]) -> str:
+    if int(row.get("song_count") or 0) == 0:
+        return "0 songs, sync recommended"
+    running = int(row.get("running_download_song_count") or 0)
+    if running:
+        return f"Running {running}"
+    return "Idle"
+
+
+def drift_text(row: dict[str, Any]) -> str:
+    added, removed = row.get("drift_added"), row.get("drift_removed")
+    if added is None and removed is None:
+        return "-"
+    return f"+{int(added or 0)} / -{int(removed or 0)}"
+
+
+def playlist_rows(catalog: CatalogRepository) -> list[dict[str, Any]]:
+    """Every playlist for the picker and `playlists list`, with hint and drift text."""
+    rows = catalog.playlist_picker_rows()
+    return [
+        {
+            "id": int(r["id"]),
+            "name": r["name"],
+            "platform": r["platform"],
+            "pool_kind": r["pool_kind"],
+            "source_name": r["source_name"],
+            "ref": r["ref"],
+            "song_count": int(r["song_count"] or 0),
+            "downloaded_song_count": int(r["downloaded_song_count"] or 0),
+            "wanted": bool(r["wanted"]),
+            "last_synced_at": r["last_synced_at"],
+            "last_error": r["last_error"],
+            "drift_added": r["drift_added"],
+            "drift_removed": r["drift_removed"],
+            "drift": drift_text(r),
+            "running_download_song_count": int(r["running_download_song_count"] or 0),
+            "hint": playlist_hint(r),
+        }
+        for r in rows
+    ]

@@ -1,0 +1,1 @@
+"""The Textual task center: one client of the catalogsync engine."""
