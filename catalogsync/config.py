@@ -1,0 +1,235 @@
+"""Settings: where things live (platformdirs or one --home folder) and `config.toml`."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from catalogsync.errors import ConfigError
+
+APP_NAME = "catalogsync"
+SOURCE_KINDS = ("manual_file", "directory", "playlist_square")
+
+DEFAULT_CONFIG_TEXT = """\
+# catalogsync configuration. Every key is optional; the values shown are the defaults.
+# library = "/srv/music"          # where downloads land (the default `library` backend)
+
+[runner]
+download_lane_concurrency = 1     # download-class jobs running at once
+general_lane_concurrency = 3      # collect / sync / upload jobs running at once
+
+[download]
+workers = 3                       # songs downloaded at once inside a job
+max_bytes_per_sec = 0             # shared bandwidth limit, 0 = none
+max_attempts = 3                  # tries per song before it is marked failed
+reserve_mb = 200                  # free space kept on the library disk
+
+[upload]
+workers = 2
+max_bytes_per_sec = 0
+max_attempts = 3
+
+# Sources that `collect` turns into playlists:
+# [[sources]]
+# name = "my-lists"
+# kind = "manual_file"            # a text file listing playlist files or URLs, one per line
+# path = "/srv/playlists.txt"
+#
+# [[sources]]
+# name = "exports"
+# kind = "directory"              # every playlist file in a folder
+# path = "/srv/playlists"
+"""
+
+
+@dataclass
+class SourceConfig:
+    """One `[[sources]]` entry."""
+
+    name: str
+    kind: str
+    path: str | None = None
+    provider: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TransferSettings:
+    workers: int = 3
+    max_bytes_per_sec: int = 0
+    max_attempts: int = 3
+    reserve_mb: int = 200
+
+
+@dataclass
+class Settings:
+    """Resolved settings; a job stores ``snapshot()`` of the settings it ran with."""
+
+    home: Path | None
+    config_path: Path
+    db_path: Path
+    library_root: Path
+    download_lane_concurrency: int = 1
+    general_lane_concurrency: int = 3
+    download: TransferSettings = field(default_factory=TransferSettings)
+    upload: TransferSettings = field(default_factory=lambda: TransferSettings(workers=2))
+    sources: list[SourceConfig] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {
+            key: (str(value) if isinstance(value, Path) else value)
+            for key, value in data.items()
+            if key not in ("home", "config_path")
+        }
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"{self.config_path}: no source named {name!r} (known: {known})")
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any], fallback: Settings | None = None) -> Settings:
+        """Rebuild settings a job stored; missing keys come from ``fallback``."""
+        base = fallback or cls(home=None, config_path=Path(), db_path=Path(), library_root=Path())
+        try:
+            return cls(
+                home=base.home,
+                config_path=base.config_path,
+                db_path=Path(data.get("db_path") or base.db_path),
+                library_root=Path(data.get("library_root") or base.library_root),
+                download_lane_concurrency=int(
+                    data.get("download_lane_concurrency", base.download_lane_concurrency)
+                ),
+                general_lane_concurrency=int(
+                    data.get("general_lane_concurrency", base.general_lane_concurrency)
+                ),
+                download=TransferSettings(**data["download"]) if "download" in data
+                else base.download,
+                upload=TransferSettings(**data["upload"]) if "upload" in data else base.upload,
+                sources=[SourceConfig(**s) for s in data["sources"]] if "sources" in data
+                else base.sources,
+            )
+        except (TypeError, ValueError):
+            return base
+
+
+def resolve_paths(
+    home: str | Path | None = None, db: str | Path | None = None, library: str | Path | None = None
+) -> tuple[Path | None, Path, Path, Path]:
+    """(home, config path, db path, library) from flags, environment, then platformdirs."""
+    home = home or os.environ.get("CATALOGSYNC_HOME")
+    if home:
+        home_path = Path(home).expanduser().resolve()
+        config_path = home_path / "config.toml"
+        default_db = home_path / "catalogsync.db"
+        default_library = home_path / "library"
+    else:
+        import platformdirs
+
+        home_path = None
+        config_path = Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+        data_dir = Path(platformdirs.user_data_dir(APP_NAME))
+        default_db = data_dir / "catalogsync.db"
+        default_library = data_dir / "library"
+    db = db or os.environ.get("CATALOGSYNC_DB")
+    library = library or os.environ.get("CATALOGSYNC_LIBRARY")
+    return (
+        home_path,
+        config_path,
+        Path(db).expanduser().resolve() if db else default_db,
+        Path(library).expanduser().resolve() if library else default_library,
+    )
+
+
+def _int(table: dict[str, Any], key: str, default: int, where: str, minimum: int = 0) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: {key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _transfer(table: Any, defaults: TransferSettings, where: str) -> TransferSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    return TransferSettings(
+        workers=_int(table, "workers", defaults.workers, where, 1),
+        max_bytes_per_sec=_int(table, "max_bytes_per_sec", defaults.max_bytes_per_sec, where),
+        max_attempts=_int(table, "max_attempts", defaults.max_attempts, where, 1),
+        reserve_mb=_int(table, "reserve_mb", defaults.reserve_mb, where),
+    )
+
+
+def load_settings(
+    home: str | Path | None = None, db: str | Path | None = None, library: str | Path | None = None
+) -> Settings:
+    """Read `config.toml` (absent is fine); a bad file raises ConfigError naming file and key."""
+    home_path, config_path, db_path, library_root = resolve_paths(home, db, library)
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_path}: cannot read: {exc}") from None
+    where = str(config_path)
+    if "library" in data and not library and not os.environ.get("CATALOGSYNC_LIBRARY"):
+        library_root = Path(str(data["library"])).expanduser()
+        if not library_root.is_absolute():
+            library_root = (config_path.parent / library_root).resolve()
+    runner = data.get("runner", {})
+    settings = Settings(
+        home=home_path,
+        config_path=config_path,
+        db_path=db_path,
+        library_root=library_root,
+        download_lane_concurrency=_int(runner, "download_lane_concurrency", 1, f"{where} [runner]", 1),
+        general_lane_concurrency=_int(runner, "general_lane_concurrency", 3, f"{where} [runner]", 1),
+        download=_transfer(data.get("download", {}), TransferSettings(), f"{where} [download]"),
+        upload=_transfer(
+            data.get("upload", {}), TransferSettings(workers=2), f"{where} [upload]"
+        ),
+    )
+    seen: set[str] = set()
+    raw_sources = data.get("sources", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError(f"{where}: sources must be an array of tables ([[sources]])")
+    for index, raw in enumerate(raw_sources, start=1):
+        label = f"{where} [[sources]] #{index}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{label}: must be a table")
+        name = str(raw.get("name") or f"source-{index}")
+        kind = raw.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"{label}: kind must be one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
+        if name in seen:
+            raise ConfigError(f"{label}: duplicate source name {name!r}")
+        seen.add(name)
+        path = raw.get("path")
+        if kind in ("manual_file", "directory"):
+            if not path:
+                raise ConfigError(f"{label}: a {kind} source needs path = \"...\"")
+            resolved = Path(str(path)).expanduser()
+            if not resolved.is_absolute():
+                resolved = (config_path.parent / resolved).resolve()
+            path = str(resolved)
+        options = {k: v for k, v in raw.items() if k not in ("name", "kind", "path", "provider")}
+        settings.sources.append(
+            SourceConfig(name=name, kind=kind, path=path, provider=raw.get("provider"), options=options)
+        )
+    return settings
+
+
+def write_default_config(settings: Settings) -> bool:
+    """Create `config.toml` with commented defaults if there is none; True if written."""
+    if settings.config_path.exists():
+        return False
+    settings.config_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.config_path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+    return True

@@ -1,0 +1,476 @@
+"""Stage executors: collect, sync, download and upload.
+
+Each executor plans its stage's items (``plan``) and processes one claimed item
+(``process_item``), marking it succeeded or skipped itself. Failures are raised:
+the runner's worker loop turns them into retries, failed items or a paused job.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from catalogsync.catalog.repository import CatalogRepository
+from catalogsync.config import Settings, SourceConfig
+from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError
+from catalogsync.providers import registry
+from catalogsync.providers.base import Provider, Track
+from catalogsync.transfer.growth import FileGrowthMonitor
+from catalogsync.transfer.http import HttpDownloader, part_path
+from catalogsync.transfer.paths import (
+    ensure_space,
+    library_relative_path,
+    safe_join,
+    sanitize_ext,
+    unique_path,
+)
+from catalogsync.transfer.ratelimit import TokenBucket
+
+from .models import JobRun, JobStage
+from .progress import WorkerProgress
+from .repository import OpsRepository
+
+if TYPE_CHECKING:
+    from .runner import JobContext
+
+log = logging.getLogger("catalogsync.executors")
+MANIFEST_SUFFIXES = (".m3u", ".m3u8", ".pls", ".json", ".csv")
+# Codes after which a provider may hand out a fresh URL (signed URLs expire).
+EXPIRED_URL_CODES = ("http_401", "http_403", "http_404", "http_410")
+
+
+class SharedResources:
+    """What every job of one runner shares: the HTTP client and the bandwidth limits."""
+
+    def __init__(self, download_limit: int = 0, upload_limit: int = 0) -> None:
+        self.http = httpx.Client(
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            headers={"User-Agent": "catalogsync"},
+        )
+        self.download_limiter = TokenBucket(download_limit or None)
+        self.upload_limiter = TokenBucket(upload_limit or None)
+
+    @classmethod
+    def build(cls, settings: Settings | None) -> SharedResources:
+        if settings is None:
+            return cls()
+        return cls(settings.download.max_bytes_per_sec, settings.upload.max_bytes_per_sec)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class StageExecutor:
+    """Base: one stage of one job."""
+
+    stage_type = ""
+    item_type = ""
+
+    def __init__(
+        self,
+        *,
+        ops_repo: OpsRepository,
+        catalog_repo: CatalogRepository,
+        settings: Settings | None,
+        job: JobRun,
+        stage: JobStage,
+        ctx: JobContext,
+        shared: SharedResources,
+    ) -> None:
+        self.ops_repo = ops_repo
+        self.catalog = catalog_repo
+        self.settings = settings
+        self.job = job
+        self.stage = stage
+        self.ctx = ctx
+        self.shared = shared
+
+    def plan(self) -> None:
+        """Create this stage's items (idempotent: item keys are unique per stage)."""
+
+    def worker_count(self) -> int:
+        return 1
+
+    def max_attempts(self) -> int:
+        return self.settings.download.max_attempts if self.settings else 3
+
+    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
+        raise NotImplementedError
+
+    def _claim(self, item_id: int, worker_name: str, already_claimed: bool) -> Any:
+        if not already_claimed and not self.ops_repo.claim_item(item_id, worker_name):
+            raise CatalogsyncError(f"item {item_id} is not pending")
+        item = self.ops_repo.get_item(item_id)
+        if item is None:
+            raise CatalogsyncError(f"item {item_id} does not exist")
+        return item
+
+    def _scope_playlist_ids(self, *, wanted_only: bool) -> list[int]:
+        if self.job.playlist_ids:
+            return [int(p["id"]) for p in self.catalog.require_playlists(self.job.playlist_ids)]
+        playlists = self.catalog.list_playlists(
+            wanted_only=wanted_only, source_names=self.job.sources or None
+        )
+        return [int(p["id"]) for p in playlists]
+
+
+# -- collect -----------------------------------------------------------------
+
+
+class CollectStageExecutor(StageExecutor):
+    """Sources -> playlists rows (upsert, never duplicates)."""
+
+    stage_type = "collect"
+    item_type = "source_collect"
+
+    def _sources(self) -> list[SourceConfig]:
+        if self.settings is None:
+            return []
+        if self.job.sources:
+            return [self.settings.source(name) for name in self.job.sources]
+        return list(self.settings.sources)
+
+    def plan(self) -> None:
+        sources = self._sources()
+        if not sources:
+            self.ops_repo.add_event(
+                self.job.id,
+                "collect_empty",
+                "no [[sources]] in config.toml: collect has nothing to do "
+                "(playlists added with `playlists add` are still synced)",
+            )
+            return
+        self.ops_repo.create_items(
+            self.stage.id,
+            [
+                {
+                    "item_type": self.item_type,
+                    "item_key": f"source:{s.name}",
+                    "payload": {"source": asdict(s), "display_text": f"source {s.name}"},
+                }
+                for s in sources
+            ],
+        )
+
+    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
+        item = self._claim(item_id, worker_name, already_claimed)
+        source = SourceConfig(**item.payload["source"])
+        found, errors = collect_source(self.catalog, source)
+        if errors:
+            raise CatalogsyncError(
+                f"source {source.name}: {len(errors)} of {found + len(errors)} playlists "
+                f"could not be read; first: {errors[0]}"
+            )
+        self.ops_repo.mark_item_succeeded(item_id, {"playlists": found})
+
+
+def collect_source(catalog: CatalogRepository, source: SourceConfig) -> tuple[int, list[str]]:
+    """Upsert every playlist a source lists; returns (count found, one line per failure)."""
+    refs: list[tuple[str, str]] = []  # (ref, where it came from for error messages)
+    errors: list[str] = []
+    pool_kind = "manual_file"
+    if source.kind == "manual_file":
+        list_path = Path(source.path or "")
+        try:
+            lines = list_path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CatalogsyncError(f"{list_path}: cannot read source list: {exc}") from None
+        for number, line in enumerate(lines, start=1):
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            if "://" not in entry and not Path(entry).is_absolute():
+                entry = str((list_path.parent / entry).resolve())
+            refs.append((entry, f"{list_path}:{number}"))
+    elif source.kind == "directory":
+        folder = Path(source.path or "")
+        if not folder.is_dir():
+            raise CatalogsyncError(f"{folder}: source folder does not exist")
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
+                refs.append((str(path.resolve()), str(path)))
+    else:
+        pool_kind = "playlist_square"
+        provider = registry.get_provider(source.provider or "")
+        listed = provider.list_playlists(source.options)
+        for ref in listed:
+            catalog.upsert_playlist(
+                platform=ref.platform,
+                remote_id=ref.remote_id,
+                name=ref.name,
+                ref=ref.ref,
+                pool_kind=pool_kind,
+                source_name=source.name,
+            )
+        return len(listed), []
+    found = 0
+    for ref, where in refs:
+        try:
+            described = registry.provider_for_ref(ref).describe(ref)
+        except CatalogsyncError as exc:
+            errors.append(f"{where}: {exc}")
+            continue
+        catalog.upsert_playlist(
+            platform=described.platform,
+            remote_id=described.remote_id,
+            name=described.name,
+            ref=described.ref,
+            pool_kind=pool_kind,
+            source_name=source.name,
+        )
+        found += 1
+    return found, errors
+
+
+# -- sync --------------------------------------------------------------------
+
+
+class SyncStageExecutor(StageExecutor):
+    """Each playlist in scope -> its tracks in songs / playlist_songs, with drift."""
+
+    stage_type = "sync"
+    item_type = "playlist_sync"
+
+    def worker_count(self) -> int:
+        return 2
+
+    def max_attempts(self) -> int:
+        return 2
+
+    def plan(self) -> None:
+        ids = self._scope_playlist_ids(wanted_only=False)
+        playlists = {p["id"]: p for p in self.catalog.list_playlists(ids=ids)}
+        self.ops_repo.create_items(
+            self.stage.id,
+            [
+                {
+                    "item_type": self.item_type,
+                    "item_key": f"playlist:{pid}",
+                    "playlist_id": pid,
+                    "payload": {"display_text": playlists[pid]["name"]},
+                }
+                for pid in ids
+                if pid in playlists
+            ],
+        )
+
+    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
+        item = self._claim(item_id, worker_name, already_claimed)
+        playlist = self.catalog.get_playlist(int(item.playlist_id or 0))
+        if playlist is None:
+            raise CatalogsyncError(f"playlist {item.playlist_id} no longer exists")
+        where = f"playlist {playlist['id']} ({playlist['name']})"
+        try:
+            provider = registry.get_provider(playlist["platform"])
+            content = provider.fetch_playlist(playlist["ref"] or playlist["remote_id"])
+        except PlaylistFormatError as exc:
+            self.catalog.set_playlist_error(playlist["id"], str(exc))
+            raise
+        except CatalogsyncError as exc:
+            self.catalog.set_playlist_error(playlist["id"], str(exc))
+            raise CatalogsyncError(f"{where}: {exc}") from None
+        result = self.catalog.sync_playlist_tracks(playlist["id"], playlist["platform"], content.tracks)
+        self.ops_repo.mark_item_succeeded(
+            item_id, {"songs": result.total, "added": result.added, "removed": result.removed}
+        )
+
+
+# -- download ----------------------------------------------------------------
+
+
+def track_from_song(song: dict[str, Any]) -> Track:
+    import json
+
+    try:
+        metadata = json.loads(song.get("metadata_json") or "{}")
+    except ValueError:
+        metadata = {}
+    return Track(
+        remote_id=str(song["remote_id"]),
+        name=str(song["name"]),
+        singers=str(song.get("singers") or ""),
+        album=str(song.get("album") or ""),
+        duration_seconds=song.get("duration_seconds"),
+        ext=str(song.get("ext") or ""),
+        file_size_bytes=song.get("file_size_bytes"),
+        sha256=song.get("sha256"),
+        download_url=song.get("download_url"),
+        metadata=metadata if isinstance(metadata, dict) else {},
+    )
+
+
+class DownloadStageExecutor(StageExecutor):
+    """Every wanted song in scope without a local file -> a file in the library."""
+
+    stage_type = "download"
+    item_type = "song_download"
+
+    def worker_count(self) -> int:
+        return self.settings.download.workers if self.settings else 3
+
+    def plan(self) -> None:
+        ids = self._scope_playlist_ids(wanted_only=True)
+        songs = self.catalog.songs_to_download(ids)
+        self.ops_repo.create_items(
+            self.stage.id,
+            [
+                {
+                    "item_type": self.item_type,
+                    "item_key": f"song:{song['id']}",
+                    "song_id": song["id"],
+                    "playlist_id": song["playlist_id"],
+                    "payload": {
+                        "display_text": _song_text(song),
+                        "row": {"id": song["id"], "name": song["name"]},
+                    },
+                }
+                for song in songs
+            ],
+        )
+
+    def _reserve_bytes(self) -> int:
+        return (self.settings.download.reserve_mb if self.settings else 200) * 1024 * 1024
+
+    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
+        item = self._claim(item_id, worker_name, already_claimed)
+        song = self.catalog.get_song(int(item.song_id or 0))
+        if song is None:
+            raise TransferError(f"song {item.song_id} no longer exists", code="gone", permanent=True)
+        for existing in self.catalog.files_for_song(song["id"]):
+            on_disk = Path(existing["target"]) / existing["relative_path"]
+            if existing["is_default_backend"] and on_disk.exists():
+                self.ops_repo.mark_item_skipped(item_id, "already in the library")
+                return
+        provider = registry.get_provider(song["platform"])
+        track = track_from_song(song)
+        backends = self.catalog.local_backends()
+        if not backends:
+            raise CatalogsyncError("no local library backend; run `catalogsync init`")
+        root = ensure_space(
+            [Path(b["target"]) for b in backends], track.file_size_bytes, self._reserve_bytes()
+        )
+        backend = next(b for b in backends if Path(b["target"]) == root)
+        progress = WorkerProgress(self.ops_repo, worker_name, self.job.id)
+        spec = None if provider.opaque_download else provider.resolve(track)
+        ext = sanitize_ext(track.ext or (spec.ext if spec else "") or _url_ext(spec))
+        rel = self._choose_path(root, int(backend["id"]), song, ext)
+        dest = safe_join(root, rel)
+        partial = part_path(dest)
+        progress.start(_song_text(song), already=partial.stat().st_size if partial.exists() else 0)
+        if provider.opaque_download:
+            size, digest = self._opaque(provider, track, dest, progress)
+        else:
+            size, digest = self._http(provider, track, spec, dest, progress)
+        self.catalog.record_local_file(
+            song_id=song["id"],
+            backend_id=int(backend["id"]),
+            relative_path=rel.as_posix(),
+            file_size_bytes=size,
+            ext=ext,
+            sha256=digest,
+        )
+        self.ops_repo.mark_item_succeeded(item_id, {"path": rel.as_posix(), "bytes": size})
+
+    def _choose_path(
+        self, root: Path, backend_id: int, song: dict[str, Any], ext: str
+    ) -> PurePosixPath:
+        """The song's library path; stable across retries so a `.part` is found again."""
+        rel = library_relative_path(song["platform"], song.get("singers") or "", song["name"], ext)
+
+        def taken(candidate: str) -> bool:
+            return self.catalog.path_taken(backend_id, candidate, by_other_than=int(song["id"]))
+
+        if not taken(rel.as_posix()) and not safe_join(root, rel).exists():
+            return rel
+        return unique_path(root, rel, taken=taken)
+
+    def _http(
+        self, provider: Provider, track: Track, spec: Any, dest: Path, progress: WorkerProgress
+    ) -> tuple[int, str | None]:
+        downloader = HttpDownloader(
+            client=self.shared.http, limiter=self.shared.download_limiter, max_attempts=4
+        )
+        try:
+            result = downloader.download(
+                spec, dest, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
+            )
+        except TransferError as exc:
+            refresh = getattr(provider, "refresh", None)
+            if exc.code not in EXPIRED_URL_CODES or refresh is None:
+                raise
+            # A signed URL may have expired between sync and download: resolve once more.
+            fresh = refresh(track)
+            result = downloader.download(
+                fresh, dest, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
+            )
+        progress.on_growth(result.size, result.size, None)
+        return result.size, result.sha256
+
+    def _opaque(
+        self, provider: Provider, track: Track, dest: Path, progress: WorkerProgress
+    ) -> tuple[int, str | None]:
+        with FileGrowthMonitor(dest, track.file_size_bytes, progress.on_growth):
+            saved = provider.download(
+                track, dest, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
+            )
+        size = Path(saved).stat().st_size
+        if Path(saved) != dest:
+            Path(saved).replace(dest)
+        return size, None
+
+
+def _url_ext(spec: Any) -> str:
+    if spec is None:
+        return ""
+    suffix = PurePosixPath(httpx.URL(spec.url).path).suffix
+    return suffix.lstrip(".")
+
+
+def _song_text(song: dict[str, Any]) -> str:
+    singers = str(song.get("singers") or "").strip()
+    return f"{song['name']} / {singers}" if singers else str(song["name"])
+
+
+# -- upload ------------------------------------------------------------------
+
+
+class UploadStageExecutor(StageExecutor):
+    """Library files -> a second storage backend."""
+
+    stage_type = "upload"
+    item_type = "file_upload"
+
+    def worker_count(self) -> int:
+        return self.settings.upload.workers if self.settings else 2
+
+    def plan(self) -> None:
+        if not self.job.backend_name:
+            raise CatalogsyncError(
+                f"job {self.job.id}: an upload needs a target: submit it with --backend NAME"
+            )
+        backend = self.catalog.get_backend(self.job.backend_name)
+        raise CatalogsyncError(
+            f"job {self.job.id}: uploading to {backend['kind']} backend {backend['name']!r} "
+            "is not available in this version"
+        )
+
+
+EXECUTORS: dict[str, type[StageExecutor]] = {
+    "collect": CollectStageExecutor,
+    "sync": SyncStageExecutor,
+    "download": DownloadStageExecutor,
+    "upload": UploadStageExecutor,
+}
+
+
+def make_executor(stage_type: str, **kwargs: Any) -> StageExecutor:
+    try:
+        cls = EXECUTORS[stage_type]
+    except KeyError:
+        raise CatalogsyncError(f"unknown stage type {stage_type!r}") from None
+    return cls(**kwargs)

@@ -1,0 +1,80 @@
+"""Live worker progress: bytes, smoothed speed and percent, written at most twice a second."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from catalogsync.transfer.meter import ThroughputMeter
+
+from .repository import OpsRepository
+
+WRITE_INTERVAL_SECONDS = 0.5
+
+
+class WorkerProgress:
+    """Feeds a worker's ``job_workers`` row (and its speed samples) from transfer callbacks."""
+
+    def __init__(
+        self,
+        repository: OpsRepository,
+        worker_name: str,
+        job_id: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = WRITE_INTERVAL_SECONDS,
+    ) -> None:
+        self.repository = repository
+        self.worker_name = worker_name
+        self.job_id = job_id
+        self.meter = ThroughputMeter(clock=clock)
+        self._clock = clock
+        self._interval = interval
+        self._last_write = float("-inf")
+        self._last_done = 0
+        self._lock = threading.Lock()
+
+    def start(self, display_text: str | None = None, *, already: int = 0) -> None:
+        """A new transfer begins (``already`` bytes were on disk from an earlier try)."""
+        self.meter.reset()
+        self.meter.start()
+        self._last_done = already
+        state: dict[str, object] = {
+            "status": "running",
+            "downloaded_bytes": already or None,
+            "total_bytes": None,
+            "speed_bytes_per_sec": None,
+            "progress_percent": None,
+        }
+        if display_text:
+            state["current_display_text"] = display_text
+        self.repository.update_worker_state(self.worker_name, job_run_id=self.job_id, **state)
+
+    def on_bytes(self, done: int, total: int | None) -> None:
+        """Transfer callback: ``done`` bytes so far of ``total``."""
+        with self._lock:
+            delta = done - self._last_done
+            if delta > 0:
+                self.meter.add(delta)
+            self._last_done = done
+            now = self._clock()
+            if now - self._last_write < self._interval:
+                return
+            self._last_write = now
+        self._write(done, total, self.meter.rate())
+
+    def on_growth(self, done: int, total: int | None, rate: float | None) -> None:
+        """File-growth monitor callback (it measured the rate itself)."""
+        self._write(done, total, rate)
+
+    def _write(self, done: int, total: int | None, rate: float | None) -> None:
+        percent = round(done * 100.0 / total, 1) if total else None
+        self.repository.update_worker_state(
+            self.worker_name,
+            job_run_id=self.job_id,
+            downloaded_bytes=done,
+            total_bytes=total,
+            speed_bytes_per_sec=rate,
+            progress_percent=min(percent, 100.0) if percent is not None else None,
+        )

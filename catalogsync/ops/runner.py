@@ -1,0 +1,599 @@
+"""OpsRunner: the lane supervisor that owns the queue of one database.
+
+One loop (``loop_once``) reaps finished jobs, applies commands and starts eligible
+jobs per lane. Each running job runs its stages in order on a pool of named item
+workers. Pause and cancel reach a running item through a per-job stop flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from catalogsync import clock
+from catalogsync.catalog.repository import CatalogRepository
+from catalogsync.config import Settings
+from catalogsync.errors import (
+    CatalogsyncError,
+    LeaseHeldError,
+    StorageFullError,
+    StorageUnavailableError,
+    TransferError,
+    TransferStopped,
+)
+
+from . import executors
+from .jobdefs import DOWNLOAD_LANE, job_lane_type
+from .models import ItemStatus, JobStatus, StageStatus
+from .repository import CommandOutcome, OpsRepository
+
+log = logging.getLogger("catalogsync.runner")
+
+LEASE_STALE_SECONDS = 30.0
+LEASE_HEARTBEAT_SECONDS = 2.0
+RETRY_BACKOFF_BASE = 2.0
+RETRY_BACKOFF_MAX = 300.0
+
+
+class StopReason:
+    PAUSE = "pause"
+    CANCEL = "cancel"
+    SHUTDOWN = "shutdown"
+    STORAGE = "storage"
+
+
+class JobContext:
+    """What a running job's workers share: its stop flag and why it was raised."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self._stop = threading.Event()
+        self.reason: str | None = None
+        self.message: str | None = None
+        self._lock = threading.Lock()
+
+    def stop(self, reason: str, message: str | None = None) -> None:
+        with self._lock:
+            # A cancel or shutdown outranks a pause; the first storage message is kept.
+            order = [StopReason.PAUSE, StopReason.STORAGE, StopReason.CANCEL, StopReason.SHUTDOWN]
+            if self.reason is None or order.index(reason) > order.index(self.reason):
+                self.reason = reason
+                self.message = message
+            self._stop.set()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.reason = None
+            self.message = None
+            self._stop.clear()
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._stop.wait(seconds)
+
+
+@dataclass
+class LeaseInfo:
+    owner: str
+    pid: int
+    host: str
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunnerLease:
+    """The one-runner-per-database lease, with heartbeat and stale takeover."""
+
+    def __init__(self, repository: OpsRepository, *, stale_after: float = LEASE_STALE_SECONDS):
+        self.repository = repository
+        self.stale_after = stale_after
+        self.info = LeaseInfo(
+            owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        self.held = False
+        self._last_beat = 0.0
+
+    def _holder_alive(self, row: dict[str, Any]) -> bool:
+        # A holder on this host whose process is gone is dead at once; a holder on
+        # another host (a shared NAS disk) is trusted until its heartbeat goes stale.
+        if row["host"] == self.info.host:
+            return _pid_alive(int(row["pid"]))
+        return True
+
+    def acquire(self) -> None:
+        """Take the lease or raise LeaseHeldError naming the live holder."""
+        holder = self.repository.try_acquire_lease(
+            self.info.owner,
+            self.info.pid,
+            self.info.host,
+            stale_after=self.stale_after,
+            holder_alive=self._holder_alive,
+        )
+        if holder is not None:
+            raise LeaseHeldError(str(holder["owner"]), int(holder["pid"]), str(holder["host"]))
+        self.held = True
+        self._last_beat = time.monotonic()
+
+    def heartbeat(self, *, force: bool = False) -> bool:
+        if not self.held:
+            return False
+        if not force and time.monotonic() - self._last_beat < LEASE_HEARTBEAT_SECONDS:
+            return True
+        self._last_beat = time.monotonic()
+        self.held = self.repository.heartbeat_lease(self.info.owner)
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self.repository.release_lease(self.info.owner)
+            self.held = False
+
+    def live_holder(self) -> dict[str, Any] | None:
+        """The live lease holder's row, or None when nobody (alive) holds it."""
+        row = self.repository.get_lease()
+        if row is None:
+            return None
+        if clock.now() - float(row["heartbeat_at"]) >= self.stale_after:
+            return None
+        return row if self._holder_alive(row) else None
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff for an item's next try: 2, 4, 8 ... seconds, capped."""
+    return min(RETRY_BACKOFF_BASE ** max(attempts, 1), RETRY_BACKOFF_MAX)
+
+
+class OpsRunner:
+    """Runs queued jobs: one download-class lane and one general lane."""
+
+    def __init__(
+        self,
+        repository: OpsRepository,
+        sleep_seconds: float = 1.0,
+        *,
+        download_lane_concurrency: int = 1,
+        general_lane_concurrency: int = 3,
+        settings: Settings | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.repository = repository
+        self.catalog = CatalogRepository(repository.db_path)
+        self.settings = settings
+        self.sleep_seconds = max(float(sleep_seconds), 0.005)
+        self.download_lane_concurrency = max(int(download_lane_concurrency), 1)
+        self.general_lane_concurrency = max(int(general_lane_concurrency), 1)
+        self._job_pool = ThreadPoolExecutor(
+            max_workers=self.download_lane_concurrency + self.general_lane_concurrency,
+            thread_name_prefix="catalogsync-job",
+        )
+        self._futures: dict[int, Future[None]] = {}
+        self._contexts: dict[int, JobContext] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self.on_event = on_event
+        self.shared = executors.SharedResources.build(settings)
+
+    # -- the loop ----------------------------------------------------------
+
+    def loop_once(self) -> bool:
+        """One supervisor pass; True when anything happened."""
+        had_commands = self.apply_pending_commands() > 0
+        finished = self._reap_finished_jobs()
+        started = 0 if self._stopping.is_set() else self._start_eligible_jobs()
+        return bool(had_commands or finished or started)
+
+    def nudge(self) -> None:
+        """Wake the loop now (an in-process client just wrote a command or a job)."""
+        self._wake.set()
+
+    def run_forever(
+        self,
+        *,
+        until_idle: bool = False,
+        lease: RunnerLease | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        """Loop until stopped (or, with ``until_idle``, until nothing is queued or running)."""
+        while not self._stopping.is_set() and not (stop_event and stop_event.is_set()):
+            self.loop_once()
+            if lease is not None and not lease.heartbeat():
+                log.error("lost the runner lease to another runner; stopping")
+                self.repository.add_event(
+                    None, "lease_lost", "runner lost its lease; stopping", level="error"
+                )
+                break
+            if until_idle and self.is_idle():
+                break
+            self._wake.wait(self.sleep_seconds)
+            self._wake.clear()
+        self.stop()
+
+    def is_idle(self) -> bool:
+        with self._lock:
+            if self._futures:
+                return False
+        if self.repository.list_pending_commands():
+            return False
+        return not self.repository.list_queued_jobs(limit=1) and not self.repository.list_active_jobs()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Graceful stop: running items stop at a chunk boundary and go back to pending."""
+        self._stopping.set()
+        with self._lock:
+            contexts = list(self._contexts.values())
+        for ctx in contexts:
+            ctx.stop(StopReason.SHUTDOWN, "runner stopped")
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            futures = list(self._futures.values())
+        for future in futures:
+            remaining = max(deadline - time.monotonic(), 0.1)
+            try:
+                future.result(timeout=remaining)
+            except Exception:  # noqa: BLE001 - a job's crash was logged where it happened
+                pass
+        self._reap_finished_jobs()
+        self._job_pool.shutdown(wait=False, cancel_futures=True)
+        self.shared.close()
+
+    # -- commands ----------------------------------------------------------
+
+    def apply_pending_commands(self) -> int:
+        applied = 0
+        for command in self.repository.list_pending_commands():
+            outcome = self.repository.apply_command(int(command["id"]))
+            if outcome.job_id:
+                applied += 1
+                self._after_command(outcome)
+        return applied
+
+    def _after_command(self, outcome: CommandOutcome) -> None:
+        with self._lock:
+            ctx = self._contexts.get(outcome.job_id)
+        if outcome.applied and ctx is not None:
+            if outcome.job_status == JobStatus.PAUSE_REQUESTED:
+                ctx.stop(StopReason.PAUSE)
+            elif outcome.job_status == JobStatus.CANCELED:
+                ctx.stop(StopReason.CANCEL)
+            elif outcome.job_status == JobStatus.RUNNING and ctx.reason == StopReason.PAUSE:
+                ctx.clear()
+        self._emit("command", {"job_id": outcome.job_id, "applied": outcome.applied,
+                               "message": outcome.message})
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(kind, data)
+            except Exception:  # noqa: BLE001 - a UI callback must never break the runner
+                log.exception("event callback failed")
+
+    # -- scheduling --------------------------------------------------------
+
+    def _reap_finished_jobs(self) -> int:
+        finished = 0
+        with self._lock:
+            for job_id, future in list(self._futures.items()):
+                if not future.done():
+                    continue
+                del self._futures[job_id]
+                self._contexts.pop(job_id, None)
+                finished += 1
+                exc = future.exception()
+                if exc is not None:
+                    log.error("job %s crashed: %s", job_id, exc, exc_info=exc)
+        return finished
+
+    def _start_eligible_jobs(self) -> int:
+        started = 0
+        lane_counts = Counter(job_lane_type(job.job_type) for job in self.repository.list_active_jobs())
+        with self._lock:
+            # A job whose thread is still winding down occupies its lane slot too.
+            for job_id in self._futures:
+                job = self.repository.get_job(job_id)
+                if job is not None and job.status not in (
+                    JobStatus.RUNNING,
+                    JobStatus.PAUSE_REQUESTED,
+                ):
+                    lane_counts[job_lane_type(job.job_type)] += 1
+        for queued in self.repository.list_queued_jobs(limit=200):
+            lane = job_lane_type(queued.job_type)
+            limit = (
+                self.download_lane_concurrency
+                if lane == DOWNLOAD_LANE
+                else self.general_lane_concurrency
+            )
+            if lane_counts[lane] >= limit:
+                continue
+            claimed = self.repository.claim_job_if_queued(queued.id)
+            if claimed is None:
+                continue
+            ctx = JobContext(claimed.id)
+            with self._lock:
+                self._contexts[claimed.id] = ctx
+                self._futures[claimed.id] = self._job_pool.submit(self._run_job, claimed.id, ctx)
+            lane_counts[lane] += 1
+            started += 1
+            self.repository.add_event(claimed.id, "started", f"job {claimed.id} started")
+            self._emit("job_started", {"job_id": claimed.id})
+        return started
+
+    # -- running one job ---------------------------------------------------
+
+    def _run_job(self, job_id: int, ctx: JobContext) -> None:
+        try:
+            self._run_job_stages(job_id, ctx)
+        except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the runner
+            log.exception("job %s failed unexpectedly", job_id)
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            self.repository.set_job_status(job_id, JobStatus.FAILED, error=message)
+            self.repository.add_event(job_id, "failed", message, level="error")
+            self._emit("job_finished", {"job_id": job_id, "status": "failed"})
+        finally:
+            self.repository.stop_job_workers(job_id)
+
+    def _run_job_stages(self, job_id: int, ctx: JobContext) -> None:
+        self.repository.ensure_job_stages(job_id)
+        while True:
+            if ctx.should_stop() and self._settle_stop(job_id, ctx):
+                return
+            job = self.repository.get_job(job_id)
+            if job is None:
+                return
+            if job.status == JobStatus.CANCELED:
+                ctx.stop(StopReason.CANCEL)
+                self._settle_stop(job_id, ctx)
+                return
+            stage = next(
+                (
+                    s
+                    for s in self.repository.list_job_stages(job_id)
+                    if s.status in (StageStatus.PENDING, StageStatus.RUNNING)
+                ),
+                None,
+            )
+            if stage is None:
+                self._finalize_job(job_id)
+                return
+            try:
+                self._run_stage(job, stage.id, ctx)
+            except StorageFullError as exc:
+                ctx.stop(StopReason.STORAGE, str(exc))
+            except StorageUnavailableError as exc:
+                ctx.stop(StopReason.STORAGE, str(exc))
+            except CatalogsyncError as exc:
+                # Planning failed (no source, no backend...): the job cannot proceed.
+                message = str(exc)
+                self.repository.set_stage_status(stage.id, StageStatus.FAILED)
+                self.repository.cancel_pending_items(job_id)
+                self.repository.set_job_status(job_id, JobStatus.FAILED, error=message)
+                self.repository.add_event(job_id, "failed", message, level="error")
+                self._emit("job_finished", {"job_id": job_id, "status": "failed",
+                                            "message": message})
+                return
+            self.apply_pending_commands()
+
+    def _settle_stop(self, job_id: int, ctx: JobContext) -> bool:
+        """Bring a stopped job to rest; False when a resume cleared the stop meanwhile."""
+        self.apply_pending_commands()
+        job = self.repository.get_job(job_id)
+        if job is None:
+            return True
+        reason = ctx.reason
+        if reason is None and job.status == JobStatus.RUNNING:
+            return False
+        if job.status == JobStatus.CANCELED or reason == StopReason.CANCEL:
+            self.repository.cancel_pending_items(job_id)
+            self.repository.set_job_status(job_id, JobStatus.CANCELED)
+            self.repository.add_event(job_id, "canceled", f"job {job_id} canceled")
+            self._emit("job_finished", {"job_id": job_id, "status": "canceled"})
+        elif reason == StopReason.SHUTDOWN:
+            self.repository.requeue_job(job_id, ahead=True)
+            self.repository.add_event(
+                job_id, "interrupted", f"job {job_id} stopped with the runner; it resumes first "
+                "at the next start"
+            )
+        elif reason == StopReason.STORAGE:
+            message = ctx.message or "storage problem"
+            self.repository.set_job_status(
+                job_id,
+                JobStatus.PAUSED,
+                from_statuses=(JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED),
+                pause_reason=message,
+            )
+            self.repository.add_event(
+                job_id, "paused_storage", f"job {job_id} paused: {message}", level="error"
+            )
+            self._emit("job_paused", {"job_id": job_id, "message": message})
+        else:
+            self.repository.set_job_status(
+                job_id,
+                JobStatus.PAUSED,
+                from_statuses=(JobStatus.PAUSE_REQUESTED, JobStatus.RUNNING),
+                pause_reason="paused by operator",
+            )
+            self.repository.add_event(job_id, "paused", f"job {job_id} paused")
+            self._emit("job_paused", {"job_id": job_id, "message": "paused by operator"})
+        for stage in self.repository.list_job_stages(job_id):
+            if stage.status == StageStatus.RUNNING:
+                self.repository.set_stage_status(stage.id, StageStatus.PENDING)
+        return True
+
+    def _run_stage(self, job: Any, stage_id: int, ctx: JobContext) -> None:
+        stage = self.repository.get_stage(stage_id)
+        executor = executors.make_executor(
+            stage.stage_type,
+            ops_repo=self.repository,
+            catalog_repo=self.catalog,
+            settings=self.settings,
+            job=job,
+            stage=stage,
+            ctx=ctx,
+            shared=self.shared,
+        )
+        self.repository.set_stage_status(stage_id, StageStatus.RUNNING)
+        if not stage.planned:
+            executor.plan()
+            self.repository.mark_stage_planned(stage_id)
+        worker_count = max(1, executor.worker_count())
+        names = [f"{stage.stage_type}-{n}" for n in range(1, worker_count + 1)]
+        threads = [
+            threading.Thread(
+                target=self._worker_loop,
+                args=(executor, stage_id, name, ctx),
+                name=f"job{job.id}-{name}",
+                daemon=True,
+            )
+            for name in names
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if ctx.should_stop():
+            return
+        counts = self.repository.stage_item_counts(stage_id)
+        if counts.get("pending") or counts.get("running"):
+            return  # a resume raced the stop; the job loop runs the stage again
+        final = self.repository.get_stage(stage_id)
+        if final.failed_items and not final.done_items:
+            status = StageStatus.FAILED
+        elif final.failed_items:
+            status = StageStatus.COMPLETED_WITH_ERRORS
+        else:
+            status = StageStatus.COMPLETED
+        self.repository.set_stage_status(stage_id, status)
+        self.repository.add_event(
+            job.id,
+            "stage_finished",
+            f"{stage.stage_type}: {final.success_items} done, {final.skipped_items} skipped, "
+            f"{final.failed_items} failed",
+            level="info" if status == StageStatus.COMPLETED else "warning",
+        )
+
+    def _worker_loop(
+        self, executor: executors.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
+    ) -> None:
+        job_id = ctx.job_id
+        while not ctx.should_stop():
+            item = self.repository.claim_next_item(stage_id, worker_name)
+            if item is None:
+                counts = self.repository.stage_item_counts(stage_id)
+                if not counts.get("pending"):
+                    break
+                # Only items waiting for a retry remain: sleep until the first is due.
+                due = self.repository.next_retry_at(stage_id) or clock.now()
+                ctx.wait(min(max(due - clock.now(), 0.05), 0.5))
+                continue
+            self._process(executor, item.id, item.attempts, worker_name, ctx)
+        self.repository.update_worker_state(worker_name, job_run_id=job_id, status="idle")
+
+    def _process(
+        self,
+        executor: executors.StageExecutor,
+        item_id: int,
+        attempts: int,
+        worker_name: str,
+        ctx: JobContext,
+    ) -> None:
+        max_attempts = executor.max_attempts()
+        try:
+            executor.process_item(item_id, worker_name, already_claimed=True)
+        except TransferStopped:
+            self.repository.release_item(item_id)
+            return
+        except (StorageFullError, StorageUnavailableError) as exc:
+            self.repository.release_item(item_id)
+            ctx.stop(StopReason.STORAGE, str(exc))
+            return
+        except TransferError as exc:
+            self.repository.mark_item_failed(
+                item_id,
+                str(exc),
+                error_code=exc.code,
+                retry_delay=None if exc.permanent else retry_delay(attempts),
+                max_attempts=max_attempts,
+            )
+            return
+        except CatalogsyncError as exc:
+            self.repository.mark_item_failed(
+                item_id, str(exc), error_code="error", retry_delay=None
+            )
+            return
+        except Exception as exc:  # noqa: BLE001 - the item fails, the worker goes on
+            log.exception("item %s failed unexpectedly", item_id)
+            self.repository.mark_item_failed(
+                item_id,
+                f"{type(exc).__name__}: {exc}",
+                error_code="internal",
+                retry_delay=retry_delay(attempts),
+                max_attempts=max_attempts,
+            )
+            return
+        item = self.repository.get_item(item_id)
+        if item is not None and item.status == ItemStatus.RUNNING:
+            if ctx.should_stop():
+                self.repository.release_item(item_id)
+            else:
+                self.repository.mark_item_failed(
+                    item_id, "the stage finished the item without a result", error_code="internal"
+                )
+
+    def _finalize_job(self, job_id: int) -> None:
+        stages = self.repository.list_job_stages(job_id)
+        failed = sum(s.failed_items for s in stages)
+        done = sum(s.done_items for s in stages)
+        if failed and not done:
+            status = JobStatus.FAILED
+            error = f"all {failed} items failed"
+        elif failed:
+            status = JobStatus.COMPLETED_WITH_ERRORS
+            error = f"{failed} items failed; `catalogsync jobs retry {job_id}` retries them"
+        else:
+            status = JobStatus.COMPLETED
+            error = None
+        moved = self.repository.set_job_status(
+            job_id, status, from_statuses=(JobStatus.RUNNING,), error=error
+        )
+        if moved:
+            level = "info" if status == JobStatus.COMPLETED else "error"
+            text = f"job {job_id} {status.value.replace('_', ' ')}"
+            self.repository.add_event(
+                job_id, status.value, text + (f": {error}" if error else ""), level=level
+            )
+            self._emit("job_finished", {"job_id": job_id, "status": status.value,
+                                        "message": error})
+
+
+def recover_on_start(repository: OpsRepository) -> None:
+    """Run once after taking the lease: undo what an unclean stop left behind."""
+    report = repository.recover_interrupted()
+    if report.anything:
+        repository.add_event(
+            None,
+            "recovered",
+            f"recovered after an unclean stop: {report.jobs_requeued} jobs re-queued, "
+            f"{report.jobs_paused} paused, {report.items_reset} items back to pending",
+            level="warning",
+        )
