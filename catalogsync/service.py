@@ -1,0 +1,261 @@
+"""The engine's public face: one object the CLI and the TUI both drive.
+
+It opens the database, submits jobs and commands, answers read-model queries,
+and owns an embedded runner when this process holds the runner lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from catalogsync.catalog.repository import CatalogRepository
+from catalogsync.config import Settings, load_settings
+from catalogsync.db import initialize_database
+from catalogsync.errors import CatalogsyncError, LeaseHeldError
+from catalogsync.ops import views
+from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage
+from catalogsync.ops.models import CommandType, JobStatus
+from catalogsync.ops.repository import OpsRepository
+from catalogsync.ops.runner import OpsRunner, RunnerLease, recover_on_start
+
+log = logging.getLogger("catalogsync")
+
+
+@dataclass
+class AddedPlaylist:
+    id: int
+    name: str
+    platform: str
+    created: bool
+
+
+class Catalogsync:
+    """An open catalogsync home: settings, database and (maybe) a runner."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        initialize_database(settings.db_path, settings.library_root).close()
+        self.ops = OpsRepository(settings.db_path)
+        self.catalog = CatalogRepository(settings.db_path, share_with=self.ops)
+        self.runner: OpsRunner | None = None
+        self.lease: RunnerLease | None = None
+        self._runner_thread: threading.Thread | None = None
+        self._runner_stop = threading.Event()
+
+    @classmethod
+    def open(cls, home: str | None = None, db: str | None = None, library: str | None = None):
+        return cls(load_settings(home, db, library))
+
+    def close(self) -> None:
+        self.stop_runner()
+        self.ops.close()
+
+    # -- reads ---------------------------------------------------------------
+
+    def dashboard(self) -> dict[str, Any]:
+        return views.dashboard_payload(self.ops)
+
+    def task_rows(self, limit: int = 50) -> list[dict[str, Any]]:
+        return views.task_center_rows(self.ops, limit=limit)
+
+    def job_detail(self, job_id: int) -> dict[str, Any]:
+        return views.job_detail(self.ops, int(job_id))
+
+    def playlists(self) -> list[dict[str, Any]]:
+        return views.playlist_rows(self.catalog)
+
+    # -- jobs ----------------------------------------------------------------
+
+    def submit_job(
+        self,
+        job_type: str,
+        *,
+        playlist_ids: Iterable[int] | None = None,
+        sources: Iterable[str] | None = None,
+        backend: str | None = None,
+        priority: int = 100,
+        requested_by: str = "cli",
+    ) -> dict[str, Any]:
+        """Validate and queue a job; returns ``{"job": task row + playlist_scope}``."""
+        if job_type not in JOB_TYPES:
+            raise CatalogsyncError(
+                f"unknown job type {job_type!r}; choose one of: {', '.join(JOB_TYPES)}"
+            )
+        ids = [int(i) for i in playlist_ids or []]
+        # dict.fromkeys drops repeats and keeps the order the user gave.
+        ids = list(dict.fromkeys(ids))
+        if ids:
+            self.catalog.require_playlists(ids)
+        source_names = list(dict.fromkeys(sources or []))
+        for name in source_names:
+            self.settings.source(name)
+        if backend is not None:
+            self.catalog.get_backend(backend)
+        elif job_has_stage(job_type, "upload"):
+            raise CatalogsyncError(f"{job_type} needs a target: add --backend NAME")
+        job_id = self.ops.create_job(
+            job_type,
+            self.settings.snapshot(),
+            priority=priority,
+            requested_by=requested_by,
+            sources=source_names,
+            playlist_scope={"playlist_ids": ids} if ids else {},
+            backend_name=backend,
+        )
+        self.ops.add_event(job_id, "submitted", f"job {job_id} submitted by {requested_by}")
+        self.ops.ensure_job_stages(job_id)
+        self.nudge()
+        return {"job": self.job_row(job_id)}
+
+    def job_row(self, job_id: int) -> dict[str, Any]:
+        return self.job_detail(job_id)["job"]
+
+    def command(self, job_id: int, command: CommandType | str, *, requested_by: str = "cli") -> str:
+        """Send pause/resume/cancel/retry; applied at once when no other runner is live."""
+        command_id = self.ops.submit_command(int(job_id), command, requested_by=requested_by)
+        if self.runner is not None:
+            self.runner.nudge()
+            return "sent"
+        if self._live_runner() is None:
+            # Nobody runs the queue: this is a pure state change, apply it ourselves.
+            outcome = self.ops.apply_command(command_id)
+            if not outcome.applied:
+                raise CatalogsyncError(outcome.message)
+            return outcome.message
+        return "sent to the runner"
+
+    def move_job(self, job_id: int, direction: int) -> bool:
+        moved = self.ops.move_queued_job(int(job_id), direction)
+        if moved:
+            self.ops.add_event(
+                int(job_id), "reordered", f"job {job_id} moved {'up' if direction < 0 else 'down'}"
+            )
+        return moved
+
+    # -- playlists ------------------------------------------------------------
+
+    def add_playlists(
+        self, refs: Iterable[str], *, name: str | None = None, wanted: bool | None = None
+    ) -> list[AddedPlaylist]:
+        """Register playlist files or URLs; nothing is stored unless every ref is understood."""
+        from catalogsync.providers import registry
+
+        described = []
+        for ref in refs:
+            provider = registry.provider_for_ref(ref)
+            described.append(provider.describe(ref))
+        added = []
+        for item in described:
+            playlist_id, created = self.catalog.upsert_playlist(
+                platform=item.platform,
+                remote_id=item.remote_id,
+                name=name or item.name,
+                ref=item.ref,
+                pool_kind="url" if "://" in item.ref and not item.ref.startswith("file:")
+                else "manual_file",
+                wanted=wanted,
+            )
+            added.append(AddedPlaylist(playlist_id, name or item.name, item.platform, created))
+        return added
+
+    def set_wanted(self, playlist_ids: Iterable[int], wanted: bool) -> int:
+        return self.catalog.set_wanted(playlist_ids, wanted)
+
+    # -- runner ---------------------------------------------------------------
+
+    def _live_runner(self) -> dict[str, Any] | None:
+        return RunnerLease(self.ops).live_holder()
+
+    def runner_holder(self) -> dict[str, Any] | None:
+        """Who runs the queue when it is not us (None when nobody or we do)."""
+        if self.runner is not None:
+            return None
+        return self._live_runner()
+
+    def make_runner(self, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OpsRunner:
+        """Take the lease (LeaseHeldError if a live runner has it), recover, build a runner."""
+        lease = RunnerLease(self.ops)
+        lease.acquire()
+        self.lease = lease
+        recover_on_start(self.ops)
+        self.runner = OpsRunner(
+            self.ops,
+            sleep_seconds=0.5,
+            download_lane_concurrency=self.settings.download_lane_concurrency,
+            general_lane_concurrency=self.settings.general_lane_concurrency,
+            settings=self.settings,
+            on_event=on_event,
+        )
+        return self.runner
+
+    def start_runner_thread(
+        self, on_event: Callable[[str, dict[str, Any]], None] | None = None
+    ) -> bool:
+        """Embed a runner in a background thread; False (attached as client) if one is live."""
+        try:
+            runner = self.make_runner(on_event)
+        except LeaseHeldError:
+            return False
+        self._runner_stop.clear()
+        self._runner_thread = threading.Thread(
+            target=self._run_embedded, args=(runner,), name="catalogsync-runner", daemon=True
+        )
+        self._runner_thread.start()
+        return True
+
+    def _run_embedded(self, runner: OpsRunner) -> None:
+        try:
+            runner.run_forever(lease=self.lease, stop_event=self._runner_stop)
+        finally:
+            if self.lease is not None:
+                self.lease.release()
+
+    def stop_runner(self, timeout: float = 30.0) -> None:
+        """Stop an embedded runner gracefully (running jobs resume first at next start)."""
+        if self._runner_thread is not None:
+            self._runner_stop.set()
+            if self.runner is not None:
+                self.runner.nudge()
+            self._runner_thread.join(timeout)
+            self._runner_thread = None
+        elif self.runner is not None:
+            self.runner.stop(timeout)
+            if self.lease is not None:
+                self.lease.release()
+        self.runner = None
+        self.lease = None
+
+    def nudge(self) -> None:
+        if self.runner is not None:
+            self.runner.nudge()
+
+    def run_headless(self, *, until_idle: bool = False) -> None:
+        """`catalogsync run`: hold the lease and run jobs until SIGINT/SIGTERM (or idle)."""
+        runner = self.make_runner()
+        stop = threading.Event()
+
+        def _graceful(signum: int, _frame: Any) -> None:
+            log.info("signal %s: stopping after in-flight chunks", signum)
+            stop.set()
+            runner.nudge()
+
+        previous = {
+            sig: signal.signal(sig, _graceful) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            runner.run_forever(until_idle=until_idle, lease=self.lease, stop_event=stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if self.lease is not None:
+                self.lease.release()
+            self.runner = None
+            self.lease = None
+
+    def active_job_count(self) -> int:
+        return len(self.ops.list_jobs([JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED]))
