@@ -1,2 +1,405 @@
+"""`catalogsync` command line: a typer app over the service facade.
+
+The TUI is imported lazily inside the `tui` and `demo` commands, so scripts and
+systemd units never load Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from catalogsync import __version__
+from catalogsync.errors import CatalogsyncError
+from catalogsync.ops.models import CommandType
+
+app = typer.Typer(
+    name="catalogsync",
+    help="Keep a NAS music library in step with online playlists.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+playlists_app = typer.Typer(help="List, add and flag playlists.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Submit, inspect and steer jobs.", no_args_is_help=True)
+backends_app = typer.Typer(help="Storage backends files are uploaded to.", no_args_is_help=True)
+app.add_typer(playlists_app, name="playlists")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(backends_app, name="backends")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_state: dict[str, Any] = {}
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _fail(message: str) -> None:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(1)
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our own errors into one line on stderr and exit 1, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CatalogsyncError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except OSError as exc:
+            _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+
+    return wrapper
+
+
+def _service():
+    from catalogsync.service import Catalogsync
+
+    service = _state.get("service")
+    if service is None:
+        service = Catalogsync.open(_state.get("home"), _state.get("db"), _state.get("library"))
+        _state["service"] = service
+    return service
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+
+
+@app.callback()
+def main_options(
+    home: Annotated[
+        str | None,
+        typer.Option(
+            "--home",
+            envvar="CATALOGSYNC_HOME",
+            help="One folder for config, database and library (default: platform dirs).",
+        ),
+    ] = None,
+    db: Annotated[str | None, typer.Option("--db", envvar="CATALOGSYNC_DB",
+                                           help="Database file.")] = None,
+    library: Annotated[
+        str | None, typer.Option("--library", envvar="CATALOGSYNC_LIBRARY", help="Library folder.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Keep a NAS music library in step with online playlists."""
+    _state.update(home=home, db=db, library=library)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+@handles_errors
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@app.command()
+@handles_errors
+def init(
+    library: Annotated[str | None, typer.Option("--library", help="Library folder.")] = None,
+) -> None:
+    """Create the config file, the database and the library folder."""
+    from catalogsync.config import load_settings, write_default_config
+    from catalogsync.service import Catalogsync
+
+    settings = load_settings(_state.get("home"), _state.get("db"), library or _state.get("library"))
+    wrote = write_default_config(settings)
+    Catalogsync(settings).close()
+    out.print(f"config:   {settings.config_path}{'' if wrote else ' (kept)'}")
+    out.print(f"database: {settings.db_path}")
+    out.print(f"library:  {settings.library_root}")
+
+
+@app.command()
+@handles_errors
+def status(as_json: JsonOpt = False) -> None:
+    """Summary counts, running jobs and workers."""
+    from catalogsync.cli_render import render_status
+
+    payload = _service().dashboard()
+    if as_json:
+        _print_json(payload)
+    else:
+        render_status(out, payload)
+
+
+@app.command()
+@handles_errors
+def run(
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit 0 once nothing is queued or running.")
+    ] = False,
+) -> None:
+    """Run jobs headless (for systemd): holds the runner lease until SIGINT/SIGTERM."""
+    logging.getLogger("catalogsync").setLevel(logging.INFO)
+    service = _service()
+    err.print(f"catalogsync runner on {service.settings.db_path}", markup=False)
+    service.run_headless(until_idle=until_idle)
+
+
+@app.command()
+@handles_errors
+def tui() -> None:
+    """Open the task center (embeds a runner unless one already holds the lease)."""
+    from tui.app import run_tui
+
+    run_tui(_service())
+
+
+@app.command()
+@handles_errors
+def demo(
+    headless: Annotated[
+        bool, typer.Option("--headless", help="Run the demo jobs to the end, printing progress.")
+    ] = False,
+    home: Annotated[
+        str | None, typer.Option("--home", help="Demo home (default: a fresh temporary folder).")
+    ] = None,
+) -> None:
+    """Built-in demo source: real transfers from a loopback server, no account needed."""
+    from catalogsync.demo import run_demo
+
+    raise typer.Exit(run_demo(home or _state.get("home"), headless=headless, console=out))
+
+
+# -- playlists ------------------------------------------------------------------
+
+
+@playlists_app.command("add")
+@handles_errors
+def playlists_add(
+    refs: Annotated[list[str], typer.Argument(help="Playlist files or URLs.")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    wanted: Annotated[
+        bool | None, typer.Option("--wanted/--not-wanted", help="Download its songs.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register playlists by file or URL."""
+    added = _service().add_playlists(refs, name=name, wanted=wanted)
+    if as_json:
+        _print_json({"playlists": [a.__dict__ for a in added]})
+        return
+    for a in added:
+        verb = "added" if a.created else "updated"
+        out.print(f"{verb} playlist {a.id}: {a.name} ({a.platform})", markup=False)
+
+
+@playlists_app.command("list")
+@handles_errors
+def playlists_list(as_json: JsonOpt = False) -> None:
+    """Every playlist with song count, wanted flag, drift and hint."""
+    from catalogsync.cli_render import render_playlists
+
+    rows = _service().playlists()
+    if as_json:
+        _print_json({"playlists": rows})
+    else:
+        render_playlists(out, rows)
+
+
+@playlists_app.command("wanted")
+@handles_errors
+def playlists_wanted(ids: Annotated[list[int], typer.Argument(help="Playlist ids.")]) -> None:
+    """Mark playlists wanted: their songs are downloaded."""
+    count = _service().set_wanted(ids, True)
+    out.print(f"{count} playlists marked wanted")
+
+
+@playlists_app.command("unwanted")
+@handles_errors
+def playlists_unwanted(ids: Annotated[list[int], typer.Argument(help="Playlist ids.")]) -> None:
+    """Unmark playlists: their songs are no longer downloaded (files are kept)."""
+    count = _service().set_wanted(ids, False)
+    out.print(f"{count} playlists unmarked")
+
+
+# -- jobs --------------------------------------------------------------------------
+
+
+@jobs_app.command("submit")
+@handles_errors
+def jobs_submit(
+    job_type: Annotated[str, typer.Argument(help="catalog_sync, sync_only, download_only, ...")],
+    playlist: Annotated[
+        list[int] | None, typer.Option("--playlist", "-p", help="Scope to a playlist (repeat).")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Scope to a source (repeat).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="Upload target.")] = None,
+    priority: Annotated[int, typer.Option("--priority", help="Lower runs first.")] = 100,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the job to its end.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Queue a job."""
+    service = _service()
+    result = service.submit_job(
+        job_type, playlist_ids=playlist, sources=source, backend=backend, priority=priority
+    )
+    job = result["job"]
+    if as_json and not wait:
+        _print_json(result)
+        return
+    if not as_json:
+        out.print(f"job {job['id']} queued: {job['display_name']} ({job['queue_label']})",
+                  markup=False)
+    if wait:
+        raise typer.Exit(_wait_for(service, job["id"], as_json))
+
+
+def _wait_for(service: Any, job_id: int, as_json: bool) -> int:
+    from catalogsync.follow import follow_jobs
+
+    embedded = service.runner_holder() is None and service.start_runner_thread()
+    console = err if as_json else out
+    if not embedded and service.runner is None:
+        holder = service.runner_holder()
+        if holder:
+            console.print(f"following the runner pid {holder['pid']} on {holder['host']}",
+                          markup=False)
+    try:
+        statuses = follow_jobs(service, [job_id], console)
+    finally:
+        if embedded:
+            service.stop_runner()
+    if as_json:
+        _print_json({"job": service.job_row(job_id)})
+    return 0 if statuses[job_id] == "completed" else 1
+
+
+@jobs_app.command("list")
+@handles_errors
+def jobs_list(as_json: JsonOpt = False) -> None:
+    """The task-center rows: running, queued in order, paused, then recent."""
+    from catalogsync.cli_render import render_jobs
+
+    rows = _service().task_rows()
+    if as_json:
+        _print_json({"jobs": rows})
+    else:
+        render_jobs(out, rows)
+
+
+@jobs_app.command("show")
+@handles_errors
+def jobs_show(job_id: int, as_json: JsonOpt = False) -> None:
+    """A job's stages, workers (bytes, speed), playlist progress and events."""
+    from catalogsync.cli_render import render_job_detail
+
+    detail = _service().job_detail(job_id)
+    if as_json:
+        _print_json(detail)
+    else:
+        render_job_detail(out, detail)
+
+
+def _command(job_id: int, kind: CommandType) -> None:
+    message = _service().command(job_id, kind)
+    out.print(f"job {job_id}: {kind.value} {message}" if message.startswith("sent")
+              else message, markup=False)
+
+
+@jobs_app.command("pause")
+@handles_errors
+def jobs_pause(job_id: int) -> None:
+    """Pause a queued or running job (a running transfer stops at the next chunk)."""
+    _command(job_id, CommandType.PAUSE)
+
+
+@jobs_app.command("resume")
+@handles_errors
+def jobs_resume(job_id: int) -> None:
+    """Resume a paused job; it goes back to its place in the queue."""
+    _command(job_id, CommandType.RESUME)
+
+
+@jobs_app.command("cancel")
+@handles_errors
+def jobs_cancel(job_id: int) -> None:
+    """Cancel an unfinished job (partial files are kept for a later job)."""
+    _command(job_id, CommandType.CANCEL)
+
+
+@jobs_app.command("retry")
+@handles_errors
+def jobs_retry(job_id: int) -> None:
+    """Retry a finished or paused job's failed items."""
+    _command(job_id, CommandType.RETRY)
+
+
+# -- backends ------------------------------------------------------------------------
+
+
+@backends_app.command("add")
+@handles_errors
+def backends_add(
+    name: str,
+    kind: Annotated[str, typer.Option("--kind", help="local, webdav or rclone.")],
+    target: Annotated[str, typer.Option("--target", help="Folder, URL or rclone remote:path.")],
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="KEY=VALUE (repeat).")
+    ] = None,
+) -> None:
+    """Register a storage backend."""
+    options: dict[str, str] = {}
+    for pair in option or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CatalogsyncError(f"--option {pair!r}: expected KEY=VALUE")
+        options[key] = value
+    if kind == "local":
+        target = str(Path(target).expanduser().resolve())
+    backend_id = _service().catalog.add_backend(name, kind, target, options)
+    out.print(f"backend {backend_id}: {name} ({kind}) -> {target}", markup=False)
+
+
+@backends_app.command("list")
+@handles_errors
+def backends_list(as_json: JsonOpt = False) -> None:
+    """Storage backends."""
+    rows = _service().catalog.list_backends()
+    for row in rows:
+        row["options"] = json.loads(row.pop("options_json") or "{}")
+    if as_json:
+        _print_json({"backends": rows})
+        return
+    table = Table("ID", "Name", "Kind", "Target", "Default")
+    for row in rows:
+        table.add_row(str(row["id"]), row["name"], row["kind"], row["target"],
+                      "yes" if row["is_default"] else "")
+    out.print(table)
+
+
 def main() -> None:
-    raise SystemExit("not yet")
+    """Console-script entry point."""
+    try:
+        app()
+    finally:
+        service = _state.pop("service", None)
+        if service is not None:
+            service.close()
+
+
+if __name__ == "__main__":
+    main()

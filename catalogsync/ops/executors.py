@@ -310,6 +310,10 @@ class DownloadStageExecutor(StageExecutor):
     stage_type = "download"
     item_type = "song_download"
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._progress: dict[str, WorkerProgress] = {}
+
     def worker_count(self) -> int:
         return self.settings.download.workers if self.settings else 3
 
@@ -333,6 +337,14 @@ class DownloadStageExecutor(StageExecutor):
             ],
         )
 
+    def _worker_progress(self, worker_name: str) -> WorkerProgress:
+        progress = self._progress.get(worker_name)
+        if progress is None:
+            progress = self._progress[worker_name] = WorkerProgress(
+                self.ops_repo, worker_name, self.job.id
+            )
+        return progress
+
     def _reserve_bytes(self) -> int:
         return (self.settings.download.reserve_mb if self.settings else 200) * 1024 * 1024
 
@@ -355,7 +367,7 @@ class DownloadStageExecutor(StageExecutor):
             [Path(b["target"]) for b in backends], track.file_size_bytes, self._reserve_bytes()
         )
         backend = next(b for b in backends if Path(b["target"]) == root)
-        progress = WorkerProgress(self.ops_repo, worker_name, self.job.id)
+        progress = self._worker_progress(worker_name)
         spec = None if provider.opaque_download else provider.resolve(track)
         ext = sanitize_ext(track.ext or (spec.ext if spec else "") or _url_ext(spec))
         rel = self._choose_path(root, int(backend["id"]), song, ext)

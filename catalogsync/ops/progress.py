@@ -36,15 +36,18 @@ class WorkerProgress:
         self._lock = threading.Lock()
 
     def start(self, display_text: str | None = None, *, already: int = 0) -> None:
-        """A new transfer begins (``already`` bytes were on disk from an earlier try)."""
-        self.meter.reset()
-        self.meter.start()
+        """A new transfer begins (``already`` bytes were on disk from an earlier try).
+
+        The meter is the worker's, not the file's: it keeps measuring across songs,
+        so the speed does not drop to nothing each time a worker picks a new song.
+        """
         self._last_done = already
+        self._last_write = float("-inf")
         state: dict[str, object] = {
             "status": "running",
             "downloaded_bytes": already or None,
             "total_bytes": None,
-            "speed_bytes_per_sec": None,
+            "speed_bytes_per_sec": self.meter.rate(),
             "progress_percent": None,
         }
         if display_text:

@@ -1,0 +1,134 @@
+"""Plain-terminal renderings of the read models for the CLI (the TUI has its own)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLES = {
+    "running": "green",
+    "pause_requested": "yellow",
+    "queued": "cyan",
+    "paused": "yellow",
+    "completed": "dim",
+    "completed_with_errors": "red",
+    "failed": "bold red",
+    "canceled": "dim",
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def render_jobs(console: Console, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("no jobs yet: `catalogsync jobs submit catalog_sync` queues one")
+        return
+    table = Table("ID", "Task", "Status", "Scope", "Primary Progress", "Workers", "Lane")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            Text(row["display_name"]),
+            status_text(row["status"]),
+            Text(row["scope_summary"]),
+            Text(row["primary_progress_text"]),
+            str(row["active_worker_count"]),
+            Text(row["queue_label"]),
+        )
+    console.print(table)
+
+
+def render_status(console: Console, payload: dict[str, Any]) -> None:
+    s = payload["summary"]
+    stats = payload["download_stats"]
+    runner = payload.get("runner")
+    console.print(
+        Text(
+            f"running {s['running_jobs']} | queued downloads {s['queued_download_jobs']} | "
+            f"queued {s['queued_jobs']} | paused {s['paused_jobs']} | failed {s['failed_jobs']} | "
+            f"speed {stats['speed_text']}"
+        )
+    )
+    console.print(
+        Text(
+            f"library: {stats.get('downloaded_songs', 0)} of {stats.get('total_songs', 0)} songs "
+            f"downloaded | runner: "
+            + (f"pid {runner['pid']} on {runner['host']}" if runner else "not running")
+        )
+    )
+    render_jobs(console, payload["task_rows"])
+    render_workers(console, payload["workers"])
+
+
+def render_workers(console: Console, workers: list[dict[str, Any]]) -> None:
+    if not workers:
+        return
+    table = Table("Job", "Worker", "Now", "Bytes", "Speed", "%")
+    for w in workers:
+        percent = w.get("progress_percent")
+        table.add_row(
+            str(w.get("job_run_id") or ""),
+            w["worker_name"],
+            Text(w["display_text"] or "-"),
+            w["bytes_text"],
+            w["speed_text"],
+            f"{percent:.0f}" if percent is not None else "-",
+        )
+    console.print(table)
+
+
+def render_job_detail(console: Console, detail: dict[str, Any]) -> None:
+    job = detail["job"]
+    console.print(
+        Text.assemble(
+            (f"job {job['id']} {job['display_name']} ", "bold"),
+            status_text(job["status"]),
+            f"  {job['scope_summary']}  {job['primary_progress_text']}  lane {job['queue_label']}",
+        )
+    )
+    if job.get("pause_reason") and job["status"] == "paused":
+        console.print(Text(f"paused: {job['pause_reason']}", style="yellow"))
+    if job.get("error"):
+        console.print(Text(job["error"], style="red"))
+    table = Table("Stage", "Status", "Progress", "Failed", "Skipped")
+    for stage in detail["stages"]:
+        table.add_row(
+            stage["stage_type"],
+            status_text(stage["status"]),
+            stage["progress_text"],
+            str(stage["failed_items"]),
+            str(stage["skipped_items"]),
+        )
+    console.print(table)
+    render_workers(console, [w for w in detail["workers"] if w["status"] == "running"])
+    if detail["playlist_progress"]:
+        table = Table("Playlist", "Downloaded", "%")
+        for p in detail["playlist_progress"]:
+            table.add_row(Text(p["playlist_name"]), p["progress_text"],
+                          f"{p['progress_percent']:.0f}")
+        console.print(table)
+    for event in detail["events"][:10]:
+        console.print(Text(f"{event['created_at']}  {event['message']}", style="dim"))
+
+
+def render_playlists(console: Console, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("no playlists yet: `catalogsync playlists add FILE_OR_URL` adds one")
+        return
+    table = Table("ID", "Name", "Platform", "Songs", "Wanted", "Last synced", "Drift", "Hint")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            Text(row["name"]),
+            row["platform"],
+            str(row["song_count"]),
+            "yes" if row["wanted"] else "no",
+            row["last_synced_at"] or "never",
+            row["drift"],
+            Text(row["hint"]),
+        )
+    console.print(table)
