@@ -1,0 +1,237 @@
+"""A real HTTP server on 127.0.0.1 whose misbehaviour is chosen per path."""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_PIECE = 8 * 1024
+
+
+@dataclass
+class Behaviour:
+    """How the server answers one path; ``*_times`` count requests, ``None`` means always."""
+
+    body: bytes = b""
+    content_type: str = "audio/mpeg"
+    status: int | None = None  # fixed status with a tiny body (404, 410...)
+    honour_range: bool = True
+    rate_bps: int | None = None  # per-connection bandwidth cap
+    fail_first: int = 0  # answer the first N requests with fail_status
+    fail_status: int = 503
+    retry_after: str | None = None
+    reset_after: int | None = None  # body bytes sent before a TCP reset
+    reset_times: int | None = 1
+    truncate_after: int | None = None  # body bytes sent before a clean close
+    truncate_times: int | None = 1
+    stall_after: int | None = None  # body bytes sent before going silent
+    stall_seconds: float = 5.0
+    stall_times: int | None = 1
+    redirect_to: str | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the server saw."""
+
+    path: str
+    range: str | None
+    index: int  # 0-based count of requests to this path before this one
+
+
+def _applies(times: int | None, index: int) -> bool:
+    return times is None or index < times
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 10
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        srv = self.server
+        with srv.lock:
+            index = srv.counts.get(path, 0)
+            srv.counts[path] = index + 1
+            srv.requests.append(Request(path, self.headers.get("Range"), index))
+            behaviour = srv.routes.get(path)
+        try:
+            self._answer(path, behaviour, index)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+            self.close_connection = True
+
+    def _small(self, status: int, text: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(text)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(text)
+
+    def _answer(self, path: str, b: Behaviour | None, index: int) -> None:
+        if b is None:
+            self._small(404, b"no such path")
+            return
+        if b.redirect_to is not None:
+            self._small(302, headers={"Location": self.server.url(b.redirect_to)})
+            return
+        if b.status is not None:
+            self._small(b.status, b"fixed status")
+            return
+        if index < b.fail_first:
+            headers = {"Retry-After": b.retry_after} if b.retry_after is not None else {}
+            self._small(b.fail_status, b"try later", headers)
+            return
+
+        body = b.body
+        start, end = 0, len(body) - 1
+        status = 200
+        wanted = self.headers.get("Range")
+        if wanted and b.honour_range:
+            match = _RANGE.match(wanted.strip())
+            if match:
+                start = int(match.group(1))
+                if match.group(2):
+                    end = min(int(match.group(2)), len(body) - 1)
+                if start >= len(body):
+                    self._small(416, headers={"Content-Range": f"bytes */{len(body)}"})
+                    return
+                status = 206
+        chunk = body[start : end + 1]
+        self.send_response(status)
+        self.send_header("Content-Type", b.content_type)
+        self.send_header("Content-Length", str(len(chunk)))
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
+        for key, value in b.extra_headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+        limit = len(chunk)
+        mode = None
+        if b.reset_after is not None and _applies(b.reset_times, index):
+            limit, mode = min(limit, b.reset_after), "reset"
+        elif b.truncate_after is not None and _applies(b.truncate_times, index):
+            limit, mode = min(limit, b.truncate_after), "truncate"
+        elif b.stall_after is not None and _applies(b.stall_times, index):
+            limit, mode = min(limit, b.stall_after), "stall"
+
+        self._send_paced(chunk[:limit], b.rate_bps)
+        if mode == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+        elif mode == "truncate":
+            self.close_connection = True
+        elif mode == "stall":
+            self.server.stopping.wait(b.stall_seconds)
+            self.close_connection = True
+        else:
+            self._send_paced(chunk[limit:], b.rate_bps)
+
+    def _send_paced(self, data: bytes, rate_bps: int | None) -> None:
+        if not rate_bps:
+            self.wfile.write(data)
+            return
+        began = time.monotonic()
+        sent = 0
+        for pos in range(0, len(data), _PIECE):
+            due = began + sent / rate_bps
+            delay = due - time.monotonic()
+            if delay > 0 and self.server.stopping.wait(delay):
+                return
+            piece = data[pos : pos + _PIECE]
+            self.wfile.write(piece)
+            sent += len(piece)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.lock = threading.Lock()
+        self.routes: dict[str, Behaviour] = {}
+        self.counts: dict[str, int] = {}
+        self.requests: list[Request] = []
+        self.stopping = threading.Event()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients hanging up (resets, closed keep-alives) are expected here; stay quiet."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    def url(self, path: str) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+
+class LocalServer:
+    """What the ``http_server`` fixture yields."""
+
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+
+    def url(self, path: str) -> str:
+        """Absolute URL of ``path`` on this server."""
+        return self._server.url(path)
+
+    def route(self, path: str, behaviour: Behaviour | None = None, **kwargs: object) -> str:
+        """Register how ``path`` answers; returns its URL."""
+        b = behaviour if behaviour is not None else Behaviour(**kwargs)  # type: ignore[arg-type]
+        with self._server.lock:
+            self._server.routes[path] = b
+        return self.url(path)
+
+    def requests(self, path: str | None = None) -> list[Request]:
+        """Requests seen so far, optionally only those for ``path``."""
+        with self._server.lock:
+            return [r for r in self._server.requests if path is None or r.path == path]
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalServer]:
+    """A ThreadingHTTPServer on a random 127.0.0.1 port, shut down after the test."""
+    server = _Server()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield LocalServer(server)
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def payload() -> bytes:
+    """Deterministic, non-repeating-looking bytes (300 KiB)."""
+    return _pseudo_random(300 * 1024)
+
+
+def _pseudo_random(n: int, seed: int = 12345) -> bytes:
+    import random
+
+    return random.Random(seed).randbytes(n)
