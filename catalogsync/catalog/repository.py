@@ -302,7 +302,8 @@ class CatalogRepository(SqliteStore):
 
     def files_for_song(self, song_id: int) -> list[dict[str, Any]]:
         rows = self._fetchall(
-            "SELECT lf.*, b.name AS backend_name, b.kind AS backend_kind, b.target AS target "
+            "SELECT lf.*, b.name AS backend_name, b.kind AS backend_kind, b.target AS target, "
+            "b.is_default AS is_default_backend "
             "FROM local_files lf JOIN storage_backends b ON b.id = lf.backend_id "
             "WHERE lf.song_id = ? ORDER BY lf.id",
             (int(song_id),),
