@@ -75,7 +75,7 @@ def test_initialize_database_is_idempotent_and_versioned(tmp_path):
     initialize_database(db_path, tmp_path / "lib").close()
     with closing(sqlite3.connect(db_path)) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert ALL_TABLES <= tables
+        assert tables >= ALL_TABLES
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         backends = conn.execute("SELECT name, kind, is_default FROM storage_backends").fetchall()
     assert backends == [("library", "local", 1)]

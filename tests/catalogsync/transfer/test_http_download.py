@@ -24,7 +24,7 @@ from catalogsync.transfer import (
     TokenBucket,
     part_path,
 )
-from tests.catalogsync.transfer.conftest import LocalServer, _pseudo_random
+from tests.support.httpserver import LocalServer, pseudo_random
 
 
 class SleepRecorder:
@@ -322,7 +322,7 @@ def test_size_mismatch_against_expected_size(
 def test_stop_during_stall_keeps_part_then_resumes(
     http_server: LocalServer, downloader: HttpDownloader, tmp_path: Path
 ) -> None:
-    body = _pseudo_random(1024 * 1024, seed=7)
+    body = pseudo_random(1024 * 1024, seed=7)
     first = 256 * 1024
     url = http_server.route("/song.mp3", body=body, stall_after=first, stall_seconds=20)
     dest = tmp_path / "song.mp3"
@@ -481,7 +481,7 @@ def test_file_copy_goes_through_the_limiter(tmp_path: Path, payload: bytes) -> N
 def test_meter_matches_real_rate_on_throttled_server(
     http_server: LocalServer, downloader: HttpDownloader, tmp_path: Path
 ) -> None:
-    body = _pseudo_random(2 * 1024 * 1024, seed=3)
+    body = pseudo_random(2 * 1024 * 1024, seed=3)
     url = http_server.route("/slow.mp3", body=body, rate_bps=400 * 1024)
     meter = ThroughputMeter(window_seconds=3.0)
     samples: list[float] = []

@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 whose misbehaviour is chosen per path."""
+"""A real HTTP server on 127.0.0.1 whose misbehaviour is chosen per path (for tests)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _PIECE = 8 * 1024
@@ -209,29 +206,23 @@ class LocalServer:
             return [r for r in self._server.requests if path is None or r.path == path]
 
 
-@pytest.fixture
-def http_server() -> Iterator[LocalServer]:
-    """A ThreadingHTTPServer on a random 127.0.0.1 port, shut down after the test."""
+def pseudo_random(n: int, seed: int = 12345) -> bytes:
+    import random
+
+    return random.Random(seed).randbytes(n)
+
+
+def start_server() -> tuple[LocalServer, threading.Thread, _Server]:
+    """Start a ThreadingHTTPServer on a random 127.0.0.1 port in a daemon thread."""
     server = _Server()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
-    try:
-        yield LocalServer(server)
-    finally:
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return LocalServer(server), thread, server
 
 
-@pytest.fixture
-def payload() -> bytes:
-    """Deterministic, non-repeating-looking bytes (300 KiB)."""
-    return _pseudo_random(300 * 1024)
-
-
-def _pseudo_random(n: int, seed: int = 12345) -> bytes:
-    import random
-
-    return random.Random(seed).randbytes(n)
+def stop_server(server: _Server, thread: threading.Thread) -> None:
+    server.stopping.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(5)

@@ -1,0 +1,25 @@
+"""Fixtures for engine tests: a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.httpserver import LocalServer, pseudo_random, start_server, stop_server
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalServer]:
+    """A ThreadingHTTPServer on a random 127.0.0.1 port, shut down after the test."""
+    local, thread, server = start_server()
+    try:
+        yield local
+    finally:
+        stop_server(server, thread)
+
+
+@pytest.fixture
+def payload() -> bytes:
+    """Deterministic, non-repeating-looking bytes (300 KiB)."""
+    return pseudo_random(300 * 1024)

@@ -1,0 +1,261 @@
+"""End-to-end: playlists on a real HTTP server on 127.0.0.1 through sync and download jobs."""
+
+from __future__ import annotations
+
+import errno
+import json
+import statistics
+import time
+from pathlib import Path
+from unittest.mock import patch
+
+import pytest
+
+from catalogsync.ops.models import CommandType, ItemStatus, JobStatus
+from catalogsync.transfer.http import HttpDownloader
+from tests.catalogsync.pipeline_support import (
+    library_files,
+    open_service,
+    serve_songs,
+    wait_for,
+    write_m3u,
+)
+
+
+@pytest.fixture
+def service(tmp_path):
+    svc = open_service(tmp_path / "home")
+    yield svc
+    svc.close()
+
+
+def _playlist(service, tmp_path, name, entries):
+    path = write_m3u(tmp_path / f"{name}.m3u", entries, name=name)
+    return service.add_playlists([str(path)])[0].id
+
+
+def test_sync_download_of_an_m3u_playlist_lands_byte_identical_files(
+    service, http_server, tmp_path
+):
+    songs = serve_songs(http_server, 3)
+    entries = [("Artist A", f"Song {n}", url) for n, url in enumerate(songs)]
+    playlist = _playlist(service, tmp_path, "Road Trip", entries)
+
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    service.run_headless(until_idle=True)
+
+    row = service.job_row(job)
+    assert row["status"] == "completed"
+    assert row["primary_progress_text"] == "3 / 3 songs"
+    files = library_files(service)
+    for n, body in enumerate(songs.values()):
+        assert files[f"manifest/Artist A/Song {n}.mp3"] == body
+    assert not [p for p in files if p.endswith(".part")]
+    listed = service.playlists()[0]
+    assert (listed["song_count"], listed["drift"], listed["hint"]) == (3, "+3 / -0", "Idle")
+    assert listed["last_synced_at"]
+
+
+def test_a_song_shared_by_two_playlists_downloads_once_and_reruns_download_nothing(
+    service, http_server, tmp_path
+):
+    songs = list(serve_songs(http_server, 3))
+    first = _playlist(service, tmp_path, "One", [("A", "Shared", songs[0]), ("A", "B", songs[1])])
+    second = _playlist(service, tmp_path, "Two", [("A", "Shared", songs[0]), ("A", "C", songs[2])])
+    service.submit_job("sync_download", playlist_ids=[first, second])
+    service.run_headless(until_idle=True)
+    assert len(http_server.requests("/song0.mp3")) == 1
+    assert len(library_files(service)) == 3
+
+    again = service.submit_job("sync_download")["job"]["id"]
+    service.run_headless(until_idle=True)
+    detail = service.job_detail(again)
+    download = next(s for s in detail["stages"] if s["stage_type"] == "download")
+    assert detail["job"]["status"] == "completed"
+    assert download["total_items"] == 0, "songs with a local file are not downloaded again"
+    assert len(http_server.requests()) == 3
+
+
+def test_resync_records_drift_and_keeps_removed_songs_on_disk(service, http_server, tmp_path):
+    songs = list(serve_songs(http_server, 3))
+    path = write_m3u(tmp_path / "mix.m3u", [("A", "S0", songs[0]), ("A", "S1", songs[1])])
+    playlist = service.add_playlists([str(path)])[0].id
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    service.run_headless(until_idle=True)
+
+    write_m3u(path, [("A", "S1", songs[1]), ("A", "S2", songs[2])])
+    service.submit_job("sync_only", playlist_ids=[playlist])
+    service.run_headless(until_idle=True)
+    row = service.playlists()[0]
+    assert (row["song_count"], row["drift"]) == (2, "+1 / -1")
+    assert "manifest/A/S0.mp3" in library_files(service), "a removed track is never deleted"
+
+
+def test_one_malformed_playlist_fails_its_item_not_the_job(service, http_server, tmp_path):
+    songs = list(serve_songs(http_server, 1))
+    good = _playlist(service, tmp_path, "Good", [("A", "S", songs[0])])
+    bad_path = write_m3u(tmp_path / "bad.m3u", [("A", "S", songs[0])])
+    bad = service.add_playlists([str(bad_path)])[0].id
+    bad_path.write_text("#EXTM3U\n#EXTINF:abc,A - S\nhttp://127.0.0.1:9/x.mp3\n")
+
+    job = service.submit_job("sync_only", playlist_ids=[good, bad])["job"]["id"]
+    service.run_headless(until_idle=True)
+
+    assert service.job_row(job)["status"] == "completed_with_errors"
+    rows = {r["id"]: r for r in service.playlists()}
+    assert rows[good]["song_count"] == 1
+    assert f"{bad_path}:2" in rows[bad]["last_error"]
+    item = service.ops.list_stage_items(service.job_detail(job)["stages"][0]["id"])
+    failed = [i for i in item if i.status == ItemStatus.FAILED]
+    assert len(failed) == 1 and f"{bad_path}:2" in failed[0].last_error
+
+
+def test_hostile_names_stay_inside_the_library(service, http_server, tmp_path):
+    hostile = [
+        ("../../..", "../../x"),
+        ("CON", "con"),
+        ("A", "é" * 150),
+        ("A\x00B", "ti\x07tle\nnext"),
+        ("/etc", "passwd"),
+        ("..", ".."),
+    ]
+    songs = list(serve_songs(http_server, len(hostile)))
+    # JSON carries control characters (NUL, newline) that an M3U line cannot.
+    manifest = tmp_path / "hostile.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "name": "Hostile",
+                "tracks": [
+                    {"url": u, "artist": a, "title": t}
+                    for (a, t), u in zip(hostile, songs, strict=True)
+                ],
+            }
+        )
+    )
+    playlist = service.add_playlists([str(manifest)])[0].id
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    service.run_headless(until_idle=True)
+
+    assert service.job_row(job)["status"] == "completed"
+    root = service.settings.library_root.resolve()
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert len(files) == len(hostile)
+    for path in files:
+        assert path.resolve().is_relative_to(root)
+        assert len(path.name.encode()) <= 255
+        assert not any(ord(c) < 32 for c in str(path))
+    assert not list(tmp_path.glob("x*")), "nothing was written next to the home"
+
+
+def test_pause_in_the_middle_of_a_file_then_resume_with_range(service, http_server, tmp_path):
+    body_url = list(serve_songs(http_server, 1, size=600_000, rate_bps=150_000))[0]
+    playlist = _playlist(service, tmp_path, "Slow", [("A", "Slow", body_url)])
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    assert service.start_runner_thread()
+    try:
+        assert wait_for(
+            lambda: any((w["downloaded_bytes"] or 0) > 100_000
+                        for w in service.job_detail(job)["workers"])
+        )
+        service.command(job, CommandType.PAUSE)
+        assert wait_for(lambda: service.job_row(job)["status"] == "paused", timeout=5)
+        parts = list(service.settings.library_root.rglob("*.part"))
+        assert len(parts) == 1 and 0 < parts[0].stat().st_size < 600_000
+        service.command(job, CommandType.RESUME)
+        assert wait_for(lambda: service.job_row(job)["status"] == "completed", timeout=30)
+    finally:
+        service.stop_runner()
+    assert any(r.range for r in http_server.requests("/song0.mp3")), "resume used HTTP Range"
+    files = library_files(service)
+    assert list(files) == ["manifest/A/Slow.mp3"]
+
+
+def test_reported_speed_matches_a_throttled_server_within_ten_percent(
+    service, http_server, tmp_path
+):
+    rate = 400_000
+    url = list(serve_songs(http_server, 1, size=1_600_000, rate_bps=rate))[0]
+    playlist = _playlist(service, tmp_path, "Throttled", [("A", "T", url)])
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    started = time.monotonic()
+    service.run_headless(until_idle=True)
+    elapsed = time.monotonic() - started
+    assert service.job_row(job)["status"] == "completed"
+    worker = next(w for w in service.job_detail(job)["workers"] if w["worker_name"] == "download-1")
+    # Samples after the first second, when the meter's window is full of real traffic.
+    samples = [s for s in worker["speed_samples"][2:] if s]
+    assert len(samples) >= 3
+    real = 1_600_000 / max(elapsed - 0.3, 0.1)  # the job's own set-up is not transfer time
+    measured = statistics.median(samples)
+    assert abs(measured - rate) / rate < 0.10, (measured, rate, real)
+
+
+def test_disk_full_mid_write_pauses_the_job_and_records_nothing(service, http_server, tmp_path):
+    url = list(serve_songs(http_server, 1, size=300_000))[0]
+    playlist = _playlist(service, tmp_path, "Full", [("A", "Full", url)])
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+
+    def no_space(self, fh, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with patch.object(HttpDownloader, "_write_chunk", no_space):
+        service.run_headless(until_idle=True)
+
+    row = service.job_row(job)
+    assert row["status"] == "paused"
+    assert "no space left" in row["pause_reason"]
+    assert not list(service.settings.library_root.rglob("*.part")), "the .part was removed"
+    assert service.catalog.list_library_files(service.catalog.default_backend()["id"]) == []
+    events = [e["message"] for e in service.job_detail(job)["events"]]
+    assert any("no space left" in m for m in events)
+    service.command(job, CommandType.RESUME)
+    service.run_headless(until_idle=True)
+    assert service.job_row(job)["status"] == "completed", "resume after freeing space finishes"
+
+
+def test_no_room_for_the_expected_size_pauses_before_writing(service, http_server, tmp_path):
+    url = list(serve_songs(http_server, 1))[0]
+    playlist = _playlist(service, tmp_path, "Huge", [("A", "Huge", url)])
+    service.settings.download.reserve_mb = 1 << 40  # more than any disk has
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    service.run_headless(until_idle=True)
+    row = service.job_row(job)
+    assert row["status"] == "paused"
+    assert "no local backend has room" in row["pause_reason"]
+    assert http_server.requests("/song0.mp3") == []
+
+
+def test_missing_song_fails_permanently_while_others_complete(service, http_server, tmp_path):
+    songs = list(serve_songs(http_server, 1))
+    gone = http_server.route("/gone.mp3", status=404)
+    playlist = _playlist(service, tmp_path, "Mixed", [("A", "Ok", songs[0]), ("A", "Gone", gone)])
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    service.run_headless(until_idle=True)
+    assert service.job_row(job)["status"] == "completed_with_errors"
+    assert len(http_server.requests("/gone.mp3")) == 1, "a 404 is not retried"
+    stage = next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
+    items = service.ops.list_stage_items(stage["id"])
+    assert {i.last_error_code for i in items if i.status == ItemStatus.FAILED} == {"http_404"}
+
+
+def test_a_download_job_with_nothing_wanted_completes_empty(service):
+    job = service.submit_job("download_only")["job"]["id"]
+    service.run_headless(until_idle=True)
+    assert service.job_row(job)["status"] == JobStatus.COMPLETED
+
+
+def test_upload_job_without_a_backend_is_refused_at_submit(service):
+    from catalogsync.errors import CatalogsyncError
+
+    with pytest.raises(CatalogsyncError, match="--backend"):
+        service.submit_job("upload_only")
+
+
+def test_library_path_layout(service, http_server, tmp_path):
+    url = list(serve_songs(http_server, 1))[0]
+    playlist = _playlist(service, tmp_path, "Layout", [("Björk", "Jóga", url)])
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    service.run_headless(until_idle=True)
+    assert list(library_files(service)) == ["manifest/Björk/Jóga.mp3"]
+    assert (service.settings.library_root / Path("manifest/Björk/Jóga.mp3")).exists()
