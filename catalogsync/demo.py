@@ -30,13 +30,14 @@ def prepare_demo(home: str | None) -> tuple[Catalogsync, DemoServer, list[int]]:
     server = DemoServer(root=manifests).start()
     service = Catalogsync(settings)
     try:
-        # Register the playlists now so the picker is full from the first second.
-        added = service.add_playlists([str(p) for p in server.manifest_paths], wanted=True)
+        # Register the playlists now so the picker is full from the first second. The
+        # last one starts unwanted, so the full pipeline leaves it to the second job.
+        paths = [str(p) for p in server.manifest_paths]
+        added = service.add_playlists(paths[:-1], wanted=True)
+        added += service.add_playlists(paths[-1:], wanted=False)
         jobs = [service.submit_job("catalog_sync", sources=[DEMO_SOURCE], requested_by="demo")]
         jobs.append(
-            service.submit_job(
-                "download_only", playlist_ids=[added[2].id], requested_by="demo"
-            )
+            service.submit_job("download_only", playlist_ids=[added[-1].id], requested_by="demo")
         )
         jobs.append(
             service.submit_job(
