@@ -14,6 +14,12 @@ from catalogsync.errors import CatalogsyncError, NotFoundError
 from catalogsync.providers.base import Track
 
 BACKEND_KINDS = ("local", "webdav", "rclone")
+# A library backend receives downloads: the default one, and any local backend added
+# with `-o library=true` (an overflow disk). Everything else is an upload target.
+LIBRARY_SQL = (
+    "(b.kind = 'local' AND (b.is_default = 1 "
+    "OR json_extract(b.options_json, '$.library') IN (1, 'true', 'yes')))"
+)
 
 
 @dataclass
@@ -255,7 +261,7 @@ class CatalogRepository(SqliteStore):
               AND ps.removed_at IS NULL
               AND NOT EXISTS (
                 SELECT 1 FROM local_files lf JOIN storage_backends b ON b.id = lf.backend_id
-                WHERE lf.song_id = s.id AND b.kind = 'local' AND b.is_default = 1)
+                WHERE lf.song_id = s.id AND {LIBRARY_SQL})
             GROUP BY s.id
             """,
             [int(i) for i in playlist_ids],
@@ -302,8 +308,8 @@ class CatalogRepository(SqliteStore):
 
     def files_for_song(self, song_id: int) -> list[dict[str, Any]]:
         rows = self._fetchall(
-            "SELECT lf.*, b.name AS backend_name, b.kind AS backend_kind, b.target AS target, "
-            "b.is_default AS is_default_backend "
+            f"SELECT lf.*, b.name AS backend_name, b.kind AS backend_kind, b.target AS target, "
+            f"{LIBRARY_SQL} AS in_library "
             "FROM local_files lf JOIN storage_backends b ON b.id = lf.backend_id "
             "WHERE lf.song_id = ? ORDER BY lf.id",
             (int(song_id),),
@@ -317,6 +323,27 @@ class CatalogRepository(SqliteStore):
             (int(backend_id), relative_path, int(by_other_than)),
         )
         return row is not None
+
+    def files_to_upload(self, playlist_ids: list[int], target_backend_id: int) -> list[dict[str, Any]]:
+        """Library files of these playlists' songs with no recorded copy on the target yet."""
+        if not playlist_ids:
+            return []
+        rows = self._fetchall(
+            f"""
+            SELECT lf.*, s.name AS song_name, s.singers AS singers, b.target AS source_root
+            FROM local_files lf
+            JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL}
+            JOIN songs s ON s.id = lf.song_id
+            WHERE lf.song_id IN (
+                SELECT song_id FROM playlist_songs
+                WHERE playlist_id IN ({','.join('?' * len(playlist_ids))}) AND removed_at IS NULL)
+              AND NOT EXISTS (
+                SELECT 1 FROM local_files t WHERE t.song_id = lf.song_id AND t.backend_id = ?)
+            ORDER BY lf.id
+            """,
+            [*(int(i) for i in playlist_ids), int(target_backend_id)],
+        )
+        return [dict(r) for r in rows]
 
     def list_library_files(self, backend_id: int) -> list[dict[str, Any]]:
         rows = self._fetchall(
@@ -365,7 +392,7 @@ class CatalogRepository(SqliteStore):
     def local_backends(self) -> list[dict[str, Any]]:
         """Local backends a download may land on, the default first."""
         rows = self._fetchall(
-            "SELECT * FROM storage_backends WHERE kind = 'local' ORDER BY is_default DESC, id"
+            f"SELECT * FROM storage_backends b WHERE {LIBRARY_SQL} ORDER BY is_default DESC, id"
         )
         return [dict(r) for r in rows]
 
@@ -374,7 +401,7 @@ class CatalogRepository(SqliteStore):
     def playlist_picker_rows(self) -> list[dict[str, Any]]:
         """Every playlist with the number of its songs being downloaded right now."""
         rows = self._fetchall(
-            """
+            f"""
             SELECT p.*, COALESCE(r.running, 0) AS running_download_song_count,
                    COALESCE(d.downloaded, 0) AS downloaded_song_count
             FROM playlists p
@@ -388,7 +415,7 @@ class CatalogRepository(SqliteStore):
                 SELECT ps.playlist_id, COUNT(DISTINCT ps.song_id) AS downloaded
                 FROM playlist_songs ps
                 JOIN local_files lf ON lf.song_id = ps.song_id
-                JOIN storage_backends b ON b.id = lf.backend_id AND b.is_default = 1
+                JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL}
                 WHERE ps.removed_at IS NULL
                 GROUP BY ps.playlist_id
             ) d ON d.playlist_id = p.id
@@ -410,7 +437,7 @@ class CatalogRepository(SqliteStore):
             FROM playlists p
             LEFT JOIN playlist_songs ps ON ps.playlist_id = p.id AND ps.removed_at IS NULL
             LEFT JOIN local_files lf ON lf.song_id = ps.song_id AND lf.backend_id IN (
-                SELECT id FROM storage_backends WHERE is_default = 1)
+                SELECT b.id FROM storage_backends b WHERE {LIBRARY_SQL})
             WHERE p.id IN ({marks})
             GROUP BY p.id
             """,
@@ -421,13 +448,13 @@ class CatalogRepository(SqliteStore):
 
     def library_stats(self) -> dict[str, Any]:
         row = self._fetchone(
-            """
+            f"""
             SELECT (SELECT COUNT(*) FROM songs) AS total_songs,
                    (SELECT COUNT(DISTINCT lf.song_id) FROM local_files lf
-                      JOIN storage_backends b ON b.id = lf.backend_id AND b.is_default = 1)
+                      JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL})
                       AS downloaded_songs,
                    (SELECT COALESCE(SUM(lf.file_size_bytes), 0) FROM local_files lf
-                      JOIN storage_backends b ON b.id = lf.backend_id AND b.is_default = 1)
+                      JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL})
                       AS library_bytes
             """
         )

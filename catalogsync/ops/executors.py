@@ -355,7 +355,7 @@ class DownloadStageExecutor(StageExecutor):
             raise TransferError(f"song {item.song_id} no longer exists", code="gone", permanent=True)
         for existing in self.catalog.files_for_song(song["id"]):
             on_disk = Path(existing["target"]) / existing["relative_path"]
-            if existing["is_default_backend"] and on_disk.exists():
+            if existing["in_library"] and on_disk.exists():
                 self.ops_repo.mark_item_skipped(item_id, "already in the library")
                 return
         provider = registry.get_provider(song["platform"])
@@ -452,24 +452,103 @@ def _song_text(song: dict[str, Any]) -> str:
 
 
 class UploadStageExecutor(StageExecutor):
-    """Library files -> a second storage backend."""
+    """Library files -> a second storage backend, verified, each recorded once copied."""
 
     stage_type = "upload"
     item_type = "file_upload"
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._progress: dict[str, WorkerProgress] = {}
+        self._backend_row: dict[str, Any] | None = None
+
     def worker_count(self) -> int:
         return self.settings.upload.workers if self.settings else 2
 
+    def max_attempts(self) -> int:
+        return self.settings.upload.max_attempts if self.settings else 3
+
+    def _target(self) -> dict[str, Any]:
+        if self._backend_row is None:
+            if not self.job.backend_name:
+                raise CatalogsyncError(
+                    f"job {self.job.id}: an upload needs a target: submit it with --backend NAME"
+                )
+            row = self.catalog.get_backend(self.job.backend_name)
+            if row["is_default"]:
+                raise CatalogsyncError(
+                    f"job {self.job.id}: backend {row['name']!r} is the library itself; "
+                    "upload to another backend"
+                )
+            self._backend_row = row
+        return self._backend_row
+
     def plan(self) -> None:
-        if not self.job.backend_name:
-            raise CatalogsyncError(
-                f"job {self.job.id}: an upload needs a target: submit it with --backend NAME"
-            )
-        backend = self.catalog.get_backend(self.job.backend_name)
-        raise CatalogsyncError(
-            f"job {self.job.id}: uploading to {backend['kind']} backend {backend['name']!r} "
-            "is not available in this version"
+        target = self._target()
+        ids = self._scope_playlist_ids(wanted_only=True)
+        files = self.catalog.files_to_upload(ids, int(target["id"]))
+        self.ops_repo.create_items(
+            self.stage.id,
+            [
+                {
+                    "item_type": self.item_type,
+                    "item_key": f"file:{f['id']}",
+                    "song_id": f["song_id"],
+                    "payload": {
+                        "relative_path": f["relative_path"],
+                        "source_root": f["source_root"],
+                        "sha256": f["sha256"],
+                        "display_text": f["relative_path"],
+                    },
+                }
+                for f in files
+            ],
         )
+
+    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
+        from catalogsync.transfer.backends import make_backend
+
+        item = self._claim(item_id, worker_name, already_claimed)
+        target = self._target()
+        rel = str(item.payload["relative_path"])
+        source = safe_join(Path(item.payload["source_root"]), rel)
+        if not source.is_file():
+            raise TransferError(
+                f"{source}: the library file is missing; download the song again",
+                code="missing_source",
+                permanent=True,
+            )
+        size = source.stat().st_size
+        local_sha = item.payload.get("sha256")
+        backend = make_backend(target, limiter=self.shared.upload_limiter)
+        progress = self._progress.get(worker_name)
+        if progress is None:
+            progress = self._progress[worker_name] = WorkerProgress(
+                self.ops_repo, worker_name, self.job.id
+            )
+        remote = backend.stat(rel)
+        same = remote is not None and remote.size == size and (
+            not backend.offers_checksum or not remote.sha256 or not local_sha
+            or remote.sha256 == local_sha
+        )
+        if not same:
+            progress.start(rel)
+            remote = backend.upload(
+                source, rel, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
+            )
+            progress.on_growth(remote.size, size, None)
+        self.catalog.record_local_file(
+            song_id=int(item.song_id or 0),
+            backend_id=int(target["id"]),
+            relative_path=rel,
+            file_size_bytes=remote.size,
+            ext=source.suffix.lstrip("."),
+            sha256=remote.sha256 or local_sha,
+        )
+        if same:
+            self.ops_repo.mark_item_skipped(item_id, "already on the target with the same size")
+        else:
+            self.ops_repo.mark_item_succeeded(item_id, {"bytes": remote.size})
 
 
 EXECUTORS: dict[str, type[StageExecutor]] = {

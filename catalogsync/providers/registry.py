@@ -136,16 +136,27 @@ def _usable(registrations: list[_Registration]) -> set[str]:
 
 def _register_optional() -> None:
     """Register providers whose libraries are optional; never import those libraries here."""
-    # ------------------------------------------------------------------------------------
-    # MUSICDL PROVIDER GOES HERE (to be added by the musicdl work item).
-    # Register it through a lazy factory so `import catalogsync.providers.registry` never
-    # imports musicdl; a missing musicdl then shows up as "not available", e.g.:
-    #
-    #     register(
-    #         lazy_factory("catalogsync.providers.musicdl", "MusicdlProvider"),
-    #         platform="musicdl",
-    #     )
-    # ------------------------------------------------------------------------------------
+    # musicdl: one provider per platform key (netease, qq, kuwo, kugou, migu), because
+    # playlists.platform / songs.platform hold that key and get_provider() looks it up.
+    # They are registered only when musicdl can be imported (find_spec does not import it),
+    # so available_platforms() lists them only then. catalogsync.providers.musicdl is
+    # stdlib-only; each factory builds its provider on first use and the provider imports
+    # musicdl on its first network call.
+    import functools
+    import importlib.util
+    import sys
+
+    if sys.modules.get("musicdl") is None:
+        try:
+            if importlib.util.find_spec("musicdl") is None:
+                return
+        except (ImportError, ValueError):
+            return
+    from catalogsync.providers import musicdl as musicdl_provider
+
+    for key in musicdl_provider.PLATFORMS:
+        factory = functools.partial(musicdl_provider.MusicdlProvider, key)
+        register(factory, platform=key, replace=True)
 
 
 register(ManifestProvider)
