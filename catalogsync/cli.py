@@ -40,6 +40,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state: dict[str, Any] = {}
 
+SECRET_OPTION_KEYS = ("password", "pass", "token", "secret")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -367,6 +368,11 @@ def backends_add(
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise CatalogsyncError(f"--option {pair!r}: expected KEY=VALUE")
+        if key.lower() in SECRET_OPTION_KEYS:
+            raise CatalogsyncError(
+                f"--option {key}=...: secrets never go on the command line (they end up in "
+                f"shell history and process lists); use -o {key}_env=VARIABLE and export it"
+            )
         options[key] = value
     if kind == "local":
         target = str(Path(target).expanduser().resolve())
@@ -389,6 +395,18 @@ def backends_list(as_json: JsonOpt = False) -> None:
         table.add_row(str(row["id"]), row["name"], row["kind"], row["target"],
                       "yes" if row["is_default"] else "")
     out.print(table)
+
+
+@backends_app.command("test")
+@handles_errors
+def backends_test(name: str) -> None:
+    """Write, read back and delete a small probe file on a backend."""
+    from catalogsync.transfer.backends import make_backend
+
+    row = _service().catalog.get_backend(name)
+    make_backend(row).probe()
+    out.print(f"backend {name}: write, read back and delete OK ({row['kind']} {row['target']})",
+              markup=False)
 
 
 def main() -> None:

@@ -34,6 +34,19 @@ class AddedPlaylist:
     created: bool
 
 
+def _log_event(kind: str, data: dict[str, Any]) -> None:
+    """Journal lines for a headless runner (systemd captures stderr)."""
+    if kind == "job_started":
+        log.info("job %s started", data["job_id"])
+    elif kind == "job_finished":
+        message = data.get("message")
+        log.info("job %s %s%s", data["job_id"], data["status"], f": {message}" if message else "")
+    elif kind == "job_paused":
+        log.warning("job %s paused: %s", data["job_id"], data.get("message"))
+    elif kind == "command":
+        log.info("%s", data["message"])
+
+
 class Catalogsync:
     """An open catalogsync home: settings, database and (maybe) a runner."""
 
@@ -236,7 +249,7 @@ class Catalogsync:
 
     def run_headless(self, *, until_idle: bool = False) -> None:
         """`catalogsync run`: hold the lease and run jobs until SIGINT/SIGTERM (or idle)."""
-        runner = self.make_runner()
+        runner = self.make_runner(on_event=_log_event)
         stop = threading.Event()
 
         def _graceful(signum: int, _frame: Any) -> None:

@@ -6,13 +6,16 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from catalogsync import clock
 from catalogsync.ops.models import ItemStatus, JobStatus, StageStatus
 from catalogsync.providers.base import Track
 from catalogsync.service import Catalogsync
+from tui.app import CatalogsyncApp
 
 MB = 1024 * 1024
 # 2024-05-01 12:00:00 UTC: every timestamp in the seeded home is relative to this.
@@ -256,3 +259,28 @@ def empty_service(home: Path) -> Iterator[Catalogsync]:
 def pytest_configure() -> None:
     # Rendering must not depend on the terminal the tests happen to run in.
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+
+def make_app(service: Catalogsync, **options: Any) -> CatalogsyncApp:
+    """The app as tests drive it: no timer, no embedded runner; notifications recorded."""
+    options.setdefault("embed_runner", False)
+    options.setdefault("refresh_interval", None)
+    app = CatalogsyncApp(service, **options)
+    app.animation_level = "none"
+    app.notified = []  # type: ignore[attr-defined]
+    original = app.notify
+
+    def notify(message: str, **kwargs: Any) -> None:
+        app.notified.append((kwargs.get("severity", "information"), str(message)))  # type: ignore[attr-defined]
+        original(message, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return app
+
+
+async def settle(pilot: Pilot, app: CatalogsyncApp) -> None:
+    """Let actions, workers and a fresh read land before asserting on the screen."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await app.refresh_now()
+    await pilot.pause()
