@@ -368,13 +368,14 @@ class DownloadStageExecutor(StageExecutor):
         )
         backend = next(b for b in backends if Path(b["target"]) == root)
         progress = self._worker_progress(worker_name)
-        spec = None if provider.opaque_download else provider.resolve(track)
+        opaque = provider.uses_opaque_download(track)
+        spec = None if opaque else provider.resolve(track)
         ext = sanitize_ext(track.ext or (spec.ext if spec else "") or _url_ext(spec))
         rel = self._choose_path(root, int(backend["id"]), song, ext)
         dest = safe_join(root, rel)
         partial = part_path(dest)
         progress.start(_song_text(song), already=partial.stat().st_size if partial.exists() else 0)
-        if provider.opaque_download:
+        if opaque:
             size, digest = self._opaque(provider, track, dest, progress)
         else:
             size, digest = self._http(provider, track, spec, dest, progress)

@@ -71,6 +71,10 @@ class Provider(ABC):
     #: true when ``download`` must be used instead of ``resolve``
     opaque_download: bool = False
 
+    def uses_opaque_download(self, track: Track) -> bool:
+        """Whether ``download`` (not ``resolve``) must fetch this track; default: the class flag."""
+        return self.opaque_download
+
     @abstractmethod
     def handles(self, ref: str) -> bool:
         """Whether this provider understands a playlist reference (a path or URL)."""

@@ -124,14 +124,14 @@ def provider_for_ref(ref: str) -> Provider:
     )
     if unavailable:
         hint += f"; not available: {', '.join(unavailable)}"
-    if ref.lower().startswith(("http://", "https://")) and "musicdl" not in _usable(registrations):
+    online = _online_platforms & {r.platform for r in registrations}
+    if ref.lower().startswith(("http://", "https://")) and not online:
         hint += "; online playlists need the musicdl provider: pip install 'catalogsync[musicdl]'"
     raise ProviderError(f"no provider understands {shown!r}: {hint}")
 
 
-def _usable(registrations: list[_Registration]) -> set[str]:
-    """Platforms whose provider has been built successfully."""
-    return {r.platform for r in registrations if r.instance is not None}
+# Platforms of optional providers that read online playlists (filled by _register_optional).
+_online_platforms: set[str] = set()
 
 
 def _register_optional() -> None:
@@ -157,6 +157,7 @@ def _register_optional() -> None:
     for key in musicdl_provider.PLATFORMS:
         factory = functools.partial(musicdl_provider.MusicdlProvider, key)
         register(factory, platform=key, replace=True)
+        _online_platforms.add(key)
 
 
 register(ManifestProvider)
