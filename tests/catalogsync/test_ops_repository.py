@@ -213,3 +213,36 @@ def test_reordering_swaps_places_within_a_lane(repo):
     running = repo.create_job("download_only", status=JobStatus.RUNNING)
     with pytest.raises(InvalidTransitionError):
         repo.move_queued_job(running, 1)
+
+
+def _count_queries(repo, func):
+    statements: list[str] = []
+    conn = repo._conn()
+    conn.set_trace_callback(statements.append)
+    try:
+        func()
+    finally:
+        conn.set_trace_callback(None)
+    return len(statements)
+
+
+def test_read_models_use_a_fixed_number_of_queries(repo):
+    def seed(n):
+        for _ in range(n):
+            job, _, _ = _running_download(repo)
+            repo.create_job("sync_only")
+            repo.set_job_status(job, JobStatus.COMPLETED)
+
+    seed(2)
+    few = (
+        _count_queries(repo, lambda: views.task_center_rows(repo, limit=50)),
+        _count_queries(repo, lambda: views.dashboard_payload(repo)),
+        _count_queries(repo, lambda: views.job_detail(repo, 1)),
+    )
+    seed(20)
+    many = (
+        _count_queries(repo, lambda: views.task_center_rows(repo, limit=50)),
+        _count_queries(repo, lambda: views.dashboard_payload(repo)),
+        _count_queries(repo, lambda: views.job_detail(repo, 1)),
+    )
+    assert few == many
