@@ -7,6 +7,7 @@ the runner's worker loop turns them into retries, failed items or a paused job.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
@@ -89,6 +90,16 @@ class StageExecutor:
         self.stage = stage
         self.ctx = ctx
         self.shared = shared
+        self._progress: dict[str, WorkerProgress] = {}
+
+    def _worker_progress(self, worker_name: str) -> WorkerProgress:
+        """One meter per worker for the stage, so its speed carries across items."""
+        progress = self._progress.get(worker_name)
+        if progress is None:
+            progress = self._progress[worker_name] = WorkerProgress(
+                self.ops_repo, worker_name, self.job.id
+            )
+        return progress
 
     def plan(self) -> None:
         """Create this stage's items (idempotent: item keys are unique per stage)."""
@@ -310,9 +321,6 @@ class DownloadStageExecutor(StageExecutor):
     stage_type = "download"
     item_type = "song_download"
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._progress: dict[str, WorkerProgress] = {}
 
     def worker_count(self) -> int:
         return self.settings.download.workers if self.settings else 3
@@ -337,14 +345,6 @@ class DownloadStageExecutor(StageExecutor):
             ],
         )
 
-    def _worker_progress(self, worker_name: str) -> WorkerProgress:
-        progress = self._progress.get(worker_name)
-        if progress is None:
-            progress = self._progress[worker_name] = WorkerProgress(
-                self.ops_repo, worker_name, self.job.id
-            )
-        return progress
-
     def _reserve_bytes(self) -> int:
         return (self.settings.download.reserve_mb if self.settings else 200) * 1024 * 1024
 
@@ -360,6 +360,8 @@ class DownloadStageExecutor(StageExecutor):
                 return
         provider = registry.get_provider(song["platform"])
         track = track_from_song(song)
+        if self._adopt_finished_file(item, song):
+            return
         backends = self.catalog.local_backends()
         if not backends:
             raise CatalogsyncError("no local library backend; run `catalogsync init`")
@@ -372,6 +374,11 @@ class DownloadStageExecutor(StageExecutor):
         spec = None if opaque else provider.resolve(track)
         ext = sanitize_ext(track.ext or (spec.ext if spec else "") or _url_ext(spec))
         rel = self._choose_path(root, int(backend["id"]), song, ext)
+        # Remember the path before any byte moves: a runner killed between the final
+        # rename and the record below finds the finished file here and adopts it.
+        self.ops_repo.update_item_payload(
+            item.id, {"target_rel": rel.as_posix(), "target_backend_id": int(backend["id"])}
+        )
         dest = safe_join(root, rel)
         partial = part_path(dest)
         progress.start(_song_text(song), already=partial.stat().st_size if partial.exists() else 0)
@@ -379,15 +386,45 @@ class DownloadStageExecutor(StageExecutor):
             size, digest = self._opaque(provider, track, dest, progress)
         else:
             size, digest = self._http(provider, track, spec, dest, progress)
+        self._record(item.id, song, int(backend["id"]), rel.as_posix(), size, digest)
+
+    def _record(
+        self, item_id: int, song: dict[str, Any], backend_id: int, rel: str, size: int,
+        digest: str | None,
+    ) -> None:
         self.catalog.record_local_file(
             song_id=song["id"],
-            backend_id=int(backend["id"]),
-            relative_path=rel.as_posix(),
+            backend_id=backend_id,
+            relative_path=rel,
             file_size_bytes=size,
-            ext=ext,
+            ext=PurePosixPath(rel).suffix.lstrip("."),
             sha256=digest,
         )
-        self.ops_repo.mark_item_succeeded(item_id, {"path": rel.as_posix(), "bytes": size})
+        self.ops_repo.mark_item_succeeded(item_id, {"path": rel, "bytes": size})
+
+    def _adopt_finished_file(self, item: Any, song: dict[str, Any]) -> bool:
+        """A previous try renamed the file into place but died before recording it."""
+        rel = item.payload.get("target_rel")
+        backend_id = item.payload.get("target_backend_id")
+        if not rel or backend_id is None:
+            return False
+        backend = next(
+            (b for b in self.catalog.local_backends() if int(b["id"]) == int(backend_id)), None
+        )
+        if backend is None or self.catalog.path_taken(int(backend_id), rel, by_other_than=song["id"]):
+            return False
+        dest = safe_join(Path(backend["target"]), rel)
+        if not dest.is_file():
+            return False
+        size = dest.stat().st_size
+        expected = song.get("file_size_bytes")
+        if expected and size != int(expected):
+            return False
+        digest = _sha256_of(dest)
+        if song.get("sha256") and digest != song["sha256"]:
+            return False
+        self._record(item.id, song, int(backend_id), rel, size, digest)
+        return True
 
     def _choose_path(
         self, root: Path, backend_id: int, song: dict[str, Any], ext: str
@@ -437,6 +474,14 @@ class DownloadStageExecutor(StageExecutor):
         return size, None
 
 
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _url_ext(spec: Any) -> str:
     if spec is None:
         return ""
@@ -460,7 +505,6 @@ class UploadStageExecutor(StageExecutor):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._progress: dict[str, WorkerProgress] = {}
         self._backend_row: dict[str, Any] | None = None
 
     def worker_count(self) -> int:
@@ -522,11 +566,7 @@ class UploadStageExecutor(StageExecutor):
         size = source.stat().st_size
         local_sha = item.payload.get("sha256")
         backend = make_backend(target, limiter=self.shared.upload_limiter)
-        progress = self._progress.get(worker_name)
-        if progress is None:
-            progress = self._progress[worker_name] = WorkerProgress(
-                self.ops_repo, worker_name, self.job.id
-            )
+        progress = self._worker_progress(worker_name)
         remote = backend.stat(rel)
         same = remote is not None and remote.size == size and (
             not backend.offers_checksum or not remote.sha256 or not local_sha

@@ -508,6 +508,21 @@ class OpsRepository(SqliteStore):
         row = self._fetchone("SELECT * FROM job_items WHERE id = ?", (int(item_id),))
         return self._row_to_item(row) if row is not None else None
 
+    def update_item_payload(self, item_id: int, updates: dict[str, Any]) -> None:
+        """Merge ``updates`` into an item's payload (what a retry needs to know)."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT payload_json FROM job_items WHERE id = ?", (int(item_id),)
+            ).fetchone()
+            if row is None:
+                return
+            payload = _json_loads(row["payload_json"])
+            payload.update(updates)
+            conn.execute(
+                "UPDATE job_items SET payload_json = ? WHERE id = ?",
+                (_json_dumps(payload), int(item_id)),
+            )
+
     def list_stage_items(
         self, stage_id: int, status: ItemStatus | None = None, limit: int = 1000
     ) -> list[JobItem]:
@@ -853,9 +868,17 @@ class OpsRepository(SqliteStore):
             )
 
     def list_job_workers(
-        self, job_id: int, *, active_only: bool = False, limit: int = 100
+        self, job_id: int | None, *, active_only: bool = False, limit: int = 100
     ) -> list[dict[str, Any]]:
-        sql = """
+        """A job's workers (every job's when ``job_id`` is None) with what they work on."""
+        where, params = ["1 = 1"], []
+        if job_id is not None:
+            where.append("w.job_run_id = ?")
+            params.append(int(job_id))
+        if active_only:
+            where.append("w.status = 'running'")
+        rows = self._fetchall(
+            f"""
             SELECT w.*, s.stage_type, i.item_type, i.item_key, so.name AS song_name,
                    p.name AS playlist_name
             FROM job_workers w
@@ -863,12 +886,12 @@ class OpsRepository(SqliteStore):
             LEFT JOIN job_items i ON i.id = w.current_job_item_id
             LEFT JOIN songs so ON so.id = w.current_song_id
             LEFT JOIN playlists p ON p.id = w.current_playlist_id
-            WHERE w.job_run_id = ?
-        """
-        if active_only:
-            sql += " AND w.status = 'running'"
-        sql += " ORDER BY w.worker_name LIMIT ?"
-        return [dict(row) for row in self._fetchall(sql, (int(job_id), int(limit)))]
+            WHERE {" AND ".join(where)}
+            ORDER BY w.job_run_id, w.worker_name LIMIT ?
+            """,
+            (*params, int(limit)),
+        )
+        return [dict(row) for row in rows]
 
     def list_speed_samples(self, worker_ids: list[int]) -> dict[int, list[float]]:
         """Recent speed samples per worker, oldest first (missing speeds read as 0)."""

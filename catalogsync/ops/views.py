@@ -242,30 +242,14 @@ def serialize_worker(row: dict[str, Any], samples: list[float] | None = None) ->
     }
 
 
-def _running_workers(repo: OpsRepository, limit: int = 50) -> list[dict[str, Any]]:
-    rows = repo._fetchall(
-        """
-        SELECT w.*, s.stage_type, i.item_type, i.item_key, so.name AS song_name,
-               p.name AS playlist_name
-        FROM job_workers w
-        LEFT JOIN job_stages s ON s.id = w.job_stage_id
-        LEFT JOIN job_items i ON i.id = w.current_job_item_id
-        LEFT JOIN songs so ON so.id = w.current_song_id
-        LEFT JOIN playlists p ON p.id = w.current_playlist_id
-        WHERE w.status = 'running'
-        ORDER BY w.job_run_id, w.worker_name LIMIT ?
-        """,
-        (int(limit),),
-    )
-    return [dict(r) for r in rows]
-
-
 def dashboard_payload(repo: OpsRepository, *, task_limit: int = 50) -> dict[str, Any]:
     """Everything `status --json` prints and the task center's header shows."""
     catalog = CatalogRepository(repo.db_path, share_with=repo)
     with repo.snapshot():
         summary = dashboard_summary(repo)
-        workers = [serialize_worker(w) for w in _running_workers(repo)]
+        workers = [
+            serialize_worker(w) for w in repo.list_job_workers(None, active_only=True, limit=50)
+        ]
         total_speed = sum(w["speed_bytes_per_sec"] or 0.0 for w in workers) or None
         stats = catalog.library_stats()
         running_items = [

@@ -259,3 +259,31 @@ def test_library_path_layout(service, http_server, tmp_path):
     service.run_headless(until_idle=True)
     assert list(library_files(service)) == ["manifest/Björk/Jóga.mp3"]
     assert (service.settings.library_root / Path("manifest/Björk/Jóga.mp3")).exists()
+
+
+def test_a_file_renamed_but_not_recorded_is_adopted_not_downloaded_twice(
+    service, http_server, tmp_path
+):
+    from catalogsync.catalog.repository import CatalogRepository
+
+    url = list(serve_songs(http_server, 1))[0]
+    playlist = _playlist(service, tmp_path, "Crash", [("A", "Window", url)])
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    real_record = CatalogRepository.record_local_file
+    calls = {"n": 0}
+
+    def dies_once(self, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("power cut between rename and record")
+        return real_record(self, **kwargs)
+
+    with (
+        patch.object(CatalogRepository, "record_local_file", dies_once),
+        patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
+    ):
+        service.run_headless(until_idle=True)
+
+    assert service.job_row(job)["status"] == "completed"
+    assert list(library_files(service)) == ["manifest/A/Window.mp3"]
+    assert len(http_server.requests("/song0.mp3")) == 1, "the finished file was adopted"
