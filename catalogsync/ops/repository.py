@@ -220,6 +220,15 @@ class OpsRepository(SqliteStore):
             )
         return [self._row_to_job(row) for row in rows]
 
+    def job_statuses(self, job_ids: list[int]) -> dict[int, JobStatus]:
+        if not job_ids:
+            return {}
+        rows = self._fetchall(
+            f"SELECT id, status FROM job_runs WHERE id IN ({','.join('?' * len(job_ids))})",
+            [int(i) for i in job_ids],
+        )
+        return {int(r["id"]): JobStatus(r["status"]) for r in rows}
+
     def list_active_jobs(self) -> list[JobRun]:
         rows = self._fetchall(
             """

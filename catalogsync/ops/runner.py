@@ -200,6 +200,7 @@ class OpsRunner:
     def loop_once(self) -> bool:
         """One supervisor pass; True when anything happened."""
         had_commands = self.apply_pending_commands() > 0
+        self._sync_stop_flags()
         finished = self._reap_finished_jobs()
         started = 0 if self._stopping.is_set() else self._start_eligible_jobs()
         return bool(had_commands or finished or started)
@@ -281,6 +282,19 @@ class OpsRunner:
                 ctx.clear()
         self._emit("command", {"job_id": outcome.job_id, "applied": outcome.applied,
                                "message": outcome.message})
+
+    def _sync_stop_flags(self) -> None:
+        """Raise stop flags for running jobs whose status changed outside this runner."""
+        with self._lock:
+            contexts = dict(self._contexts)
+        if not contexts:
+            return
+        for job_id, status in self.repository.job_statuses(list(contexts)).items():
+            ctx = contexts[job_id]
+            if status == JobStatus.PAUSE_REQUESTED and not ctx.should_stop():
+                ctx.stop(StopReason.PAUSE)
+            elif status == JobStatus.CANCELED:
+                ctx.stop(StopReason.CANCEL)
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -573,8 +587,10 @@ class OpsRunner:
         else:
             status = JobStatus.COMPLETED
             error = None
+        # A pause requested after the last item finished is moot: the job is done.
         moved = self.repository.set_job_status(
-            job_id, status, from_statuses=(JobStatus.RUNNING,), error=error
+            job_id, status, from_statuses=(JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED),
+            error=error,
         )
         if moved:
             level = "info" if status == JobStatus.COMPLETED else "error"

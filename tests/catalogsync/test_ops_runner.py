@@ -360,3 +360,19 @@ def test_run_until_idle_returns_when_the_queue_is_empty(repo):
         thread.join(10)
     assert not thread.is_alive()
     assert repo.get_job(job).status == JobStatus.COMPLETED
+
+
+def test_a_pause_applied_outside_the_runner_still_stops_the_job(repo, runner):
+    job = repo.create_job("download_only")
+    item = _seed_stage_item(repo, job_id=job, stage_type="download", item_key="s")
+    started, release = threading.Event(), threading.Event()
+    with patch(PATCH_DOWNLOAD, new=_blocking_download(started, release)):
+        stop, thread = _run_loop_in_background(runner)
+        assert started.wait(5)
+        # Another process applied the command itself (it saw no live runner).
+        command = repo.submit_command(job, CommandType.PAUSE)
+        repo.apply_command(command)
+        assert _wait_for(lambda: repo.get_job(job).status == JobStatus.PAUSED, timeout=3)
+        stop.set()
+        thread.join(10)
+    assert repo.get_item(item).status == ItemStatus.PENDING
