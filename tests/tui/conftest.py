@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from catalogsync import clock
 from catalogsync.ops.models import ItemStatus, JobStatus, StageStatus
@@ -222,11 +223,6 @@ def seed_task_center(service: Catalogsync) -> Seeded:
     return seeded
 
 
-@pytest.fixture(autouse=True)
-def _no_animation(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
-
-
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
@@ -256,31 +252,35 @@ def empty_service(home: Path) -> Iterator[Catalogsync]:
         service.close()
 
 
-def pytest_configure() -> None:
-    # Rendering must not depend on the terminal the tests happen to run in.
-    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
-
-
 def make_app(service: Catalogsync, **options: Any) -> CatalogsyncApp:
     """The app as tests drive it: no timer, no embedded runner; notifications recorded."""
     options.setdefault("embed_runner", False)
     options.setdefault("refresh_interval", None)
     app = CatalogsyncApp(service, **options)
+    # Not TEXTUAL_ANIMATIONS: textual reads that once, when it is first imported.
     app.animation_level = "none"
-    app.notified = []  # type: ignore[attr-defined]
+    notified: list[tuple[str, str]] = []
+    app.notified = notified  # type: ignore[attr-defined]
     original = app.notify
 
     def notify(message: str, **kwargs: Any) -> None:
-        app.notified.append((kwargs.get("severity", "information"), str(message)))  # type: ignore[attr-defined]
+        notified.append((kwargs.get("severity", "information"), str(message)))
         original(message, **kwargs)
 
     app.notify = notify  # type: ignore[method-assign]
     return app
 
 
+async def drain_workers(app: CatalogsyncApp) -> None:
+    """Wait for every worker (a refresh replaced by a newer one counts as done)."""
+    for worker in list(app.workers):
+        with contextlib.suppress(WorkerCancelled, WorkerFailed):
+            await worker.wait()
+
+
 async def settle(pilot: Pilot, app: CatalogsyncApp) -> None:
     """Let actions, workers and a fresh read land before asserting on the screen."""
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await drain_workers(app)
     await app.refresh_now()
     await pilot.pause()

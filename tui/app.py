@@ -1,0 +1,332 @@
+"""CatalogsyncApp: the task center over SSH, one client of the catalogsync engine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, TypeVar
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from catalogsync.errors import CatalogsyncError, NotFoundError
+from catalogsync.ops.models import ACTIVE_JOB_STATUSES
+from catalogsync.service import Catalogsync
+from tui.messages import JobsRefreshed, RunnerEventReceived
+from tui.screens.confirm import quit_dialog
+from tui.screens.help import HelpScreen
+from tui.screens.new_job import NewJobChoices, NewJobScreen
+from tui.screens.playlists import PlaylistsScreen
+from tui.screens.task_center import TaskCenterScreen
+
+T = TypeVar("T")
+
+
+class CatalogsyncApp(App[None]):
+    """The task center and the playlist picker, refreshed from the read models about 1 Hz."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "catalogsync"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help", key_display="?",
+                tooltip="Show every key"),
+        Binding("q", "quit", "Quit", id="app.quit",
+                tooltip="Quit (asks when this app's runner has jobs running)"),
+    ]
+
+    def __init__(
+        self,
+        service: Catalogsync,
+        *,
+        embed_runner: bool = True,
+        refresh_interval: float | None = 1.0,
+        demo: bool = False,
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.embed_runner = embed_runner
+        self.refresh_interval = refresh_interval
+        self.demo = demo
+        self.embedded = False
+        self.task_center = TaskCenterScreen()
+        self.playlists_screen = PlaylistsScreen()
+        self._last_refresh_error: str | None = None
+        self._quit_after: set[int] | None = None
+        self._statuses: dict[int, str] = {}
+        self._playlists_open = False
+
+    def get_default_screen(self) -> Screen:
+        return self.task_center
+
+    async def on_mount(self) -> None:
+        if self.console.color_system in ("standard", "windows"):
+            # 16 colours: the terminal's own ANSI palette keeps yellow yellow and red red
+            # (converted RGB theme colours land on the wrong hues).
+            self.theme = "ansi-dark"
+        self.install_screen(self.playlists_screen, "playlists")
+        self.task_center.demo = self.demo
+        if self.embed_runner:
+            self.embedded = await asyncio.to_thread(
+                self.service.start_runner_thread, on_event=self._runner_event_in_thread
+            )
+        await self.refresh_now()
+        if self.refresh_interval:
+            self.set_interval(self.refresh_interval, self.request_refresh)
+        if self.demo:
+            self.notify("Demo: songs come from a built-in loopback server. "
+                        "Press ? for keys, 2 for playlists.", timeout=8)
+
+    # -- reading the engine -------------------------------------------------
+
+    def _read_models(self) -> JobsRefreshed:
+        """One consistent read of everything the screens show (runs off the event loop)."""
+        dashboard = self.service.dashboard()
+        job_id = self.task_center.expanded_job_id
+        detail = None
+        if job_id is not None:
+            try:
+                detail = self.service.job_detail(job_id)
+            except NotFoundError:
+                detail = None
+        playlists = self.service.playlists() if self._playlists_open else None
+        holder = None if self.embedded else self.service.runner_holder()
+        return JobsRefreshed(dashboard, detail, job_id, playlists, holder)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="refresh")
+    def _refresh_worker(self) -> None:
+        message = self._read_models()
+        if not get_current_worker().is_cancelled:
+            self.post_message(message)
+
+    def request_refresh(self) -> None:
+        """Read the models in a thread worker; a JobsRefreshed follows."""
+        self._refresh_worker()
+
+    async def refresh_now(self) -> None:
+        """Read and apply at once (tests call this instead of waiting for the timer)."""
+        self._apply(await asyncio.to_thread(self._read_models))
+
+    @on(JobsRefreshed)
+    def _jobs_refreshed(self, message: JobsRefreshed) -> None:
+        self._apply(message)
+
+    def _apply(self, message: JobsRefreshed) -> None:
+        self._last_refresh_error = None
+        self.task_center.runner_text = self._runner_text(message.runner_holder)
+        self.task_center.show_refresh(message)
+        if message.playlists is not None:
+            self.playlists_screen.show_playlists(message.playlists)
+        rows = message.dashboard.get("task_rows") or []
+        if not self.embedded:
+            self._notify_transitions(rows)
+        if self._quit_after is not None:
+            active = {int(r["id"]) for r in rows if r["status"] in ACTIVE_JOB_STATUSES}
+            if not self._quit_after & active:
+                self._quit_after = None
+                self.notify("The jobs finished: quitting.")
+                self._stop_runner_and_exit()
+
+    def _runner_text(self, holder: dict[str, Any] | None) -> str:
+        if self.embedded:
+            lease = self.service.lease
+            return f"runner: this app (pid {lease.info.pid})" if lease else "runner: this app"
+        if holder:
+            return f"attached to runner pid {holder['pid']} on {holder['host']}"
+        return "no runner: queued jobs wait"
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        """One handler for worker failures: a notification, once per distinct error."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = str(error) if isinstance(error, CatalogsyncError) else (
+            f"{type(error).__name__}: {error}"
+        )
+        # The refresh fails again every second while the database is unreadable: say it once.
+        if text != self._last_refresh_error:
+            self._last_refresh_error = text
+            self.notify(f"Could not read the task center: {text}", severity="error",
+                        timeout=10)
+
+    async def call_engine(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """Run one engine call off the event loop; a CatalogsyncError becomes a notification."""
+        try:
+            result = await asyncio.to_thread(partial(func, *args, **kwargs))
+        except CatalogsyncError as exc:
+            self.notify(str(exc), severity="error", timeout=6)
+            return None
+        self.request_refresh()
+        return result
+
+    # -- runner events ------------------------------------------------------
+
+    def _runner_event_in_thread(self, kind: str, data: dict[str, Any]) -> None:
+        # Runner threads must never block on the UI (not even at shutdown), so this
+        # posts a message (thread-safe, non-blocking) rather than call_from_thread.
+        self.post_message(RunnerEventReceived(kind, dict(data)))
+
+    @on(RunnerEventReceived)
+    def _runner_event(self, event: RunnerEventReceived) -> None:
+        job_id = event.data.get("job_id")
+        message = event.data.get("message")
+        if event.kind == "job_finished":
+            self._notify_finished(job_id, str(event.data.get("status")), message)
+        elif event.kind == "job_paused":
+            self._notify_paused(job_id, message)
+        elif event.kind == "command" and not event.data.get("applied"):
+            self.notify(str(message), severity="warning")
+        self.request_refresh()
+
+    def _job_name(self, job_id: Any) -> str:
+        row = self.task_center.job_row(int(job_id)) if job_id is not None else None
+        return f"Job {job_id}" + (f" ({row['display_name']})" if row else "")
+
+    def _notify_finished(self, job_id: Any, status: str, message: Any) -> None:
+        name = self._job_name(job_id)
+        if status == "completed":
+            self.notify(f"{name} completed.")
+        elif status == "canceled":
+            self.notify(f"{name} canceled.", severity="warning")
+        elif status == "completed_with_errors":
+            self.notify(f"{name} completed with errors" + (f": {message}" if message else "."),
+                        severity="warning", timeout=8)
+        else:
+            self.notify(f"{name} {status}" + (f": {message}" if message else "."),
+                        severity="error", timeout=10)
+
+    def _notify_paused(self, job_id: Any, message: Any) -> None:
+        if not message or message == "paused by operator":
+            self.notify(f"{self._job_name(job_id)} paused.", timeout=3)
+        else:
+            self.notify(f"{self._job_name(job_id)} paused itself: {message}",
+                        severity="error", timeout=15)
+
+    def _notify_transitions(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Attached to another runner: tell finished and self-paused jobs from the rows."""
+        previous, self._statuses = self._statuses, {int(r["id"]): r["status"] for r in rows}
+        by_id = {int(r["id"]): r for r in rows}
+        for job_id, status in self._statuses.items():
+            before = previous.get(job_id)
+            if before not in ACTIVE_JOB_STATUSES or status == before:
+                continue
+            if status == "paused":
+                self._notify_paused(job_id, by_id[job_id].get("pause_reason"))
+            elif status not in ACTIVE_JOB_STATUSES and status != "queued":
+                self._notify_finished(job_id, status, by_id[job_id].get("error"))
+
+    # -- screens and commands -----------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every binding of the screen below the palette, plus the app's, by name."""
+        yield from super().get_system_commands(screen)
+        owned = [(screen, b) for b in screen.BINDINGS] + [(self, b) for b in self.BINDINGS]
+        for owner, binding in owned:
+            if not isinstance(binding, Binding) or binding.action in ("quit", "escape"):
+                continue
+            target = self if binding.action.startswith("app.") else owner
+            action = binding.action.removeprefix("app.")
+            yield SystemCommand(
+                f"{binding.description} ({binding.key_display or binding.key.split(',')[0]})",
+                binding.tooltip or binding.description,
+                partial(target.run_action, action),
+            )
+
+    async def action_show_playlists(self) -> None:
+        """Open the playlist picker (its selection and filter are kept between visits)."""
+        if self.screen is not self.task_center:
+            return
+        self._playlists_open = True
+        await self.push_screen("playlists")
+        await self.refresh_now()
+
+    def show_tasks(self) -> None:
+        """Back to the task center."""
+        self._playlists_open = False
+        while self.screen is not self.task_center and len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    async def show_new_job(self, job: dict[str, Any]) -> None:
+        """After a launch: back to the task center with the new job highlighted."""
+        self.notify(f"Job {job['id']} queued: {job['display_name']} ({job['queue_label']})",
+                    timeout=4)
+        self.show_tasks()
+        await self.refresh_now()
+        self.task_center.highlight_job(int(job["id"]))
+
+    async def open_new_job(self) -> None:
+        """The new-job dialog; a submitted job gets highlighted."""
+        playlists = await self.call_engine(self.service.playlists)
+        backends = await self.call_engine(self.service.catalog.list_backends)
+        if playlists is None or backends is None:
+            return
+        choices = NewJobChoices(
+            playlists=playlists,
+            sources=[s.name for s in self.service.settings.sources],
+            backends=[b["name"] for b in backends if not b.get("is_default")],
+        )
+
+        async def submitted(job: dict[str, Any] | None) -> None:
+            if job is not None:
+                await self.show_new_job(job)
+
+        self.push_screen(NewJobScreen(choices), submitted)
+
+    def action_help(self) -> None:
+        """The key card."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen([
+            ("Task center", TaskCenterScreen.BINDINGS),
+            ("Playlists", PlaylistsScreen.BINDINGS),
+            ("Everywhere", self.BINDINGS),
+        ]))
+
+    # -- quitting -------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit; when this app's runner has jobs running, ask what to do with them."""
+        if not self.embedded:
+            self.exit()
+            return
+        running = await asyncio.to_thread(self.service.active_job_count)
+        if not running:
+            self._stop_runner_and_exit()
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "stop":
+                self.notify("Stopping the runner: running jobs resume at the next start…")
+                self._stop_runner_and_exit()
+            elif choice == "wait":
+                self._quit_after = {
+                    int(r["id"]) for r in self.task_center.rows
+                    if r["status"] in ACTIVE_JOB_STATUSES
+                }
+                self.notify("Quitting when the running jobs finish (q again to choose again).",
+                            timeout=6)
+
+        self.push_screen(quit_dialog(running), answered)
+
+    @work(thread=True, exit_on_error=False, group="shutdown")
+    def _stop_runner_and_exit(self) -> None:
+        try:
+            if self.embedded:
+                self.service.stop_runner()
+                self.embedded = False
+        finally:
+            self.call_from_thread(self.exit)
+
+
+def run_tui(service: Catalogsync, *, demo: bool = False) -> None:
+    """Run the task center in this terminal until the operator quits."""
+    app = CatalogsyncApp(service, demo=demo)
+    try:
+        app.run()
+    finally:
+        if app.embedded:
+            service.stop_runner()

@@ -1,0 +1,28 @@
+"""Messages the app posts to itself: past-tense facts carrying plain dicts from the read models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class JobsRefreshed(Message):
+    """A fresh read of the task center: dashboard payload and the expanded job's detail."""
+
+    dashboard: dict[str, Any]
+    detail: dict[str, Any] | None = None
+    detail_job_id: int | None = None
+    playlists: list[dict[str, Any]] | None = None
+    runner_holder: dict[str, Any] | None = None
+
+
+@dataclass
+class RunnerEventReceived(Message):
+    """The embedded runner reported something (job finished, paused itself, command applied)."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+

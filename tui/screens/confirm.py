@@ -1,0 +1,96 @@
+"""A modal question with a few labelled answers (cancel a job? quit with jobs running?)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One answer: the value dismissed with, its button label, key and button variant."""
+
+    value: str
+    label: str
+    key: str
+    variant: str = "default"
+
+
+class ConfirmScreen(ModalScreen[str | None]):
+    """Ask, and dismiss with the chosen value (None on Escape); the last choice is the safe one."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Back", id="confirm.back")]
+
+    def __init__(
+        self, title: str, message: str, choices: list[Choice], *, stacked: bool = False
+    ) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.message = message
+        self.choices = choices
+        self.stacked = stacked
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="confirm-dialog"):
+            yield Static(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.message, classes="dialog-message", markup=False)
+            buttons = Vertical if self.stacked else Horizontal
+            with buttons(classes="dialog-buttons"):
+                for choice in self.choices:
+                    yield Button(
+                        f"{choice.label} ({choice.key})",
+                        id=f"choice-{choice.value}",
+                        variant=choice.variant,  # type: ignore[arg-type]
+                        compact=True,
+                    )
+
+    def on_mount(self) -> None:
+        # Enter takes the last, safe answer ("Keep it", "Cancel"); the others need their key.
+        self.query(Button).last().focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A choice's key answers at once."""
+        for choice in self.choices:
+            if event.key == choice.key:
+                event.stop()
+                self.dismiss(choice.value)
+                return
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(str(event.button.id).removeprefix("choice-"))
+
+    def action_dismiss_none(self) -> None:
+        """Escape answers nothing."""
+        self.dismiss(None)
+
+
+def cancel_job_dialog(job: dict) -> ConfirmScreen:
+    """`Cancel job 4?` with `Cancel job (y)` / `Keep it (n)`."""
+    return ConfirmScreen(
+        f"Cancel job {job['id']}?",
+        f"{job.get('display_name')} · {job.get('status')} · {job.get('scope_summary')}\n"
+        "Unfinished items are canceled; partial files are kept for a later job.",
+        [Choice("yes", "Cancel job", "y", "error"), Choice("no", "Keep it", "n", "primary")],
+    )
+
+
+def quit_dialog(running: int) -> ConfirmScreen:
+    """Quitting while this app runs jobs: stop them, wait for them, or stay."""
+    jobs = "1 job is" if running == 1 else f"{running} jobs are"
+    return ConfirmScreen(
+        "Quit catalogsync?",
+        f"{jobs} running in this app's runner.",
+        [
+            Choice("stop", "Stop running jobs (they resume at next start)", "s", "warning"),
+            Choice("wait", "Wait for them", "w", "primary"),
+            Choice("cancel", "Cancel", "c"),
+        ],
+        stacked=True,
+    )

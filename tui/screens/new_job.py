@@ -1,0 +1,148 @@
+"""The new-job dialog: job type, playlists or sources, upload target, priority."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets.selection_list import Selection
+
+from catalogsync.ops.jobdefs import JOB_TYPES, display_name, job_has_stage
+from tui.widgets.pick_list import PickList
+
+if TYPE_CHECKING:
+    from tui.app import CatalogsyncApp
+
+
+@dataclass
+class NewJobChoices:
+    """What the dialog offers: playlists, configured sources and upload backends."""
+
+    playlists: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    backends: list[str] = field(default_factory=list)
+    job_type: str = "sync_download"
+
+
+def job_type_label(job_type: str) -> str:
+    """`Sync Then Download All (sync_download)`."""
+    return f"{display_name(job_type)} ({job_type})"
+
+
+class NewJobScreen(ModalScreen[dict[str, Any] | None]):
+    """Submit a job through the service; dismisses with the new job's row."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="new_job.close")]
+
+    def __init__(self, choices: NewJobChoices) -> None:
+        super().__init__(classes="dialog-screen")
+        self.choices = choices
+
+    @property
+    def capp(self) -> CatalogsyncApp:
+        """The app, typed."""
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog", id="new-job-dialog"):
+            yield Static("New job", classes="dialog-title")
+            yield Label("Job type")
+            yield Select(
+                [(job_type_label(t), t) for t in JOB_TYPES],
+                value=self.choices.job_type,
+                allow_blank=False,
+                id="job-type",
+                compact=True,
+            )
+            yield Label("Playlists (space selects; none = every wanted playlist)",
+                        id="playlists-label")
+            yield PickList[int](
+                *(
+                    Selection(Text(f"{p['name']}  ({p['song_count']} songs)"), int(p["id"]))
+                    for p in self.choices.playlists
+                ),
+                id="job-playlists",
+            )
+            yield Label("Sources (none = all sources)", id="sources-label")
+            yield PickList[str](
+                *(Selection(Text(name), name) for name in self.choices.sources),
+                id="job-sources",
+            )
+            yield Label("Upload to backend", id="backend-label")
+            yield Select(
+                [(name, name) for name in self.choices.backends],
+                prompt="choose a backend",
+                id="job-backend",
+                compact=True,
+            )
+            with Horizontal(id="priority-row"):
+                yield Label("Priority (lower runs first) ")
+                yield Input("100", type="integer", id="job-priority", compact=True)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Submit", variant="primary", id="submit", compact=True)
+                yield Button("Cancel (Esc)", id="close", compact=True)
+
+    def on_mount(self) -> None:
+        self._show_fields(self.choices.job_type)
+        self.query_one("#job-type", Select).focus()
+
+    @on(Select.Changed, "#job-type")
+    def _type_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self._show_fields(event.value)
+
+    def _show_fields(self, job_type: str) -> None:
+        """Show only what the job type uses: playlists, sources, an upload target."""
+        wants_playlists = job_type != "collect_only" and bool(self.choices.playlists)
+        wants_sources = bool(self.choices.sources) and (
+            job_has_stage(job_type, "collect") or job_type == "sync_only"
+        )
+        wants_backend = job_has_stage(job_type, "upload")
+        for selector, shown in (
+            ("#playlists-label", wants_playlists),
+            ("#job-playlists", wants_playlists),
+            ("#sources-label", wants_sources),
+            ("#job-sources", wants_sources),
+            ("#backend-label", wants_backend),
+            ("#job-backend", wants_backend),
+        ):
+            self.query_one(selector).display = shown
+
+    @on(Input.Submitted, "#job-priority")
+    @on(Button.Pressed, "#submit")
+    async def submit(self) -> None:
+        """Queue the job; errors show as a notification and the dialog stays."""
+        job_type = str(self.query_one("#job-type", Select).value)
+        playlists = self.query_one("#job-playlists", PickList)
+        sources = self.query_one("#job-sources", PickList)
+        backend = self.query_one("#job-backend", Select).value
+        priority_text = self.query_one("#job-priority", Input).value.strip() or "100"
+        try:
+            priority = int(priority_text)
+        except ValueError:
+            self.notify(f"Priority must be a whole number, not {priority_text!r}.",
+                        severity="error")
+            return
+        result = await self.capp.call_engine(
+            self.capp.service.submit_job,
+            job_type,
+            playlist_ids=list(playlists.selected) if playlists.display else None,
+            sources=list(sources.selected) if sources.display else None,
+            backend=backend if isinstance(backend, str) else None,
+            priority=priority,
+            requested_by="tui",
+        )
+        if result is not None:
+            self.dismiss(result["job"])
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        """Close without submitting."""
+        self.dismiss(None)

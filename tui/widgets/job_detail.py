@@ -1,0 +1,131 @@
+"""The expanded job: stages with counters, active workers, playlist progress, recent events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from tui.formatting import percent_text, relative_time, status_text
+from tui.widgets.worker_row import WorkerRow
+
+EVENT_STYLES = {"error": "red", "warning": "yellow"}
+
+
+def title_text(job: dict[str, Any]) -> Text:
+    """`Job 4 · Download Selected Playlists · running · 2 playlists` (+ pause reason, error)."""
+    text = Text.assemble((f"Job {job['id']}", "bold"), " · ", str(job.get("display_name")), " · ")
+    text.append_text(status_text(str(job.get("status"))))
+    text.append(f" · {job.get('scope_summary')}", style="dim")
+    if job.get("pause_reason") and job.get("status") == "paused":
+        text.append(f"\nPaused: {job['pause_reason']}", style="yellow")
+    if job.get("error"):
+        text.append(f"\nError: {job['error']}", style="red")
+    return text
+
+
+def stages_text(stages: list[dict[str, Any]]) -> Text:
+    """One line per stage: type, status, `done / total unit`, percent, failed and skipped."""
+    text = Text("Stages", style="bold")
+    if not stages:
+        text.append("\n  not planned yet", style="dim")
+    for stage in stages:
+        text.append(f"\n  {stage['stage_type']:<10}")
+        status = status_text(str(stage["status"]))
+        status.pad_right(max(1, 13 - len(status)))
+        text.append_text(status)
+        text.append(f"{stage['progress_text']:<16}{percent_text(stage['progress_percent']):>5}")
+        failed, skipped = int(stage["failed_items"]), int(stage["skipped_items"])
+        text.append(f"  failed {failed}", style="red" if failed else "dim")
+        text.append(f"  skipped {skipped}", style="dim")
+    return text
+
+
+def playlists_text(progress: list[dict[str, Any]]) -> Text:
+    """`Morning Commute   6 / 12   50%` per playlist in scope."""
+    text = Text("Playlists", style="bold")
+    if not progress:
+        text.append("\n  none in scope", style="dim")
+    for row in progress:
+        name = str(row.get("playlist_name") or row.get("playlist_id"))
+        name = name if len(name) <= 28 else name[:27] + "…"
+        text.append(f"\n  {name:<28} {row['progress_text']:>9} ")
+        text.append(f"{percent_text(row['progress_percent']):>5}", style="bold")
+    return text
+
+
+def events_text(events: list[dict[str, Any]], limit: int = 6) -> Text:
+    """The newest events with a relative time, one line each."""
+    text = Text("Events", style="bold")
+    if not events:
+        text.append("\n  none yet", style="dim")
+    for event in events[:limit]:
+        text.append(f"\n  {relative_time(event.get('created_at')):>11}  ", style="dim")
+        text.append(str(event.get("message")), style=EVENT_STYLES.get(str(event.get("level")), ""))
+    return text
+
+
+class JobDetail(VerticalScroll):
+    """The detail pane under the task table; ``show`` updates it in place each refresh."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.job_id: int | None = None
+        self._rows: dict[int, WorkerRow] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        yield Static(id="detail-stages")
+        yield Static(Text("Workers", style="bold"), id="detail-workers-title")
+        yield Vertical(id="detail-workers")
+        yield Static(id="detail-playlists")
+        yield Static(id="detail-events")
+
+    def show_loading(self, job_id: int) -> None:
+        """Point the pane at another job until its detail arrives."""
+        self.job_id = job_id
+        self.query_one("#detail-title", Static).update(Text(f"Job {job_id} · loading…"))
+        for static_id in ("#detail-stages", "#detail-playlists", "#detail-events"):
+            self.query_one(static_id, Static).update("")
+        self._show_workers([])
+
+    def show(self, detail: dict[str, Any]) -> None:
+        """Take a job detail payload from the read model."""
+        job = detail["job"]
+        self.job_id = int(job["id"])
+        self.query_one("#detail-title", Static).update(title_text(job))
+        self.query_one("#detail-stages", Static).update(stages_text(detail.get("stages") or []))
+        self.query_one("#detail-playlists", Static).update(
+            playlists_text(detail.get("playlist_progress") or [])
+        )
+        self.query_one("#detail-events", Static).update(events_text(detail.get("events") or []))
+        self._show_workers([w for w in detail.get("workers") or [] if w["status"] == "running"])
+
+    def _show_workers(self, workers: list[dict[str, Any]]) -> None:
+        box = self.query_one("#detail-workers", Vertical)
+        wanted = {int(w["id"]) for w in workers}
+        for worker_id in [i for i in self._rows if i not in wanted]:
+            self._rows.pop(worker_id).remove()
+        for index, worker in enumerate(workers):
+            row = self._rows.get(int(worker["id"]))
+            if row is not None:
+                row.show(worker)
+                continue
+            # Keep the read model's order (by worker name) when a worker joins.
+            later = next(
+                (self._rows[i] for i in (int(w["id"]) for w in workers[index + 1:])
+                 if i in self._rows),
+                None,
+            )
+            row = self._rows[int(worker["id"])] = WorkerRow(worker)
+            if later is not None:
+                box.mount(row, before=later)
+            else:
+                box.mount(row)
+        box.set_class(not workers, "-empty")
+        self.query_one("#detail-workers-title", Static).update(
+            Text.assemble(("Workers", "bold"), ("" if workers else "  none active", "dim"))
+        )

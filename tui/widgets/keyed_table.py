@@ -1,0 +1,138 @@
+"""A DataTable whose rows are keyed and updated in place, with a narrow column layout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+Cells = dict[str, Text]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A column: key, header, width, and its width when narrow (None: hidden when narrow)."""
+
+    key: str
+    label: str
+    width: int
+    narrow_width: int | None = None
+
+    def width_for(self, narrow: bool) -> int:
+        """The column's width in the wide or the narrow layout."""
+        return self.narrow_width if narrow and self.narrow_width is not None else self.width
+
+
+def fit(text: Text, width: int) -> Text:
+    """The cell cut to its column with an ellipsis (DataTable would crop it silently)."""
+    if text.cell_len <= width:
+        return text
+    cut = text.copy()
+    cut.truncate(width, overflow="ellipsis")
+    return cut
+
+
+class KeyedTable(DataTable):
+    """Rows keyed by an id: refreshes add, update and remove only what changed.
+
+    The ``KEY_COLUMN`` must hold the row key as its text and be shown in every
+    layout, so rows can be put in order with ``sort`` without clearing the table.
+    """
+
+    COLUMNS: ClassVar[tuple[ColumnSpec, ...]] = ()
+    KEY_COLUMN: ClassVar[str] = "id"
+    NARROW_BELOW: ClassVar[int] = 100
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+        self.narrow: bool | None = None
+        self._rows: list[tuple[str, Cells]] = []
+        self._shown: dict[str, dict[str, tuple[str, str]]] = {}
+
+    # -- layout -----------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Switch between the wide and the narrow set of columns."""
+        narrow = event.size.width < self.NARROW_BELOW
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self._build_columns()
+
+    def visible_columns(self) -> list[ColumnSpec]:
+        """Columns shown in the current layout."""
+        if self.narrow:
+            return [c for c in self.COLUMNS if c.narrow_width is not None]
+        return list(self.COLUMNS)
+
+    def _build_columns(self) -> None:
+        # A layout change (terminal resize) is the one time the table is rebuilt.
+        key = self.highlighted_key
+        self.clear(columns=True)
+        self._shown.clear()
+        for column in self.visible_columns():
+            self.add_column(column.label, width=column.width_for(bool(self.narrow)),
+                            key=column.key)
+        self._apply(self._rows, keep=key)
+
+    # -- rows -------------------------------------------------------------
+
+    @property
+    def highlighted_key(self) -> str | None:
+        """The key of the row under the cursor, or None when the table is empty."""
+        if not self.row_count or not self.is_valid_row_index(self.cursor_row):
+            return None
+        try:
+            return self.ordered_rows[self.cursor_row].key.value
+        except IndexError:
+            return None
+
+    def row_keys(self) -> list[str]:
+        """Keys of the rows shown, top to bottom."""
+        return [str(row.key.value) for row in self.ordered_rows]
+
+    def sync_rows(self, rows: Sequence[tuple[str, Cells]]) -> None:
+        """Show exactly ``rows`` in this order, touching only cells that changed."""
+        self._rows = list(rows)
+        if self.columns:
+            self._apply(self._rows, keep=self.highlighted_key)
+
+    def highlight(self, key: str) -> bool:
+        """Move the cursor to the row with ``key``; False when it is not shown."""
+        try:
+            index = self.get_row_index(key)
+        except RowDoesNotExist:
+            return False
+        self.move_cursor(row=index)
+        return True
+
+    def _apply(self, rows: list[tuple[str, Cells]], *, keep: str | None) -> None:
+        keys = [key for key, _ in rows]
+        wanted = set(keys)
+        for key in [k for k in self._shown if k not in wanted]:
+            self.remove_row(key)
+            del self._shown[key]
+        widths = {c.key: c.width_for(bool(self.narrow)) for c in self.visible_columns()}
+        columns = list(widths)
+        for key, full_cells in rows:
+            cells = {c: fit(full_cells[c], widths[c]) for c in columns}
+            signature = {c: (cells[c].plain, str(cells[c].style)) for c in columns}
+            shown = self._shown.get(key)
+            if shown is None:
+                self.add_row(*(cells[c] for c in columns), key=key)
+            else:
+                for column in columns:
+                    if shown.get(column) != signature[column]:
+                        self.update_cell(key, column, cells[column])
+            self._shown[key] = signature
+        if self.row_keys() != keys:
+            position = {key: n for n, key in enumerate(keys)}
+            self.sort(self.KEY_COLUMN, key=lambda cell: position.get(cell.plain, len(position)))
+        if keep is not None and keep in wanted:
+            index = self.get_row_index(keep)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, scroll=True)
