@@ -259,7 +259,95 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE job_runs SET queue_rank = id WHERE queue_rank IS NULL")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1]
+# A local backend that receives downloads (see catalog.repository.LIBRARY_SQL).
+_IS_LIBRARY = (
+    "(SELECT kind = 'local' AND (is_default = 1 OR json_extract(options_json, '$.library') "
+    "IN (1, 'true', 'yes')) FROM storage_backends WHERE id = {row}.backend_id)"
+)
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Library totals kept by triggers, so the dashboard never scans local_files."""
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_job_workers_status "
+        "ON job_workers(status, job_run_id, worker_name)"
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS library_totals (
+            song_id INTEGER PRIMARY KEY,
+            files INTEGER NOT NULL,
+            bytes INTEGER NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS library_summary (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            songs INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    conn.execute("INSERT OR IGNORE INTO library_summary (id) VALUES (1)")
+    new_lib, old_lib = _IS_LIBRARY.format(row="NEW"), _IS_LIBRARY.format(row="OLD")
+    add = """
+        INSERT INTO library_totals (song_id, files, bytes) VALUES (NEW.song_id, 1,
+            COALESCE(NEW.file_size_bytes, 0))
+        ON CONFLICT (song_id) DO UPDATE SET files = files + 1,
+            bytes = bytes + COALESCE(NEW.file_size_bytes, 0);
+        UPDATE library_summary SET
+            songs = songs + (SELECT files = 1 FROM library_totals WHERE song_id = NEW.song_id),
+            bytes = bytes + COALESCE(NEW.file_size_bytes, 0);
+    """
+    remove = """
+        UPDATE library_totals SET files = files - 1,
+            bytes = bytes - COALESCE(OLD.file_size_bytes, 0) WHERE song_id = OLD.song_id;
+        UPDATE library_summary SET
+            songs = songs - (SELECT files = 0 FROM library_totals WHERE song_id = OLD.song_id),
+            bytes = bytes - COALESCE(OLD.file_size_bytes, 0);
+        DELETE FROM library_totals WHERE song_id = OLD.song_id AND files <= 0;
+    """
+    conn.execute(
+        f"CREATE TRIGGER IF NOT EXISTS library_file_added AFTER INSERT ON local_files "
+        f"WHEN {new_lib} BEGIN {add} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER IF NOT EXISTS library_file_removed AFTER DELETE ON local_files "
+        f"WHEN {old_lib} BEGIN {remove} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER IF NOT EXISTS library_file_changed_old AFTER UPDATE ON local_files "
+        f"WHEN {old_lib} BEGIN {remove} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER IF NOT EXISTS library_file_changed_new AFTER UPDATE ON local_files "
+        f"WHEN {new_lib} BEGIN {add} END"
+    )
+    rebuild_library_totals(conn)
+
+
+def rebuild_library_totals(conn: sqlite3.Connection) -> None:
+    """Recount the library totals from local_files (after a migration or a backend change)."""
+    conn.execute("DELETE FROM library_totals")
+    conn.execute(
+        """
+        INSERT INTO library_totals (song_id, files, bytes)
+        SELECT lf.song_id, COUNT(*), COALESCE(SUM(lf.file_size_bytes), 0)
+        FROM local_files lf JOIN storage_backends b ON b.id = lf.backend_id
+        WHERE b.kind = 'local' AND (b.is_default = 1
+            OR json_extract(b.options_json, '$.library') IN (1, 'true', 'yes'))
+        GROUP BY lf.song_id
+        """
+    )
+    conn.execute(
+        "UPDATE library_summary SET songs = (SELECT COUNT(*) FROM library_totals), "
+        "bytes = (SELECT COALESCE(SUM(bytes), 0) FROM library_totals)"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -447,16 +447,10 @@ class CatalogRepository(SqliteStore):
         return [by_id[int(i)] for i in playlist_ids if int(i) in by_id]
 
     def library_stats(self) -> dict[str, Any]:
+        """Songs in the catalog, songs with a library file and their bytes (kept by triggers)."""
         row = self._fetchone(
-            f"""
-            SELECT (SELECT COUNT(*) FROM songs) AS total_songs,
-                   (SELECT COUNT(DISTINCT lf.song_id) FROM local_files lf
-                      JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL})
-                      AS downloaded_songs,
-                   (SELECT COALESCE(SUM(lf.file_size_bytes), 0) FROM local_files lf
-                      JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL})
-                      AS library_bytes
-            """
+            "SELECT (SELECT COUNT(*) FROM songs) AS total_songs, songs AS downloaded_songs, "
+            "bytes AS library_bytes FROM library_summary WHERE id = 1"
         )
         return dict(row) if row is not None else {}
 

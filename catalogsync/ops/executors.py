@@ -104,6 +104,9 @@ class StageExecutor:
     def plan(self) -> None:
         """Create this stage's items (idempotent: item keys are unique per stage)."""
 
+    def close(self) -> None:
+        """Release what the stage held (connections); called once its workers are done."""
+
     def worker_count(self) -> int:
         return 1
 
@@ -458,7 +461,6 @@ class DownloadStageExecutor(StageExecutor):
             result = downloader.download(
                 fresh, dest, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
             )
-        progress.on_growth(result.size, result.size, None)
         return result.size, result.sha256
 
     def _opaque(
@@ -506,6 +508,7 @@ class UploadStageExecutor(StageExecutor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._backend_row: dict[str, Any] | None = None
+        self._backends: dict[str, Any] = {}
 
     def worker_count(self) -> int:
         return self.settings.upload.workers if self.settings else 2
@@ -565,9 +568,14 @@ class UploadStageExecutor(StageExecutor):
             )
         size = source.stat().st_size
         local_sha = item.payload.get("sha256")
-        backend = make_backend(target, limiter=self.shared.upload_limiter)
+        backend = self._backends.get(worker_name)
+        if backend is None:
+            # One backend per worker: it keeps its connection and the folders it made.
+            backend = self._backends[worker_name] = make_backend(
+                target, limiter=self.shared.upload_limiter
+            )
         progress = self._worker_progress(worker_name)
-        remote = backend.stat(rel)
+        remote = backend.stat(rel, checksum=backend.offers_checksum and bool(local_sha))
         same = remote is not None and remote.size == size and (
             not backend.offers_checksum or not remote.sha256 or not local_sha
             or remote.sha256 == local_sha
@@ -577,7 +585,6 @@ class UploadStageExecutor(StageExecutor):
             remote = backend.upload(
                 source, rel, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
             )
-            progress.on_growth(remote.size, size, None)
         self.catalog.record_local_file(
             song_id=int(item.song_id or 0),
             backend_id=int(target["id"]),
@@ -590,6 +597,11 @@ class UploadStageExecutor(StageExecutor):
             self.ops_repo.mark_item_skipped(item_id, "already on the target with the same size")
         else:
             self.ops_repo.mark_item_succeeded(item_id, {"bytes": remote.size})
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()
 
 
 EXECUTORS: dict[str, type[StageExecutor]] = {

@@ -38,21 +38,12 @@ class WorkerProgress:
     def start(self, display_text: str | None = None, *, already: int = 0) -> None:
         """A new transfer begins (``already`` bytes were on disk from an earlier try).
 
-        The meter is the worker's, not the file's: it keeps measuring across songs,
-        so the speed does not drop to nothing each time a worker picks a new song.
+        Nothing is written here: claiming the item already reset the worker row, and a
+        short file finishes before a write would be useful. The meter is the worker's,
+        not the file's, so the speed carries across songs instead of dropping to nothing.
         """
-        self._last_done = already
-        self._last_write = float("-inf")
-        state: dict[str, object] = {
-            "status": "running",
-            "downloaded_bytes": already or None,
-            "total_bytes": None,
-            "speed_bytes_per_sec": self.meter.rate(),
-            "progress_percent": None,
-        }
-        if display_text:
-            state["current_display_text"] = display_text
-        self.repository.update_worker_state(self.worker_name, job_run_id=self.job_id, **state)
+        with self._lock:
+            self._last_done = already
 
     def on_bytes(self, done: int, total: int | None) -> None:
         """Transfer callback: ``done`` bytes so far of ``total``."""

@@ -851,7 +851,8 @@ class OpsRepository(SqliteStore):
                 params.append(int(state["error_increment"]))
             params.append(worker_id)
             conn.execute(f"UPDATE job_workers SET {', '.join(updates)} WHERE id = ?", params)
-            if "speed_bytes_per_sec" in state:
+            # A sparkline sample is a measurement: "nothing measured" is not a zero.
+            if state.get("speed_bytes_per_sec") is not None:
                 conn.execute(
                     "INSERT INTO worker_speed_samples (worker_id, at, speed_bytes_per_sec) "
                     "VALUES (?, ?, ?)",

@@ -467,6 +467,15 @@ class OpsRunner:
             shared=self.shared,
         )
         self.repository.set_stage_status(stage_id, StageStatus.RUNNING)
+        try:
+            self._run_stage_items(job, stage, executor, ctx)
+        finally:
+            executor.close()
+
+    def _run_stage_items(
+        self, job: Any, stage: Any, executor: executors.StageExecutor, ctx: JobContext
+    ) -> None:
+        stage_id = stage.id
         if not stage.planned:
             executor.plan()
             self.repository.mark_stage_planned(stage_id)
