@@ -243,6 +243,11 @@ class Catalogsync:
         self.runner = None
         self.lease = None
 
+    def hold_new_jobs(self, hold: bool = True) -> None:
+        """Let the embedded runner finish its running jobs without starting queued ones."""
+        if self.runner is not None:
+            self.runner.hold_new_jobs(hold)
+
     def nudge(self) -> None:
         if self.runner is not None:
             self.runner.nudge()

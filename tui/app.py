@@ -303,12 +303,17 @@ class CatalogsyncApp(App[None]):
                 self.notify("Stopping the runner: running jobs resume at the next start…")
                 self._stop_runner_and_exit()
             elif choice == "wait":
+                # Queued jobs stay queued: they would otherwise start while we wait.
+                self.service.hold_new_jobs(True)
                 self._quit_after = {
                     int(r["id"]) for r in self.task_center.rows
                     if r["status"] in ACTIVE_JOB_STATUSES
                 }
                 self.notify("Quitting when the running jobs finish (q again to choose again).",
                             timeout=6)
+            else:
+                self._quit_after = None
+                self.service.hold_new_jobs(False)
 
         self.push_screen(quit_dialog(running), answered)
 

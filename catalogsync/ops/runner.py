@@ -192,6 +192,7 @@ class OpsRunner:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._holding = threading.Event()
         self.on_event = on_event
         self.shared = executors.SharedResources.build(settings)
 
@@ -202,8 +203,17 @@ class OpsRunner:
         had_commands = self.apply_pending_commands() > 0
         self._sync_stop_flags()
         finished = self._reap_finished_jobs()
-        started = 0 if self._stopping.is_set() else self._start_eligible_jobs()
+        idle = self._stopping.is_set() or self._holding.is_set()
+        started = 0 if idle else self._start_eligible_jobs()
         return bool(had_commands or finished or started)
+
+    def hold_new_jobs(self, hold: bool = True) -> None:
+        """Finish the running jobs but start no queued one (an operator waiting to quit)."""
+        if hold:
+            self._holding.set()
+        else:
+            self._holding.clear()
+            self.nudge()
 
     def nudge(self) -> None:
         """Wake the loop now (an in-process client just wrote a command or a job)."""

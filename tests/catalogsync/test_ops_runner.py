@@ -376,3 +376,26 @@ def test_a_pause_applied_outside_the_runner_still_stops_the_job(repo, runner):
         stop.set()
         thread.join(10)
     assert repo.get_item(item).status == ItemStatus.PENDING
+
+
+def test_holding_new_jobs_lets_running_ones_finish_and_starts_nothing(repo, runner):
+    running = repo.create_job("sync_only")
+    _seed_stage_item(repo, job_id=running, stage_type="sync", item_key="p")
+    gate = threading.Event()
+
+    def blocked(executor, item_id, worker_name, *, already_claimed=False):
+        gate.wait(5)
+        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+
+    with patch(PATCH_SYNC, new=blocked):
+        runner.loop_once()
+        runner.hold_new_jobs(True)
+        queued = repo.create_job("sync_only")
+        gate.set()
+        assert _wait_for(lambda: repo.get_job(running).status == JobStatus.COMPLETED)
+        for _ in range(5):
+            runner.loop_once()
+        assert repo.get_job(queued).status == JobStatus.QUEUED
+        runner.hold_new_jobs(False)
+        runner.loop_once()
+        assert _wait_for(lambda: repo.get_job(queued).status == JobStatus.COMPLETED)
