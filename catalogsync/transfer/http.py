@@ -31,7 +31,8 @@ from catalogsync.providers.base import DownloadSpec, ProgressCallback
 from catalogsync.transfer.ratelimit import TokenBucket
 
 _POLL_SECONDS = 0.2
-_QUEUE_CHUNKS = 8
+_QUEUE_CHUNKS = 32
+_GATHER_BYTES = 1024 * 1024
 _HASH_CHUNK = 1024 * 1024
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _UNAVAILABLE_ERRNOS = frozenset(
@@ -103,6 +104,7 @@ class _StreamReader:
         self._timeout = timeout
         self._chunk_size = chunk_size
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_QUEUE_CHUNKS)
+        self._held: tuple[str, Any] | None = None
         self._go = threading.Event()
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name="http-download-reader", daemon=True)
@@ -141,6 +143,9 @@ class _StreamReader:
 
     def get(self, should_stop: Callable[[], bool], stall_limit: float) -> tuple[str, Any]:
         """The next event; raise ``TransferStopped`` or a timeout after ``stall_limit`` idle s."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            return held
         started = time.monotonic()
         while True:
             if should_stop():
@@ -155,6 +160,28 @@ class _StreamReader:
                             code="timeout",
                         )
                     ) from None
+
+    def gather(self, data: bytes, limit: int) -> bytes:
+        """``data`` plus the data already waiting in the queue, up to ``limit`` bytes.
+
+        Nothing is waited for, so a slow link still hands over every read at once; a
+        fast one is written, hashed and reported once per ``limit`` instead of per read.
+        """
+        if len(data) >= limit:
+            return data
+        parts = [data]
+        size = len(data)
+        while size < limit:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item[0] != "data":
+                self._held = item
+                break
+            parts.append(item[1])
+            size += len(item[1])
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read_body(self) -> None:
         """Let the thread start reading the body."""
@@ -424,6 +451,7 @@ class HttpDownloader:
             while True:
                 kind, payload = reader.get(should_stop, self.read_timeout)
                 if kind == "data":
+                    payload = reader.gather(payload, _GATHER_BYTES)
                     if should_stop():
                         raise TransferStopped("transfer stopped")
                     if self.limiter is not None:
