@@ -19,7 +19,7 @@ from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import Settings, SourceConfig
 from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError
 from catalogsync.providers import registry
-from catalogsync.providers.base import Provider, Track
+from catalogsync.providers.base import PlaylistRef, Provider, Track
 from catalogsync.transfer.growth import FileGrowthMonitor
 from catalogsync.transfer.http import HttpDownloader, part_path
 from catalogsync.transfer.paths import (
@@ -185,9 +185,26 @@ class CollectStageExecutor(StageExecutor):
 
 def collect_source(catalog: CatalogRepository, source: SourceConfig) -> tuple[int, list[str]]:
     """Upsert every playlist a source lists; returns (count found, one line per failure)."""
+    found, errors = _source_playlists(source)
+    pool_kind = "playlist_square" if source.kind == "playlist_square" else "manual_file"
+    for playlist in found:
+        catalog.upsert_playlist(
+            platform=playlist.platform,
+            remote_id=playlist.remote_id,
+            name=playlist.name,
+            ref=playlist.ref,
+            pool_kind=pool_kind,
+            source_name=source.name,
+        )
+    return len(found), errors
+
+
+def _source_playlists(source: SourceConfig) -> tuple[list[PlaylistRef], list[str]]:
+    """The playlists a source names, and a `file:line: reason` per entry that failed."""
+    if source.kind == "playlist_square":
+        provider = registry.get_provider(source.provider or "")
+        return provider.list_playlists(source.options), []
     refs: list[tuple[str, str]] = []  # (ref, where it came from for error messages)
-    errors: list[str] = []
-    pool_kind = "manual_file"
     if source.kind == "manual_file":
         list_path = Path(source.path or "")
         try:
@@ -201,43 +218,20 @@ def collect_source(catalog: CatalogRepository, source: SourceConfig) -> tuple[in
             if "://" not in entry and not Path(entry).is_absolute():
                 entry = str((list_path.parent / entry).resolve())
             refs.append((entry, f"{list_path}:{number}"))
-    elif source.kind == "directory":
+    else:
         folder = Path(source.path or "")
         if not folder.is_dir():
             raise CatalogsyncError(f"{folder}: source folder does not exist")
         for path in sorted(folder.iterdir()):
             if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
                 refs.append((str(path.resolve()), str(path)))
-    else:
-        pool_kind = "playlist_square"
-        provider = registry.get_provider(source.provider or "")
-        listed = provider.list_playlists(source.options)
-        for ref in listed:
-            catalog.upsert_playlist(
-                platform=ref.platform,
-                remote_id=ref.remote_id,
-                name=ref.name,
-                ref=ref.ref,
-                pool_kind=pool_kind,
-                source_name=source.name,
-            )
-        return len(listed), []
-    found = 0
+    found: list[PlaylistRef] = []
+    errors: list[str] = []
     for ref, where in refs:
         try:
-            described = registry.provider_for_ref(ref).describe(ref)
+            found.append(registry.provider_for_ref(ref).describe(ref))
         except CatalogsyncError as exc:
             errors.append(f"{where}: {exc}")
-            continue
-        catalog.upsert_playlist(
-            platform=described.platform,
-            remote_id=described.remote_id,
-            name=described.name,
-            ref=described.ref,
-            pool_kind=pool_kind,
-            source_name=source.name,
-        )
-        found += 1
     return found, errors
 
 

@@ -212,7 +212,8 @@ def _classify_exception(exc: BaseException, *, in_body: bool) -> TransferError:
     return TransferError(f"transfer failed: {exc}", code="transfer_error")
 
 
-def _retry_after(value: str | None, cap: float) -> float | None:
+def parse_retry_after(value: str | None, cap: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date), capped at ``cap``."""
     if not value:
         return None
     value = value.strip()
@@ -323,7 +324,7 @@ class HttpDownloader:
                 continue
             with self._storage_guard(part, delete=None):
                 os.replace(part, dest)
-                _fsync_dir(dest.parent)
+                fsync_dir(dest.parent)
             return DownloadResult(dest, outcome.size, outcome.sha256, outcome.resumed, attempt)
         assert last_error is not None
         raise TransferError(
@@ -410,7 +411,7 @@ class HttpDownloader:
         if status == 429 or status == 408 or status >= 500:
             raise _Transient(
                 TransferError(f"HTTP {status} from {url}", code=f"http_{status}"),
-                delay=_retry_after(response.headers.get("retry-after"), self.backoff_max),
+                delay=parse_retry_after(response.headers.get("retry-after"), self.backoff_max),
             )
         if 400 <= status < 500:
             raise TransferError(f"HTTP {status} from {url}", code=f"http_{status}", permanent=True)
@@ -671,7 +672,8 @@ def _hash_file(path: Path) -> Any:
     return hasher
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort: some file systems refuse)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
 import os
 import random
@@ -25,6 +24,7 @@ from catalogsync.errors import (
     TransferError,
     TransferStopped,
 )
+from catalogsync.transfer.http import parse_retry_after
 from catalogsync.transfer.paths import UnsafePathError
 from catalogsync.transfer.ratelimit import TokenBucket
 
@@ -90,24 +90,6 @@ def check_relative(rel: str, label: str) -> PurePosixPath:
         if part in ("", ".", ".."):
             raise refuse("it has an empty, '.' or '..' component")
     return PurePosixPath(*parts)
-
-
-def parse_retry_after(value: str | None, cap: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date), capped at ``cap``."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), cap)
 
 
 def option_bool(options: Mapping[str, Any], key: str, default: bool, label: str) -> bool:

@@ -28,6 +28,7 @@ from catalogsync.transfer.backends.base import (
     read_source,
     sha256_file,
 )
+from catalogsync.transfer.http import fsync_dir
 from catalogsync.transfer.paths import safe_join
 
 TEMP_SUFFIX = ".catalogsync-tmp"
@@ -51,19 +52,6 @@ def temp_path(dest: Path) -> Path:
 def _unlink(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -223,7 +211,7 @@ class LocalBackend(StorageBackend):
         except OSError as exc:
             _unlink(tmp)
             raise self._os_error(exc, dest) from exc
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         return RemoteFile(size, digest)
 
     def _copy(

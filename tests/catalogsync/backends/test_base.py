@@ -20,7 +20,8 @@ from catalogsync.transfer.backends import (
     check_relative,
     make_backend,
 )
-from catalogsync.transfer.backends.base import Transient, parse_retry_after
+from catalogsync.transfer.backends.base import Transient
+from catalogsync.transfer.http import parse_retry_after
 from catalogsync.transfer.paths import UnsafePathError
 from tests.catalogsync.backends.conformance import HOSTILE_PATHS
 
