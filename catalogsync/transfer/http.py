@@ -8,7 +8,6 @@ import errno
 import hashlib
 import os
 import queue
-import random
 import re
 import threading
 import time
@@ -29,6 +28,7 @@ from catalogsync.errors import (
 )
 from catalogsync.providers.base import DownloadSpec, ProgressCallback
 from catalogsync.transfer.ratelimit import TokenBucket
+from catalogsync.transfer.retry import backoff_delay, wait_or_stop
 
 _POLL_SECONDS = 0.2
 _QUEUE_CHUNKS = 32
@@ -601,20 +601,10 @@ class HttpDownloader:
             raise mapped from exc
 
     def _backoff_delay(self, attempt: int) -> float:
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return ceiling * random.uniform(0.5, 1.0)
+        return backoff_delay(attempt, self.backoff_base, self.backoff_max)
 
     def _wait(self, delay: float, should_stop: Callable[[], bool]) -> None:
-        """Sleep ``delay`` seconds in short slices, raising ``TransferStopped`` when asked."""
-        remaining = max(delay, 0.0)
-        while remaining > 0:
-            if should_stop():
-                raise TransferStopped("transfer stopped")
-            step = min(remaining, 0.25)
-            self._sleep(step)
-            remaining -= step
-        if should_stop():
-            raise TransferStopped("transfer stopped")
+        wait_or_stop(delay, should_stop, self._sleep)
 
 
 def _failure(exc: BaseException, *, in_body: bool) -> Exception:

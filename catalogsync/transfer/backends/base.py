@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 import secrets
 import tempfile
 import time
@@ -27,6 +26,7 @@ from catalogsync.errors import (
 from catalogsync.transfer.http import parse_retry_after
 from catalogsync.transfer.paths import UnsafePathError
 from catalogsync.transfer.ratelimit import TokenBucket
+from catalogsync.transfer.retry import backoff_delay, wait_or_stop
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int | None], None]
@@ -367,17 +367,7 @@ class StorageBackend(ABC):
         )
 
     def _backoff_delay(self, attempt: int) -> float:
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return ceiling * random.uniform(0.5, 1.0)
+        return backoff_delay(attempt, self.backoff_base, self.backoff_max)
 
     def _wait(self, delay: float, should_stop: Callable[[], bool]) -> None:
-        """Sleep ``delay`` seconds in slices of 0.25 s, raising ``TransferStopped`` when asked."""
-        remaining = max(delay, 0.0)
-        while remaining > 0:
-            if should_stop():
-                raise TransferStopped("transfer stopped")
-            step = min(remaining, 0.25)
-            self._sleep(step)
-            remaining -= step
-        if should_stop():
-            raise TransferStopped("transfer stopped")
+        wait_or_stop(delay, should_stop, self._sleep)
