@@ -93,31 +93,6 @@ class Settings:
         known = ", ".join(s.name for s in self.sources) or "none configured"
         raise ConfigError(f"{self.config_path}: no source named {name!r} (known: {known})")
 
-    @classmethod
-    def from_snapshot(cls, data: dict[str, Any], fallback: Settings | None = None) -> Settings:
-        """Rebuild settings a job stored; missing keys come from ``fallback``."""
-        base = fallback or cls(home=None, config_path=Path(), db_path=Path(), library_root=Path())
-        try:
-            return cls(
-                home=base.home,
-                config_path=base.config_path,
-                db_path=Path(data.get("db_path") or base.db_path),
-                library_root=Path(data.get("library_root") or base.library_root),
-                download_lane_concurrency=int(
-                    data.get("download_lane_concurrency", base.download_lane_concurrency)
-                ),
-                general_lane_concurrency=int(
-                    data.get("general_lane_concurrency", base.general_lane_concurrency)
-                ),
-                download=TransferSettings(**data["download"]) if "download" in data
-                else base.download,
-                upload=TransferSettings(**data["upload"]) if "upload" in data else base.upload,
-                sources=[SourceConfig(**s) for s in data["sources"]] if "sources" in data
-                else base.sources,
-            )
-        except (TypeError, ValueError):
-            return base
-
 
 def resolve_paths(
     home: str | Path | None = None, db: str | Path | None = None, library: str | Path | None = None

@@ -232,16 +232,6 @@ class CatalogRepository(SqliteStore):
         ).fetchone()
         return int(row[0])
 
-    def playlist_song_ids(self, playlist_id: int) -> list[int]:
-        return [
-            int(r["song_id"])
-            for r in self._fetchall(
-                "SELECT song_id FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL "
-                "ORDER BY position",
-                (int(playlist_id),),
-            )
-        ]
-
     # -- songs and files ---------------------------------------------------
 
     def get_song(self, song_id: int) -> dict[str, Any] | None:

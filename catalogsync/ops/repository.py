@@ -780,11 +780,6 @@ class OpsRepository(SqliteStore):
             )
             return cursor.rowcount
 
-    def retry_failed_items(self, job_id: int) -> int:
-        """Failed items of a job -> pending with a fresh attempt budget; returns how many."""
-        with self._connection() as conn:
-            return self._retry_failed_items(conn, int(job_id))
-
     def _retry_failed_items(self, conn: sqlite3.Connection, job_id: int) -> int:
         per_stage = conn.execute(
             "SELECT job_stage_id, COUNT(*) AS n FROM job_items "
