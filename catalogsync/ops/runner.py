@@ -602,7 +602,7 @@ class OpsRunner:
             error = f"all {failed} items failed"
         elif failed:
             status = JobStatus.COMPLETED_WITH_ERRORS
-            error = f"{failed} items failed; `catalogsync jobs retry {job_id}` retries them"
+            error = f"{failed} items failed; retry them with `jobs retry {job_id}` or R in the TUI"
         else:
             status = JobStatus.COMPLETED
             error = None
