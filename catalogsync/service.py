@@ -11,7 +11,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import Settings, load_settings
@@ -19,9 +19,12 @@ from catalogsync.db import initialize_database
 from catalogsync.errors import CatalogsyncError, LeaseHeldError
 from catalogsync.ops import views
 from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage
+from catalogsync.ops.lease import RunnerLease
 from catalogsync.ops.models import CommandType, JobStatus
 from catalogsync.ops.repository import OpsRepository
-from catalogsync.ops.runner import OpsRunner, RunnerLease, recover_on_start
+
+if TYPE_CHECKING:
+    from catalogsync.ops.runner import OpsRunner
 
 log = logging.getLogger("catalogsync")
 
@@ -55,7 +58,7 @@ class Catalogsync:
         initialize_database(settings.db_path, settings.library_root).close()
         self.ops = OpsRepository(settings.db_path)
         self.catalog = CatalogRepository(settings.db_path, share_with=self.ops)
-        self.runner: OpsRunner | None = None
+        self.runner: OpsRunner | None = None  # the embedded runner, when we hold the lease
         self.lease: RunnerLease | None = None
         self._runner_thread: threading.Thread | None = None
         self._runner_stop = threading.Event()
@@ -192,6 +195,8 @@ class Catalogsync:
 
     def make_runner(self, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OpsRunner:
         """Take the lease (LeaseHeldError if a live runner has it), recover, build a runner."""
+        from catalogsync.ops.runner import OpsRunner, recover_on_start
+
         lease = RunnerLease(self.ops)
         lease.acquire()
         self.lease = lease

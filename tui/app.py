@@ -115,6 +115,11 @@ class CatalogsyncApp(App[None]):
         self._apply(message)
 
     def _apply(self, message: JobsRefreshed) -> None:
+        # One frame per refresh, however many widgets it touches.
+        with self.batch_update():
+            self._apply_refresh(message)
+
+    def _apply_refresh(self, message: JobsRefreshed) -> None:
         self._last_refresh_error = None
         self.task_center.runner_text = self._runner_text(message.runner_holder)
         self.task_center.show_refresh(message)

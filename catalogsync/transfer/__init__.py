@@ -1,34 +1,37 @@
-"""Moving bytes: HTTP/file downloads, rate limiting, speed measurement and library paths."""
+"""Moving bytes: HTTP/file downloads, rate limiting, speed measurement and library paths.
 
-from catalogsync.transfer.growth import FileGrowthMonitor, GrowthCallback
-from catalogsync.transfer.http import DownloadResult, HttpDownloader, part_path
-from catalogsync.transfer.meter import ThroughputMeter, format_bytes_progress, format_speed
-from catalogsync.transfer.paths import (
-    UnsafePathError,
-    ensure_space,
-    library_relative_path,
-    safe_join,
-    sanitize_component,
-    sanitize_ext,
-    unique_path,
-)
-from catalogsync.transfer.ratelimit import TokenBucket
+The names below are imported on first use, so a client that only needs the speed
+text (the TUI, `status`) does not load httpx and the downloader.
+"""
 
-__all__ = [
-    "DownloadResult",
-    "FileGrowthMonitor",
-    "GrowthCallback",
-    "HttpDownloader",
-    "ThroughputMeter",
-    "TokenBucket",
-    "UnsafePathError",
-    "ensure_space",
-    "format_bytes_progress",
-    "format_speed",
-    "library_relative_path",
-    "part_path",
-    "safe_join",
-    "sanitize_component",
-    "sanitize_ext",
-    "unique_path",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FileGrowthMonitor": "growth",
+    "GrowthCallback": "growth",
+    "DownloadResult": "http",
+    "HttpDownloader": "http",
+    "part_path": "http",
+    "ThroughputMeter": "meter",
+    "format_bytes_progress": "meter",
+    "format_speed": "meter",
+    "UnsafePathError": "paths",
+    "ensure_space": "paths",
+    "library_relative_path": "paths",
+    "safe_join": "paths",
+    "sanitize_component": "paths",
+    "sanitize_ext": "paths",
+    "unique_path": "paths",
+    "TokenBucket": "ratelimit",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'catalogsync.transfer' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"catalogsync.transfer.{module}"), name)

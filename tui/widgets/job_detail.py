@@ -10,6 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from tui.formatting import percent_text, relative_time, status_text
+from tui.widgets.updates import update_if_changed
 from tui.widgets.worker_row import WorkerRow
 
 EVENT_STYLES = {"error": "red", "warning": "yellow"}
@@ -87,21 +88,24 @@ class JobDetail(VerticalScroll):
     def show_loading(self, job_id: int) -> None:
         """Point the pane at another job until its detail arrives."""
         self.job_id = job_id
-        self.query_one("#detail-title", Static).update(Text(f"Job {job_id} · loading…"))
+        title = Text(f"Job {job_id} · loading…")
+        update_if_changed(self.query_one("#detail-title", Static), title)
         for static_id in ("#detail-stages", "#detail-playlists", "#detail-events"):
-            self.query_one(static_id, Static).update("")
+            update_if_changed(self.query_one(static_id, Static), "")
         self._show_workers([])
 
     def show(self, detail: dict[str, Any]) -> None:
         """Take a job detail payload from the read model."""
         job = detail["job"]
         self.job_id = int(job["id"])
-        self.query_one("#detail-title", Static).update(title_text(job))
-        self.query_one("#detail-stages", Static).update(stages_text(detail.get("stages") or []))
-        self.query_one("#detail-playlists", Static).update(
+        update_if_changed(self.query_one("#detail-title", Static), title_text(job))
+        stages = stages_text(detail.get("stages") or [])
+        update_if_changed(self.query_one("#detail-stages", Static), stages)
+        update_if_changed(self.query_one("#detail-playlists", Static),
             playlists_text(detail.get("playlist_progress") or [])
         )
-        self.query_one("#detail-events", Static).update(events_text(detail.get("events") or []))
+        events = events_text(detail.get("events") or [])
+        update_if_changed(self.query_one("#detail-events", Static), events)
         self._show_workers([w for w in detail.get("workers") or [] if w["status"] == "running"])
 
     def _show_workers(self, workers: list[dict[str, Any]]) -> None:
@@ -126,6 +130,6 @@ class JobDetail(VerticalScroll):
             else:
                 box.mount(row)
         box.set_class(not workers, "-empty")
-        self.query_one("#detail-workers-title", Static).update(
+        update_if_changed(self.query_one("#detail-workers-title", Static),
             Text.assemble(("Workers", "bold"), ("" if workers else "  none active", "dim"))
         )

@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tui.widgets.updates import update_if_changed
+
 # summary key, label, label when narrow, colour of a non-zero count
 COUNTS = (
     ("running_jobs", "Running", "Running", "green"),
@@ -66,7 +68,7 @@ class SummaryHeader(Static):
         line2.append(" │ ", style="dim")
         line2.append("↓ ")
         line2.append(self._speed_text, style="bold")
-        self.update(Text("\n").join([line1, line2]))
+        update_if_changed(self, Text("\n").join([line1, line2]))
 
     def on_resize(self) -> None:
         self.refresh_text()

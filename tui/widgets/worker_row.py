@@ -10,6 +10,7 @@ from textual.containers import Horizontal
 from textual.widgets import Label, Sparkline
 
 from tui.formatting import percent_text
+from tui.widgets.updates import update_if_changed
 
 
 def worker_stats(worker: dict[str, Any]) -> Text:
@@ -40,7 +41,10 @@ class WorkerRow(Horizontal):
         self._worker = worker
         if not self.is_mounted:
             return
-        self.query_one(".worker-name", Label).update(Text(str(worker.get("worker_name") or "-")))
+        name = Text(str(worker.get("worker_name") or "-"))
+        update_if_changed(self.query_one(".worker-name", Label), name, layout=False)
         # A new list each tick: the reactive does not see mutation of the old one.
         self.query_one(Sparkline).data = list(worker.get("speed_samples") or [])
-        self.query_one(".worker-stats", Label).update(worker_stats(worker))
+        update_if_changed(
+            self.query_one(".worker-stats", Label), worker_stats(worker), layout=False
+        )
