@@ -315,38 +315,42 @@ def jobs_show(job_id: int, as_json: JsonOpt = False) -> None:
         render_job_detail(out, detail)
 
 
-def _command(job_id: int, kind: CommandType) -> None:
-    message = _service().command(job_id, kind)
+def _command(job_id: int, kind: CommandType, as_json: bool) -> None:
+    service = _service()
+    message = service.command(job_id, kind)
+    if as_json:
+        _print_json({"job": service.job_row(job_id), "command": kind.value, "message": message})
+        return
     out.print(f"job {job_id}: {kind.value} {message}" if message.startswith("sent")
               else message, markup=False)
 
 
 @jobs_app.command("pause")
 @handles_errors
-def jobs_pause(job_id: int) -> None:
+def jobs_pause(job_id: int, as_json: JsonOpt = False) -> None:
     """Pause a queued or running job (a running transfer stops at the next chunk)."""
-    _command(job_id, CommandType.PAUSE)
+    _command(job_id, CommandType.PAUSE, as_json)
 
 
 @jobs_app.command("resume")
 @handles_errors
-def jobs_resume(job_id: int) -> None:
+def jobs_resume(job_id: int, as_json: JsonOpt = False) -> None:
     """Resume a paused job; it goes back to its place in the queue."""
-    _command(job_id, CommandType.RESUME)
+    _command(job_id, CommandType.RESUME, as_json)
 
 
 @jobs_app.command("cancel")
 @handles_errors
-def jobs_cancel(job_id: int) -> None:
+def jobs_cancel(job_id: int, as_json: JsonOpt = False) -> None:
     """Cancel an unfinished job (partial files are kept for a later job)."""
-    _command(job_id, CommandType.CANCEL)
+    _command(job_id, CommandType.CANCEL, as_json)
 
 
 @jobs_app.command("retry")
 @handles_errors
-def jobs_retry(job_id: int) -> None:
+def jobs_retry(job_id: int, as_json: JsonOpt = False) -> None:
     """Retry a finished or paused job's failed items."""
-    _command(job_id, CommandType.RETRY)
+    _command(job_id, CommandType.RETRY, as_json)
 
 
 # -- backends ------------------------------------------------------------------------

@@ -100,8 +100,10 @@ def test_pause_resume_cancel_without_a_runner_apply_at_once(run_cli):
     assert json.loads(run_cli("jobs", "show", "1", "--json")[1])["job"]["status"] == "paused"
     assert run_cli("jobs", "resume", "1")[0] == 0
     assert json.loads(run_cli("jobs", "show", "1", "--json")[1])["job"]["status"] == "queued"
-    assert run_cli("jobs", "cancel", "1")[0] == 0
-    assert json.loads(run_cli("jobs", "show", "1", "--json")[1])["job"]["status"] == "canceled"
+    code, out, _ = run_cli("jobs", "cancel", "1", "--json")
+    assert code == 0
+    assert json.loads(out)["job"]["status"] == "canceled"
+    assert json.loads(out)["command"] == "cancel"
 
 
 @pytest.mark.parametrize(
