@@ -28,7 +28,7 @@ from catalogsync.errors import (
 )
 from catalogsync.providers.base import DownloadSpec, ProgressCallback
 from catalogsync.transfer.ratelimit import TokenBucket
-from catalogsync.transfer.retry import backoff_delay, wait_or_stop
+from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
 
 _POLL_SECONDS = 0.2
 _QUEUE_CHUNKS = 32
@@ -60,15 +60,6 @@ class DownloadResult:
     sha256: str
     resumed: bool
     attempts: int
-
-
-class _Transient(Exception):
-    """Internal: this attempt failed in a way worth retrying after ``delay`` seconds."""
-
-    def __init__(self, error: TransferError, delay: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.delay = delay
 
 
 @dataclass
@@ -154,7 +145,7 @@ class _StreamReader:
                 return self._queue.get(timeout=_POLL_SECONDS)
             except queue.Empty:
                 if time.monotonic() - started >= stall_limit:
-                    raise _Transient(
+                    raise Transient(
                         TransferError(
                             f"no data from the server for {stall_limit:.0f} s",
                             code="timeout",
@@ -304,34 +295,30 @@ class HttpDownloader:
             )
         with self._storage_guard(dest.parent, delete=None):
             dest.parent.mkdir(parents=True, exist_ok=True)
-        last_error: TransferError | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            if should_stop():
-                raise TransferStopped("transfer stopped")
-            try:
-                if scheme == "file":
-                    outcome = self._copy_file(spec, part, should_stop, progress)
-                else:
-                    outcome = self._attempt(spec, part, should_stop, progress)
-            except _Transient as transient:
-                last_error = transient.error
-                if attempt >= self.max_attempts:
-                    break
-                delay = transient.delay
-                if delay is None:
-                    delay = self._backoff_delay(attempt)
-                self._wait(delay, should_stop)
-                continue
-            with self._storage_guard(part, delete=None):
-                os.replace(part, dest)
-                fsync_dir(dest.parent)
-            return DownloadResult(dest, outcome.size, outcome.sha256, outcome.resumed, attempt)
-        assert last_error is not None
-        raise TransferError(
-            f"{last_error} (gave up after {self.max_attempts} attempts)",
-            code=last_error.code,
-            permanent=False,
-        )
+        def one_attempt() -> _Outcome:
+            if scheme == "file":
+                return self._copy_file(spec, part, should_stop, progress)
+            return self._attempt(spec, part, should_stop, progress)
+
+        try:
+            outcome, attempt = retrying(
+                one_attempt,
+                max_attempts=self.max_attempts,
+                should_stop=should_stop,
+                backoff_base=self.backoff_base,
+                backoff_max=self.backoff_max,
+                sleep=self._sleep,
+            )
+        except RetriesExhausted as exhausted:
+            raise TransferError(
+                f"{exhausted.error} (gave up after {self.max_attempts} attempts)",
+                code=exhausted.error.code,
+                permanent=False,
+            ) from None
+        with self._storage_guard(part, delete=None):
+            os.replace(part, dest)
+            fsync_dir(dest.parent)
+        return DownloadResult(dest, outcome.size, outcome.sha256, outcome.resumed, attempt)
 
     # -- one HTTP attempt ----------------------------------------------------
 
@@ -352,7 +339,7 @@ class HttpDownloader:
             if kind == "error":
                 raise _failure(payload, in_body=False)
             if kind != "response":  # pragma: no cover - the reader always starts with these
-                raise _Transient(TransferError("no response", code="connection"))
+                raise Transient(TransferError("no response", code="connection"))
             response: httpx.Response = payload
             status = response.status_code
 
@@ -379,7 +366,7 @@ class HttpDownloader:
                         total = offset + length
                 else:
                     _unlink(part)
-                    raise _Transient(
+                    raise Transient(
                         TransferError(
                             f"server answered a range we did not ask for "
                             f"({response.headers.get('content-range')!r})",
@@ -391,7 +378,7 @@ class HttpDownloader:
                 total = length
             if total is not None and spec.expected_size and total != spec.expected_size:
                 _unlink(part)
-                raise _Transient(
+                raise Transient(
                     TransferError(
                         f"server announces {total} bytes, expected {spec.expected_size}",
                         code="size_mismatch",
@@ -409,7 +396,7 @@ class HttpDownloader:
             return
         url = str(response.url)
         if status == 429 or status == 408 or status >= 500:
-            raise _Transient(
+            raise Transient(
                 TransferError(f"HTTP {status} from {url}", code=f"http_{status}"),
                 delay=parse_retry_after(response.headers.get("retry-after"), self.backoff_max),
             )
@@ -427,7 +414,7 @@ class HttpDownloader:
         if offset and expected is not None and offset == expected:
             return self._verify(spec, part, _hash_file(part), offset, expected, resumed=True)
         _unlink(part)
-        raise _Transient(
+        raise Transient(
             TransferError(f"server refused range bytes={offset}- (HTTP 416)", code="http_416"),
             delay=0.0,
         )
@@ -455,12 +442,7 @@ class HttpDownloader:
                     payload = reader.gather(payload, _GATHER_BYTES)
                     if should_stop():
                         raise TransferStopped("transfer stopped")
-                    if self.limiter is not None:
-                        self.limiter.acquire(len(payload), should_stop)
-                    with self._storage_guard(part, delete=part, fh=fh):
-                        self._write_chunk(fh, payload)
-                    hasher.update(payload)
-                    done += len(payload)
+                    done += self._take_chunk(fh, part, payload, hasher, should_stop)
                     progress(done, total)
                 elif kind == "end":
                     break
@@ -475,7 +457,7 @@ class HttpDownloader:
             with contextlib.suppress(OSError):
                 fh.close()
         if total is not None and done < total:
-            raise _Transient(TransferError(f"got {done} of {total} bytes", code="truncated"))
+            raise Transient(TransferError(f"got {done} of {total} bytes", code="truncated"))
         return self._verify(spec, part, hasher, done, total, resumed=append)
 
     def _verify(
@@ -491,13 +473,13 @@ class HttpDownloader:
         expected = spec.expected_size or total
         if expected is not None and size != expected:
             _unlink(part)
-            raise _Transient(
+            raise Transient(
                 TransferError(f"got {size} bytes, expected {expected}", code="size_mismatch")
             )
         digest = hasher.hexdigest()
         if spec.sha256 and digest.lower() != spec.sha256.strip().lower():
             _unlink(part)
-            raise _Transient(
+            raise Transient(
                 TransferError(
                     f"SHA-256 {digest} does not match the expected {spec.sha256}",
                     code="checksum_mismatch",
@@ -536,7 +518,7 @@ class HttpDownloader:
             hasher = _hash_file(part) if append else hashlib.sha256()
             total = src_size
             if spec.expected_size and total != spec.expected_size:
-                raise _Transient(
+                raise Transient(
                     TransferError(
                         f"{source} has {total} bytes, expected {spec.expected_size}",
                         code="size_mismatch",
@@ -554,17 +536,12 @@ class HttpDownloader:
                     try:
                         data = src.read(self.chunk_size)
                     except OSError as exc:
-                        raise _Transient(
+                        raise Transient(
                             TransferError(f"cannot read {source}: {exc}", code="source_unreadable")
                         ) from exc
                     if not data:
                         break
-                    if self.limiter is not None:
-                        self.limiter.acquire(len(data), should_stop)
-                    with self._storage_guard(part, delete=part, fh=fh):
-                        self._write_chunk(fh, data)
-                    hasher.update(data)
-                    done += len(data)
+                    done += self._take_chunk(fh, part, data, hasher, should_stop)
                     progress(done, total)
                 with self._storage_guard(part, delete=part, fh=fh):
                     fh.flush()
@@ -577,6 +554,22 @@ class HttpDownloader:
         return self._verify(spec, part, hasher, done, total, resumed=append)
 
     # -- helpers -------------------------------------------------------------
+
+    def _take_chunk(
+        self,
+        fh: IO[bytes],
+        part: Path,
+        data: bytes,
+        hasher: Any,
+        should_stop: Callable[[], bool],
+    ) -> int:
+        """Pace, write and hash one chunk of a transfer; returns its length."""
+        if self.limiter is not None:
+            self.limiter.acquire(len(data), should_stop)
+        with self._storage_guard(part, delete=part, fh=fh):
+            self._write_chunk(fh, data)
+        hasher.update(data)
+        return len(data)
 
     def _write_chunk(self, fh: IO[bytes], data: bytes) -> None:
         """Write one chunk (kept tiny so tests can inject disk errors here)."""
@@ -600,19 +593,13 @@ class HttpDownloader:
                 _unlink(delete)
             raise mapped from exc
 
-    def _backoff_delay(self, attempt: int) -> float:
-        return backoff_delay(attempt, self.backoff_base, self.backoff_max)
-
-    def _wait(self, delay: float, should_stop: Callable[[], bool]) -> None:
-        wait_or_stop(delay, should_stop, self._sleep)
-
 
 def _failure(exc: BaseException, *, in_body: bool) -> Exception:
     """The exception to raise for an error the reader thread hit: permanent or retryable."""
     error = _classify_exception(exc, in_body=in_body)
     if error.permanent:
         return error
-    return _Transient(error)
+    return Transient(error)
 
 
 def _parse_content_range(value: str | None) -> tuple[int | None, int | None, int | None]:

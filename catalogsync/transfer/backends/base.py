@@ -26,7 +26,7 @@ from catalogsync.errors import (
 from catalogsync.transfer.http import parse_retry_after
 from catalogsync.transfer.paths import UnsafePathError
 from catalogsync.transfer.ratelimit import TokenBucket
-from catalogsync.transfer.retry import backoff_delay, wait_or_stop
+from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int | None], None]
@@ -60,15 +60,6 @@ class RemoteFile:
 
     size: int
     sha256: str | None = None
-
-
-class Transient(Exception):
-    """Raised inside a retried action: worth another attempt after ``delay`` (or backoff)."""
-
-    def __init__(self, error: TransferError, delay: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.delay = delay
 
 
 def check_relative(rel: str, label: str) -> PurePosixPath:
@@ -321,22 +312,17 @@ class StorageBackend(ABC):
 
     def _retrying(self, action: Callable[[], T], should_stop: Callable[[], bool] = never) -> T:
         """Run ``action`` up to ``max_attempts`` times while it raises ``Transient``."""
-        last: TransferError | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            if should_stop():
-                raise TransferStopped("transfer stopped")
-            try:
-                return action()
-            except Transient as transient:
-                last = transient.error
-                if attempt >= self.max_attempts:
-                    break
-                delay = transient.delay
-                if delay is None:
-                    delay = self._backoff_delay(attempt)
-                self._wait(delay, should_stop)
-        assert last is not None
-        raise self._give_up(last)
+        try:
+            return retrying(
+                action,
+                max_attempts=self.max_attempts,
+                should_stop=should_stop,
+                backoff_base=self.backoff_base,
+                backoff_max=self.backoff_max,
+                sleep=self._sleep,
+            )[0]
+        except RetriesExhausted as exhausted:
+            raise self._give_up(exhausted.error) from None
 
     def _give_up(self, last: TransferError) -> Exception:
         tail = f"(gave up after {self.max_attempts} attempts)"
@@ -365,9 +351,3 @@ class StorageBackend(ABC):
         return TransferError(
             f"{self.label}: {word}HTTP {status} from {url}", code=f"http_{status}", permanent=True
         )
-
-    def _backoff_delay(self, attempt: int) -> float:
-        return backoff_delay(attempt, self.backoff_base, self.backoff_max)
-
-    def _wait(self, delay: float, should_stop: Callable[[], bool]) -> None:
-        wait_or_stop(delay, should_stop, self._sleep)
