@@ -266,6 +266,25 @@ _IS_LIBRARY = (
 )
 
 
+_LIBRARY_ADD = """
+    INSERT INTO library_totals (song_id, files, bytes) VALUES (NEW.song_id, 1,
+        COALESCE(NEW.file_size_bytes, 0))
+    ON CONFLICT (song_id) DO UPDATE SET files = files + 1,
+        bytes = bytes + COALESCE(NEW.file_size_bytes, 0);
+    UPDATE library_summary SET
+        songs = songs + (SELECT files = 1 FROM library_totals WHERE song_id = NEW.song_id),
+        bytes = bytes + COALESCE(NEW.file_size_bytes, 0);
+"""
+_LIBRARY_REMOVE = """
+    UPDATE library_totals SET files = files - 1,
+        bytes = bytes - COALESCE(OLD.file_size_bytes, 0) WHERE song_id = OLD.song_id;
+    UPDATE library_summary SET
+        songs = songs - (SELECT files = 0 FROM library_totals WHERE song_id = OLD.song_id),
+        bytes = bytes - COALESCE(OLD.file_size_bytes, 0);
+    DELETE FROM library_totals WHERE song_id = OLD.song_id AND files <= 0;
+"""
+
+
 def _migrate_v2(conn: sqlite3.Connection) -> None:
     """Library totals kept by triggers, so the dashboard never scans local_files."""
     conn.execute(
@@ -292,38 +311,21 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     )
     conn.execute("INSERT OR IGNORE INTO library_summary (id) VALUES (1)")
     new_lib, old_lib = _IS_LIBRARY.format(row="NEW"), _IS_LIBRARY.format(row="OLD")
-    add = """
-        INSERT INTO library_totals (song_id, files, bytes) VALUES (NEW.song_id, 1,
-            COALESCE(NEW.file_size_bytes, 0))
-        ON CONFLICT (song_id) DO UPDATE SET files = files + 1,
-            bytes = bytes + COALESCE(NEW.file_size_bytes, 0);
-        UPDATE library_summary SET
-            songs = songs + (SELECT files = 1 FROM library_totals WHERE song_id = NEW.song_id),
-            bytes = bytes + COALESCE(NEW.file_size_bytes, 0);
-    """
-    remove = """
-        UPDATE library_totals SET files = files - 1,
-            bytes = bytes - COALESCE(OLD.file_size_bytes, 0) WHERE song_id = OLD.song_id;
-        UPDATE library_summary SET
-            songs = songs - (SELECT files = 0 FROM library_totals WHERE song_id = OLD.song_id),
-            bytes = bytes - COALESCE(OLD.file_size_bytes, 0);
-        DELETE FROM library_totals WHERE song_id = OLD.song_id AND files <= 0;
-    """
     conn.execute(
         f"CREATE TRIGGER IF NOT EXISTS library_file_added AFTER INSERT ON local_files "
-        f"WHEN {new_lib} BEGIN {add} END"
+        f"WHEN {new_lib} BEGIN {_LIBRARY_ADD} END"
     )
     conn.execute(
         f"CREATE TRIGGER IF NOT EXISTS library_file_removed AFTER DELETE ON local_files "
-        f"WHEN {old_lib} BEGIN {remove} END"
+        f"WHEN {old_lib} BEGIN {_LIBRARY_REMOVE} END"
     )
     conn.execute(
         f"CREATE TRIGGER IF NOT EXISTS library_file_changed_old AFTER UPDATE ON local_files "
-        f"WHEN {old_lib} BEGIN {remove} END"
+        f"WHEN {old_lib} BEGIN {_LIBRARY_REMOVE} END"
     )
     conn.execute(
         f"CREATE TRIGGER IF NOT EXISTS library_file_changed_new AFTER UPDATE ON local_files "
-        f"WHEN {new_lib} BEGIN {add} END"
+        f"WHEN {new_lib} BEGIN {_LIBRARY_ADD} END"
     )
     rebuild_library_totals(conn)
 
@@ -347,7 +349,37 @@ def rebuild_library_totals(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """``local_files.synced_at``: when the file's bytes were known to be on disk.
+
+    Downloads are recorded as soon as they are verified and renamed; a background
+    flusher fsyncs them moments later and stamps ``synced_at``. A row still NULL at the
+    next start is checked against its size and SHA-256 before it is trusted. Files
+    recorded before this version were fsynced before they were recorded.
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(local_files)")}
+    if "synced_at" not in columns:
+        conn.execute("ALTER TABLE local_files ADD COLUMN synced_at TEXT")
+    conn.execute("UPDATE local_files SET synced_at = created_at WHERE synced_at IS NULL")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_local_files_unsynced ON local_files(id) "
+        "WHERE synced_at IS NULL"
+    )
+    # The totals only depend on these columns: stamping synced_at must not recount them.
+    new_lib, old_lib = _IS_LIBRARY.format(row="NEW"), _IS_LIBRARY.format(row="OLD")
+    watched = "song_id, backend_id, file_size_bytes"
+    for name, when, body in (
+        ("library_file_changed_old", old_lib, _LIBRARY_REMOVE),
+        ("library_file_changed_new", new_lib, _LIBRARY_ADD),
+    ):
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+        conn.execute(
+            f"CREATE TRIGGER {name} AFTER UPDATE OF {watched} ON local_files "
+            f"WHEN {when} BEGIN {body} END"
+        )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -200,7 +200,7 @@ class Catalogsync:
         lease = RunnerLease(self.ops)
         lease.acquire()
         self.lease = lease
-        recover_on_start(self.ops)
+        recover_on_start(self.ops, self.catalog)
         self.runner = OpsRunner(
             self.ops,
             sleep_seconds=0.5,

@@ -271,16 +271,24 @@ class CatalogRepository(SqliteStore):
         ext: str | None = None,
         sha256: str | None = None,
         quality_label: str | None = None,
+        synced: bool = True,
     ) -> int:
+        """Record a file; ``synced=False`` when its bytes may still be only in the page cache.
+
+        Such a row is stamped by ``mark_files_synced`` once a flusher has fsynced it, and
+        checked by ``verify_unsynced_files`` at the next start if that never happened.
+        """
+        now = clock.now_text()
         with self._connection() as conn:
             row = conn.execute(
                 """
                 INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes,
-                    ext, quality_label, sha256, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ext, quality_label, sha256, created_at, synced_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (backend_id, relative_path) DO UPDATE SET
                     song_id = excluded.song_id, file_size_bytes = excluded.file_size_bytes,
-                    ext = excluded.ext, sha256 = excluded.sha256
+                    ext = excluded.ext, sha256 = excluded.sha256,
+                    synced_at = excluded.synced_at
                 RETURNING id
                 """,
                 (
@@ -291,10 +299,36 @@ class CatalogRepository(SqliteStore):
                     ext,
                     quality_label,
                     sha256,
-                    clock.now_text(),
+                    now,
+                    now if synced else None,
                 ),
             ).fetchone()
             return int(row[0])
+
+    def mark_files_synced(self, file_ids: list[int]) -> None:
+        """Stamp ``synced_at`` on files whose bytes an fsync has put on disk."""
+        if not file_ids:
+            return
+        now = clock.now_text()
+        with self._connection() as conn:
+            conn.executemany(
+                "UPDATE local_files SET synced_at = ? WHERE id = ? AND synced_at IS NULL",
+                [(now, int(file_id)) for file_id in file_ids],
+            )
+
+    def unsynced_files(self) -> list[dict[str, Any]]:
+        """Local files recorded but never confirmed on disk, with their backend's root."""
+        rows = self._fetchall(
+            "SELECT lf.*, b.target AS target, b.name AS backend_name FROM local_files lf "
+            "JOIN storage_backends b ON b.id = lf.backend_id "
+            "WHERE lf.synced_at IS NULL AND b.kind = 'local' ORDER BY lf.id"
+        )
+        return [dict(r) for r in rows]
+
+    def forget_local_file(self, file_id: int) -> None:
+        """Drop a file's record (its song counts as missing again)."""
+        with self._connection() as conn:
+            conn.execute("DELETE FROM local_files WHERE id = ?", (int(file_id),))
 
     def files_for_song(self, song_id: int) -> list[dict[str, Any]]:
         rows = self._fetchall(

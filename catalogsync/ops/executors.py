@@ -7,8 +7,8 @@ the runner's worker loop turns them into retries, failed items or a paused job.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from catalogsync.config import Settings, SourceConfig
 from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError
 from catalogsync.providers import registry
 from catalogsync.providers.base import PlaylistRef, Provider, Track
+from catalogsync.transfer.durability import Flusher, sha256_of
 from catalogsync.transfer.growth import FileGrowthMonitor
 from catalogsync.transfer.http import HttpDownloader, part_path
 from catalogsync.transfer.paths import (
@@ -45,9 +46,15 @@ EXPIRED_URL_CODES = ("http_401", "http_403", "http_404", "http_410")
 
 
 class SharedResources:
-    """What every job of one runner shares: the HTTP client and the bandwidth limits."""
+    """What every job of one runner shares: HTTP client, bandwidth limits, the flusher."""
 
-    def __init__(self, download_limit: int = 0, upload_limit: int = 0) -> None:
+    def __init__(
+        self,
+        download_limit: int = 0,
+        upload_limit: int = 0,
+        *,
+        on_synced: Callable[[list[int]], None] | None = None,
+    ) -> None:
         self.http = httpx.Client(
             follow_redirects=True,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
@@ -55,14 +62,24 @@ class SharedResources:
         )
         self.download_limiter = TokenBucket(download_limit or None)
         self.upload_limiter = TokenBucket(upload_limit or None)
+        self.flusher = Flusher(on_synced or (lambda ids: None))
 
     @classmethod
-    def build(cls, settings: Settings | None) -> SharedResources:
+    def build(
+        cls, settings: Settings | None, catalog: CatalogRepository | None = None
+    ) -> SharedResources:
+        on_synced = catalog.mark_files_synced if catalog is not None else None
         if settings is None:
-            return cls()
-        return cls(settings.download.max_bytes_per_sec, settings.upload.max_bytes_per_sec)
+            return cls(on_synced=on_synced)
+        return cls(
+            settings.download.max_bytes_per_sec,
+            settings.upload.max_bytes_per_sec,
+            on_synced=on_synced,
+        )
 
     def close(self) -> None:
+        """Flush every downloaded file to disk, then close the HTTP client."""
+        self.flusher.close()
         self.http.close()
 
 
@@ -370,34 +387,56 @@ class DownloadStageExecutor(StageExecutor):
         opaque = provider.uses_opaque_download(track)
         spec = None if opaque else provider.resolve(track)
         ext = sanitize_ext(track.ext or (spec.ext if spec else "") or _url_ext(spec))
-        rel = self._choose_path(root, int(backend["id"]), song, ext)
-        # Remember the path before any byte moves: a runner killed between the final
-        # rename and the record below finds the finished file here and adopts it.
-        self.ops_repo.update_item_payload(
-            item.id, {"target_rel": rel.as_posix(), "target_backend_id": int(backend["id"])}
-        )
+        backend_id = int(backend["id"])
+        rel = self._choose_path(root, backend_id, song, ext)
         dest = safe_join(root, rel)
         partial = part_path(dest)
         progress.start(_song_text(song), already=partial.stat().st_size if partial.exists() else 0)
         if opaque:
+            # The provider renames its own file into place: remember the path first, so
+            # a runner killed between that rename and the record adopts the file.
+            self.ops_repo.update_item_payload(
+                item.id, {"target_rel": rel.as_posix(), "target_backend_id": backend_id}
+            )
             size, digest = self._opaque(provider, track, dest, progress)
-        else:
-            size, digest = self._http(provider, track, spec, dest, progress)
-        self._record(item.id, song, int(backend["id"]), rel.as_posix(), size, digest)
+            self._record(item.id, song, backend_id, rel.as_posix(), size, digest, dest)
+            return
+        recorded: list[int] = []
 
-    def _record(
-        self, item_id: int, song: dict[str, Any], backend_id: int, rel: str, size: int,
-        digest: str | None,
-    ) -> None:
-        self.catalog.record_local_file(
+        def record_before_rename(size: int, digest: str) -> None:
+            # Recorded (unsynced) before the rename, so a finished file is never on disk
+            # unrecorded; if the rename then fails the record goes again.
+            recorded.append(self._record_file(song, backend_id, rel.as_posix(), size, digest))
+
+        try:
+            size, _digest = self._http(provider, track, spec, dest, progress, record_before_rename)
+        except BaseException:
+            for file_id in recorded:
+                self.catalog.forget_local_file(file_id)
+            raise
+        self.ops_repo.mark_item_succeeded(item.id, {"path": rel.as_posix(), "bytes": size})
+        self.shared.flusher.add(recorded[-1], dest)
+
+    def _record_file(
+        self, song: dict[str, Any], backend_id: int, rel: str, size: int, digest: str | None
+    ) -> int:
+        return self.catalog.record_local_file(
             song_id=song["id"],
             backend_id=backend_id,
             relative_path=rel,
             file_size_bytes=size,
             ext=PurePosixPath(rel).suffix.lstrip("."),
             sha256=digest,
+            synced=False,
         )
+
+    def _record(
+        self, item_id: int, song: dict[str, Any], backend_id: int, rel: str, size: int,
+        digest: str | None, dest: Path,
+    ) -> None:
+        file_id = self._record_file(song, backend_id, rel, size, digest)
         self.ops_repo.mark_item_succeeded(item_id, {"path": rel, "bytes": size})
+        self.shared.flusher.add(file_id, dest)
 
     def _adopt_finished_file(self, item: Any, song: dict[str, Any]) -> bool:
         """A previous try renamed the file into place but died before recording it."""
@@ -417,10 +456,10 @@ class DownloadStageExecutor(StageExecutor):
         expected = song.get("file_size_bytes")
         if expected and size != int(expected):
             return False
-        digest = _sha256_of(dest)
+        digest = sha256_of(dest)
         if song.get("sha256") and digest != song["sha256"]:
             return False
-        self._record(item.id, song, int(backend_id), rel, size, digest)
+        self._record(item.id, song, int(backend_id), rel, size, digest, dest)
         return True
 
     def _choose_path(
@@ -437,14 +476,28 @@ class DownloadStageExecutor(StageExecutor):
         return unique_path(root, rel, taken=taken)
 
     def _http(
-        self, provider: Provider, track: Track, spec: Any, dest: Path, progress: WorkerProgress
+        self,
+        provider: Provider,
+        track: Track,
+        spec: Any,
+        dest: Path,
+        progress: WorkerProgress,
+        before_rename: Callable[[int, str], None],
     ) -> tuple[int, str | None]:
+        # Not durable here: the runner's flusher fsyncs recorded files off this path.
         downloader = HttpDownloader(
-            client=self.shared.http, limiter=self.shared.download_limiter, max_attempts=4
+            client=self.shared.http,
+            limiter=self.shared.download_limiter,
+            max_attempts=4,
+            durable=False,
         )
         try:
             result = downloader.download(
-                spec, dest, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
+                spec,
+                dest,
+                should_stop=self.ctx.should_stop,
+                on_progress=progress.on_bytes,
+                before_rename=before_rename,
             )
         except TransferError as exc:
             refresh = getattr(provider, "refresh", None)
@@ -453,7 +506,11 @@ class DownloadStageExecutor(StageExecutor):
             # A signed URL may have expired between sync and download: resolve once more.
             fresh = refresh(track)
             result = downloader.download(
-                fresh, dest, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
+                fresh,
+                dest,
+                should_stop=self.ctx.should_stop,
+                on_progress=progress.on_bytes,
+                before_rename=before_rename,
             )
         return result.size, result.sha256
 
@@ -467,15 +524,8 @@ class DownloadStageExecutor(StageExecutor):
         size = Path(saved).stat().st_size
         if Path(saved) != dest:
             Path(saved).replace(dest)
-        return size, None
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        # Hashed from the page cache: the check a restart needs if the flush never ran.
+        return size, sha256_of(dest)
 
 
 def _url_ext(spec: Any) -> str:

@@ -25,6 +25,7 @@ from catalogsync.errors import (
     TransferError,
     TransferStopped,
 )
+from catalogsync.transfer.durability import verify_unsynced_files
 
 from . import executors
 from .jobdefs import DOWNLOAD_LANE, job_lane_type
@@ -112,7 +113,7 @@ class OpsRunner:
         self._stopping = threading.Event()
         self._holding = threading.Event()
         self.on_event = on_event
-        self.shared = executors.SharedResources.build(settings)
+        self.shared = executors.SharedResources.build(settings, self.catalog)
 
     # -- the loop ----------------------------------------------------------
 
@@ -539,8 +540,12 @@ class OpsRunner:
                                         "message": error})
 
 
-def recover_on_start(repository: OpsRepository) -> None:
-    """Run once after taking the lease: undo what an unclean stop left behind."""
+def recover_on_start(repository: OpsRepository, catalog: CatalogRepository | None = None) -> None:
+    """Run once after taking the lease: undo what an unclean stop left behind.
+
+    With ``catalog``, files recorded but never flushed to disk are checked too; a damaged
+    one is dropped, so the next download fetches its song again.
+    """
     report = repository.recover_interrupted()
     if report.anything:
         repository.add_event(
@@ -550,3 +555,18 @@ def recover_on_start(repository: OpsRepository) -> None:
             f"{report.jobs_paused} paused, {report.items_reset} items back to pending",
             level="warning",
         )
+    if catalog is None:
+        return
+    files = verify_unsynced_files(catalog)
+    if files.dropped:
+        shown = "; ".join(files.dropped[:5])
+        more = f" and {len(files.dropped) - 5} more" if len(files.dropped) > 5 else ""
+        repository.add_event(
+            None,
+            "files_dropped",
+            f"{len(files.dropped)} downloaded files did not survive an unclean stop and will "
+            f"be downloaded again: {shown}{more}",
+            level="warning",
+        )
+    if files.kept:
+        log.info("%d downloaded files checked and flushed after an unclean stop", files.kept)

@@ -262,9 +262,14 @@ def test_library_path_layout(service, http_server, tmp_path):
     assert (service.settings.library_root / Path("manifest/Björk/Jóga.mp3")).exists()
 
 
-def test_a_file_renamed_but_not_recorded_is_adopted_not_downloaded_twice(
+def _unsynced(service):
+    return service.catalog._fetchall("SELECT * FROM local_files WHERE synced_at IS NULL")
+
+
+def test_a_download_that_dies_before_its_record_finishes_from_its_part(
     service, http_server, tmp_path
 ):
+    """The record comes before the rename: a crash there leaves a complete .part only."""
     from catalogsync.catalog.repository import CatalogRepository
 
     url = list(serve_songs(http_server, 1))[0]
@@ -276,7 +281,7 @@ def test_a_file_renamed_but_not_recorded_is_adopted_not_downloaded_twice(
     def dies_once(self, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:
-            raise RuntimeError("power cut between rename and record")
+            raise RuntimeError("killed between verifying and recording")
         return real_record(self, **kwargs)
 
     with (
@@ -287,7 +292,115 @@ def test_a_file_renamed_but_not_recorded_is_adopted_not_downloaded_twice(
 
     assert service.job_row(job)["status"] == "completed"
     assert list(library_files(service)) == ["manifest/A/Window.mp3"]
-    assert len(http_server.requests("/song0.mp3")) == 1, "the finished file was adopted"
+    requests = http_server.requests("/song0.mp3")
+    assert [r.range for r in requests] == [None, "bytes=150000-"], "no byte fetched twice"
+
+
+def test_a_rename_that_fails_after_the_record_takes_the_record_back(
+    service, http_server, tmp_path
+):
+    url = list(serve_songs(http_server, 1))[0]
+    playlist = _playlist(service, tmp_path, "Rename", [("A", "Rename", url)])
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    real_replace = __import__("os").replace
+    calls = {"n": 0}
+
+    def fails_once(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed between recording and renaming")
+        return real_replace(src, dst)
+
+    with (
+        patch("catalogsync.transfer.http.os.replace", fails_once),
+        patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
+    ):
+        service.run_headless(until_idle=True)
+
+    assert service.job_row(job)["status"] == "completed"
+    rows = service.catalog._fetchall("SELECT relative_path FROM local_files")
+    assert [r["relative_path"] for r in rows] == ["manifest/A/Rename.mp3"]
+    assert list(library_files(service)) == ["manifest/A/Rename.mp3"]
+
+
+def test_downloads_are_flushed_and_stamped_synced_by_the_end_of_a_run(
+    service, http_server, tmp_path
+):
+    songs = serve_songs(http_server, 4)
+    playlist = _playlist(
+        service, tmp_path, "Flush", [("A", f"F{n}", u) for n, u in enumerate(songs)]
+    )
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    service.run_headless(until_idle=True)
+    rows = service.catalog._fetchall("SELECT synced_at FROM local_files")
+    assert len(rows) == 4 and all(r["synced_at"] for r in rows)
+
+
+def test_files_never_flushed_are_checked_at_the_next_start(service, http_server, tmp_path):
+    """A power cut after the record: the next runner keeps sound files, refetches the rest."""
+    from catalogsync.transfer.durability import Flusher
+
+    songs = serve_songs(http_server, 3)
+    playlist = _playlist(
+        service, tmp_path, "Power", [("A", f"P{n}", u) for n, u in enumerate(songs)]
+    )
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    with patch.object(Flusher, "add", lambda self, file_id, path: None):  # never flushed
+        service.run_headless(until_idle=True)
+    assert len(_unsynced(service)) == 3
+    root = service.settings.library_root
+    bodies = list(songs.values())
+    # What a power cut can leave: a short file, a right-sized file of zeros, no file.
+    (root / "manifest/A/P0.mp3").write_bytes(bodies[0][:1000])
+    (root / "manifest/A/P1.mp3").write_bytes(bytes(len(bodies[1])))
+    (root / "manifest/A/P2.mp3").unlink()
+
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    service.run_headless(until_idle=True)
+
+    events = [e for e in service.ops.list_events(limit=50) if e["event_type"] == "files_dropped"]
+    assert len(events) == 1 and events[0]["message"].startswith("3 downloaded files")
+    assert "expected" in events[0]["message"] and "SHA-256" in events[0]["message"]
+    assert _unsynced(service) == []
+    files = library_files(service)
+    for n, body in enumerate(bodies):
+        assert files[f"manifest/A/P{n}.mp3"] == body
+    assert sorted(files) == [f"manifest/A/P{n}.mp3" for n in range(3)]
+
+
+def test_a_sound_unflushed_file_is_kept_without_a_new_download(service, http_server, tmp_path):
+    from catalogsync.transfer.durability import Flusher
+
+    url = list(serve_songs(http_server, 1))[0]
+    playlist = _playlist(service, tmp_path, "Sound", [("A", "Sound", url)])
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    with patch.object(Flusher, "add", lambda self, file_id, path: None):
+        service.run_headless(until_idle=True)
+    assert len(_unsynced(service)) == 1
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    service.run_headless(until_idle=True)
+    assert _unsynced(service) == []
+    assert len(http_server.requests("/song0.mp3")) == 1
+    assert not [e for e in service.ops.list_events(limit=50) if e["event_type"] == "files_dropped"]
+
+
+def test_an_unmounted_library_is_not_taken_for_lost_files(service, http_server, tmp_path):
+    from catalogsync.transfer.durability import Flusher, verify_unsynced_files
+
+    url = list(serve_songs(http_server, 1))[0]
+    playlist = _playlist(service, tmp_path, "Mount", [("A", "Mount", url)])
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    with patch.object(Flusher, "add", lambda self, file_id, path: None):
+        service.run_headless(until_idle=True)
+    root = service.settings.library_root
+    moved = root.with_name("library-unmounted")
+    root.rename(moved)
+    try:
+        report = verify_unsynced_files(service.catalog)
+    finally:
+        moved.rename(root)
+    assert (report.kept, report.dropped) == (0, [])
+    assert len(_unsynced(service)) == 1
 
 
 def test_download_upload_job_ends_with_identical_bytes_on_a_local_share(

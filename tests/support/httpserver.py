@@ -35,6 +35,7 @@ class Behaviour:
     stall_seconds: float = 5.0
     stall_times: int | None = 1
     redirect_to: str | None = None
+    with_headers: int = 0  # body bytes sent in the same write as the headers
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -58,6 +59,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         return
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
 
     def do_GET(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0]
@@ -119,7 +125,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
         for key, value in b.extra_headers.items():
             self.send_header(key, value)
-        self.end_headers()
+        if b.with_headers:
+            # One write for the headers and the first body bytes, so the client's first
+            # read holds both (as a busy server's often does).
+            lead = chunk[: b.with_headers]
+            self._headers_buffer.append(b"\r\n")
+            self.wfile.write(b"".join(self._headers_buffer) + lead)
+            self._headers_buffer = []
+            chunk = chunk[len(lead) :]
+        else:
+            self.end_headers()
 
         limit = len(chunk)
         mode = None
@@ -169,6 +184,7 @@ class _Server(ThreadingHTTPServer):
         self.routes: dict[str, Behaviour] = {}
         self.counts: dict[str, int] = {}
         self.requests: list[Request] = []
+        self.connections = 0
         self.stopping = threading.Event()
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -199,6 +215,11 @@ class LocalServer:
         with self._server.lock:
             self._server.routes[path] = b
         return self.url(path)
+
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        with self._server.lock:
+            return self._server.connections
 
     def requests(self, path: str | None = None) -> list[Request]:
         """Requests seen so far, optionally only those for ``path``."""

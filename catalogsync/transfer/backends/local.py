@@ -28,7 +28,7 @@ from catalogsync.transfer.backends.base import (
     read_source,
     sha256_file,
 )
-from catalogsync.transfer.http import fsync_dir
+from catalogsync.transfer.durability import fsync_dir
 from catalogsync.transfer.paths import safe_join
 
 TEMP_SUFFIX = ".catalogsync-tmp"

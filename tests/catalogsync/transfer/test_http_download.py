@@ -24,6 +24,7 @@ from catalogsync.transfer import (
     TokenBucket,
     part_path,
 )
+from catalogsync.transfer import http as http_module
 from tests.support.httpserver import LocalServer, pseudo_random
 
 
@@ -39,6 +40,18 @@ class SleepRecorder:
     @property
     def total(self) -> float:
         return sum(self.calls)
+
+
+@pytest.fixture(autouse=True, params=["httpx", "direct"])
+def body_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every test on both body paths: through httpx, and straight from the socket.
+
+    The direct path is normally kept for bodies of 2 MiB and more; here it takes any
+    body, so each misbehaving-server case is seen by both.
+    """
+    if request.param == "direct":
+        monkeypatch.setattr(http_module, "_DIRECT_MIN_BYTES", 1)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -503,3 +516,4 @@ def test_meter_matches_real_rate_on_throttled_server(
     assert len(samples) > 10
     measured = statistics.median(samples)
     assert abs(measured - real) / real < 0.10, (measured, real)
+

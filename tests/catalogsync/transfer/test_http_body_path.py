@@ -1,0 +1,71 @@
+"""Which body path a download takes: httpx for small bodies, the socket for large ones.
+
+Every misbehaving-server case in ``test_http_download.py`` runs on both paths; these
+tests pin the real threshold and what each path does with the connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from catalogsync.providers.base import DownloadSpec
+from catalogsync.transfer import HttpDownloader
+from catalogsync.transfer import http as http_module
+from tests.support.httpserver import LocalServer, pseudo_random
+
+
+@pytest.fixture
+def downloader() -> Iterator[HttpDownloader]:
+    with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
+        yield dl
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("with_headers", [0, 1, 200 * 1024])
+def test_large_body_is_read_from_the_socket_and_identical(
+    http_server: LocalServer,
+    downloader: HttpDownloader,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    with_headers: int,
+) -> None:
+    """A body past the size threshold skips h11; bytes that came with the headers count."""
+    big = pseudo_random(3 * 1024 * 1024 + 17, seed=7)
+    url = http_server.route("/big.mp3", body=big, with_headers=with_headers)
+    streams: list[object] = []
+    real = http_module._direct_stream
+
+    def spy(response):  # type: ignore[no-untyped-def]
+        stream = real(response)
+        streams.append(stream)
+        return stream
+
+    monkeypatch.setattr(http_module, "_direct_stream", spy)
+    for n in range(2):  # the second download needs a fresh connection: nothing is reused
+        dest = tmp_path / f"big{n}.mp3"
+        result = downloader.download(
+            DownloadSpec(url=url, expected_size=len(big), sha256=sha(big)), dest
+        )
+        assert dest.read_bytes() == big
+        assert result.attempts == 1
+    assert len(streams) == 2 and all(s is not None for s in streams)
+    assert http_server.connections() == 2
+
+
+def test_small_body_keeps_the_connection_alive(
+    http_server: LocalServer, downloader: HttpDownloader, payload: bytes, tmp_path: Path
+) -> None:
+    """Below the threshold the body goes through httpx and the connection is pooled."""
+    url = http_server.route("/song.mp3", body=payload, with_headers=4096)
+    for n in range(3):
+        dest = tmp_path / f"song{n}.mp3"
+        downloader.download(DownloadSpec(url=url, sha256=sha(payload)), dest)
+        assert dest.read_bytes() == payload
+    assert http_server.connections() == 1
