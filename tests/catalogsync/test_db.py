@@ -97,3 +97,45 @@ def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
     with pytest.raises(CatalogsyncError, match="newer than this catalogsync"):
         initialize_database(db_path)
+
+
+def test_v2_library_files_count_as_synced_and_stamping_keeps_totals(tmp_path):
+    """Files from before v3 were fsynced before they were recorded; totals don't move."""
+    from catalogsync.db import MIGRATIONS
+
+    db_path = tmp_path / "v2.db"
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        MIGRATIONS[0](conn)
+        MIGRATIONS[1](conn)
+        conn.execute(
+            "INSERT INTO storage_backends (name, kind, target, is_default) "
+            "VALUES ('library', 'local', ?, 1)",
+            (str(tmp_path / "lib"),),
+        )
+        conn.execute(
+            "INSERT INTO songs (platform, remote_id, name) VALUES ('manifest', 'a', 'A')"
+        )
+        conn.execute(
+            "INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes, "
+            "created_at) VALUES (1, 1, 'a.mp3', 10, '2026-01-02T03:04:05Z')"
+        )
+        conn.execute("PRAGMA user_version = 2")
+        conn.commit()
+
+    initialize_database(db_path).close()
+
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("SELECT synced_at FROM local_files").fetchone()[0] == (
+            "2026-01-02T03:04:05Z"
+        )
+        conn.execute("UPDATE local_files SET synced_at = NULL")
+        conn.execute("UPDATE local_files SET synced_at = 'now'")
+        conn.commit()
+        assert conn.execute("SELECT songs, bytes FROM library_summary").fetchone() == (1, 10)
+        assert conn.execute("SELECT files, bytes FROM library_totals").fetchone() == (1, 10)
+        triggers = dict(
+            conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        )
+    for name in ("library_file_changed_old", "library_file_changed_new"):
+        assert "AFTER UPDATE OF song_id, backend_id, file_size_bytes" in triggers[name]
