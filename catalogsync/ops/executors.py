@@ -8,8 +8,9 @@ the runner's worker loop turns them into retries, failed items or a paused job.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,17 @@ class SharedResources:
         self.http.close()
 
 
+@dataclass(frozen=True)
+class ItemDone:
+    """What ``process_item`` returns for an item it finished without marking it.
+
+    The runner then marks it succeeded with ``payload`` in the same transaction that
+    claims the worker's next item: one write instead of two per item.
+    """
+
+    payload: dict[str, Any]
+
+
 class StageExecutor:
     """Base: one stage of one job."""
 
@@ -108,6 +120,8 @@ class StageExecutor:
         self.ctx = ctx
         self.shared = shared
         self._progress: dict[str, WorkerProgress] = {}
+        # Items the runner just claimed (with RETURNING): no need to read them again.
+        self.claimed: dict[int, Any] = {}
 
     def _worker_progress(self, worker_name: str) -> WorkerProgress:
         """One meter per worker for the stage, so its speed carries across items."""
@@ -136,7 +150,9 @@ class StageExecutor:
     def _claim(self, item_id: int, worker_name: str, already_claimed: bool) -> Any:
         if not already_claimed and not self.ops_repo.claim_item(item_id, worker_name):
             raise CatalogsyncError(f"item {item_id} is not pending")
-        item = self.ops_repo.get_item(item_id)
+        item = self.claimed.pop(item_id, None) if already_claimed else None
+        if item is None:
+            item = self.ops_repo.get_item(item_id)
         if item is None:
             raise CatalogsyncError(f"item {item_id} does not exist")
         return item
@@ -335,6 +351,9 @@ class DownloadStageExecutor(StageExecutor):
     stage_type = "download"
     item_type = "song_download"
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._library: list[dict[str, Any]] | None = None
 
     def worker_count(self) -> int:
         return self.settings.download.workers if self.settings else 3
@@ -362,7 +381,17 @@ class DownloadStageExecutor(StageExecutor):
     def _reserve_bytes(self) -> int:
         return (self.settings.download.reserve_mb if self.settings else 200) * 1024 * 1024
 
-    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
+    def _backends(self) -> list[dict[str, Any]]:
+        """The local library backends, read once per stage run, roots resolved."""
+        if self._library is None:
+            self._library = [
+                {**b, "root": Path(b["target"]).resolve()} for b in self.catalog.local_backends()
+            ]
+        return self._library
+
+    def process_item(
+        self, item_id: int, worker_name: str, *, already_claimed: bool = False
+    ) -> ItemDone | None:
         item = self._claim(item_id, worker_name, already_claimed)
         song = self.catalog.get_song(int(item.song_id or 0))
         if song is None:
@@ -371,27 +400,30 @@ class DownloadStageExecutor(StageExecutor):
             on_disk = Path(existing["target"]) / existing["relative_path"]
             if existing["in_library"] and on_disk.exists():
                 self.ops_repo.mark_item_skipped(item_id, "already in the library")
-                return
+                return None
         provider = registry.get_provider(song["platform"])
         track = track_from_song(song)
         if self._adopt_finished_file(item, song):
-            return
-        backends = self.catalog.local_backends()
+            return None
+        backends = self._backends()
         if not backends:
             raise CatalogsyncError("no local library backend; run `catalogsync init`")
         root = ensure_space(
-            [Path(b["target"]) for b in backends], track.file_size_bytes, self._reserve_bytes()
+            [b["root"] for b in backends], track.file_size_bytes, self._reserve_bytes()
         )
-        backend = next(b for b in backends if Path(b["target"]) == root)
+        backend = next(b for b in backends if b["root"] == root)
         progress = self._worker_progress(worker_name)
         opaque = provider.uses_opaque_download(track)
         spec = None if opaque else provider.resolve(track)
         ext = sanitize_ext(track.ext or (spec.ext if spec else "") or _url_ext(spec))
         backend_id = int(backend["id"])
-        rel = self._choose_path(root, backend_id, song, ext)
-        dest = safe_join(root, rel)
+        rel, dest = self._choose_path(root, backend_id, song, ext)
         partial = part_path(dest)
-        progress.start(_song_text(song), already=partial.stat().st_size if partial.exists() else 0)
+        try:
+            already = partial.stat().st_size
+        except FileNotFoundError:
+            already = 0
+        progress.start(_song_text(song), already=already)
         if opaque:
             # The provider renames its own file into place: remember the path first, so
             # a runner killed between that rename and the record adopts the file.
@@ -400,7 +432,7 @@ class DownloadStageExecutor(StageExecutor):
             )
             size, digest = self._opaque(provider, track, dest, progress)
             self._record(item.id, song, backend_id, rel.as_posix(), size, digest, dest)
-            return
+            return None
         recorded: list[int] = []
 
         def record_before_rename(size: int, digest: str) -> None:
@@ -414,8 +446,8 @@ class DownloadStageExecutor(StageExecutor):
             for file_id in recorded:
                 self.catalog.forget_local_file(file_id)
             raise
-        self.ops_repo.mark_item_succeeded(item.id, {"path": rel.as_posix(), "bytes": size})
         self.shared.flusher.add(recorded[-1], dest)
+        return ItemDone({"path": rel.as_posix(), "bytes": size})
 
     def _record_file(
         self, song: dict[str, Any], backend_id: int, rel: str, size: int, digest: str | None
@@ -444,12 +476,10 @@ class DownloadStageExecutor(StageExecutor):
         backend_id = item.payload.get("target_backend_id")
         if not rel or backend_id is None:
             return False
-        backend = next(
-            (b for b in self.catalog.local_backends() if int(b["id"]) == int(backend_id)), None
-        )
+        backend = next((b for b in self._backends() if int(b["id"]) == int(backend_id)), None)
         if backend is None or self.catalog.path_taken(int(backend_id), rel, by_other_than=song["id"]):
             return False
-        dest = safe_join(Path(backend["target"]), rel)
+        dest = safe_join(backend["root"], rel, root_resolved=True)
         if not dest.is_file():
             return False
         size = dest.stat().st_size
@@ -464,16 +494,19 @@ class DownloadStageExecutor(StageExecutor):
 
     def _choose_path(
         self, root: Path, backend_id: int, song: dict[str, Any], ext: str
-    ) -> PurePosixPath:
-        """The song's library path; stable across retries so a `.part` is found again."""
+    ) -> tuple[PurePosixPath, Path]:
+        """The song's library path and file (``root`` is resolved); stable across retries
+        so a `.part` is found again."""
         rel = library_relative_path(song["platform"], song.get("singers") or "", song["name"], ext)
 
         def taken(candidate: str) -> bool:
             return self.catalog.path_taken(backend_id, candidate, by_other_than=int(song["id"]))
 
-        if not taken(rel.as_posix()) and not safe_join(root, rel).exists():
-            return rel
-        return unique_path(root, rel, taken=taken)
+        dest = safe_join(root, rel, root_resolved=True)
+        if not taken(rel.as_posix()) and not os.path.lexists(dest):
+            return rel, dest
+        rel = unique_path(root, rel, taken=taken)
+        return rel, safe_join(root, rel, root_resolved=True)
 
     def _http(
         self,

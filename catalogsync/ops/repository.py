@@ -615,23 +615,48 @@ class OpsRepository(SqliteStore):
     def claim_next_item(self, stage_id: int, worker_name: str) -> JobItem | None:
         """Claim the stage's next eligible pending item (retries wait for next_attempt_at)."""
         with self._connection() as conn:
-            row = conn.execute(
-                """
-                UPDATE job_items SET status = 'running', attempts = attempts + 1,
-                    started_at = ?, ended_at = NULL
-                WHERE id = (
-                    SELECT id FROM job_items
-                    WHERE job_stage_id = ? AND status = 'pending'
-                      AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-                    ORDER BY id LIMIT 1
-                ) AND status = 'pending'
-                RETURNING *
-                """,
-                (clock.now_text(), int(stage_id), clock.now()),
-            ).fetchone()
-            if row is None:
-                return None
-            self._mark_claimed(conn, row, worker_name)
+            return self._claim_next(conn, stage_id, worker_name)
+
+    def succeed_and_claim_next(
+        self,
+        item_id: int,
+        result_payload: dict[str, Any] | None,
+        stage_id: int,
+        worker_name: str,
+    ) -> JobItem | None:
+        """``mark_item_succeeded`` and ``claim_next_item`` in one transaction.
+
+        A worker that finishes an item and goes on to the next pays for one write
+        instead of two; on a small-file download that is a tenth of the item's time.
+        """
+        with self._connection() as conn:
+            row = self._finish_item(
+                conn, item_id, ItemStatus.SUCCEEDED, payload_update=result_payload
+            )
+            if row is not None:
+                self._worker_done(conn, row["worker_id"], failed=False)
+            return self._claim_next(conn, stage_id, worker_name)
+
+    def _claim_next(
+        self, conn: sqlite3.Connection, stage_id: int, worker_name: str
+    ) -> JobItem | None:
+        row = conn.execute(
+            """
+            UPDATE job_items SET status = 'running', attempts = attempts + 1,
+                started_at = ?, ended_at = NULL
+            WHERE id = (
+                SELECT id FROM job_items
+                WHERE job_stage_id = ? AND status = 'pending'
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                ORDER BY id LIMIT 1
+            ) AND status = 'pending'
+            RETURNING *
+            """,
+            (clock.now_text(), int(stage_id), clock.now()),
+        ).fetchone()
+        if row is None:
+            return None
+        self._mark_claimed(conn, row, worker_name)
         return self._row_to_item(row)
 
     def _finish_item(

@@ -30,7 +30,7 @@ from catalogsync.transfer.durability import verify_unsynced_files
 from . import executors
 from .jobdefs import DOWNLOAD_LANE, job_lane_type
 from .lease import RunnerLease
-from .models import ItemStatus, JobStatus, StageStatus
+from .models import ItemStatus, JobItem, JobStatus, StageStatus
 from .repository import CommandOutcome, OpsRepository
 
 log = logging.getLogger("catalogsync.runner")
@@ -448,8 +448,10 @@ class OpsRunner:
         self, executor: executors.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
     ) -> None:
         job_id = ctx.job_id
+        item: JobItem | None = None
         while not ctx.should_stop():
-            item = self.repository.claim_next_item(stage_id, worker_name)
+            if item is None:
+                item = self.repository.claim_next_item(stage_id, worker_name)
             if item is None:
                 counts = self.repository.stage_item_counts(stage_id)
                 if not counts.get("pending"):
@@ -458,7 +460,20 @@ class OpsRunner:
                 due = self.repository.next_retry_at(stage_id) or clock.now()
                 ctx.wait(min(max(due - clock.now(), 0.05), 0.5))
                 continue
-            self._process(executor, item.id, item.attempts, worker_name, ctx)
+            executor.claimed[item.id] = item
+            done = self._process(executor, item.id, item.attempts, worker_name, ctx)
+            executor.claimed.pop(item.id, None)
+            finished, item = item.id, None
+            if done is None:
+                continue
+            if ctx.should_stop():
+                self.repository.mark_item_succeeded(finished, done.payload)
+            else:
+                item = self.repository.succeed_and_claim_next(
+                    finished, done.payload, stage_id, worker_name
+                )
+        if item is not None:  # claimed with the last success, then told to stop
+            self.repository.release_item(item.id)
         self.repository.update_worker_state(worker_name, job_run_id=job_id, status="idle")
 
     def _process(
@@ -468,17 +483,18 @@ class OpsRunner:
         attempts: int,
         worker_name: str,
         ctx: JobContext,
-    ) -> None:
+    ) -> executors.ItemDone | None:
+        """Run one claimed item; an ``ItemDone`` is for the caller to mark succeeded."""
         max_attempts = executor.max_attempts()
         try:
-            executor.process_item(item_id, worker_name, already_claimed=True)
+            done = executor.process_item(item_id, worker_name, already_claimed=True)
         except TransferStopped:
             self.repository.release_item(item_id)
-            return
+            return None
         except (StorageFullError, StorageUnavailableError) as exc:
             self.repository.release_item(item_id)
             ctx.stop(StopReason.STORAGE, str(exc))
-            return
+            return None
         except TransferError as exc:
             self.repository.mark_item_failed(
                 item_id,
@@ -487,12 +503,12 @@ class OpsRunner:
                 retry_delay=None if exc.permanent else retry_delay(attempts),
                 max_attempts=max_attempts,
             )
-            return
+            return None
         except CatalogsyncError as exc:
             self.repository.mark_item_failed(
                 item_id, str(exc), error_code="error", retry_delay=None
             )
-            return
+            return None
         except Exception as exc:  # noqa: BLE001 - the item fails, the worker goes on
             log.exception("item %s failed unexpectedly", item_id)
             self.repository.mark_item_failed(
@@ -502,7 +518,9 @@ class OpsRunner:
                 retry_delay=retry_delay(attempts),
                 max_attempts=max_attempts,
             )
-            return
+            return None
+        if isinstance(done, executors.ItemDone):
+            return done
         item = self.repository.get_item(item_id)
         if item is not None and item.status == ItemStatus.RUNNING:
             if ctx.should_stop():
@@ -511,6 +529,7 @@ class OpsRunner:
                 self.repository.mark_item_failed(
                     item_id, "the stage finished the item without a result", error_code="internal"
                 )
+        return None
 
     def _finalize_job(self, job_id: int) -> None:
         stages = self.repository.list_job_stages(job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path, PurePath, PurePosixPath
@@ -85,9 +86,19 @@ def library_relative_path(platform: str, singers: str, title: str, ext: str) -> 
     )
 
 
-def safe_join(root: Path, relative: str | PurePath) -> Path:
-    """Resolve ``root / relative`` (symlinks included); raise ``UnsafePathError`` outside root."""
+def safe_join(root: Path, relative: str | PurePath, *, root_resolved: bool = False) -> Path:
+    """Resolve ``root / relative`` (symlinks included); raise ``UnsafePathError`` outside root.
+
+    ``root_resolved=True`` says ``root`` is already absolute and free of symlinks (the
+    caller resolved it once): then a plain relative path whose components are no
+    symlinks is joined with one ``lstat`` per existing component instead of a
+    ``realpath`` of the whole path, which matters when every download calls this.
+    """
     rel = PurePath(relative)
+    if root_resolved:
+        fast = _join_without_links(Path(root), rel)
+        if fast is not None:
+            return fast
     try:
         base = Path(root).resolve()
         if rel.is_absolute() or rel.drive or rel.anchor:
@@ -102,6 +113,24 @@ def safe_join(root: Path, relative: str | PurePath) -> Path:
     if target != base and not target.is_relative_to(base):
         raise UnsafePathError(f"path {str(relative)!r} leaves the library root {base}")
     return target
+
+
+def _join_without_links(base: Path, rel: PurePath) -> Path | None:
+    """``base / rel`` if ``rel`` is plain and no existing component is a symlink, else None."""
+    parts = rel.parts
+    if not parts or rel.anchor or any(part in ("", ".", "..") for part in parts):
+        return None
+    current = base
+    for part in parts:
+        current = current / part
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return None
+        except FileNotFoundError:
+            return base.joinpath(*parts)  # nothing below a missing component exists
+        except (OSError, ValueError):
+            return None  # let the full check report it
+    return current
 
 
 def unique_path(

@@ -157,6 +157,35 @@ def test_succeeding_an_item_resets_the_worker_and_counts(repo):
     assert worker["processed_count"] == 1
 
 
+def test_succeed_and_claim_next_is_one_transaction_with_both_effects(repo):
+    job = repo.create_job("download_only", status=JobStatus.RUNNING)
+    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    first, second = (
+        repo.create_item(job_stage_id=stage, item_type="song_download", item_key=f"s:{n}")
+        for n in (1, 2)
+    )
+    assert repo.claim_next_item(stage, "download-1").id == first
+    statements: list[str] = []
+    repo._conn().set_trace_callback(statements.append)
+    try:
+        nxt = repo.succeed_and_claim_next(first, {"path": "a.mp3"}, stage, "download-1")
+    finally:
+        repo._conn().set_trace_callback(None)
+    assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == [
+        "BEGIN IMMEDIATE", "COMMIT"
+    ]
+    assert nxt is not None and nxt.id == second and nxt.status == ItemStatus.RUNNING
+    done = repo.get_item(first)
+    assert done.status == ItemStatus.SUCCEEDED and done.payload["path"] == "a.mp3"
+    assert repo.get_stage(stage).success_items == 1
+    worker = repo.list_job_workers(job)[0]
+    assert (worker["status"], worker["processed_count"]) == ("running", 1)
+    # The last item: succeeded, nothing left to claim.
+    assert repo.succeed_and_claim_next(second, None, stage, "download-1") is None
+    assert repo.get_item(second).status == ItemStatus.SUCCEEDED
+    assert repo.get_stage(stage).success_items == 2
+
+
 def test_speed_samples_are_kept_to_the_last_120(repo):
     job, _, _ = _running_download(repo)
     for n in range(150):

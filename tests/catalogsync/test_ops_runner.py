@@ -399,3 +399,54 @@ def test_holding_new_jobs_lets_running_ones_finish_and_starts_nothing(repo, runn
         runner.hold_new_jobs(False)
         runner.loop_once()
         assert _wait_for(lambda: repo.get_job(queued).status == JobStatus.COMPLETED)
+
+
+def test_an_item_claimed_with_a_success_is_released_when_a_stop_follows(repo, runner):
+    """ItemDone: the runner marks it and claims the next in one go; a pause right then
+    must leave the new claim pending, not running."""
+    from catalogsync.ops.executors import ItemDone
+    from catalogsync.ops.repository import OpsRepository
+    from catalogsync.ops.runner import StopReason
+
+    job = repo.create_job("download_only")
+    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    items = [
+        repo.create_item(job_stage_id=stage, item_type="song_download", item_key=f"song:{n}")
+        for n in range(3)
+    ]
+    seen: dict[str, object] = {}
+
+    def done(executor, item_id, worker_name, *, already_claimed=False):
+        seen["executor"] = executor
+        return ItemDone({"n": item_id})
+
+    real = OpsRepository.succeed_and_claim_next
+
+    def then_pause(self, *args, **kwargs):
+        claimed = real(self, *args, **kwargs)
+        if "paused" not in seen:
+            seen["paused"] = claimed
+            repo.submit_command(job, CommandType.PAUSE)
+            seen["executor"].ctx.stop(StopReason.PAUSE, "operator paused")
+        return claimed
+
+    with (
+        patch(PATCH_DOWNLOAD, new=done),
+        patch.object(OpsRepository, "succeed_and_claim_next", then_pause),
+        patch(
+            "catalogsync.ops.executors.DownloadStageExecutor.worker_count", return_value=1
+        ),
+    ):
+        stop, thread = _run_loop_in_background(runner)
+        assert _wait_for(lambda: repo.get_job(job).status == JobStatus.PAUSED, timeout=5)
+        statuses = [repo.get_item(i).status for i in items]
+        assert statuses[0] == ItemStatus.SUCCEEDED
+        assert ItemStatus.RUNNING not in statuses
+        assert seen["paused"] is not None and seen["paused"].id == items[1]
+        assert repo.get_item(items[0]).payload["n"] == items[0]
+        repo.submit_command(job, CommandType.RESUME)
+        runner.nudge()
+        assert _wait_for(lambda: repo.get_job(job).status == JobStatus.COMPLETED, timeout=5)
+        stop.set()
+        thread.join(5)
+    assert [repo.get_item(i).status for i in items] == [ItemStatus.SUCCEEDED] * 3

@@ -137,20 +137,24 @@ def test_library_path_property(
     assert len(rel.parts) == 3
     root = tmp_path_factory.getbasetemp() / "prop-root"
     assert safe_join(root, rel).is_relative_to(root.resolve())
+    assert safe_join(root.resolve(), rel, root_resolved=True) == safe_join(root, rel)
 
 
-def test_safe_join_rejects_escapes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("root_resolved", [False, True])
+def test_safe_join_rejects_escapes(tmp_path: Path, root_resolved: bool) -> None:
     root = tmp_path / "root"
     root.mkdir()
+    root = root.resolve() if root_resolved else root
     for bad in ("../x", "a/../../x", "/etc/passwd", "..", "a\x00b"):
         with pytest.raises(UnsafePathError):
-            safe_join(root, bad)
+            safe_join(root, bad, root_resolved=root_resolved)
     assert issubclass(UnsafePathError, StorageUnavailableError)
     assert issubclass(UnsafePathError, ValueError)
-    assert safe_join(root, "a/../b.mp3") == root.resolve() / "b.mp3"
+    assert safe_join(root, "a/../b.mp3", root_resolved=root_resolved) == root.resolve() / "b.mp3"
 
 
-def test_safe_join_follows_symlinks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("root_resolved", [False, True])
+def test_safe_join_follows_symlinks(tmp_path: Path, root_resolved: bool) -> None:
     root = tmp_path / "root"
     outside = tmp_path / "outside"
     root.mkdir()
@@ -158,9 +162,17 @@ def test_safe_join_follows_symlinks(tmp_path: Path) -> None:
     (root / "escape").symlink_to(outside, target_is_directory=True)
     (root / "inner").mkdir()
     (root / "alias").symlink_to(root / "inner", target_is_directory=True)
+    (root / "inner" / "file.mp3").write_bytes(b"x")
+    (root / "inner" / "link.mp3").symlink_to(outside / "elsewhere.mp3")
+    root = root.resolve() if root_resolved else root
+    join = lambda rel: safe_join(root, rel, root_resolved=root_resolved)  # noqa: E731
     with pytest.raises(UnsafePathError):
-        safe_join(root, "escape/song.mp3")
-    assert safe_join(root, "alias/song.mp3") == (root / "inner" / "song.mp3").resolve()
+        join("escape/song.mp3")
+    with pytest.raises(UnsafePathError):
+        join("inner/link.mp3")  # a file that is a symlink out of the root
+    assert join("alias/song.mp3") == (root / "inner" / "song.mp3").resolve()
+    assert join("inner/file.mp3") == root.resolve() / "inner" / "file.mp3"
+    assert join("inner/new/deeper/song.mp3") == root.resolve() / "inner/new/deeper/song.mp3"
 
 
 def test_unique_path_suffixes(tmp_path: Path) -> None:
