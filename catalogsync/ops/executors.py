@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -354,6 +355,30 @@ class DownloadStageExecutor(StageExecutor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._library: list[dict[str, Any]] | None = None
+        self._downloaders = threading.local()
+        self._all_downloaders: list[HttpDownloader] = []
+        self._lock = threading.Lock()
+
+    def _downloader(self) -> HttpDownloader:
+        """This worker thread's downloader (it keeps its reader thread between songs)."""
+        downloader = getattr(self._downloaders, "one", None)
+        if downloader is None:
+            # Not durable here: the runner's flusher fsyncs recorded files off this path.
+            downloader = self._downloaders.one = HttpDownloader(
+                client=self.shared.http,
+                limiter=self.shared.download_limiter,
+                max_attempts=4,
+                durable=False,
+            )
+            with self._lock:
+                self._all_downloaders.append(downloader)
+        return downloader
+
+    def close(self) -> None:
+        with self._lock:
+            downloaders, self._all_downloaders = self._all_downloaders, []
+        for downloader in downloaders:
+            downloader.close()
 
     def worker_count(self) -> int:
         return self.settings.download.workers if self.settings else 3
@@ -517,13 +542,7 @@ class DownloadStageExecutor(StageExecutor):
         progress: WorkerProgress,
         before_rename: Callable[[int, str], None],
     ) -> tuple[int, str | None]:
-        # Not durable here: the runner's flusher fsyncs recorded files off this path.
-        downloader = HttpDownloader(
-            client=self.shared.http,
-            limiter=self.shared.download_limiter,
-            max_attempts=4,
-            durable=False,
-        )
+        downloader = self._downloader()
         try:
             result = downloader.download(
                 spec,

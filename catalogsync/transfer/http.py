@@ -78,8 +78,35 @@ def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
+class _ReaderThread:
+    """A daemon thread that runs stream readers one after another.
+
+    Starting a thread per request cost a noticeable share of a small file's time
+    (the new thread has to win the GIL before ``start`` returns). A reader that
+    finished cleanly hands its thread back for the next request; one abandoned
+    mid-read (a stop, a stall) retires it, and the thread exits once its blocked
+    read returns.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="http-download-reader", daemon=True)
+        self._thread.start()
+
+    def run(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def retire(self) -> None:
+        """Exit after the current job."""
+        self._jobs.put(None)
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
+
+
 class _StreamReader:
-    """Runs one streamed request in a daemon thread and hands chunks over a bounded queue.
+    """Runs one streamed request in a reader thread and hands chunks over a bounded queue.
 
     The caller polls the queue in short slices, so a stop request or a stall is
     noticed within ``_POLL_SECONDS`` even while the socket read is blocked.
@@ -92,6 +119,7 @@ class _StreamReader:
         headers: dict[str, str],
         timeout: httpx.Timeout,
         chunk_size: int | None,
+        thread: _ReaderThread | None = None,
     ) -> None:
         self._client = client
         self._url = url
@@ -102,8 +130,9 @@ class _StreamReader:
         self._held: tuple[str, Any] | None = None
         self._go = threading.Event()
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="http-download-reader", daemon=True)
-        self._thread.start()
+        self.finished = False  # the caller took the last event ("end" or "error")
+        self.thread = thread if thread is not None else _ReaderThread()
+        self.thread.run(self._run)
 
     def _put(self, item: tuple[str, Any]) -> bool:
         while not self._cancel.is_set():
@@ -187,7 +216,7 @@ class _StreamReader:
             if should_stop():
                 raise TransferStopped("transfer stopped")
             try:
-                return self._queue.get(timeout=_POLL_SECONDS)
+                event = self._queue.get(timeout=_POLL_SECONDS)
             except queue.Empty:
                 if time.monotonic() - started >= stall_limit:
                     raise Transient(
@@ -196,6 +225,10 @@ class _StreamReader:
                             code="timeout",
                         )
                     ) from None
+                continue
+            if event[0] in ("end", "error"):
+                self.finished = True
+            return event
 
     def gather(self, data: bytes, limit: int) -> bytes:
         """``data`` plus the data already waiting in the queue, up to ``limit`` bytes.
@@ -214,6 +247,7 @@ class _StreamReader:
                 break
             if item[0] != "data":
                 self._held = item
+                self.finished = item[0] in ("end", "error")
                 break
             parts.append(item[1])
             size += len(item[1])
@@ -223,13 +257,22 @@ class _StreamReader:
         """Let the thread start reading the body."""
         self._go.set()
 
-    def close(self) -> None:
-        """Tell the thread to drop the response; it exits at its next step."""
+    def close(self) -> _ReaderThread | None:
+        """Drop the response; returns the thread if it can run the next request.
+
+        Once the last event was taken the job is ending on its own (closing the
+        response hands the connection back to the pool) and the thread is reused.
+        Otherwise it may be blocked in a read: it is retired, to exit when that ends.
+        """
         self._cancel.set()
         self._go.set()
         with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()
+        if self.finished:
+            return self.thread
+        self.thread.retire()
+        return None
 
 
 def _direct_stream(response: httpx.Response) -> Any:
@@ -314,6 +357,7 @@ class HttpDownloader:
         """``durable=False`` skips the fsyncs: the caller flushes later (see ``durability``)."""
         self._own_client = client is None
         self.durable = durable
+        self._reader_thread: _ReaderThread | None = None
         self.client = client if client is not None else httpx.Client(follow_redirects=True)
         self.limiter = limiter
         self.chunk_size = max(int(chunk_size), 1)
@@ -328,7 +372,10 @@ class HttpDownloader:
         )
 
     def close(self) -> None:
-        """Close the HTTP client if this downloader created it."""
+        """Let the reader thread go; close the HTTP client if this downloader created it."""
+        thread, self._reader_thread = self._reader_thread, None
+        if thread is not None:
+            thread.retire()
         if self._own_client:
             self.client.close()
 
@@ -411,7 +458,8 @@ class HttpDownloader:
         # Paced transfers hand over chunk_size pieces so the token bucket smooths them;
         # unpaced ones hand over each read whole (no copies).
         pieces = self.chunk_size if self.limiter is not None else None
-        reader = _StreamReader(self.client, spec.url, headers, self._timeout, pieces)
+        thread, self._reader_thread = self._reader_thread, None
+        reader = _StreamReader(self.client, spec.url, headers, self._timeout, pieces, thread)
         try:
             kind, payload = reader.get(should_stop, self.connect_timeout + self.read_timeout + 1.0)
             if kind == "error":
@@ -466,7 +514,7 @@ class HttpDownloader:
                 total = spec.expected_size or None
             return self._receive(reader, spec, part, append, total, should_stop, progress)
         finally:
-            reader.close()
+            self._reader_thread = reader.close()
 
     def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code

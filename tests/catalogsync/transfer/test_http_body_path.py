@@ -7,11 +7,14 @@ tests pin the real threshold and what each path does with the connection.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from catalogsync.errors import TransferStopped
 from catalogsync.providers.base import DownloadSpec
 from catalogsync.transfer import HttpDownloader
 from catalogsync.transfer import http as http_module
@@ -69,3 +72,41 @@ def test_small_body_keeps_the_connection_alive(
         downloader.download(DownloadSpec(url=url, sha256=sha(payload)), dest)
         assert dest.read_bytes() == payload
     assert http_server.connections() == 1
+
+
+def _reader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "http-download-reader"]
+
+
+def test_one_reader_thread_serves_a_downloader_until_a_stop_retires_it(
+    http_server: LocalServer, tmp_path: Path
+) -> None:
+    """Threads are reused between songs; one left blocked by a stall is not."""
+    before = set(_reader_threads())
+    small = pseudo_random(100_000, seed=3)
+    url = http_server.route("/small.mp3", body=small)
+    stalled = http_server.route(
+        "/stall.mp3", body=small, stall_after=10_000, stall_seconds=1.0, stall_times=None
+    )
+    with HttpDownloader(read_timeout=5, connect_timeout=5) as downloader:
+        for n in range(4):
+            downloader.download(DownloadSpec(url=url, sha256=sha(small)), tmp_path / f"{n}.mp3")
+        mine = set(_reader_threads()) - before
+        assert len(mine) == 1
+        first = mine.pop()
+
+        stop = threading.Event()
+        threading.Timer(0.3, stop.set).start()
+        with pytest.raises(TransferStopped):
+            downloader.download(DownloadSpec(url=stalled), tmp_path / "s.mp3", should_stop=stop.is_set)
+        downloader.download(DownloadSpec(url=url, sha256=sha(small)), tmp_path / "again.mp3")
+        assert (tmp_path / "again.mp3").read_bytes() == small
+        # The stalled read still held the first thread, so a new one took the request;
+        # the first exits once the server gives up.
+        first.join(timeout=5)
+        assert not first.is_alive()
+        assert len(set(_reader_threads()) - before) == 1
+    deadline = time.monotonic() + 5
+    while set(_reader_threads()) - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not set(_reader_threads()) - before, "close() lets the last reader go"
