@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from catalogsync import clock
@@ -44,6 +46,28 @@ _WORKER_IDLE_SET = """
     current_playlist_id = NULL, current_display_text = NULL, downloaded_bytes = NULL,
     total_bytes = NULL, speed_bytes_per_sec = NULL, progress_percent = NULL
 """
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLAIM_NEXT_SQL = """
+    UPDATE job_items SET status = 'running', attempts = attempts + 1,
+        started_at = ?, ended_at = NULL"""
+_CLAIM_NEXT_WHERE = """
+    WHERE id = (
+        SELECT id FROM job_items
+        WHERE job_stage_id = ? AND status = 'pending'
+          AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+        ORDER BY id LIMIT 1
+    ) AND status = 'pending'
+    RETURNING *"""
+
+
+def _display_text(row: sqlite3.Row) -> str:
+    """What a worker shows for the item in ``row``."""
+    payload = _json_loads(row["payload_json"])
+    return str(
+        payload.get("display_text") or (payload.get("row") or {}).get("name") or row["item_key"]
+    )
+
+
 _ITEM_COUNTER = {
     ItemStatus.SUCCEEDED: "success_items",
     ItemStatus.FAILED: "failed_items",
@@ -90,6 +114,10 @@ class RecoveryReport:
 
 class OpsRepository(SqliteStore):
     """All reads and writes of the job tables; safe to share between threads."""
+
+    def __init__(self, db_path: str | Path, *, share_with: SqliteStore | None = None) -> None:
+        super().__init__(db_path, share_with=share_with)
+        self._worker_ids: dict[tuple[str, int], int] = {}
 
     # -- rows -> records ---------------------------------------------------
 
@@ -576,8 +604,7 @@ class OpsRepository(SqliteStore):
         worker_id = self._ensure_worker_row(
             conn, worker_name, row["job_run_id"], int(row["job_stage_id"])
         )
-        payload = _json_loads(row["payload_json"])
-        display = payload.get("display_text") or (payload.get("row") or {}).get("name")
+        display = _display_text(row)
         conn.execute("UPDATE job_items SET worker_id = ? WHERE id = ?", (worker_id, row["id"]))
         conn.execute(
             f"""
@@ -590,7 +617,7 @@ class OpsRepository(SqliteStore):
                 row["id"],
                 row["song_id"],
                 row["playlist_id"],
-                display or row["item_key"],
+                display,
                 clock.now_text(),
                 worker_id,
             ),
@@ -629,29 +656,82 @@ class OpsRepository(SqliteStore):
         A worker that finishes an item and goes on to the next pays for one write
         instead of two; on a small-file download that is a tenth of the item's time.
         """
+        patch = result_payload or {}
+        if not all(isinstance(key, str) and _PLAIN_KEY.match(key) for key in patch):
+            with self._connection() as conn:  # keys a JSON path can't name plainly
+                row = self._finish_item(conn, item_id, ItemStatus.SUCCEEDED, payload_update=patch)
+                if row is not None:
+                    self._worker_done(conn, row["worker_id"], failed=False)
+                return self._claim_next(conn, stage_id, worker_name)
+        paths = "".join(", ?, json(?)" for _ in patch)
+        args: list[Any] = []
+        for key, value in patch.items():
+            args += [f"$.{key}", json.dumps(value, ensure_ascii=False)]
+        now = clock.now_text()
         with self._connection() as conn:
-            row = self._finish_item(
-                conn, item_id, ItemStatus.SUCCEEDED, payload_update=result_payload
+            done = conn.execute(
+                f"""
+                UPDATE job_items SET status = 'succeeded',
+                    payload_json = json_set(COALESCE(payload_json, '{{}}'){paths}),
+                    worker_id = NULL, ended_at = ?, last_error = NULL, last_error_code = NULL,
+                    next_attempt_at = NULL
+                WHERE id = ? AND status = 'running' RETURNING job_run_id
+                """,
+                (*args, now, int(item_id)),
+            ).fetchone()
+            if done is None:  # paused, canceled or reset meanwhile: just claim
+                return self._claim_next(conn, stage_id, worker_name)
+            conn.execute(
+                "UPDATE job_stages SET success_items = success_items + 1 WHERE id = ?",
+                (int(stage_id),),
             )
-            if row is not None:
-                self._worker_done(conn, row["worker_id"], failed=False)
-            return self._claim_next(conn, stage_id, worker_name)
+            worker_id = self._worker_id(conn, worker_name, done["job_run_id"])
+            row = conn.execute(
+                f"{_CLAIM_NEXT_SQL} , worker_id = ? {_CLAIM_NEXT_WHERE}",
+                (now, worker_id, int(stage_id), clock.now()),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    f"UPDATE job_workers SET {_WORKER_IDLE_SET}, "
+                    "processed_count = processed_count + 1, heartbeat_at = ? WHERE id = ?",
+                    (now, worker_id),
+                )
+                return None
+            conn.execute(
+                f"""
+                UPDATE job_workers SET {_WORKER_IDLE_SET}, status = 'running',
+                    processed_count = processed_count + 1, job_stage_id = ?,
+                    current_job_item_id = ?, current_song_id = ?, current_playlist_id = ?,
+                    current_display_text = ?, heartbeat_at = ?
+                WHERE id = ?
+                """,
+                (
+                    int(stage_id),
+                    row["id"],
+                    row["song_id"],
+                    row["playlist_id"],
+                    _display_text(row),
+                    now,
+                    worker_id,
+                ),
+            )
+            return self._row_to_item(row)
+
+    def _worker_id(self, conn: sqlite3.Connection, worker_name: str, job_run_id: int) -> int:
+        """The worker's row for a job, remembered: rows are never deleted."""
+        key = (worker_name, int(job_run_id))
+        worker_id = self._worker_ids.get(key)
+        if worker_id is None:
+            worker_id = self._worker_ids[key] = self._ensure_worker_row(
+                conn, worker_name, int(job_run_id), None
+            )
+        return worker_id
 
     def _claim_next(
         self, conn: sqlite3.Connection, stage_id: int, worker_name: str
     ) -> JobItem | None:
         row = conn.execute(
-            """
-            UPDATE job_items SET status = 'running', attempts = attempts + 1,
-                started_at = ?, ended_at = NULL
-            WHERE id = (
-                SELECT id FROM job_items
-                WHERE job_stage_id = ? AND status = 'pending'
-                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-                ORDER BY id LIMIT 1
-            ) AND status = 'pending'
-            RETURNING *
-            """,
+            f"{_CLAIM_NEXT_SQL} {_CLAIM_NEXT_WHERE}",
             (clock.now_text(), int(stage_id), clock.now()),
         ).fetchone()
         if row is None:

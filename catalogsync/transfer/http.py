@@ -157,19 +157,18 @@ class _StreamReader:
                 self._go.wait()
                 if self._cancel.is_set():
                     return
-                step = self._chunk_size
                 for data in self._body(response):
-                    pieces = (
-                        [data[i : i + step] for i in range(0, len(data), step)]
-                        if step and len(data) > step
-                        else (data,)
-                    )
-                    for piece in pieces:
-                        if not self._put(("data", piece)):
-                            return
+                    if not self._put_data(data):
+                        return
                 self._put(("end", None))
         except Exception as exc:  # handed to the caller, which classifies it
             self._put(("error", exc))
+
+    def _put_data(self, data: bytes) -> bool:
+        step = self._chunk_size
+        if step and len(data) > step:
+            return all(self._put(("data", data[i : i + step])) for i in range(0, len(data), step))
+        return self._put(("data", data))
 
     def _body(self, response: httpx.Response) -> Iterator[bytes]:
         """The body's bytes: through httpx, or straight from the socket when that is safe.

@@ -160,15 +160,20 @@ def test_succeeding_an_item_resets_the_worker_and_counts(repo):
 def test_succeed_and_claim_next_is_one_transaction_with_both_effects(repo):
     job = repo.create_job("download_only", status=JobStatus.RUNNING)
     stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
-    first, second = (
-        repo.create_item(job_stage_id=stage, item_type="song_download", item_key=f"s:{n}")
-        for n in (1, 2)
+    first, second, third = (
+        repo.create_item(
+            job_stage_id=stage, item_type="song_download", item_key=f"s:{n}",
+            payload={"display_text": f"Song {n}", "row": {"id": n}},
+        )
+        for n in (1, 2, 3)
     )
     assert repo.claim_next_item(stage, "download-1").id == first
     statements: list[str] = []
     repo._conn().set_trace_callback(statements.append)
     try:
-        nxt = repo.succeed_and_claim_next(first, {"path": "a.mp3"}, stage, "download-1")
+        nxt = repo.succeed_and_claim_next(
+            first, {"path": "a.mp3", "bytes": 3, "gone": None}, stage, "download-1"
+        )
     finally:
         repo._conn().set_trace_callback(None)
     assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == [
@@ -176,14 +181,26 @@ def test_succeed_and_claim_next_is_one_transaction_with_both_effects(repo):
     ]
     assert nxt is not None and nxt.id == second and nxt.status == ItemStatus.RUNNING
     done = repo.get_item(first)
-    assert done.status == ItemStatus.SUCCEEDED and done.payload["path"] == "a.mp3"
+    assert done.status == ItemStatus.SUCCEEDED
+    assert done.payload == {
+        "display_text": "Song 1", "row": {"id": 1}, "path": "a.mp3", "bytes": 3, "gone": None
+    }
     assert repo.get_stage(stage).success_items == 1
     worker = repo.list_job_workers(job)[0]
     assert (worker["status"], worker["processed_count"]) == ("running", 1)
-    # The last item: succeeded, nothing left to claim.
-    assert repo.succeed_and_claim_next(second, None, stage, "download-1") is None
-    assert repo.get_item(second).status == ItemStatus.SUCCEEDED
-    assert repo.get_stage(stage).success_items == 2
+    assert (worker["current_job_item_id"], worker["current_display_text"]) == (second, "Song 2")
+    assert repo.get_item(second).worker_id == worker["id"]
+    # A key no JSON path names plainly takes the general route, same outcome.
+    nxt = repo.succeed_and_claim_next(second, {"odd key": 1}, stage, "download-1")
+    assert nxt is not None and nxt.id == third
+    assert repo.get_item(second).payload["odd key"] == 1
+    # The last item: succeeded, nothing left to claim, the worker goes idle.
+    assert repo.succeed_and_claim_next(third, None, stage, "download-1") is None
+    assert repo.get_item(third).status == ItemStatus.SUCCEEDED
+    assert repo.get_stage(stage).success_items == 3
+    worker = repo.list_job_workers(job)[0]
+    assert (worker["status"], worker["processed_count"]) == ("idle", 3)
+    assert worker["current_job_item_id"] is None
 
 
 def test_speed_samples_are_kept_to_the_last_120(repo):

@@ -372,8 +372,9 @@ def test_stop_during_stall_keeps_part_then_resumes(
 
 
 def test_stop_between_chunks(
-    http_server: LocalServer, downloader: HttpDownloader, payload: bytes, tmp_path: Path
+    http_server: LocalServer, downloader: HttpDownloader, tmp_path: Path
 ) -> None:
+    payload = pseudo_random(1024 * 1024, seed=11)
     url = http_server.route("/song.mp3", body=payload)
     dest = tmp_path / "song.mp3"
     progress: list[int] = []
@@ -392,10 +393,10 @@ def test_stop_between_chunks(
 def test_enospc_raises_storage_full_and_removes_part(
     http_server: LocalServer,
     downloader: HttpDownloader,
-    payload: bytes,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    payload = pseudo_random(1024 * 1024, seed=12)  # several writes
     url = http_server.route("/song.mp3", body=payload)
     dest = tmp_path / "song.mp3"
     writes: list[int] = []
