@@ -275,7 +275,10 @@ class OpsRunner:
             ctx = JobContext(claimed.id)
             with self._lock:
                 self._contexts[claimed.id] = ctx
-                self._futures[claimed.id] = self._job_pool.submit(self._run_job, claimed.id, ctx)
+                future = self._job_pool.submit(self._run_job, claimed.id, ctx)
+                self._futures[claimed.id] = future
+            # A finished job is reaped (and its lane refilled) now, not at the next tick.
+            future.add_done_callback(lambda _done: self.nudge())
             lane_counts[lane] += 1
             started += 1
             self.repository.add_event(claimed.id, "started", f"job {claimed.id} started")

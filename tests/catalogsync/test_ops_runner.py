@@ -450,3 +450,25 @@ def test_an_item_claimed_with_a_success_is_released_when_a_stop_follows(repo, ru
         stop.set()
         thread.join(5)
     assert [repo.get_item(i).status for i in items] == [ItemStatus.SUCCEEDED] * 3
+
+
+def test_a_finished_job_wakes_the_loop_instead_of_waiting_for_its_tick(repo):
+    """Reaping (job_finished, the next job in the lane) follows the job, not the timer."""
+    slow_tick = OpsRunner(repository=repo, sleep_seconds=60)
+    job = repo.create_job("download_only")
+    _seed_stage_item(repo, job_id=job, stage_type="download", item_key="song:1")
+    finished: list[int] = []
+    slow_tick.on_event = lambda kind, data: finished.append(data["job_id"]) if (
+        kind == "job_finished"
+    ) else None
+
+    def done(executor, item_id, worker_name, *, already_claimed=False):
+        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+
+    with patch(PATCH_DOWNLOAD, new=done):
+        thread = threading.Thread(target=lambda: slow_tick.run_forever(until_idle=True))
+        thread.start()
+        thread.join(timeout=20)
+    assert not thread.is_alive(), "the loop slept through the finished job"
+    assert finished == [job]
+    assert repo.get_job(job).status == JobStatus.COMPLETED
