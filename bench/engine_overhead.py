@@ -7,7 +7,8 @@ Goal: median and p95 under 20 ms each.
 
 Part 2 pushes N no-op items through the real ``OpsRunner`` (one ``download_only`` job whose
 download stage holds N pending items; ``DownloadStageExecutor.process_item`` is patched to
-only mark the item succeeded; 4 download workers) and N no-op tasks through huey's
+return ``ItemDone`` at once, as the real one does when a file is in place, so the runner
+marks the item and claims the next in one transaction; 4 download workers) and N no-op tasks through huey's
 ``SqliteHuey`` (file-backed, ``Consumer(workers=4, worker_type="thread")``). Both queues are
 filled before the clock starts; the clock stops when the job is completed / when every
 task's result is stored. The last line printed is ``ratio catalogsync/huey: X.XX``
@@ -776,7 +777,10 @@ def read_model_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _noop_process_item(executor: Any, item_id: int, worker_name: str, *, already_claimed=False):
-    executor.ops_repo.mark_item_succeeded(item_id=item_id)
+    """What the real download executor does once a file is in place, without the file."""
+    from catalogsync.ops.executors import ItemDone
+
+    return ItemDone({"noop": True})
 
 
 def engine_throughput(n: int, workers: int, *, profile: bool, top: int) -> float:
