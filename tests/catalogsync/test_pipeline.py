@@ -266,6 +266,21 @@ def _unsynced(service):
     return service.catalog._fetchall("SELECT * FROM local_files WHERE synced_at IS NULL")
 
 
+def _download_never_flushed(service, http_server, tmp_path, name, count):
+    """A sync_download whose files are recorded but never fsynced (a power cut after)."""
+    from catalogsync.transfer.durability import Flusher
+
+    songs = serve_songs(http_server, count)
+    playlist = _playlist(
+        service, tmp_path, name, [("A", f"{name}{n}", u) for n, u in enumerate(songs)]
+    )
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    with patch.object(Flusher, "add", lambda self, file_id, path: None):
+        service.run_headless(until_idle=True)
+    assert len(_unsynced(service)) == count
+    return playlist, list(songs.values())
+
+
 def test_a_download_that_dies_before_its_record_finishes_from_its_part(
     service, http_server, tmp_path
 ):
@@ -338,18 +353,8 @@ def test_downloads_are_flushed_and_stamped_synced_by_the_end_of_a_run(
 
 def test_files_never_flushed_are_checked_at_the_next_start(service, http_server, tmp_path):
     """A power cut after the record: the next runner keeps sound files, refetches the rest."""
-    from catalogsync.transfer.durability import Flusher
-
-    songs = serve_songs(http_server, 3)
-    playlist = _playlist(
-        service, tmp_path, "Power", [("A", f"P{n}", u) for n, u in enumerate(songs)]
-    )
-    service.submit_job("sync_download", playlist_ids=[playlist])
-    with patch.object(Flusher, "add", lambda self, file_id, path: None):  # never flushed
-        service.run_headless(until_idle=True)
-    assert len(_unsynced(service)) == 3
+    playlist, bodies = _download_never_flushed(service, http_server, tmp_path, "P", 3)
     root = service.settings.library_root
-    bodies = list(songs.values())
     # What a power cut can leave: a short file, a right-sized file of zeros, no file.
     (root / "manifest/A/P0.mp3").write_bytes(bodies[0][:1000])
     (root / "manifest/A/P1.mp3").write_bytes(bytes(len(bodies[1])))
@@ -369,14 +374,7 @@ def test_files_never_flushed_are_checked_at_the_next_start(service, http_server,
 
 
 def test_a_sound_unflushed_file_is_kept_without_a_new_download(service, http_server, tmp_path):
-    from catalogsync.transfer.durability import Flusher
-
-    url = list(serve_songs(http_server, 1))[0]
-    playlist = _playlist(service, tmp_path, "Sound", [("A", "Sound", url)])
-    service.submit_job("sync_download", playlist_ids=[playlist])
-    with patch.object(Flusher, "add", lambda self, file_id, path: None):
-        service.run_headless(until_idle=True)
-    assert len(_unsynced(service)) == 1
+    playlist, _ = _download_never_flushed(service, http_server, tmp_path, "Sound", 1)
     service.submit_job("sync_download", playlist_ids=[playlist])
     service.run_headless(until_idle=True)
     assert _unsynced(service) == []
@@ -385,13 +383,9 @@ def test_a_sound_unflushed_file_is_kept_without_a_new_download(service, http_ser
 
 
 def test_an_unmounted_library_is_not_taken_for_lost_files(service, http_server, tmp_path):
-    from catalogsync.transfer.durability import Flusher, verify_unsynced_files
+    from catalogsync.transfer.durability import verify_unsynced_files
 
-    url = list(serve_songs(http_server, 1))[0]
-    playlist = _playlist(service, tmp_path, "Mount", [("A", "Mount", url)])
-    service.submit_job("sync_download", playlist_ids=[playlist])
-    with patch.object(Flusher, "add", lambda self, file_id, path: None):
-        service.run_headless(until_idle=True)
+    _download_never_flushed(service, http_server, tmp_path, "Mount", 1)
     root = service.settings.library_root
     moved = root.with_name("library-unmounted")
     root.rename(moved)
