@@ -454,9 +454,10 @@ class HttpDownloader:
         headers = {**spec.headers, "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        # Paced transfers hand over chunk_size pieces so the token bucket smooths them;
-        # unpaced ones hand over each read whole (no copies).
-        pieces = self.chunk_size if self.limiter is not None else None
+        # Paced transfers hand over chunk_size pieces, so progress moves while the token
+        # bucket holds them back; unpaced ones hand over each read whole (no copies).
+        paced = self.limiter is not None and self.limiter.rate is not None
+        pieces = self.chunk_size if paced else None
         thread, self._reader_thread = self._reader_thread, None
         reader = _StreamReader(self.client, spec.url, headers, self._timeout, pieces, thread)
         try:
