@@ -456,8 +456,7 @@ class HttpDownloader:
             headers["Range"] = f"bytes={offset}-"
         # Paced transfers hand over chunk_size pieces, so progress moves while the token
         # bucket holds them back; unpaced ones hand over each read whole (no copies).
-        paced = self.limiter is not None and self.limiter.rate is not None
-        pieces = self.chunk_size if paced else None
+        pieces = self.chunk_size if self._paced() else None
         thread, self._reader_thread = self._reader_thread, None
         reader = _StreamReader(self.client, spec.url, headers, self._timeout, pieces, thread)
         try:
@@ -516,6 +515,10 @@ class HttpDownloader:
         finally:
             self._reader_thread = reader.close()
 
+    def _paced(self) -> bool:
+        """A bandwidth limit is set now (the shared bucket exists even without one)."""
+        return self.limiter is not None and self.limiter.rate is not None
+
     def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code
         if status in (200, 206):
@@ -565,7 +568,10 @@ class HttpDownloader:
             while True:
                 kind, payload = reader.get(should_stop, self.read_timeout)
                 if kind == "data":
-                    payload = reader.gather(payload, _GATHER_BYTES)
+                    # Paced: one piece at a time, so the bucket is asked for chunk_size
+                    # bytes and progress moves with it, not once per gathered MiB.
+                    limit = self.chunk_size if self._paced() else _GATHER_BYTES
+                    payload = reader.gather(payload, limit)
                     if should_stop():
                         raise TransferStopped("transfer stopped")
                     done += self._take_chunk(fh, part, payload, hasher, should_stop)

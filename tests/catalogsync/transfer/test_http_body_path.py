@@ -110,3 +110,27 @@ def test_one_reader_thread_serves_a_downloader_until_a_stop_retires_it(
     while set(_reader_threads()) - before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not set(_reader_threads()) - before, "close() lets the last reader go"
+
+
+def test_paced_downloads_report_every_piece_unpaced_ones_whole_reads(
+    http_server: LocalServer, tmp_path: Path
+) -> None:
+    """A bucket with no rate (the runner always has one) must not cut reads up."""
+    from catalogsync.transfer import TokenBucket
+
+    big = pseudo_random(3 * 1024 * 1024, seed=9)
+    url = http_server.route("/big.mp3", body=big)
+    steps: dict[str, list[int]] = {}
+    for label, rate in (("unpaced", None), ("paced", 64 * 1024 * 1024)):
+        seen: list[int] = []
+        with HttpDownloader(limiter=TokenBucket(rate), chunk_size=64 * 1024) as downloader:
+            downloader.download(
+                DownloadSpec(url=url, sha256=sha(big)),
+                tmp_path / f"{label}.mp3",
+                on_progress=lambda done, total, seen=seen: seen.append(done),
+            )
+        assert (tmp_path / f"{label}.mp3").read_bytes() == big
+        steps[label] = [b - a for a, b in zip(seen, seen[1:], strict=False) if b > a]
+    assert max(steps["paced"]) <= 64 * 1024
+    assert len(steps["paced"]) >= 3 * 1024 // 64
+    assert max(steps["unpaced"]) > 64 * 1024
