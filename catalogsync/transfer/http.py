@@ -230,7 +230,7 @@ class _StreamReader:
             return event
 
     def gather(self, data: bytes, limit: int) -> bytes:
-        """``data`` plus the data already waiting in the queue, up to ``limit`` bytes.
+        """``data`` plus the data already waiting in the queue, up to ``limit`` bytes in all.
 
         Nothing is waited for, so a slow link still hands over every read at once; a
         fast one is written, hashed and reported once per ``limit`` instead of per read.
@@ -244,7 +244,7 @@ class _StreamReader:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item[0] != "data":
+            if item[0] != "data" or size + len(item[1]) > limit:
                 self._held = item
                 self.finished = item[0] in ("end", "error")
                 break

@@ -375,7 +375,8 @@ def test_stop_between_chunks(
     http_server: LocalServer, downloader: HttpDownloader, tmp_path: Path
 ) -> None:
     payload = pseudo_random(1024 * 1024, seed=11)
-    url = http_server.route("/song.mp3", body=payload)
+    # Paced, so the body arrives in several reads whatever the path and the timing.
+    url = http_server.route("/song.mp3", body=payload, rate_bps=4 * 1024 * 1024)
     dest = tmp_path / "song.mp3"
     progress: list[int] = []
     with pytest.raises(TransferStopped):
