@@ -56,6 +56,7 @@ class SharedResources:
         upload_limit: int = 0,
         *,
         on_synced: Callable[[list[int]], None] | None = None,
+        on_flush_error: Callable[[Path, OSError], None] | None = None,
     ) -> None:
         self.http = httpx.Client(
             follow_redirects=True,
@@ -64,20 +65,33 @@ class SharedResources:
         )
         self.download_limiter = TokenBucket(download_limit or None)
         self.upload_limiter = TokenBucket(upload_limit or None)
-        self.flusher = Flusher(on_synced or (lambda ids: None))
+        self.flusher = Flusher(on_synced or (lambda ids: None), on_error=on_flush_error)
 
     @classmethod
     def build(
-        cls, settings: Settings | None, catalog: CatalogRepository | None = None
+        cls,
+        settings: Settings | None,
+        catalog: CatalogRepository | None = None,
+        ops: OpsRepository | None = None,
     ) -> SharedResources:
         on_synced = catalog.mark_files_synced if catalog is not None else None
-        if settings is None:
-            return cls(on_synced=on_synced)
-        return cls(
-            settings.download.max_bytes_per_sec,
-            settings.upload.max_bytes_per_sec,
-            on_synced=on_synced,
+
+        def flush_failed(path: Path, exc: OSError) -> None:
+            if ops is not None:
+                ops.add_event(
+                    None,
+                    "flush_failed",
+                    f"could not write {path} to disk: {exc.strerror or exc}; "
+                    "it is checked again when the runner next starts",
+                    level="error",
+                )
+
+        limits = (
+            (settings.download.max_bytes_per_sec, settings.upload.max_bytes_per_sec)
+            if settings is not None
+            else (0, 0)
         )
+        return cls(*limits, on_synced=on_synced, on_flush_error=flush_failed)
 
     def close(self) -> None:
         """Flush every downloaded file to disk, then close the HTTP client."""

@@ -113,7 +113,7 @@ class OpsRunner:
         self._stopping = threading.Event()
         self._holding = threading.Event()
         self.on_event = on_event
-        self.shared = executors.SharedResources.build(settings, self.catalog)
+        self.shared = executors.SharedResources.build(settings, self.catalog, repository)
 
     # -- the loop ----------------------------------------------------------
 
@@ -589,6 +589,15 @@ def recover_on_start(repository: OpsRepository, catalog: CatalogRepository | Non
             f"{len(files.dropped)} downloaded files did not survive an unclean stop and will "
             f"be downloaded again: {shown}{more}",
             level="warning",
+        )
+    if files.unflushed:
+        repository.add_event(
+            None,
+            "flush_failed",
+            f"{len(files.unflushed)} downloaded files are intact but the disk would not "
+            f"confirm them; kept, and checked again at the next start: "
+            + "; ".join(files.unflushed[:5]),
+            level="error",
         )
     if files.kept:
         log.info("%d downloaded files checked and flushed after an unclean stop", files.kept)

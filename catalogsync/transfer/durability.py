@@ -184,10 +184,11 @@ class VerifyReport:
 
     kept: int = 0
     dropped: list[str] = field(default_factory=list)
+    unflushed: list[str] = field(default_factory=list)
 
     @property
     def anything(self) -> bool:
-        return bool(self.kept or self.dropped)
+        return bool(self.kept or self.dropped or self.unflushed)
 
 
 def sha256_of(path: Path) -> str:
@@ -220,8 +221,10 @@ def verify_unsynced_files(catalog: Any) -> VerifyReport:
                 fsync_file(path)
                 fsync_dir(path.parent)
             except OSError as exc:
-                problem = f"cannot flush it: {exc.strerror or exc}"
-        if problem is None:
+                # The bytes are right but the disk will not confirm them: keep the file
+                # (unsynced) and say so, rather than delete a sound copy.
+                report.unflushed.append(f"{row['relative_path']} ({exc.strerror or exc})")
+                continue
             catalog.mark_files_synced([int(row["id"])])
             report.kept += 1
             continue

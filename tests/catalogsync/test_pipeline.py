@@ -373,6 +373,41 @@ def test_files_never_flushed_are_checked_at_the_next_start(service, http_server,
     assert sorted(files) == [f"manifest/A/P{n}.mp3" for n in range(3)]
 
 
+def test_a_file_the_disk_refuses_to_flush_is_reported_and_left_unsynced(
+    service, http_server, tmp_path
+):
+    import errno
+
+    url = list(serve_songs(http_server, 1))[0]
+    playlist = _playlist(service, tmp_path, "EIO", [("A", "Eio", url)])
+    service.submit_job("sync_download", playlist_ids=[playlist])
+
+    def broken_disk(path):
+        raise OSError(errno.EIO, "Input/output error")
+
+    with patch("catalogsync.transfer.durability.fsync_file", broken_disk):
+        service.run_headless(until_idle=True)
+    events = [e for e in service.ops.list_events(limit=50) if e["event_type"] == "flush_failed"]
+    assert len(events) == 1 and events[0]["level"] == "error"
+    assert "Eio.mp3" in events[0]["message"] and "Input/output error" in events[0]["message"]
+    assert len(_unsynced(service)) == 1, "checked again at the next start"
+
+    # Next start: the bytes match but the disk still refuses: kept, reported, not deleted.
+    with patch("catalogsync.transfer.durability.fsync_file", broken_disk):
+        service.submit_job("sync_download", playlist_ids=[playlist])
+        service.run_headless(until_idle=True)
+    assert (service.settings.library_root / "manifest/A/Eio.mp3").exists()
+    assert len(_unsynced(service)) == 1
+    assert len(http_server.requests("/song0.mp3")) == 1
+    messages = [e["message"] for e in service.ops.list_events(limit=50)]
+    assert any(m.startswith("1 downloaded files are intact") for m in messages)
+    # A disk that works again: the file is confirmed, nothing downloaded again.
+    service.submit_job("sync_download", playlist_ids=[playlist])
+    service.run_headless(until_idle=True)
+    assert _unsynced(service) == []
+    assert len(http_server.requests("/song0.mp3")) == 1
+
+
 def test_a_sound_unflushed_file_is_kept_without_a_new_download(service, http_server, tmp_path):
     playlist, _ = _download_never_flushed(service, http_server, tmp_path, "Sound", 1)
     service.submit_job("sync_download", playlist_ids=[playlist])

@@ -149,3 +149,23 @@ def test_verify_keeps_sound_files_and_drops_damaged_ones(
         assert report.dropped == [f"x/song.mp3 ({problem})"]
         assert catalog.forgotten == [5] and catalog.synced == []
         assert not path.exists(), "a damaged file is removed, never left to look complete"
+
+
+def test_verify_keeps_a_sound_file_the_disk_will_not_confirm(tmp_path, monkeypatch):
+    import errno
+
+    def refuse(path: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(durability, "fsync_file", refuse)
+    path = tmp_path / "lib" / "song.mp3"
+    path.parent.mkdir()
+    path.write_bytes(b"abc")
+    catalog = FakeCatalog([{
+        "id": 9, "target": str(tmp_path / "lib"), "relative_path": "song.mp3",
+        "file_size_bytes": 3, "sha256": None,
+    }])
+    report = durability.verify_unsynced_files(catalog)
+    assert report.unflushed == ["song.mp3 (Input/output error)"]
+    assert (report.kept, report.dropped, catalog.synced, catalog.forgotten) == (0, [], [], [])
+    assert path.read_bytes() == b"abc"
