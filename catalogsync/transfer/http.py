@@ -337,7 +337,11 @@ def _storage_error(exc: OSError, path: Path) -> Exception | None:
 
 
 class HttpDownloader:
-    """Downloads a ``DownloadSpec`` to a file, resuming, retrying and verifying as it goes."""
+    """Downloads a ``DownloadSpec`` to a file, resuming, retrying and verifying as it goes.
+
+    One download at a time: it keeps its reader thread between downloads, so give each
+    worker thread its own (they can share the ``httpx.Client`` and the limiter).
+    """
 
     def __init__(
         self,
