@@ -557,27 +557,24 @@ class DownloadStageExecutor(StageExecutor):
         before_rename: Callable[[int, str], None],
     ) -> tuple[int, str | None]:
         downloader = self._downloader()
-        try:
-            result = downloader.download(
+
+        def fetch(spec: Any) -> Any:
+            return downloader.download(
                 spec,
                 dest,
                 should_stop=self.ctx.should_stop,
                 on_progress=progress.on_bytes,
                 before_rename=before_rename,
             )
+
+        try:
+            result = fetch(spec)
         except TransferError as exc:
             refresh = getattr(provider, "refresh", None)
             if exc.code not in EXPIRED_URL_CODES or refresh is None:
                 raise
             # A signed URL may have expired between sync and download: resolve once more.
-            fresh = refresh(track)
-            result = downloader.download(
-                fresh,
-                dest,
-                should_stop=self.ctx.should_stop,
-                on_progress=progress.on_bytes,
-                before_rename=before_rename,
-            )
+            result = fetch(refresh(track))
         return result.size, result.sha256
 
     def _opaque(

@@ -586,10 +586,7 @@ class HttpDownloader:
                     with self._storage_guard(part, delete=part, fh=fh):
                         fh.flush()
                     raise _failure(payload, in_body=True)
-            with self._storage_guard(part, delete=part, fh=fh):
-                fh.flush()
-                if self.durable:
-                    os.fsync(fh.fileno())
+            self._finish_part(fh, part)
         finally:
             with contextlib.suppress(OSError):
                 fh.close()
@@ -680,10 +677,7 @@ class HttpDownloader:
                         break
                     done += self._take_chunk(fh, part, data, hasher, should_stop)
                     progress(done, total)
-                with self._storage_guard(part, delete=part, fh=fh):
-                    fh.flush()
-                    if self.durable:
-                        os.fsync(fh.fileno())
+                self._finish_part(fh, part)
             finally:
                 with contextlib.suppress(OSError):
                     fh.close()
@@ -708,6 +702,13 @@ class HttpDownloader:
             self._write_chunk(fh, data)
         hasher.update(data)
         return len(data)
+
+    def _finish_part(self, fh: IO[bytes], part: Path) -> None:
+        """Flush a complete ``.part`` (and fsync it, unless a flusher does that later)."""
+        with self._storage_guard(part, delete=part, fh=fh):
+            fh.flush()
+            if self.durable:
+                os.fsync(fh.fileno())
 
     def _write_chunk(self, fh: IO[bytes], data: bytes) -> None:
         """Write one chunk (kept tiny so tests can inject disk errors here)."""
