@@ -389,6 +389,11 @@ def run_aria2c(urls: list[str], folder: Path, jobs: int) -> float:
 # -- scenarios ------------------------------------------------------------------------------
 
 
+def runs(times: list[float]) -> str:
+    """``median of 5: 0.31, 0.33, ... s``: the timed runs behind a median."""
+    return f"median of {len(times)}: " + ", ".join(f"{t:.2f}" for t in times) + " s"
+
+
 def mbps(nbytes: int, seconds: float) -> float:
     return nbytes / MIB / seconds
 
@@ -417,22 +422,19 @@ def scenario_big(args, server: ServerProcess, files: Path, work: Path) -> float 
     engine = mbps(size, statistics.median(engine_times))
     print(
         f"(a) {args.big_mib} MiB file, catalogsync sync_download job: "
-        f"{engine:.1f} MB/s (median of {args.repeat}: "
-        + ", ".join(f"{t:.2f}" for t in engine_times) + " s; engine process CPU "
+        f"{engine:.1f} MB/s ({runs(engine_times)}; engine process CPU "
         f"{statistics.median(cpu):.0f} % of one core)"
     )
     print(
         f"(a) the same runs until the file was fsynced and stamped synced (runner stopped): "
-        f"{mbps(size, statistics.median(durable_times)):.1f} MB/s (median of {args.repeat}: "
-        + ", ".join(f"{t:.2f}" for t in durable_times) + " s)"
+        f"{mbps(size, statistics.median(durable_times)):.1f} MB/s ({runs(durable_times)})"
     )
     if not have_curl:
         print("(a) curl: skipped (curl is not installed)")
         return None
     curl = mbps(size, statistics.median(curl_times))
     print(
-        f"(a) curl -o: {curl:.1f} MB/s (median of {args.repeat}: "
-        + ", ".join(f"{t:.2f}" for t in curl_times) + " s)"
+        f"(a) curl -o: {curl:.1f} MB/s ({runs(curl_times)})"
     )
     synced = mbps(size, statistics.median(sync_times))
     durable = mbps(size, statistics.median(durable_times))
@@ -471,13 +473,12 @@ def scenario_small(args, server: ServerProcess, files: Path, work: Path) -> floa
     print(
         f"(b) {len(names)} x {args.small_kib} KiB, catalogsync job with {args.workers} "
         f"workers: {engine:.1f} MB/s, {len(names) / statistics.median(engine_times):.0f} "
-        f"files/s (median of {args.repeat}: " + ", ".join(f"{t:.2f}" for t in engine_times)
-        + f" s; engine process CPU {statistics.median(cpu):.0f} % of one core)"
+        f"files/s ({runs(engine_times)}; engine process CPU "
+        f"{statistics.median(cpu):.0f} % of one core)"
     )
     print(
         f"(b) the same runs until every file was fsynced and stamped synced: "
-        f"{mbps(total, statistics.median(durable_times)):.1f} MB/s (median of {args.repeat}: "
-        + ", ".join(f"{t:.2f}" for t in durable_times) + " s)"
+        f"{mbps(total, statistics.median(durable_times)):.1f} MB/s ({runs(durable_times)})"
     )
     if not have_aria:
         print("(b) aria2c: skipped (aria2c is not installed)")
@@ -485,8 +486,7 @@ def scenario_small(args, server: ServerProcess, files: Path, work: Path) -> floa
     aria = mbps(total, statistics.median(aria_times))
     print(
         f"(b) aria2c -j{args.workers} -i list: {aria:.1f} MB/s, "
-        f"{len(names) / statistics.median(aria_times):.0f} files/s (median of {args.repeat}: "
-        + ", ".join(f"{t:.2f}" for t in aria_times) + " s)"
+        f"{len(names) / statistics.median(aria_times):.0f} files/s ({runs(aria_times)})"
     )
     return engine / aria
 
