@@ -438,7 +438,15 @@ class DownloadStageExecutor(StageExecutor):
         for existing in self.catalog.files_for_song(song["id"]):
             on_disk = Path(existing["target"]) / existing["relative_path"]
             if existing["in_library"] and on_disk.exists():
-                self.ops_repo.mark_item_skipped(item_id, "already in the library")
+                if item.attempts > 1 and self._recorded_by_this_job(existing):
+                    # An earlier try of this item put the file in place, and its process
+                    # died before marking the item: it succeeded, it was not skipped.
+                    self.ops_repo.mark_item_succeeded(
+                        item_id,
+                        {"path": existing["relative_path"], "bytes": existing["file_size_bytes"]},
+                    )
+                else:
+                    self.ops_repo.mark_item_skipped(item_id, "already in the library")
                 return None
         provider = registry.get_provider(song["platform"])
         track = track_from_song(song)
@@ -487,6 +495,10 @@ class DownloadStageExecutor(StageExecutor):
             raise
         self.shared.flusher.add(recorded[-1], dest)
         return ItemDone({"path": rel.as_posix(), "bytes": size})
+
+    def _recorded_by_this_job(self, existing: dict[str, Any]) -> bool:
+        started = self.job.started_at
+        return bool(started and existing.get("created_at") and existing["created_at"] >= started)
 
     def _record_file(
         self, song: dict[str, Any], backend_id: int, rel: str, size: int, digest: str | None

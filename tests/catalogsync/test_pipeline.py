@@ -311,6 +311,35 @@ def test_a_download_that_dies_before_its_record_finishes_from_its_part(
     assert [r.range for r in requests] == [None, "bytes=150000-"], "no byte fetched twice"
 
 
+def test_a_download_that_dies_after_its_rename_counts_as_succeeded_not_skipped(
+    service, http_server, tmp_path
+):
+    """Killed between the rename and marking the item: the restart finds the file in place."""
+    url = list(serve_songs(http_server, 1))[0]
+    playlist = _playlist(service, tmp_path, "Late", [("A", "Late", url)])
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    service.run_headless(until_idle=True)
+    stage = next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
+    # The database as a SIGKILL leaves it in that window: file recorded and renamed, the
+    # item still running, the stage and job too.
+    conn = service.ops._conn()
+    conn.execute("UPDATE job_items SET status = 'running', ended_at = NULL "
+                 "WHERE job_stage_id = ?", (stage["id"],))
+    conn.execute("UPDATE job_stages SET status = 'running', success_items = 0 WHERE id = ?",
+                 (stage["id"],))
+    conn.execute("UPDATE job_runs SET status = 'running', ended_at = NULL WHERE id = ?", (job,))
+
+    service.run_headless(until_idle=True)
+
+    assert service.job_row(job)["status"] == "completed"
+    [item] = service.ops.list_stage_items(stage["id"])
+    assert item.status == ItemStatus.SUCCEEDED and item.attempts == 2
+    stage = next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
+    assert (stage["success_items"], stage["skipped_items"]) == (1, 0)
+    assert len(http_server.requests("/song0.mp3")) == 1, "not downloaded again"
+    assert list(library_files(service)) == ["manifest/A/Late.mp3"]
+
+
 def test_a_rename_that_fails_after_the_record_takes_the_record_back(
     service, http_server, tmp_path
 ):
