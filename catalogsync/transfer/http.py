@@ -128,7 +128,6 @@ class _StreamReader:
         self._chunk_size = chunk_size
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_QUEUE_CHUNKS)
         self._held: tuple[str, Any] | None = None
-        self._go = threading.Event()
         self._cancel = threading.Event()
         self.finished = False  # the caller took the last event ("end" or "error")
         self.thread = thread if thread is not None else _ReaderThread()
@@ -154,9 +153,13 @@ class _StreamReader:
             ) as response:
                 if not self._put(("response", response)):
                     return
-                self._go.wait()
-                if self._cancel.is_set():
+                if response.status_code not in (200, 206):
+                    # Never read: the caller fails or retries the attempt and closes us.
+                    self._cancel.wait()
                     return
+                # A good response's body is read at once, without waiting for the caller
+                # to look at the headers: on 500 small files the reader spent a sixth of
+                # its time in that wait. The bounded queue caps the read-ahead.
                 for data in self._body(response):
                     if not self._put_data(data):
                         return
@@ -252,10 +255,6 @@ class _StreamReader:
             size += len(item[1])
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def read_body(self) -> None:
-        """Let the thread start reading the body."""
-        self._go.set()
-
     def close(self) -> _ReaderThread | None:
         """Drop the response; returns the thread if it can run the next request.
 
@@ -264,7 +263,6 @@ class _StreamReader:
         Otherwise it may be blocked in a read: it is retired, to exit when that ends.
         """
         self._cancel.set()
-        self._go.set()
         with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()
@@ -568,7 +566,6 @@ class HttpDownloader:
             fh = open(part, "ab" if append else "wb")  # noqa: SIM115 - closed in finally
         try:
             progress(done, total)
-            reader.read_body()
             while True:
                 kind, payload = reader.get(should_stop, self.read_timeout)
                 if kind == "data":
