@@ -23,6 +23,7 @@ general_lane_concurrency = 3      # collect / sync / upload jobs running at once
 
 [download]
 workers = 3                       # songs downloaded at once inside a job
+processes = 2                     # processes those workers run in (for many small files)
 max_bytes_per_sec = 0             # shared bandwidth limit, 0 = none
 max_attempts = 3                  # tries per song before it is marked failed
 reserve_mb = 200                  # free space kept on the library disk
@@ -62,6 +63,7 @@ class TransferSettings:
     max_bytes_per_sec: int = 0
     max_attempts: int = 3
     reserve_mb: int = 200
+    processes: int = 2  # download only: see `ops/helper_process.py`
 
 
 @dataclass
@@ -75,7 +77,9 @@ class Settings:
     download_lane_concurrency: int = 1
     general_lane_concurrency: int = 3
     download: TransferSettings = field(default_factory=TransferSettings)
-    upload: TransferSettings = field(default_factory=lambda: TransferSettings(workers=2))
+    upload: TransferSettings = field(
+        default_factory=lambda: TransferSettings(workers=2, processes=1)
+    )
     sources: list[SourceConfig] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, Any]:
@@ -137,6 +141,7 @@ def _transfer(table: Any, defaults: TransferSettings, where: str) -> TransferSet
         max_bytes_per_sec=_int(table, "max_bytes_per_sec", defaults.max_bytes_per_sec, where),
         max_attempts=_int(table, "max_attempts", defaults.max_attempts, where, 1),
         reserve_mb=_int(table, "reserve_mb", defaults.reserve_mb, where),
+        processes=_int(table, "processes", defaults.processes, where, 1),
     )
 
 
@@ -168,7 +173,7 @@ def load_settings(
         general_lane_concurrency=_int(runner, "general_lane_concurrency", 3, f"{where} [runner]", 1),
         download=_transfer(data.get("download", {}), TransferSettings(), f"{where} [download]"),
         upload=_transfer(
-            data.get("upload", {}), TransferSettings(workers=2), f"{where} [upload]"
+            data.get("upload", {}), TransferSettings(workers=2, processes=1), f"{where} [upload]"
         ),
     )
     seen: set[str] = set()

@@ -855,6 +855,22 @@ class OpsRepository(SqliteStore):
             self._worker_done(conn, row["worker_id"], failed=True)
         return True
 
+    def running_items_of_workers(self, stage_id: int, worker_names: list[str]) -> list[JobItem]:
+        """A stage's running items held by these workers (a helper process that died)."""
+        if not worker_names:
+            return []
+        marks = ", ".join("?" * len(worker_names))
+        rows = self._fetchall(
+            f"""
+            SELECT i.* FROM job_items i
+            JOIN job_workers w ON w.id = i.worker_id
+            WHERE i.job_stage_id = ? AND i.status = 'running' AND w.worker_name IN ({marks})
+            ORDER BY i.id
+            """,
+            (int(stage_id), *worker_names),
+        )
+        return [self._row_to_item(row) for row in rows]
+
     def release_item(self, item_id: int) -> bool:
         """Running -> pending without charging an attempt (the job was paused or stopped)."""
         with self._connection() as conn:

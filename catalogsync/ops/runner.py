@@ -8,6 +8,7 @@ workers. Pause and cancel reach a running item through a per-job stop flag.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from catalogsync.errors import (
 from catalogsync.transfer.durability import verify_unsynced_files
 
 from . import executors
+from .helper_process import HELPER_MIN_ITEMS, HelperProcess, helper_groups
 from .jobdefs import DOWNLOAD_LANE, job_lane_type
 from .lease import RunnerLease
 from .models import ItemStatus, JobItem, JobStatus, StageStatus
@@ -114,6 +116,8 @@ class OpsRunner:
         self._holding = threading.Event()
         self.on_event = on_event
         self.shared = executors.SharedResources.build(settings, self.catalog, repository)
+        self._helpers: dict[int, HelperProcess] = {}
+        self._helpers_failed = False
 
     # -- the loop ----------------------------------------------------------
 
@@ -386,9 +390,8 @@ class OpsRunner:
                 self.repository.set_stage_status(stage.id, StageStatus.PENDING)
         return True
 
-    def _run_stage(self, job: Any, stage_id: int, ctx: JobContext) -> None:
-        stage = self.repository.get_stage(stage_id)
-        executor = executors.make_executor(
+    def _executor(self, job: Any, stage: Any, ctx: JobContext) -> executors.StageExecutor:
+        return executors.make_executor(
             stage.stage_type,
             ops_repo=self.repository,
             catalog_repo=self.catalog,
@@ -398,9 +401,29 @@ class OpsRunner:
             ctx=ctx,
             shared=self.shared,
         )
+
+    def _run_stage(self, job: Any, stage_id: int, ctx: JobContext) -> None:
+        stage = self.repository.get_stage(stage_id)
+        executor = self._executor(job, stage, ctx)
         self.repository.set_stage_status(stage_id, StageStatus.RUNNING)
         try:
             self._run_stage_items(job, stage, executor, ctx)
+        finally:
+            executor.close()
+
+    def run_stage_workers(self, stage_id: int, worker_names: list[str], ctx: JobContext) -> None:
+        """Run these workers on a stage's items until none is left or ``ctx`` stops.
+
+        This is all a helper process does (see ``helper_process``): the runner that
+        started it plans the stage, and settles it once every worker is done.
+        """
+        stage = self.repository.get_stage(stage_id)
+        job = self.repository.get_job(ctx.job_id)
+        if stage is None or job is None:
+            return
+        executor = self._executor(job, stage, ctx)
+        try:
+            self._run_workers(executor, stage_id, worker_names, ctx)
         finally:
             executor.close()
 
@@ -413,19 +436,15 @@ class OpsRunner:
             self.repository.mark_stage_planned(stage_id)
         worker_count = max(1, executor.worker_count())
         names = [f"{stage.stage_type}-{n}" for n in range(1, worker_count + 1)]
-        threads = [
-            threading.Thread(
-                target=self._worker_loop,
-                args=(executor, stage_id, name, ctx),
-                name=f"job{job.id}-{name}",
-                daemon=True,
-            )
-            for name in names
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        groups = helper_groups(names, self._helper_processes(executor, stage_id))
+        helpers: list[HelperProcess] = []
+        try:
+            for group in groups[1:]:
+                helpers.append(self._start_helper(job.id, stage_id, group, ctx))
+            self._run_workers(executor, stage_id, groups[0], ctx, helpers)
+        finally:
+            for helper in helpers:
+                self._finish_helper(helper, job.id, stage_id, executor, ctx)
         if ctx.should_stop():
             return
         counts = self.repository.stage_item_counts(stage_id)
@@ -446,6 +465,109 @@ class OpsRunner:
             f"{final.failed_items} failed",
             level="info" if status == StageStatus.COMPLETED else "warning",
         )
+
+    def _run_workers(
+        self,
+        executor: executors.StageExecutor,
+        stage_id: int,
+        names: list[str],
+        ctx: JobContext,
+        helpers: list[HelperProcess] | None = None,
+    ) -> None:
+        """Worker threads for ``names``; returns once they, and any helpers, are done."""
+        threads = [
+            threading.Thread(
+                target=self._worker_loop,
+                args=(executor, stage_id, name, ctx),
+                name=f"job{ctx.job_id}-{name}",
+                daemon=True,
+            )
+            for name in names
+        ]
+        for thread in threads:
+            thread.start()
+        if not helpers:
+            for thread in threads:
+                thread.join()
+            return
+        # Pass a stop on to the helpers as soon as it is raised, not once our own
+        # workers have wound down: a pause must reach every worker within a second.
+        while any(t.is_alive() for t in threads) or any(h.running() for h in helpers):
+            if ctx.should_stop():
+                for helper in helpers:
+                    helper.request_stop(ctx.reason or StopReason.SHUTDOWN, ctx.message)
+                time.sleep(0.05)
+            else:
+                ctx.wait(0.05)
+
+    # -- helper processes ----------------------------------------------------
+
+    def _helper_processes(self, executor: executors.StageExecutor, stage_id: int) -> int:
+        """How many processes this stage's workers run in (1 = only this one)."""
+        settings = self.settings
+        if (
+            settings is None
+            or executor.stage_type != "download"
+            or self._helpers_failed
+            or settings.download.processes < 2
+            or settings.download.max_bytes_per_sec  # one token bucket lives in one process
+        ):
+            return 1
+        pending = self.repository.stage_item_counts(stage_id).get("pending", 0)
+        if pending < HELPER_MIN_ITEMS:
+            return 1
+        return min(settings.download.processes, os.cpu_count() or 1)
+
+    def _start_helper(
+        self, job_id: int, stage_id: int, names: list[str], ctx: JobContext
+    ) -> HelperProcess:
+        assert self.settings is not None
+        helper = HelperProcess(self.settings, job_id, stage_id, names, on_stop=ctx.stop)
+        with self._lock:
+            self._helpers[helper.pid] = helper
+        return helper
+
+    def _finish_helper(
+        self,
+        helper: HelperProcess,
+        job_id: int,
+        stage_id: int,
+        executor: executors.StageExecutor,
+        ctx: JobContext,
+    ) -> None:
+        """Wait for a helper; if it died, its items go back with a retry (attempts bound it)."""
+        if helper.running():
+            helper.request_stop(ctx.reason or StopReason.SHUTDOWN, ctx.message)
+        failure = helper.finish()
+        with self._lock:
+            self._helpers.pop(helper.pid, None)
+        if failure is None:
+            return
+        self._helpers_failed = True
+        log.error("%s; this runner starts no more helpers", failure)
+        held = self.repository.running_items_of_workers(stage_id, helper.worker_names)
+        for item in held:
+            self.repository.mark_item_failed(
+                item.id,
+                failure,
+                error_code="helper_died",
+                retry_delay=retry_delay(item.attempts),
+                max_attempts=executor.max_attempts(),
+            )
+        for name in helper.worker_names:
+            self.repository.update_worker_state(name, job_run_id=job_id, status="idle")
+        self.repository.add_event(
+            job_id,
+            "helper_failed",
+            f"{failure}; {len(held)} item(s) it held will be retried, and this runner "
+            "downloads in its own process from now on",
+            level="warning",
+        )
+
+    def helper_pids(self) -> list[int]:
+        """Process ids of the running helper processes (for tests and `status`)."""
+        with self._lock:
+            return list(self._helpers)
 
     def _worker_loop(
         self, executor: executors.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext

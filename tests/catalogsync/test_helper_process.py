@@ -1,0 +1,218 @@
+"""Download workers in a helper process: real child interpreters, a real HTTP server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from unittest.mock import patch
+
+import pytest
+
+from catalogsync.ops import runner as runner_module
+from catalogsync.ops.helper_process import helper_groups
+from catalogsync.ops.models import CommandType, ItemStatus
+from catalogsync.ops.runner import OpsRunner
+from tests.catalogsync.pipeline_support import (
+    library_files,
+    open_service,
+    serve_songs,
+    wait_for,
+    write_m3u,
+)
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
+
+
+@pytest.fixture
+def service(tmp_path, monkeypatch):
+    # Helpers start from 64 pending items; these tests use a handful.
+    monkeypatch.setattr(runner_module, "HELPER_MIN_ITEMS", 1)
+    monkeypatch.setattr(runner_module.os, "cpu_count", lambda: 2)
+    svc = open_service(tmp_path / "home")
+    svc.settings.download.workers = 4
+    svc.settings.download.processes = 2
+    yield svc
+    svc.close()
+
+
+def _job(service, http_server, tmp_path, count, **song_options):
+    songs = serve_songs(http_server, count, **song_options)
+    entries = [("A", f"S{n}", url) for n, url in enumerate(songs)]
+    path = write_m3u(tmp_path / "many.m3u", entries, name="Many")
+    playlist = service.add_playlists([str(path)])[0].id
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    return job, songs
+
+
+def _download_stage(service, job):
+    return next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
+
+
+def _assert_library_matches(service, songs):
+    files = library_files(service)
+    assert sorted(files) == sorted(f"manifest/A/S{n}.mp3" for n in range(len(songs)))
+    assert [files[f"manifest/A/S{n}.mp3"] for n in range(len(songs))] == list(songs.values())
+
+
+_real_worker_loop = OpsRunner._worker_loop
+
+
+def _idle_local_workers(self, executor, stage_id, worker_name, ctx):
+    """The runner's own download workers take nothing: every song goes through the helper."""
+    if executor.stage_type != "download":
+        return _real_worker_loop(self, executor, stage_id, worker_name, ctx)
+    wait_for(
+        lambda: ctx.should_stop()
+        or not {"pending", "running"} & set(self.repository.stage_item_counts(stage_id)),
+        timeout=60,
+    )
+
+
+def test_workers_are_split_over_processes_round_robin():
+    names = [f"download-{n}" for n in range(1, 6)]
+    assert helper_groups(names, 1) == [names]
+    assert helper_groups(names, 2) == [
+        ["download-1", "download-3", "download-5"],
+        ["download-2", "download-4"],
+    ]
+    assert helper_groups(names[:1], 4) == [["download-1"]]
+
+
+def test_a_helper_process_downloads_beside_the_runner_and_the_files_are_identical(
+    service, http_server, tmp_path
+):
+    job, songs = _job(service, http_server, tmp_path, 12, size=120_000, rate_bps=300_000)
+    pids: set[int] = set()
+    runner = service.make_runner()
+    real = OpsRunner._start_helper
+
+    def remember(self, *args):
+        helper = real(self, *args)
+        pids.add(helper.pid)
+        return helper
+
+    with patch.object(OpsRunner, "_start_helper", remember):
+        runner.run_forever(until_idle=True, lease=service.lease)
+
+    assert service.job_row(job)["status"] == "completed"
+    assert len(pids) == 1 and os.getpid() not in pids
+    _assert_library_matches(service, songs)
+    workers = {w["worker_name"]: w for w in service.job_detail(job)["workers"]}
+    helper_done = workers["download-2"]["processed_count"] + workers["download-4"]["processed_count"]
+    assert helper_done >= 1, "the helper's workers took items"
+    assert sum(w["processed_count"] for n, w in workers.items() if n.startswith("download")) == 12
+    recorded = service.catalog.list_library_files(service.catalog.default_backend()["id"])
+    unsynced = [f for f in recorded if not f.get("synced_at")]
+    assert unsynced == [], "the helper flushed and stamped its files before it exited"
+
+
+def test_a_helper_alone_finishes_the_stage(service, http_server, tmp_path):
+    job, songs = _job(service, http_server, tmp_path, 6)
+    with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
+        service.run_headless(until_idle=True)
+    assert service.job_row(job)["status"] == "completed"
+    _assert_library_matches(service, songs)
+    stage = _download_stage(service, job)
+    assert (stage["success_items"], stage["failed_items"]) == (6, 0)
+
+
+def test_pause_reaches_the_helper_within_a_second_and_resume_finishes(
+    service, http_server, tmp_path
+):
+    job, songs = _job(service, http_server, tmp_path, 4, size=400_000, rate_bps=100_000)
+    with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
+        assert service.start_runner_thread()
+        try:
+            assert wait_for(
+                lambda: sum((w["downloaded_bytes"] or 0) for w in service.job_detail(job)["workers"])
+                > 100_000
+            )
+            assert service.runner.helper_pids()
+            service.command(job, CommandType.PAUSE)
+            assert wait_for(lambda: service.job_row(job)["status"] == "paused", timeout=5)
+            assert service.runner.helper_pids() == []
+            stage = _download_stage(service, job)
+            statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
+            assert ItemStatus.RUNNING not in statuses
+            assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
+        finally:
+            service.stop_runner()
+    service.command(job, CommandType.RESUME)
+    service.run_headless(until_idle=True)
+    assert service.job_row(job)["status"] == "completed"
+    assert any(r.range for n in range(4) for r in http_server.requests(f"/song{n}.mp3"))
+    _assert_library_matches(service, songs)
+
+
+def test_a_full_disk_in_the_helper_pauses_the_whole_job(service, http_server, tmp_path):
+    job, _songs = _job(service, http_server, tmp_path, 4)
+    service.settings.download.reserve_mb = 1 << 40  # the helper gets these settings
+    with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
+        service.run_headless(until_idle=True)
+    row = service.job_row(job)
+    assert row["status"] == "paused"
+    assert "no local backend has room" in row["pause_reason"]
+    stage = _download_stage(service, job)
+    statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
+    assert statuses == {ItemStatus.PENDING}
+    assert all(http_server.requests(f"/song{n}.mp3") == [] for n in range(4))
+
+
+def test_a_killed_helper_hands_its_items_back_and_the_runner_finishes_alone(
+    service, http_server, tmp_path
+):
+    job, songs = _job(service, http_server, tmp_path, 8, size=300_000, rate_bps=150_000)
+    killed: list[int] = []
+    with patch("catalogsync.ops.runner.retry_delay", return_value=0.05):
+        assert service.start_runner_thread()
+        try:
+            assert wait_for(lambda: service.runner.helper_pids(), timeout=10)
+            helper_names = ("download-2", "download-4")
+            assert wait_for(
+                lambda: any(
+                    (w["downloaded_bytes"] or 0) > 50_000
+                    for w in service.job_detail(job)["workers"]
+                    if w["worker_name"] in helper_names
+                ),
+                timeout=20,
+            )
+            killed = service.runner.helper_pids()
+            os.kill(killed[0], signal.SIGKILL)
+            assert wait_for(lambda: service.job_row(job)["status"] == "completed", timeout=60)
+            assert service.runner.helper_pids() == [], "no new helper after one died"
+        finally:
+            service.stop_runner()
+    _assert_library_matches(service, songs)
+    stage = _download_stage(service, job)
+    assert (stage["success_items"], stage["failed_items"]) == (8, 0)
+    events = [e for e in service.job_detail(job)["events"] if e["event_type"] == "helper_failed"]
+    assert len(events) == 1
+    assert f"process {killed[0]} was killed by signal 9" in events[0]["message"]
+    assert not list(service.settings.library_root.rglob("*.part"))
+
+
+def test_a_helper_whose_runner_dies_stops_and_hands_its_items_back(
+    service, http_server, tmp_path
+):
+    """The runner's end of the pipe closes (SIGKILL): the helper stops like a shutdown."""
+    from catalogsync.ops.helper_process import HelperProcess
+
+    job, _songs = _job(service, http_server, tmp_path, 4, size=400_000, rate_bps=100_000)
+    with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
+        assert service.start_runner_thread()
+        try:
+            assert wait_for(
+                lambda: sum((w["downloaded_bytes"] or 0) for w in service.job_detail(job)["workers"])
+                > 50_000
+            )
+            helper: HelperProcess = service.runner._helpers[service.runner.helper_pids()[0]]
+            helper._proc.stdin.close()  # what the kernel does when the runner is killed
+            assert wait_for(lambda: not helper.running(), timeout=5)
+            assert helper._proc.returncode == 0 and helper.clean
+            stage = _download_stage(service, job)
+            statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
+            assert ItemStatus.RUNNING not in statuses
+            assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
+        finally:
+            service.stop_runner()
