@@ -54,17 +54,19 @@ def helper_groups(names: list[str], processes: int) -> list[list[str]]:
 
 
 class HelperProcess:
-    """The runner's handle on one helper process.
+    """The runner's handle on one helper process running some of a stage's workers."""
 
-    It is started before it is needed (the runner keeps one on standby while a download
-    job runs, since importing takes ~0.2 s), then given one stage with ``assign``, or
-    let go with ``dismiss``.
-    """
-
-    def __init__(self) -> None:
-        self.worker_names: list[str] = []
+    def __init__(
+        self,
+        settings: Settings,
+        job_id: int,
+        stage_id: int,
+        worker_names: list[str],
+        on_stop: Callable[[str, str | None], None],
+    ) -> None:
+        self.worker_names = list(worker_names)
         self.clean = False
-        self._on_stop: Callable[[str, str | None], None] | None = None
+        self._on_stop = on_stop
         self._stop_sent: str | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._write_lock = threading.Lock()
@@ -94,18 +96,6 @@ class HelperProcess:
         ]
         for reader in self._readers:
             reader.start()
-
-    def assign(
-        self,
-        settings: Settings,
-        job_id: int,
-        stage_id: int,
-        worker_names: list[str],
-        on_stop: Callable[[str, str | None], None],
-    ) -> None:
-        """Run these workers on the stage; ``on_stop`` hears a stop the helper raises."""
-        self.worker_names = list(worker_names)
-        self._on_stop = on_stop
         self._send(
             {
                 "db_path": str(settings.db_path),
@@ -115,10 +105,6 @@ class HelperProcess:
                 "workers": self.worker_names,
             }
         )
-
-    def dismiss(self) -> None:
-        """Let an unassigned helper go: its stdin closes and it exits."""
-        self.finish(timeout=5.0)
 
     def _send(self, message: dict[str, Any]) -> None:
         stdin = self._proc.stdin
@@ -141,7 +127,7 @@ class HelperProcess:
                 continue
             if message.get("done"):
                 self.clean = True
-            elif message.get("stop") and self._on_stop is not None:
+            elif message.get("stop"):
                 self._on_stop(str(message["stop"]), message.get("message"))
 
     def _read_stderr(self) -> None:
@@ -164,9 +150,6 @@ class HelperProcess:
 
     def finish(self, timeout: float = 30.0) -> str | None:
         """Wait for the helper to exit; ``None`` if it ended cleanly, else what went wrong."""
-        assigned = bool(self.worker_names)
-        if not assigned:
-            self._close_stdin()  # nothing to do: an unassigned helper exits at EOF
         try:
             self._proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -174,22 +157,18 @@ class HelperProcess:
             self._proc.wait()
         for reader in self._readers:
             reader.join(timeout=5)
-        self._close_stdin()
-        code = self._proc.returncode
-        if (self.clean or not assigned) and code == 0:
-            return None
-        last = f": {self._stderr[-1]}" if self._stderr else ""
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        return f"download helper process {self.pid} {how}{last}"
-
-
-    def _close_stdin(self) -> None:
         if self._proc.stdin is not None:
             with self._write_lock:
                 try:
                     self._proc.stdin.close()
                 except OSError:
                     pass
+        code = self._proc.returncode
+        if self.clean and code == 0:
+            return None
+        last = f": {self._stderr[-1]}" if self._stderr else ""
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return f"download helper process {self.pid} {how}{last}"
 
 
 # -- the helper's side ---------------------------------------------------------------------

@@ -30,7 +30,7 @@ from catalogsync.transfer.durability import verify_unsynced_files
 
 from . import executors
 from .helper_process import HELPER_MIN_ITEMS, HelperProcess, helper_groups
-from .jobdefs import DOWNLOAD_LANE, job_has_stage, job_lane_type
+from .jobdefs import DOWNLOAD_LANE, job_lane_type
 from .lease import RunnerLease
 from .models import ItemStatus, JobItem, JobStatus, StageStatus
 from .repository import CommandOutcome, OpsRepository
@@ -117,7 +117,6 @@ class OpsRunner:
         self.on_event = on_event
         self.shared = executors.SharedResources.build(settings, self.catalog, repository)
         self._helpers: dict[int, HelperProcess] = {}
-        self._standby: dict[int, HelperProcess] = {}
         self._helpers_failed = False
 
     # -- the loop ----------------------------------------------------------
@@ -293,7 +292,6 @@ class OpsRunner:
     # -- running one job ---------------------------------------------------
 
     def _run_job(self, job_id: int, ctx: JobContext) -> None:
-        self._start_standby(job_id)
         try:
             self._run_job_stages(job_id, ctx)
         except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the runner
@@ -303,10 +301,6 @@ class OpsRunner:
             self.repository.add_event(job_id, "failed", message, level="error")
             self._emit("job_finished", {"job_id": job_id, "status": "failed"})
         finally:
-            with self._lock:
-                standby = self._standby.pop(job_id, None)
-            if standby is not None:
-                standby.dismiss()
             self.repository.stop_job_workers(job_id)
 
     def _run_job_stages(self, job_id: int, ctx: JobContext) -> None:
@@ -508,49 +502,27 @@ class OpsRunner:
 
     # -- helper processes ----------------------------------------------------
 
-    def _max_processes(self) -> int:
-        """How many processes a download stage may use (1 = only this one)."""
+    def _helper_processes(self, executor: executors.StageExecutor, stage_id: int) -> int:
+        """How many processes this stage's workers run in (1 = only this one)."""
         settings = self.settings
         if (
             settings is None
+            or executor.stage_type != "download"
             or self._helpers_failed
-            or self._stopping.is_set()
+            or settings.download.processes < 2
             or settings.download.max_bytes_per_sec  # one token bucket lives in one process
         ):
             return 1
-        return max(1, min(settings.download.processes, os.cpu_count() or 1))
-
-    def _helper_processes(self, executor: executors.StageExecutor, stage_id: int) -> int:
-        """How many processes this stage's workers run in (1 = only this one)."""
-        if executor.stage_type != "download" or self._max_processes() < 2:
-            return 1
         pending = self.repository.stage_item_counts(stage_id).get("pending", 0)
-        return self._max_processes() if pending >= HELPER_MIN_ITEMS else 1
-
-    def _start_standby(self, job_id: int) -> None:
-        """Start a helper while a download job syncs, so it is ready when downloads begin.
-
-        Importing takes ~0.2 s: started when the download stage begins, a helper joins
-        in late. A job whose download stage turns out small dismisses it unused.
-        """
-        job = self.repository.get_job(job_id)
-        if job is None or not job_has_stage(job.job_type, "download"):
-            return
-        if self._max_processes() < 2:
-            return
-        standby = HelperProcess()
-        with self._lock:
-            self._standby[job_id] = standby
+        if pending < HELPER_MIN_ITEMS:
+            return 1
+        return min(settings.download.processes, os.cpu_count() or 1)
 
     def _start_helper(
         self, job_id: int, stage_id: int, names: list[str], ctx: JobContext
     ) -> HelperProcess:
         assert self.settings is not None
-        with self._lock:
-            helper = self._standby.pop(job_id, None)
-        if helper is None or not helper.running():
-            helper = HelperProcess()
-        helper.assign(self.settings, job_id, stage_id, names, on_stop=ctx.stop)
+        helper = HelperProcess(self.settings, job_id, stage_id, names, on_stop=ctx.stop)
         with self._lock:
             self._helpers[helper.pid] = helper
         return helper

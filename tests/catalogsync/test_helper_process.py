@@ -216,28 +216,3 @@ def test_a_helper_whose_runner_dies_stops_and_hands_its_items_back(
             assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
         finally:
             service.stop_runner()
-
-
-def test_a_standby_helper_waits_through_the_sync_and_a_small_stage_dismisses_it(
-    service, http_server, tmp_path, monkeypatch
-):
-    from catalogsync.ops import helper_process
-
-    monkeypatch.setattr(runner_module, "HELPER_MIN_ITEMS", 64)
-    started: list[helper_process.HelperProcess] = []
-    real_init = helper_process.HelperProcess.__init__
-
-    def tracked(self):
-        real_init(self)
-        started.append(self)
-
-    monkeypatch.setattr(helper_process.HelperProcess, "__init__", tracked)
-    job, songs = _job(service, http_server, tmp_path, 3)
-    sync_only = service.submit_job("sync_only")["job"]["id"]
-    service.run_headless(until_idle=True)
-
-    assert service.job_row(job)["status"] == "completed"
-    assert service.job_row(sync_only)["status"] == "completed"
-    _assert_library_matches(service, songs)
-    assert len(started) == 1, "one standby, for the job with a download stage"
-    assert started[0]._proc.returncode == 0 and started[0].worker_names == []
