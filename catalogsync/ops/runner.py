@@ -437,11 +437,15 @@ class OpsRunner:
         worker_count = max(1, executor.worker_count())
         names = [f"{stage.stage_type}-{n}" for n in range(1, worker_count + 1)]
         groups = helper_groups(names, self._helper_processes(executor, stage_id))
-        helpers: list[HelperProcess] = []
+        local, helpers = groups[0], []
         try:
             for group in groups[1:]:
-                helpers.append(self._start_helper(job.id, stage_id, group, ctx))
-            self._run_workers(executor, stage_id, groups[0], ctx, helpers)
+                try:
+                    helpers.append(self._start_helper(job.id, stage_id, group, ctx))
+                except OSError as exc:  # no interpreter to start: these workers stay here
+                    self._helpers_failed_with(job.id, f"cannot start a download helper: {exc}")
+                    local = local + group
+            self._run_workers(executor, stage_id, local, ctx, helpers)
         finally:
             for helper in helpers:
                 self._finish_helper(helper, job.id, stage_id, executor, ctx)
@@ -543,8 +547,6 @@ class OpsRunner:
             self._helpers.pop(helper.pid, None)
         if failure is None:
             return
-        self._helpers_failed = True
-        log.error("%s; this runner starts no more helpers", failure)
         held = self.repository.running_items_of_workers(stage_id, helper.worker_names)
         for item in held:
             self.repository.mark_item_failed(
@@ -556,16 +558,19 @@ class OpsRunner:
             )
         for name in helper.worker_names:
             self.repository.update_worker_state(name, job_run_id=job_id, status="idle")
-        self.repository.add_event(
-            job_id,
-            "helper_failed",
-            f"{failure}; {len(held)} item(s) it held will be retried, and this runner "
-            "downloads in its own process from now on",
-            level="warning",
+        self._helpers_failed_with(
+            job_id, f"{failure}; {len(held)} item(s) it held will be retried"
         )
 
+    def _helpers_failed_with(self, job_id: int, message: str) -> None:
+        """No more helpers for this runner: say why, once per failure."""
+        self._helpers_failed = True
+        message = f"{message}; this runner downloads in its own process until it restarts"
+        log.error("%s", message)
+        self.repository.add_event(job_id, "helper_failed", message, level="warning")
+
     def helper_pids(self) -> list[int]:
-        """Process ids of the running helper processes (for tests and `status`)."""
+        """Process ids of the helper processes running now (tests use them)."""
         with self._lock:
             return list(self._helpers)
 

@@ -216,3 +216,22 @@ def test_a_helper_whose_runner_dies_stops_and_hands_its_items_back(
             assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
         finally:
             service.stop_runner()
+
+
+def test_a_helper_that_cannot_start_leaves_its_workers_in_the_runner(
+    service, http_server, tmp_path
+):
+    job, songs = _job(service, http_server, tmp_path, 6)
+
+    def no_interpreter(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", "/usr/bin/python3")
+
+    with patch("catalogsync.ops.helper_process.subprocess.Popen", no_interpreter):
+        service.run_headless(until_idle=True)
+
+    assert service.job_row(job)["status"] == "completed"
+    _assert_library_matches(service, songs)
+    workers = {w["worker_name"]: w for w in service.job_detail(job)["workers"]}
+    assert sum(workers[f"download-{n}"]["processed_count"] for n in range(1, 5)) == 6
+    events = [e for e in service.job_detail(job)["events"] if e["event_type"] == "helper_failed"]
+    assert len(events) == 1 and "cannot start a download helper" in events[0]["message"]
