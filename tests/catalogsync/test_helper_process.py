@@ -58,6 +58,18 @@ def _assert_library_matches(service, songs):
 _real_worker_loop = OpsRunner._worker_loop
 
 
+def _downloaded(service, job) -> int:
+    return sum((w["downloaded_bytes"] or 0) for w in service.job_detail(job)["workers"])
+
+
+def _assert_handed_back(service, job):
+    """Stopped mid-file: no item left running, the partial files kept for a resume."""
+    stage = _download_stage(service, job)
+    statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
+    assert ItemStatus.RUNNING not in statuses
+    assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
+
+
 def _idle_local_workers(self, executor, stage_id, worker_name, ctx):
     """The runner's own download workers take nothing: every song goes through the helper."""
     if executor.stage_type != "download":
@@ -124,18 +136,12 @@ def test_pause_reaches_the_helper_within_a_second_and_resume_finishes(
     with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
         assert service.start_runner_thread()
         try:
-            assert wait_for(
-                lambda: sum((w["downloaded_bytes"] or 0) for w in service.job_detail(job)["workers"])
-                > 100_000
-            )
+            assert wait_for(lambda: _downloaded(service, job) > 100_000)
             assert service.runner.helper_pids()
             service.command(job, CommandType.PAUSE)
             assert wait_for(lambda: service.job_row(job)["status"] == "paused", timeout=5)
             assert service.runner.helper_pids() == []
-            stage = _download_stage(service, job)
-            statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
-            assert ItemStatus.RUNNING not in statuses
-            assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
+            _assert_handed_back(service, job)
         finally:
             service.stop_runner()
     service.command(job, CommandType.RESUME)
@@ -202,18 +208,12 @@ def test_a_helper_whose_runner_dies_stops_and_hands_its_items_back(
     with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
         assert service.start_runner_thread()
         try:
-            assert wait_for(
-                lambda: sum((w["downloaded_bytes"] or 0) for w in service.job_detail(job)["workers"])
-                > 50_000
-            )
+            assert wait_for(lambda: _downloaded(service, job) > 50_000)
             helper: HelperProcess = service.runner._helpers[service.runner.helper_pids()[0]]
             helper._proc.stdin.close()  # what the kernel does when the runner is killed
             assert wait_for(lambda: not helper.running(), timeout=5)
             assert helper._proc.returncode == 0 and helper.clean
-            stage = _download_stage(service, job)
-            statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
-            assert ItemStatus.RUNNING not in statuses
-            assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
+            _assert_handed_back(service, job)
         finally:
             service.stop_runner()
 
