@@ -250,7 +250,7 @@ def make_file(path: Path, size: int) -> str:
 
 
 def run_engine_job(
-    work: Path, tracks: list[dict[str, Any]], workers: int, label: str
+    work: Path, tracks: list[dict[str, Any]], workers: int, label: str, extra_config: str = ""
 ) -> dict[str, Any]:
     """One sync_download job over a manifest of ``tracks``; returns timing and the home."""
     from catalogsync.ops.models import JobStatus
@@ -260,7 +260,7 @@ def run_engine_job(
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     (home / "config.toml").write_text(
-        f"[download]\nworkers = {workers}\nreserve_mb = 0\n", encoding="utf-8"
+        f"[download]\nworkers = {workers}\nreserve_mb = 0\n{extra_config}", encoding="utf-8"
     )
     manifest = home / "bench.json"
     manifest.write_text(

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-
-import httpx
+from urllib.parse import unquote, urlsplit
 
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import Settings, SourceConfig
@@ -48,7 +47,7 @@ EXPIRED_URL_CODES = ("http_401", "http_403", "http_404", "http_410")
 
 
 class SharedResources:
-    """What every job of one runner shares: HTTP client, bandwidth limits, the flusher."""
+    """What every job of one runner shares: bandwidth limits and the flusher."""
 
     def __init__(
         self,
@@ -58,11 +57,6 @@ class SharedResources:
         on_synced: Callable[[list[int]], None] | None = None,
         on_flush_error: Callable[[Path, OSError], None] | None = None,
     ) -> None:
-        self.http = httpx.Client(
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            headers={"User-Agent": "catalogsync"},
-        )
         self.download_limiter = TokenBucket(download_limit or None)
         self.upload_limiter = TokenBucket(upload_limit or None)
         self.flusher = Flusher(on_synced or (lambda ids: None), on_error=on_flush_error)
@@ -94,9 +88,8 @@ class SharedResources:
         return cls(*limits, on_synced=on_synced, on_flush_error=flush_failed)
 
     def close(self) -> None:
-        """Flush every downloaded file to disk, then close the HTTP client."""
+        """Flush every downloaded file to disk."""
         self.flusher.close()
-        self.http.close()
 
 
 @dataclass(frozen=True)
@@ -379,7 +372,6 @@ class DownloadStageExecutor(StageExecutor):
         if downloader is None:
             # Not durable here: the runner's flusher fsyncs recorded files off this path.
             downloader = self._downloaders.one = HttpDownloader(
-                client=self.shared.http,
                 limiter=self.shared.download_limiter,
                 max_attempts=4,
                 durable=False,
@@ -606,7 +598,7 @@ class DownloadStageExecutor(StageExecutor):
 def _url_ext(spec: Any) -> str:
     if spec is None:
         return ""
-    suffix = PurePosixPath(httpx.URL(spec.url).path).suffix
+    suffix = PurePosixPath(unquote(urlsplit(spec.url).path)).suffix
     return suffix.lstrip(".")
 
 

@@ -18,9 +18,7 @@ from typing import IO, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-import httpcore
-import httpx
-
+from catalogsync import __version__
 from catalogsync.errors import (
     StorageFullError,
     StorageUnavailableError,
@@ -31,12 +29,23 @@ from catalogsync.providers.base import DownloadSpec, ProgressCallback
 from catalogsync.transfer.durability import fsync_dir
 from catalogsync.transfer.ratelimit import TokenBucket
 from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
+from catalogsync.transfer.wire import (
+    BadCertificate,
+    BadURL,
+    ConnectFailed,
+    Exchange,
+    Response,
+    Session,
+    Timeout,
+    TooManyRedirects,
+    Truncated,
+    WireError,
+)
 
 _POLL_SECONDS = 0.2
 _QUEUE_CHUNKS = 16
 _GATHER_BYTES = 1024 * 1024
-_DIRECT_READ = 1024 * 1024
-_DIRECT_MIN_BYTES = 2 * 1024 * 1024
+_READ_BYTES = 1024 * 1024  # at most one socket read of this much per chunk
 _HASH_CHUNK = 1024 * 1024
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _UNAVAILABLE_ERRNOS = frozenset(
@@ -106,7 +115,7 @@ class _ReaderThread:
 
 
 class _StreamReader:
-    """Runs one streamed request in a reader thread and hands chunks over a bounded queue.
+    """Runs one GET in a reader thread and hands chunks over a bounded queue.
 
     The caller polls the queue in short slices, so a stop request or a stall is
     noticed within ``_POLL_SECONDS`` even while the socket read is blocked.
@@ -114,17 +123,15 @@ class _StreamReader:
 
     def __init__(
         self,
-        client: httpx.Client,
+        session: Session,
         url: str,
         headers: dict[str, str],
-        timeout: httpx.Timeout,
         chunk_size: int | None,
         thread: _ReaderThread | None = None,
     ) -> None:
-        self._client = client
+        self._exchange: Exchange = session.exchange()
         self._url = url
         self._headers = headers
-        self._timeout = timeout
         self._chunk_size = chunk_size
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_QUEUE_CHUNKS)
         self._held: tuple[str, Any] | None = None
@@ -143,70 +150,33 @@ class _StreamReader:
         return False
 
     def _run(self) -> None:
+        exchange = self._exchange
         try:
-            with self._client.stream(
-                "GET",
-                self._url,
-                headers=self._headers,
-                timeout=self._timeout,
-                follow_redirects=True,
-            ) as response:
-                if not self._put(("response", response)):
+            response = exchange.get(self._url, self._headers)
+            if not self._put(("response", response)):
+                return
+            if response.status_code not in (200, 206):
+                # Never read: the caller fails or retries the attempt and closes us.
+                self._cancel.wait()
+                return
+            # A good response's body is read at once, without waiting for the caller
+            # to look at the headers: on 500 small files the reader spent a sixth of
+            # its time in that wait. The bounded queue caps the read-ahead.
+            while data := response.read(_READ_BYTES):
+                if not self._put_data(data):
                     return
-                if response.status_code not in (200, 206):
-                    # Never read: the caller fails or retries the attempt and closes us.
-                    self._cancel.wait()
-                    return
-                # A good response's body is read at once, without waiting for the caller
-                # to look at the headers: on 500 small files the reader spent a sixth of
-                # its time in that wait. The bounded queue caps the read-ahead.
-                for data in self._body(response):
-                    if not self._put_data(data):
-                        return
-                self._put(("end", None))
+            exchange.keep()
+            self._put(("end", None))
         except Exception as exc:  # handed to the caller, which classifies it
             self._put(("error", exc))
+        finally:
+            exchange.close()
 
     def _put_data(self, data: bytes) -> bool:
         step = self._chunk_size
         if step and len(data) > step:
             return all(self._put(("data", data[i : i + step])) for i in range(0, len(data), step))
         return self._put(("data", data))
-
-    def _body(self, response: httpx.Response) -> Iterator[bytes]:
-        """The body's bytes: through httpx, or straight from the socket when that is safe.
-
-        httpx parses every 64 KiB read through h11, which caps a download at about a
-        core's worth of parsing (~250 MB/s here). A plain HTTP/1.1 body framed by
-        ``Content-Length`` needs no parsing, so past the first chunk (which empties
-        h11's buffer of any body bytes that came with the headers, as httpcore's own
-        upgrade streams rely on) the rest is read from the connection's network stream
-        in reads of up to ``_DIRECT_READ`` bytes. The connection is then closed rather
-        than pooled, since h11 never saw the end of the message.
-        """
-        chunks = response.iter_raw()
-        stream = _direct_stream(response)
-        if stream is None:
-            yield from chunks
-            return
-        first = next(chunks, b"")
-        yield first
-        left = int(response.headers["content-length"]) - len(first)
-        read_timeout = self._timeout.read
-        while left > 0:
-            try:
-                data = stream.read(min(left, _DIRECT_READ), timeout=read_timeout)
-            except httpcore.TimeoutException as exc:
-                raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
-            except httpcore.NetworkError as exc:
-                raise httpx.ReadError(str(exc) or "connection lost") from exc
-            if not data:
-                raise httpx.RemoteProtocolError(
-                    "peer closed connection without sending complete message body: "
-                    f"{left} bytes missing"
-                )
-            left -= len(data)
-            yield data
 
     def get(self, should_stop: Callable[[], bool], stall_limit: float) -> tuple[str, Any]:
         """The next event; raise ``TransferStopped`` or a timeout after ``stall_limit`` idle s."""
@@ -258,11 +228,14 @@ class _StreamReader:
     def close(self) -> _ReaderThread | None:
         """Drop the response; returns the thread if it can run the next request.
 
-        Once the last event was taken the job is ending on its own (closing the
-        response hands the connection back to the pool) and the thread is reused.
-        Otherwise it may be blocked in a read: it is retired, to exit when that ends.
+        Once the last event was taken the job is ending on its own (a body read to its
+        end left the connection for the next request) and the thread is reused.
+        Otherwise it may be blocked in a read: the connection is shut, so that read
+        returns, and the thread is retired.
         """
         self._cancel.set()
+        if not self.finished:
+            self._exchange.abort()
         with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()
@@ -272,36 +245,18 @@ class _StreamReader:
         return None
 
 
-def _direct_stream(response: httpx.Response) -> Any:
-    """The network stream to read a large, ``Content-Length``-framed HTTP/1.1 body from.
-
-    ``None`` when the body is small (the connection is worth keeping alive), chunked,
-    of unknown length, or the transport is not a plain HTTP/1.1 connection (HTTP/2,
-    test transports): those bodies are read through httpx.
-    """
-    if response.extensions.get("http_version") != b"HTTP/1.1":
-        return None
-    if "transfer-encoding" in response.headers:
-        return None
-    length = _int_header(response.headers.get("content-length"))
-    if length is None or length < _DIRECT_MIN_BYTES:
-        return None
-    stream = response.extensions.get("network_stream")
-    return stream if callable(getattr(stream, "read", None)) else None
-
-
 def _classify_exception(exc: BaseException, *, in_body: bool) -> TransferError:
-    if isinstance(exc, httpx.TooManyRedirects):
-        return TransferError(
-            f"too many redirects: {exc}", code="too_many_redirects", permanent=True
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, TooManyRedirects):
+        return TransferError(f"too many redirects: {exc}", code="too_many_redirects", permanent=True)
+    if isinstance(exc, BadURL):
         return TransferError(f"bad URL: {exc}", code="bad_url", permanent=True)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, BadCertificate):
+        return TransferError(str(exc), code="tls_certificate", permanent=True)
+    if isinstance(exc, Timeout):
         return TransferError(f"timed out: {exc}", code="timeout")
-    if isinstance(exc, httpx.RemoteProtocolError) and in_body:
+    if isinstance(exc, Truncated) or (in_body and isinstance(exc, WireError)):
         return TransferError(f"body cut short: {exc}", code="truncated")
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, ConnectFailed | WireError):
         return TransferError(f"connection failed: {exc}", code="connection")
     return TransferError(f"transfer failed: {exc}", code="transfer_error")
 
@@ -337,14 +292,13 @@ def _storage_error(exc: OSError, path: Path) -> Exception | None:
 class HttpDownloader:
     """Downloads a ``DownloadSpec`` to a file, resuming, retrying and verifying as it goes.
 
-    One download at a time: it keeps its reader thread between downloads, so give each
-    worker thread its own (they can share the ``httpx.Client`` and the limiter).
+    One download at a time: it keeps its reader thread and one kept-alive connection
+    between downloads, so give each worker thread its own (they can share the limiter).
     """
 
     def __init__(
         self,
         *,
-        client: httpx.Client | None = None,
         limiter: TokenBucket | None = None,
         chunk_size: int = 64 * 1024,
         max_attempts: int = 5,
@@ -356,10 +310,13 @@ class HttpDownloader:
         durable: bool = True,
     ) -> None:
         """``durable=False`` skips the fsyncs: the caller flushes later (see ``durability``)."""
-        self._own_client = client is None
         self.durable = durable
         self._reader_thread: _ReaderThread | None = None
-        self.client = client if client is not None else httpx.Client(follow_redirects=True)
+        self.session = Session(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            user_agent=f"catalogsync/{__version__}",
+        )
         self.limiter = limiter
         self.chunk_size = max(int(chunk_size), 1)
         self.max_attempts = max(int(max_attempts), 1)
@@ -368,17 +325,13 @@ class HttpDownloader:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._sleep = sleep
-        self._timeout = httpx.Timeout(
-            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
-        )
 
     def close(self) -> None:
-        """Let the reader thread go; close the HTTP client if this downloader created it."""
+        """Let the reader thread go and close the kept-alive connection."""
         thread, self._reader_thread = self._reader_thread, None
         if thread is not None:
             thread.retire()
-        if self._own_client:
-            self.client.close()
+        self.session.close()
 
     def __enter__(self) -> HttpDownloader:
         return self
@@ -460,14 +413,14 @@ class HttpDownloader:
         # bucket holds them back; unpaced ones hand over each read whole (no copies).
         pieces = self.chunk_size if self._paced() else None
         thread, self._reader_thread = self._reader_thread, None
-        reader = _StreamReader(self.client, spec.url, headers, self._timeout, pieces, thread)
+        reader = _StreamReader(self.session, spec.url, headers, pieces, thread)
         try:
             kind, payload = reader.get(should_stop, self.connect_timeout + self.read_timeout + 1.0)
             if kind == "error":
                 raise _failure(payload, in_body=False)
             if kind != "response":  # pragma: no cover - the reader always starts with these
                 raise Transient(TransferError("no response", code="connection"))
-            response: httpx.Response = payload
+            response: Response = payload
             status = response.status_code
 
             if status == 416:
@@ -521,7 +474,7 @@ class HttpDownloader:
         """A bandwidth limit is set now (the shared bucket exists even without one)."""
         return self.limiter is not None and self.limiter.rate is not None
 
-    def _check_status(self, response: httpx.Response) -> None:
+    def _check_status(self, response: Response) -> None:
         status = response.status_code
         if status in (200, 206):
             return
@@ -538,7 +491,7 @@ class HttpDownloader:
         )
 
     def _after_416(
-        self, spec: DownloadSpec, part: Path, response: httpx.Response, offset: int
+        self, spec: DownloadSpec, part: Path, response: Response, offset: int
     ) -> _Outcome:
         _start, _end, full = _parse_content_range(response.headers.get("content-range"))
         expected = spec.expected_size or full

