@@ -23,7 +23,7 @@ general_lane_concurrency = 3      # collect / sync / upload jobs running at once
 
 [download]
 workers = 3                       # songs downloaded at once inside a job
-processes = 2                     # processes those workers run in (for many small files)
+processes = 1                     # processes those workers run in (2: a helper, see docs)
 max_bytes_per_sec = 0             # shared bandwidth limit, 0 = none
 max_attempts = 3                  # tries per song before it is marked failed
 reserve_mb = 200                  # free space kept on the library disk
@@ -63,7 +63,7 @@ class TransferSettings:
     max_bytes_per_sec: int = 0
     max_attempts: int = 3
     reserve_mb: int = 200
-    processes: int = 2  # download only: see `ops/helper_process.py`
+    processes: int = 1  # download only; 2 adds a helper process, see `ops/helper_process.py`
 
 
 @dataclass
