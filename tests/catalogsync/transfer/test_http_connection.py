@@ -180,31 +180,34 @@ def test_refused_connection_is_retried_then_fails_as_connection(tmp_path: Path) 
     assert not (tmp_path / "x").exists()
 
 
+@pytest.fixture
+def https_server(self_signed: tuple[Path, Path]) -> Iterator[LocalServer]:
+    """The test server speaking HTTPS with the self-signed certificate."""
+    local, thread, server = start_server(tls=self_signed)
+    yield local
+    stop_server(server, thread)
+
+
 def test_https_with_a_trusted_certificate(
-    self_signed: tuple[Path, Path], payload: bytes, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    https_server: LocalServer, self_signed: tuple[Path, Path], payload: bytes,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """TLS trusts what httpx trusts: here SSL_CERT_FILE names the test's own CA."""
-    local, thread, server = start_server(tls=self_signed)
-    try:
-        url = local.route("/song.mp3", body=payload)
-        assert url.startswith("https://")
-        with (
-            HttpDownloader(max_attempts=1, read_timeout=5, connect_timeout=5) as dl,
-            pytest.raises(TransferError) as err,  # not trusted yet
-        ):
-            dl.download(DownloadSpec(url=url), tmp_path / "no.mp3")
-        assert (err.value.code, err.value.permanent) == ("tls_certificate", True)
-        assert f"127.0.0.1:{server.server_address[1]}" in str(err.value)
-        assert "SSL_CERT_FILE" in str(err.value)
-        monkeypatch.setenv("SSL_CERT_FILE", str(self_signed[0]))
-        with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
-            for n in range(2):
-                dl.download(DownloadSpec(url=url, sha256=sha(payload)), tmp_path / f"{n}.mp3")
-                assert (tmp_path / f"{n}.mp3").read_bytes() == payload
-        assert local.connections() == 1
-    finally:
-        stop_server(server, thread)
+    url = https_server.route("/song.mp3", body=payload)
+    assert url.startswith("https://")
+    with (
+        HttpDownloader(max_attempts=1, read_timeout=5, connect_timeout=5) as dl,
+        pytest.raises(TransferError) as err,  # not trusted yet
+    ):
+        dl.download(DownloadSpec(url=url), tmp_path / "no.mp3")
+    assert (err.value.code, err.value.permanent) == ("tls_certificate", True)
+    assert url.split("/")[2] in str(err.value) and "SSL_CERT_FILE" in str(err.value)
+    monkeypatch.setenv("SSL_CERT_FILE", str(self_signed[0]))
+    with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
+        for n in range(2):
+            dl.download(DownloadSpec(url=url, sha256=sha(payload)), tmp_path / f"{n}.mp3")
+            assert (tmp_path / f"{n}.mp3").read_bytes() == payload
+    assert https_server.connections() == 1  # one kept alive (the refused handshake never got one)
 
 
 def test_http_proxy_from_the_environment(
@@ -227,22 +230,19 @@ def test_http_proxy_from_the_environment(
 
 
 def test_https_through_a_proxy_tunnel(
-    self_signed: tuple[Path, Path], payload: bytes, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    https_server: LocalServer, self_signed: tuple[Path, Path], payload: bytes,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    local, thread, server = start_server(tls=self_signed)
-    try:
-        url = local.route("/song.mp3", body=payload)
-        monkeypatch.setenv("SSL_CERT_FILE", str(self_signed[0]))
-        with forward_proxy() as proxy:
-            monkeypatch.setenv("https_proxy", proxy.url)
-            with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
-                dl.download(DownloadSpec(url=url, sha256=sha(payload)), tmp_path / "a.mp3")
-            port = server.server_address[1]
-            assert proxy.seen() == [("CONNECT", f"127.0.0.1:{port}", None)]
-        assert (tmp_path / "a.mp3").read_bytes() == payload
-    finally:
-        stop_server(server, thread)
+    url = https_server.route("/song.mp3", body=payload)
+    monkeypatch.setenv("SSL_CERT_FILE", str(self_signed[0]))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with forward_proxy() as proxy:
+        monkeypatch.setenv("https_proxy", proxy.url)
+        with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
+            dl.download(DownloadSpec(url=url, sha256=sha(payload)), tmp_path / "a.mp3")
+        assert proxy.seen() == [("CONNECT", url.split("/")[2], None)]
+    assert (tmp_path / "a.mp3").read_bytes() == payload
 
 
 def test_unusable_proxy_setting_fails_the_download_naming_it(
