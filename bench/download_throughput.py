@@ -418,8 +418,14 @@ def scenario_big(args, server: ServerProcess, files: Path, work: Path) -> float 
     }
     have_curl = shutil.which("curl") is not None
     engine_times, durable_times, curl_times, sync_times, cpu = [], [], [], [], []
-    for n in range(args.repeat):
+    for n in range(-args.warmup, args.repeat):
         result = run_engine_job(work, [track], args.workers, f"big{n}")
+        if n < 0:  # untimed: lets the disk settle after earlier runs' deletes
+            shutil.rmtree(result["home"], ignore_errors=True)
+            if have_curl:
+                run_curl(track["url"], work / "curl-big.mp3")
+                (work / "curl-big.mp3").unlink()
+            continue
         engine_times.append(result["elapsed"])
         durable_times.append(result["durable"])
         cpu.append(result["cpu"] / result["elapsed"] * 100)
@@ -468,8 +474,14 @@ def scenario_small(args, server: ServerProcess, files: Path, work: Path) -> floa
     total = size * len(names)
     have_aria = shutil.which("aria2c") is not None
     engine_times, durable_times, aria_times, cpu = [], [], [], []
-    for n in range(args.repeat):
+    for n in range(-args.warmup, args.repeat):
         result = run_engine_job(work, tracks, args.workers, f"small{n}")
+        if n < 0:  # untimed, as in (a)
+            shutil.rmtree(result["home"], ignore_errors=True)
+            if have_aria:
+                run_aria2c([t["url"] for t in tracks], work / "aria2c-out", args.workers)
+                shutil.rmtree(work / "aria2c-out", ignore_errors=True)
+            continue
         engine_times.append(result["elapsed"])
         durable_times.append(result["durable"])
         cpu.append(result["cpu"] / result["elapsed"] * 100)
@@ -557,6 +569,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-s", type=float, default=3.5,
                         help="seconds of (c) before samples count (the meter window is 3 s)")
     parser.add_argument("--repeat", type=int, default=5, help="runs of (a) and (b); median (5)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed runs of (a) and (b), each tool, before the timed ones (1)")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "catalogsync-bench"),
                         help="where generated files are kept between runs")
     parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c"],
@@ -564,6 +578,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.big_mib, args.small_count, args.throttle_file_mib, args.repeat = 32, 100, 12, 1
+        args.warmup = 0
     return args
 
 
