@@ -343,3 +343,39 @@ def test_url_parts_become_a_request() -> None:
     assert (target.scheme, target.host, target.port) == ("http", "xn--bcher-kva.example", 8080)
     assert target.target == "/a%20b/%C3%BC.mp3?x=1%202"
     assert target.authorization == "Basic " + base64.b64encode(b"me:p@ss").decode()
+
+
+def test_a_server_that_does_not_speak_http_is_a_connection_failure(tmp_path: Path) -> None:
+    """Garbage instead of a status line: retried (the server may be restarting), then
+    failed with a message naming the server; nothing is left on disk."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    served: list[int] = []
+
+    def serve() -> None:
+        listener.settimeout(5)
+        for _ in range(2):  # one connection per attempt
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+                served.append(1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with (
+            HttpDownloader(sleep=lambda s: None, max_attempts=2) as dl,
+            pytest.raises(TransferError) as err,
+        ):
+            dl.download(DownloadSpec(url=f"http://127.0.0.1:{port}/x.mp3"), tmp_path / "x")
+    finally:
+        listener.close()
+        thread.join(5)
+    assert err.value.code == "connection" and not err.value.permanent
+    assert f"127.0.0.1:{port}" in str(err.value) and "gave up after 2 attempts" in str(err.value)
+    assert len(served) == 2
+    assert list(tmp_path.iterdir()) == []
