@@ -79,6 +79,11 @@ class Catalogsync:
     def task_rows(self, limit: int = 50) -> list[dict[str, Any]]:
         return views.task_center_rows(self.ops, limit=limit)
 
+    def task_rows_matching(
+        self, matches: Callable[[dict[str, Any]], bool], limit: int = 50
+    ) -> list[dict[str, Any]]:
+        return views.task_rows_matching(self.ops, matches, limit=limit)
+
     def job_detail(self, job_id: int) -> dict[str, Any]:
         return views.job_detail(self.ops, int(job_id))
 

@@ -22,6 +22,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.new_job import NewJobChoices, NewJobScreen
 from tui.screens.playlists import PlaylistsScreen
 from tui.screens.task_center import TaskCenterScreen
+from tui.widgets.job_table import filter_key, job_matches
 
 T = TypeVar("T")
 
@@ -94,7 +95,11 @@ class CatalogsyncApp(App[None]):
                 detail = None
         playlists = self.service.playlists() if self._playlists_open else None
         holder = None if self.embedded else self.service.runner_holder()
-        return JobsRefreshed(dashboard, detail, job_id, playlists, holder)
+        text = filter_key(self.task_center.filter_text)
+        matches = (
+            self.service.task_rows_matching(lambda row: job_matches(row, text)) if text else None
+        )
+        return JobsRefreshed(dashboard, detail, job_id, playlists, holder, matches, text)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="refresh")
     def _refresh_worker(self) -> None:

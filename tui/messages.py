@@ -17,6 +17,9 @@ class JobsRefreshed(Message):
     detail_job_id: int | None = None
     playlists: list[dict[str, Any]] | None = None
     runner_holder: dict[str, Any] | None = None
+    # With a job filter: the rows it matches among every job, and the text searched.
+    matches: list[dict[str, Any]] | None = None
+    match_text: str = ""
 
 
 @dataclass

@@ -42,7 +42,11 @@ def primary_stage_type(job_type: str) -> str | None:
 
 def display_name(job_type: str, playlist_scope: dict[str, Any] | None = None) -> str:
     playlist_ids = (playlist_scope or {}).get("playlist_ids")
-    is_scoped = isinstance(playlist_ids, list) and len(playlist_ids) > 0
+    return scoped_display_name(job_type, isinstance(playlist_ids, list) and len(playlist_ids) > 0)
+
+
+def scoped_display_name(job_type: str, is_scoped: bool) -> str:
+    """The job's name in the task table; ``is_scoped``: it names its playlists."""
     mapping = {
         "catalog_sync": "Full Pipeline",
         "collect_only": "Collect",

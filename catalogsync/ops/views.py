@@ -6,6 +6,8 @@ returns plain dicts the TUI and the CLI both use.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
 from typing import Any
 
 from catalogsync import clock
@@ -18,6 +20,7 @@ from .jobdefs import (
     display_name,
     job_lane_type,
     primary_stage_type,
+    scoped_display_name,
 )
 from .models import ACTIVE_JOB_STATUSES, JobRun, JobStage, JobStatus
 from .repository import OpsRepository
@@ -32,12 +35,15 @@ def _progress_percent(done: int, total: int) -> float:
 
 
 def scope_summary(job: JobRun) -> str:
-    if job.playlist_ids:
-        n = len(job.playlist_ids)
-        return f"{n} playlist" if n == 1 else f"{n} playlists"
-    if job.sources:
-        n = len(job.sources)
-        return f"{n} source" if n == 1 else f"{n} sources"
+    return _scope_text(len(job.playlist_ids), len(job.sources))
+
+
+def _scope_text(playlists: int, sources: int) -> str:
+    """``3 playlists``, ``1 source`` or ``All sources``, from how many the job names."""
+    if playlists:
+        return f"{playlists} playlist" if playlists == 1 else f"{playlists} playlists"
+    if sources:
+        return f"{sources} source" if sources == 1 else f"{sources} sources"
     return "All sources"
 
 
@@ -178,10 +184,77 @@ def task_center_rows(repo: OpsRepository, limit: int = 50) -> list[dict[str, Any
                 (int(limit),) * 4,
             )
         ][: int(limit)]
-        ids = [j.id for j in jobs]
-        positions = _queue_positions(repo, ids)
-        stages = _stages_by_job(repo, ids)
-        workers = _worker_totals(repo, ids)
+        return _task_rows_of(repo, jobs)
+
+
+def task_rows_matching(
+    repo: OpsRepository, matches: Callable[[dict[str, Any]], bool], limit: int = 50
+) -> list[dict[str, Any]]:
+    """Task rows of the jobs ``matches`` accepts, among every job ever run, in task-table
+    order (the table itself shows only the first ``limit`` jobs).
+
+    ``matches`` sees what a filter looks at, as the table shows it: ``display_name``,
+    ``status`` and ``scope_summary``. It is asked once per distinct combination, not once
+    per job; full rows are built for the first ``limit`` jobs it accepts. Three queries.
+    """
+    with repo.snapshot():
+        light = repo._fetchall(
+            """
+            SELECT id, job_type, status, priority, queue_rank,
+                CASE WHEN json_valid(playlist_scope)
+                    AND json_type(playlist_scope, '$.playlist_ids') = 'array'
+                    THEN json_array_length(playlist_scope, '$.playlist_ids') ELSE 0 END,
+                CASE WHEN json_valid(sources) AND json_type(sources) = 'array'
+                    THEN json_array_length(sources) ELSE 0 END
+            FROM job_runs
+            """
+        )
+        verdicts: dict[tuple[Any, ...], bool] = {}
+        found: list[tuple[tuple[Any, ...], int]] = []
+        for job_id, job_type, status, priority, rank, playlists, sources in light:
+            key = (job_type, status, playlists, sources)
+            accepted = verdicts.get(key)
+            if accepted is None:
+                accepted = verdicts[key] = bool(
+                    matches(
+                        {
+                            "display_name": scoped_display_name(job_type, playlists > 0),
+                            "status": status,
+                            "scope_summary": _scope_text(playlists, sources),
+                        }
+                    )
+                )
+            if accepted:
+                found.append((_table_order(job_id, status, priority, rank), job_id))
+        ids = [job_id for _, job_id in heapq.nsmallest(int(limit), found)]
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        by_id = {
+            int(row["id"]): repo._row_to_job(row)
+            for row in repo._fetchall(f"SELECT * FROM job_runs WHERE id IN ({marks})", ids)
+        }
+        return _task_rows_of(repo, [by_id[i] for i in ids if i in by_id])
+
+
+_TABLE_GROUPS = {"running": 0, "pause_requested": 0, "queued": 1, "paused": 2}
+
+
+def _table_order(job_id: int, status: str, priority: Any, rank: Any) -> tuple[Any, ...]:
+    """Sort key matching ``task_center_rows``: running, queued, paused, then newest."""
+    group = _TABLE_GROUPS.get(status, 3)
+    if group == 0:
+        return (0, 0, 0.0, job_id)
+    if group == 1:
+        return (1, int(priority if priority is not None else 100), float(rank or 0), job_id)
+    return (group, 0, 0.0, -job_id)
+
+
+def _task_rows_of(repo: OpsRepository, jobs: list[JobRun]) -> list[dict[str, Any]]:
+    ids = [j.id for j in jobs]
+    positions = _queue_positions(repo, ids)
+    stages = _stages_by_job(repo, ids)
+    workers = _worker_totals(repo, ids)
     return [
         build_task_row(j, stages[j.id], positions.get(j.id), workers.get(j.id, (0, None)))
         for j in jobs

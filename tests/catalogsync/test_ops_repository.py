@@ -73,6 +73,43 @@ def test_list_task_center_rows_computes_lane_queue_progress_and_speed(repo):
     assert by_id[running_download_job]["queue_label"] == "running"
 
 
+def test_task_rows_matching_searches_every_job_in_table_order(repo):
+    """A filter finds a job far behind the table's first 50 rows, in the table's order,
+    and sees the same name, status and scope the table shows."""
+    from catalogsync.ops.views import task_rows_matching
+
+    old_upload = repo.create_job("upload_only", status=JobStatus.COMPLETED)
+    for _ in range(60):
+        repo.create_job("sync_only", status=JobStatus.COMPLETED)
+    newer_upload = repo.create_job("upload_only", status=JobStatus.FAILED, sources=["a", "b"])
+    queued_upload = repo.create_job("upload_only")
+    running = repo.create_job("download_only", status=JobStatus.RUNNING,
+                              playlist_scope={"playlist_ids": [1, 2, 3]})
+    assert old_upload not in {r["id"] for r in repo.list_task_center_rows(limit=50)}
+
+    seen: list[dict] = []
+
+    def upload(row: dict) -> bool:
+        seen.append(row)
+        return "upload" in row["display_name"].lower()
+
+    rows = task_rows_matching(repo, upload)
+    assert [r["id"] for r in rows] == [queued_upload, newer_upload, old_upload]
+    assert rows[1]["scope_summary"] == "2 sources" and rows[1]["status"] == "failed"
+    # Asked once per distinct name, status and scope, not once per job.
+    assert sorted(tuple(r.values()) for r in seen) == [
+        ("Download Selected Playlists", "running", "3 playlists"),
+        ("Sync", "completed", "All sources"),
+        ("Upload", "completed", "All sources"),
+        ("Upload", "failed", "2 sources"),
+        ("Upload", "queued", "All sources"),
+    ]
+    assert running not in {r["id"] for r in rows}
+    assert [r["id"] for r in task_rows_matching(repo, upload, limit=2)] == [
+        queued_upload, newer_upload]
+    assert task_rows_matching(repo, lambda row: False) == []
+
+
 def test_list_task_center_rows_uses_live_worker_speed_for_download_jobs(repo):
     job, _, _ = _running_download(repo, song_id=999, speed=4 * MB, name="Speed Song")
     row = next(r for r in repo.list_task_center_rows(limit=20) if int(r["id"]) == job)

@@ -262,6 +262,34 @@ async def test_slash_filters_and_escape_clears(seeded: Seeded) -> None:
         assert table.row_keys() == [str(seeded.running), str(seeded.queued_1)]
 
 
+async def test_filter_finds_jobs_older_than_the_tables_fifty_and_acts_on_them(
+    seeded: Seeded,
+) -> None:
+    """With 55 newer finished jobs, the failed sync is no longer among the table's 50
+    rows; typing a filter finds it anyway, and R retries it from there."""
+    ops = seeded.service.ops
+    for _ in range(55):
+        ops.create_job("collect_only", {}, status=JobStatus.COMPLETED)
+    app = make_app(seeded.service)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.task_center.query_one(JobTable)
+        assert str(seeded.failed) not in table.row_keys()
+        assert len(table.row_keys()) == 50
+        await pilot.press("slash", *"fail")
+        await settle(pilot, app)
+        assert table.row_keys() == [str(seeded.failed)]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert table.highlighted_job_id == seeded.failed
+        await pilot.press("R")
+        await settle(pilot, app)
+        assert status(seeded, seeded.failed) == JobStatus.QUEUED
+        assert table.row_keys() == []  # queued again, it no longer matches "fail"
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert str(seeded.failed) in table.row_keys()
+
+
 async def test_question_mark_opens_help(seeded: Seeded) -> None:
     app = make_app(seeded.service)
     async with app.run_test(size=SIZE) as pilot:

@@ -14,7 +14,7 @@ from catalogsync.ops.models import CommandType
 from tui.messages import JobsRefreshed
 from tui.screens.confirm import cancel_job_dialog
 from tui.widgets.job_detail import JobDetail
-from tui.widgets.job_table import JobTable, job_matches
+from tui.widgets.job_table import JobTable, filter_key, job_matches
 from tui.widgets.summary_header import SummaryHeader
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class TaskCenterScreen(Screen[None]):
         Binding("R,shift+r", "retry_job", "Retry", id="task.retry", key_display="R",
                 tooltip="Retry the failed items of the highlighted job"),
         Binding("slash", "filter", "Filter", id="task.filter", key_display="/",
-                tooltip="Filter jobs by name, status or scope (Esc clears)"),
+                tooltip="Filter all jobs by name, status or scope (Esc clears)"),
         Binding("2,l", "app.show_playlists", "Playlists", id="task.playlists",
                 tooltip="Open the playlist picker"),
         Binding("escape", "escape", "Clear", show=False, id="task.escape",
@@ -53,6 +53,10 @@ class TaskCenterScreen(Screen[None]):
         self.rows: list[dict[str, Any]] = []
         self.expanded_job_id: int | None = None
         self.filter_text = ""
+        # Rows the filter matched among every job (the table's rows are only the first
+        # 50), from the last read, and the filter text that read searched for.
+        self.matches: list[dict[str, Any]] | None = None
+        self.matches_for = ""
         self.runner_text = ""
         self.demo = False
         self._last: JobsRefreshed | None = None
@@ -65,7 +69,7 @@ class TaskCenterScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield SummaryHeader(id="summary")
-        yield Input(placeholder="filter jobs: name, status or scope · Enter keeps · Esc clears",
+        yield Input(placeholder="filter all jobs: name, status or scope · Enter keeps · Esc clears",
                     id="job-filter", compact=True)
         yield JobTable(id="jobs")
         yield JobDetail(id="detail")
@@ -90,6 +94,7 @@ class TaskCenterScreen(Screen[None]):
         """Apply a fresh read: header, rows (filtered), and the expanded job's detail."""
         self._last = message
         self.rows = list(message.dashboard.get("task_rows") or [])
+        self.matches, self.matches_for = message.matches, message.match_text
         if not self._ready:
             return  # the app read before this screen was composed: on_mount applies it
         header = self.query_one(SummaryHeader)
@@ -104,11 +109,21 @@ class TaskCenterScreen(Screen[None]):
                 self.query_one(JobDetail).show(message.detail)
 
     def _show_rows(self) -> None:
-        self.query_one(JobTable).show_jobs(r for r in self.rows if job_matches(r, self.filter_text))
+        """The table's rows, or with a filter the jobs it matches among all of them (the
+        rows in hand are filtered until the read for this text arrives)."""
+        text = filter_key(self.filter_text)
+        if text and self.matches is not None and self.matches_for == text:
+            rows = self.matches
+        else:
+            rows = [r for r in self.rows if job_matches(r, text)]
+        self.query_one(JobTable).show_jobs(rows)
 
     def job_row(self, job_id: int | None) -> dict[str, Any] | None:
-        """The latest task row of a job."""
-        return next((r for r in self.rows if int(r["id"]) == job_id), None)
+        """The latest task row of a job (one the filter found among older jobs too)."""
+        for row in (*self.rows, *(self.matches or ())):
+            if int(row["id"]) == job_id:
+                return row
+        return None
 
     def highlighted_job(self) -> dict[str, Any] | None:
         """The task row under the cursor; notifies when there is none."""
@@ -159,6 +174,8 @@ class TaskCenterScreen(Screen[None]):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
         self._show_rows()
+        if filter_key(event.value) and self._ready:
+            self.capp.request_refresh()  # search every job, not only the rows in hand
 
     @on(Input.Submitted, "#job-filter")
     def _filter_submitted(self) -> None:

@@ -29,9 +29,14 @@ def job_cells(row: dict[str, Any]) -> Cells:
     }
 
 
+def filter_key(text: str) -> str:
+    """The filter text as it is matched: trimmed, any case."""
+    return text.strip().lower()
+
+
 def job_matches(row: dict[str, Any], text: str) -> bool:
     """Whether the filter text occurs in the job's name, status or scope (any case)."""
-    needle = text.strip().lower()
+    needle = filter_key(text)
     if not needle:
         return True
     status = str(row.get("status") or "")
