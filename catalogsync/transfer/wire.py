@@ -37,8 +37,12 @@ _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DRAIN_BYTES = 64 * 1024
 # Connection-level failures that mean a kept-alive connection was closed by the server
 # while idle: the request is sent again once on a new connection.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-          ConnectionAbortedError)
+_STALE = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+)
 
 
 class WireError(Exception):
@@ -103,7 +107,12 @@ class _Connection(http.client.HTTPConnection):
 
 class _TlsConnection(http.client.HTTPSConnection):
     def __init__(
-        self, host: str, port: int, *, connect_timeout: float, read_timeout: float,
+        self,
+        host: str,
+        port: int,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
         context: ssl.SSLContext,
     ):
         super().__init__(host, port, timeout=connect_timeout, context=context)
@@ -379,8 +388,7 @@ class Exchange:
                     raise ConnectionLost("aborted")
                 self._conn, self._key = conn, key
         request_target = target.target
-        lines = {"Host": _authority(target), "User-Agent": session.user_agent,
-                 "Accept": "*/*"}
+        lines = {"Host": _authority(target), "User-Agent": session.user_agent, "Accept": "*/*"}
         if target.authorization:
             lines["Authorization"] = target.authorization
         if proxy is not None and target.scheme == "http":

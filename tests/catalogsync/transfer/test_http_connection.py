@@ -90,7 +90,8 @@ def test_chunked_and_close_delimited_bodies(
     url = http_server.route("/song.mp3", body=body, framing=framing)
     seen: list[tuple[int, int | None]] = []
     result = downloader.download(
-        DownloadSpec(url=url, sha256=sha(body)), tmp_path / "song.mp3",
+        DownloadSpec(url=url, sha256=sha(body)),
+        tmp_path / "song.mp3",
         on_progress=lambda done, total: seen.append((done, total)),
     )
     assert (tmp_path / "song.mp3").read_bytes() == body
@@ -189,8 +190,11 @@ def https_server(self_signed: tuple[Path, Path]) -> Iterator[LocalServer]:
 
 
 def test_https_with_a_trusted_certificate(
-    https_server: LocalServer, self_signed: tuple[Path, Path], payload: bytes,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    https_server: LocalServer,
+    self_signed: tuple[Path, Path],
+    payload: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """TLS trusts what httpx trusts: here SSL_CERT_FILE names the test's own CA."""
     url = https_server.route("/song.mp3", body=payload)
@@ -230,8 +234,11 @@ def test_http_proxy_from_the_environment(
 
 
 def test_https_through_a_proxy_tunnel(
-    https_server: LocalServer, self_signed: tuple[Path, Path], payload: bytes,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    https_server: LocalServer,
+    self_signed: tuple[Path, Path],
+    payload: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url = https_server.route("/song.mp3", body=payload)
     monkeypatch.setenv("SSL_CERT_FILE", str(self_signed[0]))
@@ -281,7 +288,9 @@ def test_one_reader_thread_serves_a_downloader_until_a_stop_retires_it(
         stop = threading.Event()
         threading.Timer(0.3, stop.set).start()
         with pytest.raises(TransferStopped):
-            downloader.download(DownloadSpec(url=stalled), tmp_path / "s.mp3", should_stop=stop.is_set)
+            downloader.download(
+                DownloadSpec(url=stalled), tmp_path / "s.mp3", should_stop=stop.is_set
+            )
         downloader.download(DownloadSpec(url=url, sha256=sha(small)), tmp_path / "again.mp3")
         assert (tmp_path / "again.mp3").read_bytes() == small
         # The stop shut the stalled connection, so the first thread's read returned and
