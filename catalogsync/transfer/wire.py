@@ -324,13 +324,15 @@ class Exchange:
         """GET ``url`` with ``headers``, following redirects; the body is left unread."""
         sent = dict(headers)
         current = url
+        jar: list[_Cookie] = []  # cookies set along this redirect chain
         for _ in range(MAX_REDIRECTS + 1):
             target = _parse(current)
-            response = self._once(target, current, sent)
+            response = self._once(target, current, _with_cookies(sent, jar, target.host))
             location = response.headers.get("location")
             if response.status_code not in _REDIRECTS or not location:
                 self._response = response
                 return response
+            _remember_cookies(jar, response.headers.get_all("set-cookie") or [], target.host)
             nxt = urljoin(current, location.strip())
             if _origin(_parse(nxt)) != _origin(target):
                 # Credentials meant for one host are not handed to another.
@@ -395,7 +397,10 @@ class Exchange:
             request_target = f"http://{_authority(target)}{target.target}"
             if proxy.authorization:
                 lines["Proxy-Authorization"] = proxy.authorization
-        lines.update(headers)
+        for name, value in headers.items():  # the caller's headers win, whatever their case
+            for same in [k for k in lines if k.lower() == name.lower()]:
+                del lines[same]
+            lines[name] = value
         for attempt in (1, 2):
             assert self._conn is not None
             try:
@@ -445,6 +450,56 @@ class Exchange:
 
 
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+@dataclass
+class _Cookie:
+    domain: str
+    host_only: bool
+    name: str
+    value: str
+
+    def applies_to(self, host: str) -> bool:
+        return host == self.domain or (not self.host_only and host.endswith("." + self.domain))
+
+
+def _remember_cookies(jar: list[_Cookie], values: list[str], host: str) -> None:
+    """Keep the cookies a redirect set (a signed-download handshake may need them on the
+    next hop). Only name, value, Domain and Max-Age are read; they live for one GET."""
+    for value in values:
+        first, *attributes = value.split(";")
+        name, sep, content = first.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            continue
+        domain, host_only, expired, foreign = host, True, False, False
+        for attribute in attributes:
+            key, _, setting = attribute.strip().partition("=")
+            key, setting = key.lower(), setting.strip()
+            if key == "domain" and setting:
+                wanted = setting.lstrip(".").lower()
+                if host == wanted or host.endswith("." + wanted):
+                    domain, host_only = wanted, False
+                else:  # a host may not set cookies for another
+                    foreign = True
+            elif key == "max-age":
+                expired = setting.lstrip("-").isdigit() and int(setting) <= 0
+        if foreign:
+            continue
+        jar[:] = [c for c in jar if (c.domain, c.name) != (domain, name)]
+        if not expired:
+            jar.append(_Cookie(domain, host_only, name, content.strip()))
+
+
+def _with_cookies(headers: dict[str, str], jar: list[_Cookie], host: str) -> dict[str, str]:
+    """``headers`` with the jar's cookies for ``host`` added to any ``Cookie`` given."""
+    pairs = [f"{c.name}={c.value}" for c in jar if c.applies_to(host)]
+    if not pairs:
+        return headers
+    out = {k: v for k, v in headers.items() if k.lower() != "cookie"}
+    given = [v for k, v in headers.items() if k.lower() == "cookie"]
+    out["Cookie"] = "; ".join([*given, *pairs])
+    return out
 
 
 def _origin(target: _Target) -> tuple[str, str, int]:

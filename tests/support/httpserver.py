@@ -42,6 +42,8 @@ class Behaviour:
     stall_seconds: float = 5.0
     stall_times: int | None = 1
     redirect_to: str | None = None  # a path on this server, or an absolute URL
+    set_cookie: str | None = None  # a Set-Cookie header sent with the redirect
+    require_cookie: str | None = None  # 403 unless the Cookie header holds this
     with_headers: int = 0  # body bytes sent in the same write as the headers
     extra_headers: dict[str, str] = field(default_factory=dict)
     framing: str = "length"  # "length", "chunked", or "close" (no length: ends at close)
@@ -105,7 +107,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if b.redirect_to is not None:
             to = b.redirect_to
-            self._small(302, headers={"Location": to if "://" in to else self.server.url(to)})
+            headers = {"Location": to if "://" in to else self.server.url(to)}
+            if b.set_cookie:
+                headers["Set-Cookie"] = b.set_cookie
+            self._small(302, headers=headers)
+            return
+        if b.require_cookie and b.require_cookie not in (self.headers.get("Cookie") or ""):
+            self._small(403, b"no session cookie")
             return
         if b.status is not None:
             self._small(b.status, b"fixed status")

@@ -165,6 +165,45 @@ def test_credentials_stay_with_their_host_across_redirects(
     assert (tmp_path / "b.mp3").read_bytes() == payload
 
 
+def test_cookies_set_by_a_redirect_go_to_the_next_hop_on_that_host_only(
+    http_server: LocalServer, downloader: HttpDownloader, payload: bytes, tmp_path: Path
+) -> None:
+    """A signed-download handshake: /start sets a session cookie and redirects to the
+    file, which refuses requests without it. The cookie is not sent to another host,
+    and does not outlive the download."""
+    http_server.route("/file.mp3", body=payload, require_cookie="session=abc")
+    start = http_server.route(
+        "/start", redirect_to="/file.mp3", set_cookie="session=abc; Path=/; HttpOnly"
+    )
+    downloader.download(DownloadSpec(url=start, headers={"cookie": "pref=1"}), tmp_path / "a.mp3")
+    assert (tmp_path / "a.mp3").read_bytes() == payload
+    cookies = [r.headers.get("cookie") for r in http_server.requests()]
+    assert cookies == ["pref=1", "pref=1; session=abc"]
+
+    there = http_server.url("/file.mp3").replace("127.0.0.1", "localhost")
+    away = http_server.route("/away", redirect_to=there, set_cookie="session=abc")
+    with pytest.raises(TransferError) as err:
+        downloader.download(DownloadSpec(url=away), tmp_path / "b.mp3")
+    assert err.value.code == "http_403"
+    with pytest.raises(TransferError):
+        downloader.download(DownloadSpec(url=http_server.url("/file.mp3")), tmp_path / "c")
+    assert [r.headers.get("cookie") for r in http_server.requests()][2:] == [None, None, None]
+
+
+def test_cookie_attributes_domain_and_expiry() -> None:
+    from catalogsync.transfer.wire import _remember_cookies, _with_cookies
+
+    jar: list = []
+    _remember_cookies(
+        jar,
+        ["a=1; Domain=.example.org", "b=2", "c=3; Domain=evil.test", "d=4", "d=; Max-Age=0"],
+        "www.example.org",
+    )
+    assert _with_cookies({}, jar, "cdn.example.org") == {"Cookie": "a=1"}
+    assert _with_cookies({}, jar, "www.example.org") == {"Cookie": "a=1; b=2"}
+    assert _with_cookies({"X": "y"}, jar, "other.test") == {"X": "y"}
+
+
 def test_refused_connection_is_retried_then_fails_as_connection(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
