@@ -220,6 +220,14 @@ def test_refused_connection_is_retried_then_fails_as_connection(tmp_path: Path) 
     assert not (tmp_path / "x").exists()
 
 
+def fetch_with_a_new_downloader(url: str, body: bytes, dest: Path) -> None:
+    """Download ``url`` (which must hold ``body``) with a downloader made now, so it
+    reads the proxy and certificate settings the test just put in the environment."""
+    with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
+        dl.download(DownloadSpec(url=url, sha256=sha(body)), dest)
+    assert dest.read_bytes() == body
+
+
 @pytest.fixture
 def https_server(self_signed: tuple[Path, Path]) -> Iterator[LocalServer]:
     """The test server speaking HTTPS with the self-signed certificate."""
@@ -261,14 +269,11 @@ def test_http_proxy_from_the_environment(
         monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://me:pw@"))
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
-            dl.download(DownloadSpec(url=url, sha256=sha(payload)), tmp_path / "a.mp3")
+        fetch_with_a_new_downloader(url, payload, tmp_path / "a.mp3")
         assert proxy.seen() == [("GET", url, "Basic " + base64.b64encode(b"me:pw").decode())]
-        assert (tmp_path / "a.mp3").read_bytes() == payload
 
         monkeypatch.setenv("no_proxy", "example.org, 127.0.0.1")
-        with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
-            dl.download(DownloadSpec(url=url, sha256=sha(payload)), tmp_path / "b.mp3")
+        fetch_with_a_new_downloader(url, payload, tmp_path / "b.mp3")
         assert len(proxy.seen()) == 1  # bypassed
 
 
@@ -285,10 +290,8 @@ def test_https_through_a_proxy_tunnel(
     monkeypatch.delenv("no_proxy", raising=False)
     with forward_proxy() as proxy:
         monkeypatch.setenv("https_proxy", proxy.url)
-        with HttpDownloader(read_timeout=5, connect_timeout=5) as dl:
-            dl.download(DownloadSpec(url=url, sha256=sha(payload)), tmp_path / "a.mp3")
+        fetch_with_a_new_downloader(url, payload, tmp_path / "a.mp3")
         assert proxy.seen() == [("CONNECT", url.split("/")[2], None)]
-    assert (tmp_path / "a.mp3").read_bytes() == payload
 
 
 def test_unusable_proxy_setting_fails_the_download_naming_it(
