@@ -93,34 +93,24 @@ class _Proxy:
     authorization: str | None
 
 
-class _Connection(http.client.HTTPConnection):
-    """An HTTP connection whose socket uses ``read_timeout`` once it is connected."""
+class _ReadTimeout:
+    """Once connected (any TLS handshake done), a connection's reads wait ``read_timeout``;
+    ``timeout`` covers only the connect."""
 
-    def __init__(self, host: str, port: int, *, connect_timeout: float, read_timeout: float):
-        super().__init__(host, port, timeout=connect_timeout)
-        self.read_timeout = read_timeout
+    read_timeout: float = 30.0
+    sock: socket.socket
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self.sock.settimeout(self.read_timeout)
 
 
-class _TlsConnection(http.client.HTTPSConnection):
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        connect_timeout: float,
-        read_timeout: float,
-        context: ssl.SSLContext,
-    ):
-        super().__init__(host, port, timeout=connect_timeout, context=context)
-        self.read_timeout = read_timeout
+class _Connection(_ReadTimeout, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(self.read_timeout)
+
+class _TlsConnection(_ReadTimeout, http.client.HTTPSConnection):
+    pass
 
 
 def _basic(user: str | None, password: str | None) -> str | None:
@@ -161,8 +151,13 @@ def _parse(url: str) -> _Target:
     )
 
 
+def _bracketed(host: str) -> str:
+    """An IPv6 literal in brackets, as a URL or a Host header writes it."""
+    return f"[{host}]" if ":" in host else host
+
+
 def _authority(target: _Target) -> str:
-    host = f"[{target.host}]" if ":" in target.host else target.host
+    host = _bracketed(target.host)
     default = 443 if target.scheme == "https" else 80
     return host if target.port == default else f"{host}:{target.port}"
 
@@ -214,9 +209,8 @@ class Session:
         proxy = self._proxies.get(target.scheme)
         if proxy is None:
             return None
-        host = f"[{target.host}]" if ":" in target.host else target.host
         if self._no_proxy and proxy_bypass_environment(
-            f"{host}:{target.port}", {"no": self._no_proxy}
+            f"{_bracketed(target.host)}:{target.port}", {"no": self._no_proxy}
         ):
             return None
         return proxy
@@ -238,20 +232,20 @@ class Session:
             old[1].close()
 
     def _open(self, target: _Target, proxy: _Proxy | None) -> http.client.HTTPConnection:
-        timeouts = {"connect_timeout": self.connect_timeout, "read_timeout": self.read_timeout}
+        host, port = (proxy.host, proxy.port) if proxy else (target.host, target.port)
+        conn: http.client.HTTPConnection
         if target.scheme == "https":
-            host, port = (proxy.host, proxy.port) if proxy else (target.host, target.port)
-            conn: http.client.HTTPConnection = _TlsConnection(
-                host, port, context=self._ssl_context(), **timeouts
+            conn = _TlsConnection(
+                host, port, timeout=self.connect_timeout, context=self._ssl_context()
             )
-            if proxy is not None:
+            if proxy is not None:  # a CONNECT tunnel through the proxy
                 auth = proxy.authorization
                 headers = {"Proxy-Authorization": auth} if auth else None
                 conn.set_tunnel(target.host, target.port, headers=headers)
-            return conn
-        if proxy is not None:
-            return _Connection(proxy.host, proxy.port, **timeouts)
-        return _Connection(target.host, target.port, **timeouts)
+        else:  # through a proxy, the request names the absolute URL (see Exchange._once)
+            conn = _Connection(host, port, timeout=self.connect_timeout)
+        conn.read_timeout = self.read_timeout  # type: ignore[attr-defined]
+        return conn
 
 
 _contexts: dict[tuple[str, str], ssl.SSLContext] = {}
