@@ -501,8 +501,8 @@ def _origin(target: _Target) -> tuple[str, str, int]:
 
 
 def _proxies_from(env: Mapping[str, str]) -> tuple[dict[str, _Proxy], str]:
-    """``http_proxy`` / ``https_proxy`` / ``all_proxy`` and ``no_proxy`` (lower case first,
-    as curl reads them), for http(s) proxies."""
+    """``http_proxy`` / ``https_proxy`` / ``all_proxy`` and ``no_proxy``, the lower-case
+    name first, for http(s) proxies."""
 
     def var(name: str) -> str:
         return (env.get(name) or env.get(name.upper()) or "").strip()
