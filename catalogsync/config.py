@@ -67,6 +67,17 @@ class TransferSettings:
 
 
 @dataclass
+class LibrarySettings:
+    """The `[library]` table: layout, tags and playlist files of the local library."""
+
+    template: str = "{albumartist}/{album}/{track:02} {title}"
+    playlists: str = "Playlists"  # folder of .m3u8 files inside the root; "" = none
+    write_tags: bool = True
+    cover_art: bool = True
+    trash_days: int = 30
+
+
+@dataclass
 class Settings:
     """Resolved settings; a job stores ``snapshot()`` of the settings it ran with."""
 
@@ -81,6 +92,7 @@ class Settings:
         default_factory=lambda: TransferSettings(workers=2, processes=1)
     )
     sources: list[SourceConfig] = field(default_factory=list)
+    library: LibrarySettings = field(default_factory=LibrarySettings)
 
     def snapshot(self) -> dict[str, Any]:
         data = asdict(self)

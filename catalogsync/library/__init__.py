@@ -1,0 +1,1 @@
+"""The library on disk: layout (path templates), tags, playlist files, verify, reorganize."""
