@@ -379,7 +379,106 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
         )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+def library_path_key(relative_path: str) -> str:
+    """What two library paths must not share: the path without its extension, case-folded.
+
+    Case-folded because the NAS share a library lives on is often case-insensitive
+    (SMB, APFS); without the extension so a song can change format (a FLAC served
+    as `.mp3`) under the name it reserved.
+    """
+    import unicodedata
+    from pathlib import PurePosixPath
+
+    text = unicodedata.normalize("NFC", relative_path)
+    rel = PurePosixPath(text)
+    return str(rel.with_suffix("") if rel.suffix else rel).casefold()
+
+
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    """Library paths reserved before a byte is written; one file may serve several songs.
+
+    ``path_reservations`` holds the paths downloads are writing: a path is taken by a
+    reservation or by a recorded file, and both are checked in one write transaction,
+    so no two workers, processes or runners ever write one path. ``local_files`` is
+    rebuilt with ``UNIQUE (backend_id, relative_path, song_id)``: two songs whose bytes
+    are the same (``source_sha256``, the bytes as served, before tags) share one file.
+    """
+    conn.execute(
+        """
+        CREATE TABLE local_files_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            song_id INTEGER NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
+            backend_id INTEGER NOT NULL REFERENCES storage_backends(id) ON DELETE CASCADE,
+            relative_path TEXT NOT NULL,
+            file_size_bytes INTEGER,
+            ext TEXT,
+            quality_label TEXT,
+            sha256 TEXT,
+            created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            synced_at TEXT,
+            path_key TEXT,
+            source_sha256 TEXT,
+            UNIQUE (backend_id, relative_path, song_id)
+        )
+        """
+    )
+    columns = "id, song_id, backend_id, relative_path, file_size_bytes, ext, quality_label, " \
+        "sha256, created_at, synced_at"
+    conn.execute(
+        f"INSERT INTO local_files_v4 ({columns}, source_sha256) "
+        f"SELECT {columns}, sha256 FROM local_files"
+    )
+    conn.execute("DROP TABLE local_files")  # its indexes and triggers go with it
+    conn.execute("ALTER TABLE local_files_v4 RENAME TO local_files")
+    conn.executemany(
+        "UPDATE local_files SET path_key = ? WHERE id = ?",
+        [
+            (library_path_key(str(rel)), int(file_id))
+            for file_id, rel in conn.execute("SELECT id, relative_path FROM local_files")
+        ],
+    )
+    for statement in (
+        "CREATE INDEX idx_local_files_song ON local_files(song_id, backend_id)",
+        "CREATE INDEX idx_local_files_unsynced ON local_files(id) WHERE synced_at IS NULL",
+        "CREATE INDEX idx_local_files_path_key ON local_files(backend_id, path_key)",
+        "CREATE INDEX idx_local_files_source ON local_files(backend_id, source_sha256)",
+    ):
+        conn.execute(statement)
+    new_lib, old_lib = _IS_LIBRARY.format(row="NEW"), _IS_LIBRARY.format(row="OLD")
+    watched = "song_id, backend_id, file_size_bytes"
+    for name, event, when, body in (
+        ("library_file_added", "INSERT", new_lib, _LIBRARY_ADD),
+        ("library_file_removed", "DELETE", old_lib, _LIBRARY_REMOVE),
+        ("library_file_changed_old", f"UPDATE OF {watched}", old_lib, _LIBRARY_REMOVE),
+        ("library_file_changed_new", f"UPDATE OF {watched}", new_lib, _LIBRARY_ADD),
+    ):
+        conn.execute(
+            f"CREATE TRIGGER {name} AFTER {event} ON local_files WHEN {when} BEGIN {body} END"
+        )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS path_reservations (
+            backend_id INTEGER NOT NULL REFERENCES storage_backends(id) ON DELETE CASCADE,
+            path_key TEXT NOT NULL,
+            relative_path TEXT NOT NULL,
+            song_id INTEGER NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            PRIMARY KEY (backend_id, path_key)
+        )
+        """
+    )
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_path_reservations_song "
+        "ON path_reservations(backend_id, song_id)"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_v1,
+    _migrate_v2,
+    _migrate_v3,
+    _migrate_v4,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

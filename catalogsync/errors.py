@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@")
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` in it as ``***``."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", text)
+
 
 class CatalogsyncError(Exception):
     """Base class: the CLI prints ``str(err)`` on one line and exits 1."""

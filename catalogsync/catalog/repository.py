@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from catalogsync import clock
-from catalogsync.db import SqliteStore
+from catalogsync.db import SqliteStore, library_path_key
 from catalogsync.errors import CatalogsyncError, NotFoundError
 from catalogsync.providers.base import Track
 
 BACKEND_KINDS = ("local", "webdav", "rclone")
+_MAX_NUMBERED = 10_000
 # A library backend receives downloads: the default one, and any local backend added
 # with `-o library=true` (an overflow disk). Everything else is an upload target.
 LIBRARY_SQL = (
     "(b.kind = 'local' AND (b.is_default = 1 "
     "OR json_extract(b.options_json, '$.library') IN (1, 'true', 'yes')))"
 )
+
+
+def numbered_path(relative_path: str, n: int) -> str:
+    """``n`` = 1: the path itself; otherwise ``Title (n).ext`` (the rule beets and
+    macOS Finder use for a second file of one name)."""
+    if n <= 1:
+        return relative_path
+    head, sep, name = relative_path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    return f"{head}{sep}{stem} ({n}){'.' + ext if ext else ''}"
 
 
 @dataclass
@@ -272,23 +285,37 @@ class CatalogRepository(SqliteStore):
         sha256: str | None = None,
         quality_label: str | None = None,
         synced: bool = True,
+        source_sha256: str | None = None,
     ) -> int:
-        """Record a file; ``synced=False`` when its bytes may still be only in the page cache.
+        """Record the song's file at this path; the song's path reservation becomes the record.
 
-        Such a row is stamped by ``mark_files_synced`` once a flusher has fsynced it, and
-        checked by ``verify_unsynced_files`` at the next start if that never happened.
+        ``synced=False`` when its bytes may still be only in the page cache: such a row is
+        stamped by ``mark_files_synced`` once a flusher has fsynced it, and checked by
+        ``verify_unsynced_files`` at the next start if that never happened. A path another
+        song's reservation holds is never recorded for this song (that was the bug where
+        same-title songs overwrote each other); a file shared through ``share_same_content``
+        is the one case where two songs are recorded on one path.
         """
         now = clock.now_text()
+        key = library_path_key(relative_path)
         with self._connection() as conn:
+            holder = conn.execute(
+                "SELECT song_id FROM path_reservations WHERE backend_id = ? AND path_key = ?",
+                (int(backend_id), key),
+            ).fetchone()
+            if holder is not None and int(holder[0]) != int(song_id):
+                raise CatalogsyncError(
+                    f"{relative_path}: reserved by song {holder[0]}, not song {song_id}"
+                )
             row = conn.execute(
                 """
                 INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes,
-                    ext, quality_label, sha256, created_at, synced_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (backend_id, relative_path) DO UPDATE SET
-                    song_id = excluded.song_id, file_size_bytes = excluded.file_size_bytes,
-                    ext = excluded.ext, sha256 = excluded.sha256,
-                    synced_at = excluded.synced_at
+                    ext, quality_label, sha256, created_at, synced_at, path_key, source_sha256)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (backend_id, relative_path, song_id) DO UPDATE SET
+                    file_size_bytes = excluded.file_size_bytes, ext = excluded.ext,
+                    sha256 = excluded.sha256, synced_at = excluded.synced_at,
+                    source_sha256 = excluded.source_sha256
                 RETURNING id
                 """,
                 (
@@ -301,9 +328,193 @@ class CatalogRepository(SqliteStore):
                     sha256,
                     now,
                     now if synced else None,
+                    key,
+                    source_sha256 or sha256,
                 ),
             ).fetchone()
+            conn.execute(
+                "DELETE FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+                (int(backend_id), int(song_id)),
+            )
             return int(row[0])
+
+    def share_same_content(
+        self,
+        *,
+        song_id: int,
+        backend_id: int,
+        source_sha256: str,
+        exists: Callable[[str], bool],
+    ) -> tuple[int, str] | None:
+        """Record the song on a library file that already holds the same bytes.
+
+        Returns ``(file_id, relative_path)`` of the new record, or None when no file of
+        this backend has that content (``exists`` says whether a recorded path is on
+        disk). The song's reservation is released either way it is recorded.
+        """
+        with self._connection() as conn:
+            for file_row in conn.execute(
+                "SELECT relative_path, file_size_bytes, ext, quality_label, sha256, synced_at "
+                "FROM local_files WHERE backend_id = ? AND source_sha256 = ? "
+                "AND song_id != ? ORDER BY id",
+                (int(backend_id), source_sha256, int(song_id)),
+            ).fetchall():
+                rel = str(file_row["relative_path"])
+                if not exists(rel):
+                    continue
+                row = conn.execute(
+                    """
+                    INSERT INTO local_files (song_id, backend_id, relative_path,
+                        file_size_bytes, ext, quality_label, sha256, created_at, synced_at,
+                        path_key, source_sha256)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (backend_id, relative_path, song_id) DO UPDATE SET
+                        file_size_bytes = excluded.file_size_bytes, sha256 = excluded.sha256
+                    RETURNING id
+                    """,
+                    (
+                        int(song_id),
+                        int(backend_id),
+                        rel,
+                        file_row["file_size_bytes"],
+                        file_row["ext"],
+                        file_row["quality_label"],
+                        file_row["sha256"],
+                        clock.now_text(),
+                        file_row["synced_at"],
+                        library_path_key(rel),
+                        source_sha256,
+                    ),
+                ).fetchone()
+                conn.execute(
+                    "DELETE FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+                    (int(backend_id), int(song_id)),
+                )
+                return int(row[0]), rel
+        return None
+
+    # -- path reservations ---------------------------------------------------
+
+    def reserve_path(
+        self,
+        backend_id: int,
+        song_id: int,
+        wanted: str,
+        *,
+        exists_on_disk: Callable[[str], bool],
+    ) -> str:
+        """Reserve a library path for the song before any byte of it is written.
+
+        The song keeps the path it already holds (so a retry finds its `.part` again).
+        Otherwise the first of ``wanted``, ``wanted (2)``, ``wanted (3)``... that no
+        other song's reservation or recorded file uses (compared by
+        ``library_path_key``) and that is free on disk is taken, in one write
+        transaction: two workers, processes or runners can never get one path.
+        """
+        with self._connection() as conn:
+            held = conn.execute(
+                "SELECT relative_path FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+                (int(backend_id), int(song_id)),
+            ).fetchone()
+            if held is not None:
+                return str(held[0])
+            candidate = self._free_path(conn, backend_id, song_id, wanted, exists_on_disk)
+            conn.execute(
+                "INSERT INTO path_reservations (backend_id, path_key, relative_path, song_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                (int(backend_id), library_path_key(candidate), candidate, int(song_id),
+                 clock.now_text()),
+            )
+            return candidate
+
+    def move_reservation(
+        self,
+        backend_id: int,
+        song_id: int,
+        wanted: str,
+        *,
+        exists_on_disk: Callable[[str], bool],
+    ) -> str:
+        """Change the song's reserved path (its format turned out to be another one).
+
+        Keeps the reserved name when only the extension changes and the new name is
+        free on disk; otherwise reserves the next free name as ``reserve_path`` does.
+        """
+        key = library_path_key(wanted)
+        with self._connection() as conn:
+            held = conn.execute(
+                "SELECT path_key FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+                (int(backend_id), int(song_id)),
+            ).fetchone()
+            if held is not None and str(held[0]) == key and not exists_on_disk(wanted):
+                conn.execute(
+                    "UPDATE path_reservations SET relative_path = ? "
+                    "WHERE backend_id = ? AND song_id = ?",
+                    (wanted, int(backend_id), int(song_id)),
+                )
+                return wanted
+            conn.execute(
+                "DELETE FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+                (int(backend_id), int(song_id)),
+            )
+            candidate = self._free_path(conn, backend_id, song_id, wanted, exists_on_disk)
+            conn.execute(
+                "INSERT INTO path_reservations (backend_id, path_key, relative_path, song_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                (int(backend_id), library_path_key(candidate), candidate, int(song_id),
+                 clock.now_text()),
+            )
+            return candidate
+
+    @staticmethod
+    def _free_path(
+        conn: sqlite3.Connection,
+        backend_id: int,
+        song_id: int,
+        wanted: str,
+        exists_on_disk: Callable[[str], bool],
+    ) -> str:
+        for n in range(1, _MAX_NUMBERED + 1):
+            candidate = numbered_path(wanted, n)
+            key = library_path_key(candidate)
+            if conn.execute(
+                "SELECT 1 FROM path_reservations WHERE backend_id = ? AND path_key = ?",
+                (int(backend_id), key),
+            ).fetchone():
+                continue
+            if conn.execute(
+                "SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? AND song_id != ?",
+                (int(backend_id), key, int(song_id)),
+            ).fetchone():
+                continue
+            if exists_on_disk(candidate):
+                continue
+            return candidate
+        raise CatalogsyncError(f"{wanted}: no free name after {_MAX_NUMBERED} tries")
+
+    def release_path(self, backend_id: int, song_id: int) -> None:
+        """Give up the song's reservation on this backend (its download will not finish)."""
+        with self._connection() as conn:
+            conn.execute(
+                "DELETE FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+                (int(backend_id), int(song_id)),
+            )
+
+    def reservations(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._fetchall("SELECT * FROM path_reservations ORDER BY rowid")]
+
+    def release_stale_reservations(self) -> int:
+        """Drop reservations of songs no unfinished job item is downloading (at runner start)."""
+        with self._connection() as conn:
+            cursor = conn.execute(
+                """
+                DELETE FROM path_reservations WHERE song_id NOT IN (
+                    SELECT ji.song_id FROM job_items ji
+                    WHERE ji.song_id IS NOT NULL AND ji.item_type = 'song_download'
+                      AND ji.status IN ('pending', 'running'))
+                """
+            )
+            return int(cursor.rowcount or 0)
 
     def mark_files_synced(self, file_ids: list[int]) -> None:
         """Stamp ``synced_at`` on files whose bytes an fsync has put on disk."""
@@ -325,10 +536,50 @@ class CatalogRepository(SqliteStore):
         )
         return [dict(r) for r in rows]
 
-    def forget_local_file(self, file_id: int) -> None:
-        """Drop a file's record (its song counts as missing again)."""
+    def forget_local_file(self, file_id: int, *, with_sharers: bool = False) -> None:
+        """Drop a file's record (its song counts as missing again).
+
+        ``with_sharers`` also drops the records of other songs that share its path
+        (the file never reached it, so it serves none of them).
+        """
         with self._connection() as conn:
+            if with_sharers:
+                conn.execute(
+                    "DELETE FROM local_files WHERE id != ? AND (backend_id, relative_path) = "
+                    "(SELECT backend_id, relative_path FROM local_files WHERE id = ?)",
+                    (int(file_id), int(file_id)),
+                )
             conn.execute("DELETE FROM local_files WHERE id = ?", (int(file_id),))
+
+    def library_invariant_violations(self, *, check_hash: bool = True) -> list[str]:
+        """Where records and disk disagree: every local file row must name an existing
+        file of the recorded size (and SHA-256, when stored and ``check_hash``).
+
+        An empty list is the invariant the tests hold the download path to.
+        """
+        from pathlib import Path
+
+        from catalogsync.transfer.durability import sha256_of
+
+        problems: list[str] = []
+        rows = self._fetchall(
+            "SELECT lf.*, b.target AS target FROM local_files lf "
+            "JOIN storage_backends b ON b.id = lf.backend_id WHERE b.kind = 'local' "
+            "ORDER BY lf.id"
+        )
+        for row in rows:
+            path = Path(row["target"]) / row["relative_path"]
+            where = f"file {row['id']} (song {row['song_id']}) {row['relative_path']}"
+            if not path.is_file():
+                problems.append(f"{where}: missing")
+                continue
+            size = path.stat().st_size
+            if row["file_size_bytes"] is not None and size != int(row["file_size_bytes"]):
+                problems.append(f"{where}: {size} bytes, recorded {row['file_size_bytes']}")
+                continue
+            if check_hash and row["sha256"] and sha256_of(path) != row["sha256"]:
+                problems.append(f"{where}: SHA-256 differs from the record")
+        return problems
 
     def files_for_song(self, song_id: int) -> list[dict[str, Any]]:
         rows = self._fetchall(
@@ -339,14 +590,6 @@ class CatalogRepository(SqliteStore):
             (int(song_id),),
         )
         return [dict(r) for r in rows]
-
-    def path_taken(self, backend_id: int, relative_path: str, *, by_other_than: int) -> bool:
-        """Whether another song already owns this path on this backend."""
-        row = self._fetchone(
-            "SELECT 1 FROM local_files WHERE backend_id = ? AND relative_path = ? AND song_id != ?",
-            (int(backend_id), relative_path, int(by_other_than)),
-        )
-        return row is not None
 
     def files_to_upload(self, playlist_ids: list[int], target_backend_id: int) -> list[dict[str, Any]]:
         """Library files of these playlists' songs with no recorded copy on the target yet."""

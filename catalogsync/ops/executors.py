@@ -7,6 +7,7 @@ the runner's worker loop turns them into retries, failed items or a paused job.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -17,21 +18,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from catalogsync.catalog.repository import CatalogRepository
-from catalogsync.config import Settings, SourceConfig
-from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError
+from catalogsync.config import LibrarySettings, Settings, SourceConfig
+from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError, mask_url
+from catalogsync.library.layout import song_relative_path
+from catalogsync.library.tags import write_tags
 from catalogsync.providers import registry
 from catalogsync.providers.base import PlaylistRef, Provider, Track
 from catalogsync.transfer.durability import Flusher, sha256_of
 from catalogsync.transfer.growth import FileGrowthMonitor
-from catalogsync.transfer.http import HttpDownloader, part_path
-from catalogsync.transfer.paths import (
-    ensure_space,
-    library_relative_path,
-    safe_join,
-    sanitize_ext,
-    unique_path,
-)
+from catalogsync.transfer.http import HttpDownloader, storage_guard
+from catalogsync.transfer.paths import ensure_space, safe_join, sanitize_ext
 from catalogsync.transfer.ratelimit import TokenBucket
+from catalogsync.transfer.sniff import require_audio
 
 from .models import JobRun, JobStage
 from .progress import WorkerProgress
@@ -442,8 +440,6 @@ class DownloadStageExecutor(StageExecutor):
                 return None
         provider = registry.get_provider(song["platform"])
         track = track_from_song(song)
-        if self._adopt_finished_file(item, song):
-            return None
         backends = self._backends()
         if not backends:
             raise CatalogsyncError("no local library backend; run `catalogsync init`")
@@ -455,120 +451,114 @@ class DownloadStageExecutor(StageExecutor):
         opaque = provider.uses_opaque_download(track)
         spec = None if opaque else provider.resolve(track)
         ext = sanitize_ext(track.ext or (spec.ext if spec else "") or _url_ext(spec))
-        backend_id = int(backend["id"])
-        rel, dest = self._choose_path(root, backend_id, song, ext)
-        partial = part_path(dest)
+        if spec is not None and urlsplit(spec.url).scheme.lower() == "file":
+            # A playlist line naming a local file: refuse what is not audio before a byte
+            # of it is copied into the library (a line pointing at /etc/shadow, say).
+            source = Path(unquote(urlsplit(spec.url).path))
+            if source.is_file():
+                ext = require_audio(source, where=str(source), source="file has").ext
+        target = _Target(self.catalog, int(backend["id"]), root, int(song["id"]))
+        target.reserve(song_relative_path(song, ext, self._library_settings()))
         try:
-            already = partial.stat().st_size
-        except FileNotFoundError:
-            already = 0
-        progress.start(_song_text(song), already=already)
-        if opaque:
-            # The provider renames its own file into place: remember the path first, so
-            # a runner killed between that rename and the record adopts the file.
-            self.ops_repo.update_item_payload(
-                item.id, {"target_rel": rel.as_posix(), "target_backend_id": backend_id}
-            )
-            size, digest = self._opaque(provider, track, dest, progress)
-            self._record(item.id, song, backend_id, rel.as_posix(), size, digest, dest)
-            return None
-        recorded: list[int] = []
-
-        def record_before_rename(size: int, digest: str) -> None:
-            # Recorded (unsynced) before the rename, so a finished file is never on disk
-            # unrecorded; if the rename then fails the record goes again.
-            recorded.append(self._record_file(song, backend_id, rel.as_posix(), size, digest))
-
-        try:
-            size, _digest = self._http(provider, track, spec, dest, progress, record_before_rename)
-        except BaseException:
-            for file_id in recorded:
-                self.catalog.forget_local_file(file_id)
+            progress.start(_song_text(song), already=_size_or_zero(target.part))
+            if opaque:
+                saved, source_sha = self._opaque(provider, track, target.part, progress)
+            else:
+                saved, source_sha = self._http(provider, track, spec, target, progress)
+            return self._finish(item, song, target, saved, source_sha, spec)
+        except BaseException as exc:
+            if getattr(exc, "permanent", False):
+                # This song will not be written here: free the name and drop its bytes.
+                _unlink_quietly(target.part)
+                self.catalog.release_path(target.backend_id, target.song_id)
             raise
-        self.shared.flusher.add(recorded[-1], dest)
-        return ItemDone({"path": rel.as_posix(), "bytes": size})
+
+    def _library_settings(self) -> LibrarySettings | None:
+        return self.settings.library if self.settings else None
+
+    def _finish(
+        self,
+        item: Any,
+        song: dict[str, Any],
+        target: _Target,
+        saved: Path,
+        source_sha: str,
+        spec: Any,
+    ) -> ItemDone:
+        """Check, tag, record and rename a verified `.part`: only audio reaches the library.
+
+        The record is written before the rename, so a finished file is never on disk
+        unrecorded; if the rename then fails, the record goes again.
+        """
+        where = spec.url if spec is not None else f"{song['platform']}:{song['remote_id']}"
+        try:
+            audio = require_audio(saved, where=mask_url(where))
+        except TransferError:
+            _unlink_quietly(saved)
+            raise
+        shared = self.catalog.share_same_content(
+            song_id=target.song_id,
+            backend_id=target.backend_id,
+            source_sha256=source_sha,
+            exists=lambda rel: (target.root / rel).is_file(),
+        )
+        if shared is not None:
+            # The same bytes are in the library already (another song of another
+            # playlist): both songs are recorded on that one file, no ` (2)` copy.
+            _unlink_quietly(saved)
+            file_id, rel = shared
+            size = (target.root / rel).stat().st_size
+            return ItemDone({"path": rel, "bytes": size, "shared": True})
+        if audio.ext != target.ext:
+            target.reformat(audio.ext)
+        library = self._library_settings()
+        outcome = write_tags(saved, song, audio.ext, library)
+        if outcome.note:
+            self.ops_repo.add_event(self.job.id, "tags", f"{_song_text(song)}: {outcome.note}")
+        size = saved.stat().st_size
+        digest = sha256_of(saved) if outcome.tagged else source_sha
+        file_id = self.catalog.record_local_file(
+            song_id=target.song_id,
+            backend_id=target.backend_id,
+            relative_path=target.rel,
+            file_size_bytes=size,
+            ext=audio.ext,
+            sha256=digest,
+            synced=False,
+            source_sha256=source_sha,
+        )
+        try:
+            dest = target.dest()
+            with storage_guard(dest):
+                os.replace(saved, dest)
+        except BaseException:
+            self.catalog.forget_local_file(file_id, with_sharers=True)
+            raise
+        self.shared.flusher.add(file_id, dest)
+        return ItemDone({"path": target.rel, "bytes": size})
 
     def _recorded_by_this_job(self, existing: dict[str, Any]) -> bool:
         started = self.job.started_at
         return bool(started and existing.get("created_at") and existing["created_at"] >= started)
-
-    def _record_file(
-        self, song: dict[str, Any], backend_id: int, rel: str, size: int, digest: str | None
-    ) -> int:
-        return self.catalog.record_local_file(
-            song_id=song["id"],
-            backend_id=backend_id,
-            relative_path=rel,
-            file_size_bytes=size,
-            ext=PurePosixPath(rel).suffix.lstrip("."),
-            sha256=digest,
-            synced=False,
-        )
-
-    def _record(
-        self, item_id: int, song: dict[str, Any], backend_id: int, rel: str, size: int,
-        digest: str | None, dest: Path,
-    ) -> None:
-        file_id = self._record_file(song, backend_id, rel, size, digest)
-        self.ops_repo.mark_item_succeeded(item_id, {"path": rel, "bytes": size})
-        self.shared.flusher.add(file_id, dest)
-
-    def _adopt_finished_file(self, item: Any, song: dict[str, Any]) -> bool:
-        """A previous try renamed the file into place but died before recording it."""
-        rel = item.payload.get("target_rel")
-        backend_id = item.payload.get("target_backend_id")
-        if not rel or backend_id is None:
-            return False
-        backend = next((b for b in self._backends() if int(b["id"]) == int(backend_id)), None)
-        if backend is None or self.catalog.path_taken(int(backend_id), rel, by_other_than=song["id"]):
-            return False
-        dest = safe_join(backend["root"], rel, root_resolved=True)
-        if not dest.is_file():
-            return False
-        size = dest.stat().st_size
-        expected = song.get("file_size_bytes")
-        if expected and size != int(expected):
-            return False
-        digest = sha256_of(dest)
-        if song.get("sha256") and digest != song["sha256"]:
-            return False
-        self._record(item.id, song, int(backend_id), rel, size, digest, dest)
-        return True
-
-    def _choose_path(
-        self, root: Path, backend_id: int, song: dict[str, Any], ext: str
-    ) -> tuple[PurePosixPath, Path]:
-        """The song's library path and file (``root`` is resolved); stable across retries
-        so a `.part` is found again."""
-        rel = library_relative_path(song["platform"], song.get("singers") or "", song["name"], ext)
-
-        def taken(candidate: str) -> bool:
-            return self.catalog.path_taken(backend_id, candidate, by_other_than=int(song["id"]))
-
-        dest = safe_join(root, rel, root_resolved=True)
-        if not taken(rel.as_posix()) and not os.path.lexists(dest):
-            return rel, dest
-        rel = unique_path(root, rel, taken=taken)
-        return rel, safe_join(root, rel, root_resolved=True)
 
     def _http(
         self,
         provider: Provider,
         track: Track,
         spec: Any,
-        dest: Path,
+        target: _Target,
         progress: WorkerProgress,
-        before_rename: Callable[[int, str], None],
-    ) -> tuple[int, str | None]:
+    ) -> tuple[Path, str]:
         downloader = self._downloader()
 
         def fetch(spec: Any) -> Any:
             return downloader.download(
                 spec,
-                dest,
+                target.dest(),
                 should_stop=self.ctx.should_stop,
                 on_progress=progress.on_bytes,
-                before_rename=before_rename,
+                part=target.part,
+                keep_part=True,
             )
 
         try:
@@ -579,20 +569,73 @@ class DownloadStageExecutor(StageExecutor):
                 raise
             # A signed URL may have expired between sync and download: resolve once more.
             result = fetch(refresh(track))
-        return result.size, result.sha256
+        return result.path, result.sha256
 
     def _opaque(
-        self, provider: Provider, track: Track, dest: Path, progress: WorkerProgress
-    ) -> tuple[int, str | None]:
-        with FileGrowthMonitor(dest, track.file_size_bytes, progress.on_growth):
+        self, provider: Provider, track: Track, part: Path, progress: WorkerProgress
+    ) -> tuple[Path, str]:
+        """The provider writes its own file (watched by its growth); it becomes our `.part`."""
+        part.parent.mkdir(parents=True, exist_ok=True)
+        with FileGrowthMonitor(part, track.file_size_bytes, progress.on_growth):
             saved = provider.download(
-                track, dest, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
+                track, part, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
             )
-        size = Path(saved).stat().st_size
-        if Path(saved) != dest:
-            Path(saved).replace(dest)
-        # Hashed from the page cache: the check a restart needs if the flush never ran.
-        return size, sha256_of(dest)
+        if Path(saved) != part:
+            Path(saved).replace(part)
+        return part, sha256_of(part)
+
+
+class _Target:
+    """A song's reserved place in one library backend: its path, `.part` and final file.
+
+    The path is reserved in SQLite before a byte is written (see
+    ``CatalogRepository.reserve_path``); the `.part` carries the song id, so two songs
+    never share partial bytes even when one of them gets renamed.
+    """
+
+    def __init__(self, catalog: CatalogRepository, backend_id: int, root: Path, song_id: int):
+        self.catalog, self.backend_id, self.root, self.song_id = catalog, backend_id, root, song_id
+        self.rel = ""
+        self.part = root
+
+    @property
+    def ext(self) -> str:
+        return PurePosixPath(self.rel).suffix.lstrip(".")
+
+    def _exists(self, rel: str) -> bool:
+        return os.path.lexists(safe_join(self.root, rel, root_resolved=True))
+
+    def reserve(self, wanted: PurePosixPath) -> None:
+        self.rel = self.catalog.reserve_path(
+            self.backend_id, self.song_id, wanted.as_posix(), exists_on_disk=self._exists
+        )
+        self._place_part()
+
+    def reformat(self, ext: str) -> None:
+        """The bytes are another format than the name said: the name follows the bytes."""
+        wanted = PurePosixPath(self.rel).with_suffix("." + ext).as_posix()
+        self.rel = self.catalog.move_reservation(
+            self.backend_id, self.song_id, wanted, exists_on_disk=self._exists
+        )
+
+    def _place_part(self) -> None:
+        dest = self.dest()
+        self.part = dest.with_name(f"{PurePosixPath(self.rel).stem}.cs{self.song_id}.part")
+
+    def dest(self) -> Path:
+        return safe_join(self.root, self.rel, root_resolved=True)
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def _url_ext(spec: Any) -> str:

@@ -706,6 +706,8 @@ def recover_on_start(repository: OpsRepository, catalog: CatalogRepository | Non
         )
     if catalog is None:
         return
+    # Names held for downloads that no unfinished item will resume are free again.
+    catalog.release_stale_reservations()
     files = verify_unsynced_files(catalog)
     if files.dropped:
         shown = "; ".join(files.dropped[:5])

@@ -11,6 +11,7 @@ import queue
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -349,15 +350,19 @@ class HttpDownloader:
         should_stop: Callable[[], bool] = _never,
         on_progress: ProgressCallback | None = None,
         before_rename: Callable[[int, str], None] | None = None,
+        part: Path | None = None,
+        keep_part: bool = False,
     ) -> DownloadResult:
         """Fetch ``spec`` into ``dest`` (via ``dest.part``) and return what was written.
 
         ``before_rename(size, sha256)`` runs once the ``.part`` is complete and verified,
         before it takes its final name: a caller that records the file there never has a
-        finished file on disk that it does not know about.
+        finished file on disk that it does not know about. ``part`` names the partial
+        file instead of ``dest.part``; with ``keep_part`` the verified ``.part`` is left
+        for the caller to check, tag, record and rename (the result's ``path`` is it).
         """
         dest = Path(dest)
-        part = part_path(dest)
+        part = Path(part) if part is not None else part_path(dest)
         progress = on_progress or (lambda done, total: None)
         scheme = urlparse(spec.url).scheme.lower()
         if scheme not in ("http", "https", "file"):
@@ -388,6 +393,8 @@ class HttpDownloader:
                 code=exhausted.error.code,
                 permanent=False,
             ) from None
+        if keep_part:
+            return DownloadResult(part, outcome.size, outcome.sha256, outcome.resumed, attempt)
         if before_rename is not None:
             before_rename(outcome.size, outcome.sha256)
         with self._storage_guard(part, delete=None):
@@ -434,9 +441,21 @@ class HttpDownloader:
                     permanent=True,
                 )
 
+            decoder = _decoder_for(response.headers.get("content-encoding"), spec.url)
+            if decoder is not None and status == 206:
+                # A range of an encoded body cannot be appended to decoded bytes.
+                _unlink(part)
+                raise Transient(
+                    TransferError(
+                        f"server sent an encoded range of {spec.url}", code="content_encoding"
+                    ),
+                    delay=0.0,
+                )
             append = False
             total: int | None = None
             length = _int_header(response.headers.get("content-length"))
+            if decoder is not None:
+                length = None  # Content-Length counts the encoded bytes
             if status == 206:
                 start, _end, full = _parse_content_range(response.headers.get("content-range"))
                 if start is not None and start == offset:
@@ -466,7 +485,9 @@ class HttpDownloader:
                 )
             if total is None:
                 total = spec.expected_size or None
-            return self._receive(reader, spec, part, append, total, should_stop, progress)
+            return self._receive(
+                reader, spec, part, append, total, should_stop, progress, decoder
+            )
         finally:
             self._reader_thread = reader.close()
 
@@ -512,6 +533,28 @@ class HttpDownloader:
         total: int | None,
         should_stop: Callable[[], bool],
         progress: ProgressCallback,
+        decoder: _Decoder | None = None,
+    ) -> _Outcome:
+        try:
+            return self._receive_into(
+                reader, spec, part, append, total, should_stop, progress, decoder
+            )
+        except BaseException:
+            if decoder is not None:
+                # Decoded bytes cannot be resumed with a Range of the encoded body.
+                _unlink(part)
+            raise
+
+    def _receive_into(
+        self,
+        reader: _StreamReader,
+        spec: DownloadSpec,
+        part: Path,
+        append: bool,
+        total: int | None,
+        should_stop: Callable[[], bool],
+        progress: ProgressCallback,
+        decoder: _Decoder | None,
     ) -> _Outcome:
         hasher = _hash_file(part) if append else hashlib.sha256()
         done = _size_of(part) if append else 0
@@ -528,9 +571,14 @@ class HttpDownloader:
                     payload = reader.gather(payload, limit)
                     if should_stop():
                         raise TransferStopped("transfer stopped")
+                    if decoder is not None:
+                        payload = decoder.decompress(payload)
                     done += self._take_chunk(fh, part, payload, hasher, should_stop)
                     progress(done, total)
                 elif kind == "end":
+                    if decoder is not None:
+                        done += self._take_chunk(fh, part, decoder.finish(), hasher, should_stop)
+                        progress(done, total)
                     break
                 else:
                     with self._storage_guard(part, delete=part, fh=fh):
@@ -681,6 +729,87 @@ class HttpDownloader:
                         fh.close()
                 _unlink(delete)
             raise mapped from exc
+
+
+@contextlib.contextmanager
+def storage_guard(path: Path) -> Iterator[None]:
+    """Disk-full and permission ``OSError``s as the storage errors that pause a job."""
+    try:
+        yield
+    except OSError as exc:
+        mapped = _storage_error(exc, path)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+class _Decoder:
+    """Undo a Content-Encoding we did not ask for (we send ``Accept-Encoding: identity``).
+
+    Some servers compress audio anyway; saving those bytes as the song would record a
+    gzip stream as an `.mp3`. gzip and zlib-wrapped deflate are told apart by their
+    header, and a "deflate" body without the zlib wrapper (a common server mistake)
+    is read as raw deflate.
+    """
+
+    def __init__(self, encoding: str, url: str) -> None:
+        self.encoding, self.url = encoding, url
+        self._raw_fallback = encoding == "deflate"
+        self._started = False
+        self._z = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
+
+    def decompress(self, data: bytes) -> bytes:
+        try:
+            out = self._z.decompress(data)
+        except zlib.error as exc:
+            if self._raw_fallback and not self._started:
+                self._raw_fallback = False
+                self._z = zlib.decompressobj(wbits=-15)
+                return self.decompress(data)
+            raise self._bad(exc) from None
+        self._started = True
+        if self._z.eof and self._z.unused_data:
+            # gzip allows several members one after another.
+            rest, self._z = self._z.unused_data, zlib.decompressobj(wbits=47)
+            return out + self.decompress(rest)
+        return out
+
+    def finish(self) -> bytes:
+        try:
+            out = self._z.flush()
+        except zlib.error as exc:
+            raise self._bad(exc) from None
+        if not self._z.eof:
+            raise Transient(
+                TransferError(
+                    f"{self.encoding} body of {self.url} ends before its compressed stream",
+                    code="truncated",
+                )
+            )
+        return out
+
+    def _bad(self, exc: zlib.error) -> TransferError:
+        return TransferError(
+            f"server sent a {self.encoding} body that does not decode ({exc}) for {self.url}",
+            code="content_encoding",
+            permanent=True,
+        )
+
+
+def _decoder_for(header: str | None, url: str) -> _Decoder | None:
+    """The decoder for a Content-Encoding header; refuses encodings we cannot undo."""
+    encodings = [e.strip().lower() for e in (header or "").split(",") if e.strip()]
+    encodings = [e for e in encodings if e != "identity"]
+    if not encodings:
+        return None
+    if len(encodings) == 1 and encodings[0] in ("gzip", "x-gzip", "deflate"):
+        return _Decoder("gzip" if encodings[0] == "x-gzip" else encodings[0], url)
+    raise TransferError(
+        f"server sent the song compressed as {', '.join(encodings)} (Content-Encoding), "
+        f"which catalogsync cannot decode: {url}",
+        code="content_encoding",
+        permanent=True,
+    )
 
 
 def _failure(exc: BaseException, *, in_body: bool) -> Exception:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.httpserver import LocalServer, pseudo_random, start_server, stop_server
+from tests.support.audio import mp3_body
+from tests.support.httpserver import LocalServer, start_server, stop_server
 
 
 @pytest.fixture
@@ -22,4 +23,4 @@ def http_server() -> Iterator[LocalServer]:
 @pytest.fixture
 def payload() -> bytes:
     """Deterministic, non-repeating-looking bytes (300 KiB)."""
-    return pseudo_random(300 * 1024)
+    return mp3_body(300 * 1024)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from catalogsync.service import Catalogsync
-from tests.support.httpserver import LocalServer, pseudo_random
+from tests.support.audio import mp3_body
+from tests.support.httpserver import LocalServer
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0, step: float = 0.05) -> bool:
@@ -27,7 +28,7 @@ def serve_songs(
     """Register ``count`` songs on the server; returns {url: body}."""
     songs = {}
     for n in range(count):
-        body = pseudo_random(size + n * 997, seed=1000 + n + hash(prefix) % 1000)
+        body = mp3_body(size + n * 997, seed=1000 + n + hash(prefix) % 1000)
         url = server.route(f"/{prefix}{n}.mp3", body=body, rate_bps=rate_bps)
         songs[url] = body
     return songs

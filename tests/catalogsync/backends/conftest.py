@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.httpserver import pseudo_random
+from tests.support.audio import mp3_body
 
 DAV_USER = "alice"
 DAV_PASSWORD = "s3cret-Pa55word"
@@ -213,5 +213,5 @@ def song(tmp_path: Path) -> Path:
     """A 300 KiB file to upload."""
     path = tmp_path / "src" / "song.mp3"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pseudo_random(300 * 1024, seed=7))
+    path.write_bytes(mp3_body(300 * 1024, seed=7))
     return path

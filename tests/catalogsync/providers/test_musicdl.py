@@ -26,6 +26,7 @@ from catalogsync.providers.musicdl import (
     platform_for_url,
     playlist_id_from_url,
 )
+from tests.support.audio import mp3_body
 
 from .conformance import ProviderConformance
 
@@ -486,7 +487,7 @@ def test_refresh_from_a_new_process_and_for_a_vanished_song(
 
 
 def test_opaque_download_through_client_download(fake_musicdl: FakeMusicdl, tmp_path: Path) -> None:
-    body = os.urandom(40_000)
+    body = mp3_body(40_000)
     fake_musicdl.download_body, fake_musicdl.download_delay = body, 0.15
     fake_musicdl.serve(NETEASE_URL, [song("1", "https://x.example/list.m3u8", size=len(body))])
     provider = make_provider(tmp_path)
@@ -655,7 +656,7 @@ def song_server() -> Iterator[_SongServer]:
     """A real HTTP server on 127.0.0.1 for the end-to-end test."""
     server = _SongServer(("127.0.0.1", 0), _SongHandler)
     server.seen = []
-    server.body = os.urandom(200_000)
+    server.body = mp3_body(200_000)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )

@@ -1,0 +1,106 @@
+"""Is this file audio, and which format? mutagen parses it; our own words say what it is not.
+
+Only audio is recorded in the library: a body that mutagen cannot read as one of the
+formats below fails the song with ``not_audio`` and a hint of what it looks like
+instead (an HTML error page, JSON, compressed data, nothing at all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalogsync.errors import TransferError
+
+# mutagen's class name -> the extension a media server expects for it.
+_EXT_BY_KIND = {
+    "MP3": "mp3",
+    "EasyMP3": "mp3",
+    "FLAC": "flac",
+    "OggVorbis": "ogg",
+    "OggOpus": "opus",
+    "OggFLAC": "oga",
+    "OggSpeex": "spx",
+    "WAVE": "wav",
+    "MP4": "m4a",
+    "EasyMP4": "m4a",
+    "AAC": "aac",
+    "AC3": "ac3",
+    "AIFF": "aiff",
+    "ASF": "wma",
+    "MonkeysAudio": "ape",
+    "WavPack": "wv",
+    "Musepack": "mpc",
+    "TrueAudio": "tta",
+    "OptimFROG": "ofr",
+    "DSF": "dsf",
+    "DSDIFF": "dff",
+}
+_HEAD_BYTES = 512
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """A detected audio format: mutagen's name for it and the file extension it gets."""
+
+    kind: str
+    ext: str
+
+
+def identify(path: Path) -> AudioFormat | None:
+    """The audio format of the file at ``path``, or None when it is not audio we know."""
+    import mutagen
+
+    try:
+        with open(path, "rb") as fh:
+            found = mutagen.File(fh)
+    except OSError:
+        raise
+    except Exception:  # mutagen raises many kinds of error on bytes that are not audio
+        return None
+    if found is None:
+        return None
+    kind = type(found).__name__
+    ext = _EXT_BY_KIND.get(kind)
+    return AudioFormat(kind, ext) if ext else None
+
+
+def describe(head: bytes, size: int, *, source: str = "server sent") -> str:
+    """What a body that is not audio looks like, for the `not_audio` message."""
+    if size == 0:
+        return f"{source} 0 bytes"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in text:
+        return "looks like text/html"
+    if text.startswith((b"<?xml", b"<")):
+        return "looks like XML"
+    if text.startswith((b"{", b"[")):
+        return "looks like JSON"
+    if head.startswith(b"\x1f\x8b"):
+        return "looks like gzip-compressed data"
+    if head.startswith(b"PK\x03\x04"):
+        return "looks like a zip archive"
+    if head.startswith(b"%PDF"):
+        return "looks like a PDF document"
+    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8")):
+        return "looks like an image"
+    sample = head[:_HEAD_BYTES]
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in sample)
+    if sample and printable / len(sample) > 0.95:
+        return "looks like text"
+    return f"not a known audio format (first bytes {head[:8].hex(' ')})"
+
+
+def require_audio(path: Path, *, where: str, source: str = "server sent") -> AudioFormat:
+    """The file's audio format, or ``TransferError(code="not_audio")`` saying what it is."""
+    found = identify(path)
+    if found is not None:
+        return found
+    with open(path, "rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+    size = path.stat().st_size
+    raise TransferError(
+        f"not_audio: {describe(head, size, source=source)} ({where})",
+        code="not_audio",
+        permanent=size > 0,
+    )
