@@ -226,18 +226,32 @@ class ServerProcess:
 # -- test files ---------------------------------------------------------------------------
 
 
+_FRAME_HEADER = b"\xff\xfb\x90\x64"  # MPEG-1 Layer III, 128 kb/s, 44.1 kHz
+_FRAME_BYTES = 417
+
+
 def make_file(path: Path, size: int) -> str:
-    """Random bytes of ``size`` (kept between runs); returns the SHA-256."""
-    sidecar = path.with_name(path.name + ".sha256")
+    """MP3 frames with random payload, ``size`` bytes (kept between runs); its SHA-256.
+
+    The engine records only audio, so the files are MPEG streams as far as mutagen is
+    concerned; their payload is random, so nothing compresses or dedupes them.
+    """
+    sidecar = path.with_name(path.name + ".mp3frames.sha256")
     if path.exists() and path.stat().st_size == size and sidecar.exists():
         return sidecar.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
     tmp = path.with_name(path.name + ".tmp")
+    frames_per_block = (8 * MIB) // _FRAME_BYTES
     with open(tmp, "wb") as fh:
         left = size
         while left:
-            block = os.urandom(min(left, 8 * MIB))
+            payload = os.urandom(frames_per_block * (_FRAME_BYTES - 4))
+            step = _FRAME_BYTES - 4
+            block = b"".join(
+                _FRAME_HEADER + payload[i * step : (i + 1) * step]
+                for i in range(frames_per_block)
+            )[:left]
             fh.write(block)
             hasher.update(block)
             left -= len(block)
