@@ -352,6 +352,13 @@ class CatalogRepository(SqliteStore):
         this backend has that content (``exists`` says whether a recorded path is on
         disk). The song's reservation is released either way it is recorded.
         """
+        # Most songs have no twin: a plain read decides that without a write transaction.
+        if self._fetchone(
+            "SELECT 1 FROM local_files WHERE backend_id = ? AND source_sha256 = ? "
+            "AND song_id != ? LIMIT 1",
+            (int(backend_id), source_sha256, int(song_id)),
+        ) is None:
+            return None
         with self._connection() as conn:
             for file_row in conn.execute(
                 "SELECT relative_path, file_size_bytes, ext, quality_label, sha256, synced_at "

@@ -335,14 +335,14 @@ def _umask() -> int:
 # -- the schema ------------------------------------------------------------------
 
 
-def test_a_v3_database_is_upgraded_in_place_and_keeps_its_files(tmp_path):
+def test_a_v2_database_is_upgraded_in_place_and_keeps_its_files(tmp_path):
     path = tmp_path / "old.db"
     conn = db.connect_database(path)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN IMMEDIATE")
-    for migrate in db.MIGRATIONS[:3]:
+    for migrate in db.MIGRATIONS[:2]:
         migrate(conn)
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute("PRAGMA user_version = 2")
     conn.execute(
         "INSERT INTO storage_backends (name, kind, target, is_default) "
         "VALUES ('library', 'local', ?, 1)",
@@ -353,7 +353,7 @@ def test_a_v3_database_is_upgraded_in_place_and_keeps_its_files(tmp_path):
     )
     conn.execute(
         "INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes, sha256, "
-        "synced_at) VALUES (1, 1, 'manifest/Band/Intro.MP3', 10, 'ab', '2026-01-01')"
+        "created_at) VALUES (1, 1, 'manifest/Band/Intro.MP3', 10, 'ab', '2026-01-01')"
     )
     conn.execute("COMMIT")
     conn.close()
