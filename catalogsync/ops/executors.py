@@ -459,6 +459,7 @@ class DownloadStageExecutor(StageExecutor):
                 ext = require_audio(source, where=str(source), source="file has").ext
         target = _Target(self.catalog, int(backend["id"]), root, int(song["id"]))
         target.reserve(song_relative_path(song, ext, self._library_settings()))
+        _unlink_quietly(target.ready)  # a tagged file a killed try left: never resumed
         try:
             progress.start(_song_text(song), already=_size_or_zero(target.part))
             if opaque:
@@ -512,6 +513,12 @@ class DownloadStageExecutor(StageExecutor):
         if audio.ext != target.ext:
             target.reformat(audio.ext)
         library = self._library_settings()
+        if library is None or library.write_tags:
+            # Tagging changes the bytes, so the file is no longer a prefix a Range request
+            # may extend: it leaves the `.part` name first; a crash from here starts over.
+            with storage_guard(target.ready):
+                os.replace(saved, target.ready)
+            saved = target.ready
         outcome = write_tags(saved, song, audio.ext, library)
         if outcome.note:
             self.ops_repo.add_event(self.job.id, "tags", f"{_song_text(song)}: {outcome.note}")
@@ -596,7 +603,7 @@ class _Target:
     def __init__(self, catalog: CatalogRepository, backend_id: int, root: Path, song_id: int):
         self.catalog, self.backend_id, self.root, self.song_id = catalog, backend_id, root, song_id
         self.rel = ""
-        self.part = root
+        self.part = self.ready = root
 
     @property
     def ext(self) -> str:
@@ -620,7 +627,10 @@ class _Target:
 
     def _place_part(self) -> None:
         dest = self.dest()
-        self.part = dest.with_name(f"{PurePosixPath(self.rel).stem}.cs{self.song_id}.part")
+        stem = PurePosixPath(self.rel).stem
+        self.part = dest.with_name(f"{stem}.cs{self.song_id}.part")
+        # The verified bytes while they are tagged and recorded, before the final name.
+        self.ready = dest.with_name(f"{stem}.cs{self.song_id}.ready")
 
     def dest(self) -> Path:
         return safe_join(self.root, self.rel, root_resolved=True)

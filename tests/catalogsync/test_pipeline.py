@@ -284,9 +284,14 @@ def _download_never_flushed(service, http_server, tmp_path, name, count):
 def test_a_download_that_dies_before_its_record_finishes_from_its_part(
     service, http_server, tmp_path
 ):
-    """The record comes before the rename: a crash there leaves a complete .part only."""
+    """The record comes before the rename: a crash there leaves a complete .part only.
+
+    Untagged: the `.part` is still the server's bytes, so the retry resumes it. (Tagged
+    files leave the `.part` name before tagging; see the next test.)
+    """
     from catalogsync.catalog.repository import CatalogRepository
 
+    service.settings.library.write_tags = False
     url = list(serve_songs(http_server, 1))[0]
     playlist = _playlist(service, tmp_path, "Crash", [("A", "Window", url)])
     job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
@@ -309,6 +314,39 @@ def test_a_download_that_dies_before_its_record_finishes_from_its_part(
     assert list(library_files(service)) == ["manifest/A/Window.mp3"]
     requests = http_server.requests("/song0.mp3")
     assert [r.range for r in requests] == [None, "bytes=150000-"], "no byte fetched twice"
+
+
+def test_a_tagged_download_that_dies_before_its_record_starts_over(
+    service, http_server, tmp_path
+):
+    """A tagged file is no prefix of the server's bytes: the retry fetches it whole."""
+    from catalogsync.catalog.repository import CatalogRepository
+
+    service.settings.library.write_tags = True
+    url, body = next(iter(serve_songs(http_server, 1).items()))
+    playlist = _playlist(service, tmp_path, "Crash", [("A", "Tagged", url)])
+    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    real_record = CatalogRepository.record_local_file
+    calls = {"n": 0}
+
+    def dies_once(self, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed between tagging and recording")
+        return real_record(self, **kwargs)
+
+    with (
+        patch.object(CatalogRepository, "record_local_file", dies_once),
+        patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
+    ):
+        service.run_headless(until_idle=True)
+
+    assert service.job_row(job)["status"] == "completed"
+    files = library_files(service)
+    assert list(files) == ["manifest/A/Tagged.mp3"]
+    assert [r.range for r in http_server.requests("/song0.mp3")] == [None, None]
+    assert not list(service.settings.library_root.rglob("*.ready"))
+    assert not list(service.settings.library_root.rglob("*.part"))
 
 
 def test_a_download_that_dies_after_its_rename_counts_as_succeeded_not_skipped(
