@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
+
+__all__ = ["DownloadSpec", "PlaylistContent", "PlaylistRef", "ProgressCallback", "Provider", "Track"]
+
 
 @dataclass(frozen=True)
 class Track:
@@ -43,19 +47,6 @@ class PlaylistContent:
     tracks: list[Track]
 
 
-@dataclass(frozen=True)
-class DownloadSpec:
-    """What our own downloader needs to move a track's bytes."""
-
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    expected_size: int | None = None
-    sha256: str | None = None
-    ext: str = ""
-
-
-ProgressCallback = Callable[[int, int | None], None]
-"""Called with (bytes so far, expected total or None)."""
 
 
 class Provider(ABC):

@@ -26,10 +26,10 @@ from catalogsync.errors import (
     TransferError,
     TransferStopped,
 )
-from catalogsync.providers.base import DownloadSpec, ProgressCallback
 from catalogsync.transfer.durability import fsync_dir
 from catalogsync.transfer.ratelimit import TokenBucket
 from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
+from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
 from catalogsync.transfer.wire import (
     BadCertificate,
     BadURL,
