@@ -215,10 +215,14 @@ class CatalogRepository(SqliteStore):
         row = conn.execute(
             """
             INSERT INTO songs (platform, remote_id, name, singers, album, duration_seconds, ext,
-                file_size_bytes, sha256, download_url, metadata_json, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                file_size_bytes, sha256, download_url, metadata_json, created_at, updated_at,
+                albumartist, track_number, disc_number, year, cover_url, lyrics)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (platform, remote_id) DO UPDATE SET
                 name = excluded.name, singers = excluded.singers, album = excluded.album,
+                albumartist = excluded.albumartist, track_number = excluded.track_number,
+                disc_number = excluded.disc_number, year = excluded.year,
+                cover_url = excluded.cover_url, lyrics = excluded.lyrics,
                 duration_seconds = COALESCE(excluded.duration_seconds, duration_seconds),
                 ext = CASE WHEN excluded.ext != '' THEN excluded.ext ELSE ext END,
                 file_size_bytes = COALESCE(excluded.file_size_bytes, file_size_bytes),
@@ -241,6 +245,12 @@ class CatalogRepository(SqliteStore):
                 json.dumps(track.metadata, ensure_ascii=False, default=str),
                 now,
                 now,
+                track.albumartist,
+                track.track_number,
+                track.disc_number,
+                track.year,
+                track.cover_url,
+                track.lyrics,
             ),
         ).fetchone()
         return int(row[0])
