@@ -51,7 +51,7 @@ def open_service(home: Path) -> Catalogsync:
 
 
 def library_files(service: Catalogsync) -> dict[str, bytes]:
-    """Every file under the library root, by POSIX path relative to it.
+    """Every song file (no .m3u8) under the library root, by POSIX path relative to it.
 
     Checks the library invariant on the way: every record names an existing file of
     the recorded size and SHA-256.
@@ -59,5 +59,7 @@ def library_files(service: Catalogsync) -> dict[str, bytes]:
     assert service.catalog.library_invariant_violations() == []
     root = service.settings.library_root
     return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix != ".m3u8"
     }
