@@ -227,6 +227,14 @@ def _write_one(
         e for e in catalog.playlist_entries(int(playlist["id"]))
         if (Path(e["target"]) / e["relative_path"]).is_file()
     ]
+    if not entries:
+        # Nothing of it in the library yet: no file (a media server would list it empty).
+        if record is not None and _disk_sha(path) == record["sha256"]:
+            path.unlink()
+            result.removed.append(str(rel))
+        if record is not None:
+            catalog.forget_playlist_file(int(playlist["id"]))
+        return
     data = render_m3u8(str(playlist["name"]), int(playlist["id"]), entries, path.parent).encode()
     digest = _sha(data)
     if record is not None and record["sha256"] == digest and _disk_sha(path) == digest:

@@ -302,15 +302,14 @@ def write_tags(
     settings = library or LibrarySettings()
     if not settings.write_tags:
         return TagOutcome(False)
-    what = f"{song.get('name') or 'song'}"
     try:
         audio = _open(path, ext)
     except (mutagen.MutagenError, OSError, ValueError, EOFError) as exc:
-        return TagOutcome(False, f"{what}: stored untagged, the file cannot be read for tags ({exc})")
+        return TagOutcome(False, f"stored untagged, the file cannot be read for tags ({exc})")
     chosen = _writer(audio) if audio is not None else None
     if chosen is None:
         kind = type(audio).__name__ if audio is not None else (ext or "this format")
-        return TagOutcome(False, f"{what}: stored untagged, {kind} files cannot be tagged")
+        return TagOutcome(False, f"stored untagged, {kind} files cannot be tagged")
     writer, has_picture = chosen
     note: str | None = None
     cover: Cover | None = None
@@ -320,9 +319,9 @@ def write_tags(
         if isinstance(found, Cover):
             cover = found
         else:
-            note = f"{what}: tagged without cover art ({found})"
+            note = f"tagged without cover art ({found})"
     try:
         writer(audio, tag_values(song), cover, settings.overwrite_tags)
     except (mutagen.MutagenError, OSError, ValueError, EOFError) as exc:
-        return TagOutcome(False, f"{what}: stored untagged, writing tags failed ({exc})")
+        return TagOutcome(False, f"stored untagged, writing tags failed ({exc})")
     return TagOutcome(True, note)

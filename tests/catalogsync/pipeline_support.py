@@ -46,6 +46,21 @@ def write_m3u(path: Path, entries: list[tuple[str, str, str]], name: str | None 
     return path
 
 
+# The layout before issue 11, untagged and without playlist files: the tests of the
+# transfer engine compare library files byte for byte with what the server sent.
+V2_LAYOUT_TOML = (
+    '[library]\ntemplate = "{platform}/{artist}/{title}"\nwrite_tags = false\nplaylists = ""\n'
+)
+
+
+def use_v2_layout(home: Path) -> Path:
+    """Write a config.toml with the v2 layout into ``home``; returns its path."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "config.toml"
+    config.write_text(V2_LAYOUT_TOML, encoding="utf-8")
+    return config
+
+
 def open_service(home: Path) -> Catalogsync:
     return Catalogsync.open(home=str(home))
 

@@ -21,6 +21,9 @@ from tests.catalogsync.pipeline_support import (
     write_m3u,
 )
 
+# Transfer tests: byte-identical files in the v2 layout (see pipeline_support).
+pytestmark = pytest.mark.usefixtures("v2_layout")
+
 
 @pytest.fixture
 def service(tmp_path):
@@ -139,7 +142,7 @@ def test_hostile_names_stay_inside_the_library(service, http_server, tmp_path):
 
     assert service.job_row(job)["status"] == "completed"
     root = service.settings.library_root.resolve()
-    files = [p for p in root.rglob("*") if p.is_file() and p.suffix != ".m3u8"]
+    files = [p for p in root.rglob("*") if p.is_file()]
     assert len(files) == len(hostile)
     for path in files:
         assert path.resolve().is_relative_to(root)

@@ -674,6 +674,7 @@ def test_sync_download_end_to_end_refreshes_an_expired_url(
     fake_musicdl: FakeMusicdl,
     song_server: _SongServer,
     tmp_path: Path,
+    v2_layout: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from catalogsync.service import Catalogsync
@@ -703,7 +704,7 @@ def test_sync_download_end_to_end_refreshes_an_expired_url(
         job = service.submit_job("sync_download")["job"]["id"]
         service.make_runner().run_forever(until_idle=True)
         assert service.job_row(job)["status"] == "completed", service.job_detail(job)
-        files = [p for p in service.settings.library_root.rglob("*.mp3") if p.is_file()]
+        files = [p for p in service.settings.library_root.rglob("*") if p.is_file()]
         assert [p.relative_to(service.settings.library_root).as_posix() for p in files] == [
             "netease/Singer A/Signed Song.mp3"
         ]
