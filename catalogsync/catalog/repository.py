@@ -727,23 +727,68 @@ class CatalogRepository(SqliteStore):
         return [dict(r) for r in self._fetchall(sql + " ORDER BY id", params)]
 
     def finish_move(self, move_id: int, *, new_path: str | None) -> None:
-        """The rename is done (``new_path``: point the record there) or undone (None)."""
+        """The rename is done (``new_path``: point the records there) or undone (None).
+
+        Every song recorded on the old path moves with it (one file may serve several).
+        """
+        from catalogsync.db import library_path_key
+
         with self._connection() as conn:
             row = conn.execute(
-                "SELECT local_file_id FROM library_moves WHERE id = ?", (int(move_id),)
+                "SELECT backend_id, old_path FROM library_moves WHERE id = ?", (int(move_id),)
             ).fetchone()
             if row is not None and new_path is not None:
                 conn.execute(
-                    "UPDATE local_files SET relative_path = ? WHERE id = ?",
-                    (new_path, int(row[0])),
+                    "UPDATE local_files SET relative_path = ?, path_key = ? "
+                    "WHERE backend_id = ? AND relative_path = ?",
+                    (new_path, library_path_key(new_path), int(row[0]), str(row[1])),
                 )
             conn.execute("DELETE FROM library_moves WHERE id = ?", (int(move_id),))
+
+    def switch_backend_root(
+        self, backend_id: int, old_root: str, new_root: str, paths: list[str]
+    ) -> None:
+        """Point a backend at its new root and journal the old copies still to delete,
+        in one transaction (`library relocate --move`)."""
+        now = clock.now_text()
+        with self._connection() as conn:
+            conn.executemany(
+                "INSERT INTO library_moves (kind, local_file_id, song_id, backend_id, old_root, "
+                "old_path, new_root, new_path, created_at) "
+                "VALUES ('relocate', 0, 0, ?, ?, ?, ?, ?, ?)",
+                [(int(backend_id), old_root, rel, new_root, rel, now) for rel in paths],
+            )
+            conn.execute(
+                "UPDATE storage_backends SET target = ? WHERE id = ?", (new_root, int(backend_id))
+            )
+
+    def path_is_taken(self, backend_id: int, relative_path: str, *, by_other_than: int) -> bool:
+        """Whether a reservation or another song's record uses this path (case/ext-blind)."""
+        from catalogsync.db import library_path_key
+
+        key = library_path_key(relative_path)
+        return (
+            self._fetchone(
+                "SELECT 1 FROM path_reservations WHERE backend_id = ? AND path_key = ? "
+                "UNION ALL SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? "
+                "AND song_id != ? LIMIT 1",
+                (int(backend_id), key, int(backend_id), key, int(by_other_than)),
+            )
+            is not None
+        )
 
     def set_backend_target(self, backend_id: int, target: str) -> None:
         with self._connection() as conn:
             conn.execute(
                 "UPDATE storage_backends SET target = ? WHERE id = ?", (target, int(backend_id))
             )
+
+    def running_job_count(self) -> int:
+        """Jobs running now (reorganize and relocate wait until none is)."""
+        row = self._fetchone(
+            "SELECT COUNT(*) FROM job_runs WHERE status IN ('running', 'pause_requested')"
+        )
+        return int(row[0]) if row is not None else 0
 
     # -- storage backends --------------------------------------------------
 
