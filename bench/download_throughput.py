@@ -437,7 +437,7 @@ def scenario_big(args, server: ServerProcess, files: Path, work: Path) -> float 
     have_curl = shutil.which("curl") is not None
     engine_times, durable_times, curl_times, sync_times, cpu = [], [], [], [], []
     for n in range(-args.warmup, args.repeat):
-        result = run_engine_job(work, [track], args.workers, f"big{n}")
+        result = run_engine_job(work, [track], args.workers, f"big{n}", args.library_config)
         if n < 0:  # untimed: lets the disk settle after earlier runs' deletes
             shutil.rmtree(result["home"], ignore_errors=True)
             if have_curl:
@@ -493,7 +493,7 @@ def scenario_small(args, server: ServerProcess, files: Path, work: Path) -> floa
     have_aria = shutil.which("aria2c") is not None
     engine_times, durable_times, aria_times, cpu = [], [], [], []
     for n in range(-args.warmup, args.repeat):
-        result = run_engine_job(work, tracks, args.workers, f"small{n}")
+        result = run_engine_job(work, tracks, args.workers, f"small{n}", args.library_config)
         if n < 0:  # untimed, as in (a)
             shutil.rmtree(result["home"], ignore_errors=True)
             if have_aria:
@@ -619,11 +619,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="untimed runs of (a) and (b), each tool, before the timed ones (1)")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "catalogsync-bench"),
                         help="where generated files are kept between runs")
+    parser.add_argument("--no-tags", action="store_true",
+                        help="run jobs (a) and (b) with [library] write_tags = false")
     parser.add_argument("--tag-count", type=int, default=200,
                         help="write_tags runs in (t); median (200)")
     parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "t"],
                         help="skip a scenario (repeatable)")
     args = parser.parse_args(argv)
+    args.library_config = "[library]\nwrite_tags = false\n" if args.no_tags else ""
     if args.quick:
         args.big_mib, args.small_count, args.throttle_file_mib, args.repeat = 32, 100, 12, 1
         args.warmup, args.tag_count = 0, 50
