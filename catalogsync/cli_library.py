@@ -98,7 +98,7 @@ def verify(
                           "(`catalogsync jobs submit download_only`)", markup=False)
         if playlists:
             cli.out.print(playlists, markup=False)
-    if report.missing or report.mismatched:
+    if report.missing or report.mismatched or report.unreachable:
         raise typer.Exit(EXIT_PROBLEMS)
 
 

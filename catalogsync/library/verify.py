@@ -42,6 +42,7 @@ class VerifyReport:
     moved_to_trash: list[str] = field(default_factory=list)
     moves_recovered: int = 0
     trash_purged: int = 0
+    unreachable: list[str] = field(default_factory=list)
     fix: bool = False
 
     @property
@@ -59,6 +60,8 @@ class VerifyReport:
         text += f", {len(self.unrecorded)} unrecorded audio files (left alone)"
         if self.moves_recovered:
             text += f", {self.moves_recovered} interrupted moves finished"
+        for where in self.unreachable:
+            text += f"; {where}"
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,9 +85,19 @@ def verify_library(
     day = today or dt.date.today()
     for backend in catalog.local_backends():
         root = Path(backend["target"])
+        rows = catalog.list_library_files(int(backend["id"]))
+        if _looks_unmounted(root, rows):
+            # An unmounted share looks like a library whose every file was deleted:
+            # forgetting them all would download the whole library again.
+            report.checked += len(rows)
+            report.unreachable.append(
+                f"{backend['name']}: none of its {len(rows)} recorded files is under {root}; "
+                "is it mounted? nothing was changed"
+            )
+            continue
         recorded: set[str] = set()
         seen_paths: dict[str, bool] = {}  # a shared file is checked once
-        for row in catalog.list_library_files(int(backend["id"])):
+        for row in rows:
             rel = str(row["relative_path"])
             recorded.add(rel)
             entry = {
@@ -118,6 +131,15 @@ def verify_library(
         )
         report.trash_purged += _purge_trash(root, settings.trash_days, day)
     return report
+
+
+def _looks_unmounted(root: Path, rows: list[dict[str, Any]]) -> bool:
+    """No recorded file at all under the root (and more than one recorded)."""
+    if len(rows) < 2:
+        return False
+    if not root.is_dir():
+        return True
+    return not any((root / str(row["relative_path"])).is_file() for row in rows)
 
 
 def _song_text(row: dict[str, Any]) -> str:

@@ -88,3 +88,18 @@ def test_library_verify_is_a_job_type_offered_by_the_new_job_dialog(tmp_path, ht
     assert any(m.startswith("verify: 2 files checked, 1 ok, 1 missing") for m in messages)
     assert len(service.catalog.songs_to_download([1])) == 1
     service.close()
+
+
+def test_an_unmounted_library_is_not_forgotten(tmp_path, http_server):
+    home = tmp_path / "home"
+    service = build_library(home, http_server, 3)
+    root = service.settings.library_root
+    service.close()
+    (root.parent / "library-away").mkdir()
+    root.rename(root.parent / "library-away" / "x")
+    root.mkdir()  # the empty mount point of a share that is not mounted
+    code, out, _ = _cli(home, "library", "verify")
+    assert code == 3
+    assert "none of its 3 recorded files is under" in out and "nothing was changed" in out
+    code, out, _ = _cli(home, "status", "--json")
+    assert json.loads(out)["download_stats"]["downloaded_songs"] == 3
