@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from catalogsync.config import LibrarySettings, load_settings
 from catalogsync.errors import ConfigError
@@ -144,3 +146,25 @@ def test_bad_library_fields_in_json_name_the_line_and_field(tmp_path, field, val
     with pytest.raises(PlaylistFormatError) as caught:
         parse_manifest_text(text, path=str(tmp_path / "p.json"), fmt="json")
     assert needle in str(caught.value) and ":2:" in str(caught.value)
+
+
+_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    artist=_TEXT, album=_TEXT, title=_TEXT,
+    track=st.one_of(st.none(), st.integers(-5, 10_000)),
+    year=st.one_of(st.none(), st.integers(-5, 99_999)),
+)
+def test_any_values_give_a_safe_relative_path(artist, album, title, track, year):
+    song = _song(singers=artist, album=album, name=title, track_number=track, year=year)
+    path = song_relative_path(song, "mp3", DEFAULT)
+    assert not path.is_absolute() and path.suffix == ".mp3" and len(path.parts) == 3
+    for part in path.parts:
+        assert part and part not in (".", "..") and "/" not in part and "\\" not in part
+        assert len(part.encode()) <= 180
+        assert not any(ch in part for ch in "\u202e\u200b\u2066\x00\n")
+        assert "None" not in part or "None" in (artist + album + title)

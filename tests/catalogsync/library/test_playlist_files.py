@@ -116,3 +116,18 @@ def test_only_songs_in_the_library_are_listed_and_names_are_sanitised(service, h
     written = list((service.settings.library_root / "Playlists").iterdir())
     assert [p.name for p in written] == ["_Evil_Name.m3u8"]
     assert [t.name for t in _read(written[0])[0].tracks] == ["a"]
+
+
+def test_a_renamed_playlist_moves_to_its_new_name(service, http_server, tmp_path):
+    urls = _songs(http_server, ["a"])
+    path = write_m3u(tmp_path / "p.m3u", [("A", "a", urls["a"])], name="Old Name")
+    playlist = service.add_playlists([str(path)])[0]
+    _sync(service)
+    folder = service.settings.library_root / "Playlists"
+    assert [p.name for p in folder.iterdir()] == ["Old Name.m3u8"]
+    service.catalog.upsert_playlist(platform=playlist.platform, remote_id=str(path),
+                                    name="New Name")
+    result = refresh_playlist_files(service.catalog, LibrarySettings())
+    assert [p.name for p in folder.iterdir()] == ["New Name.m3u8"]
+    assert result.removed == ["Playlists/Old Name.m3u8"]
+    assert _read(folder / "New Name.m3u8")[0].name == "New Name"

@@ -103,3 +103,21 @@ def test_an_unmounted_library_is_not_forgotten(tmp_path, http_server):
     assert "none of its 3 recorded files is under" in out and "nothing was changed" in out
     code, out, _ = _cli(home, "status", "--json")
     assert json.loads(out)["download_stats"]["downloaded_songs"] == 3
+
+
+def test_a_file_being_downloaded_is_skipped_not_forgotten(tmp_path, http_server):
+    """Recorded before its rename and not yet flushed: verify leaves the record alone."""
+    home = tmp_path / "home"
+    service = build_library(home, http_server, 2)
+    root = service.settings.library_root
+    first = song_files(root)[0]
+    service.catalog._conn().execute(
+        "UPDATE local_files SET synced_at = NULL WHERE relative_path = ?", (first,)
+    )
+    (root / first).rename(root / (first + ".cs1.ready"))  # the rename has not happened yet
+    service.close()
+    code, out, _ = _cli(home, "library", "verify", "--json")
+    report = json.loads(out)
+    assert code == 0, out
+    assert (report["in_flight"], report["missing"], report["unrecorded"]) == (1, [], [])
+    assert "1 files being downloaded right now skipped" in report["summary"]
