@@ -258,7 +258,14 @@ class CatalogRepository(SqliteStore):
     # -- songs and files ---------------------------------------------------
 
     def get_song(self, song_id: int) -> dict[str, Any] | None:
-        row = self._fetchone("SELECT * FROM songs WHERE id = ?", (int(song_id),))
+        """A song row plus ``playlist``: the name of its first playlist (wanted first, by
+        id), which the `{playlist}` field of the library template renders."""
+        row = self._fetchone(
+            "SELECT s.*, (SELECT p.name FROM playlist_songs ps JOIN playlists p "
+            "ON p.id = ps.playlist_id WHERE ps.song_id = s.id AND ps.removed_at IS NULL "
+            "ORDER BY p.wanted DESC, p.id LIMIT 1) AS playlist FROM songs s WHERE s.id = ?",
+            (int(song_id),),
+        )
         return dict(row) if row is not None else None
 
     def songs_to_download(self, playlist_ids: list[int]) -> list[dict[str, Any]]:
@@ -638,16 +645,6 @@ class CatalogRepository(SqliteStore):
         return [dict(r) for r in rows]
 
     # -- the library: layout rows, playlist files, move journal (issue 11) ---
-
-    def song_layout_row(self, song_id: int) -> dict[str, Any] | None:
-        """``get_song`` plus ``playlist``: the name of the first playlist (by id) holding it."""
-        row = self._fetchone(
-            "SELECT s.*, (SELECT p.name FROM playlist_songs ps JOIN playlists p "
-            "ON p.id = ps.playlist_id WHERE ps.song_id = s.id AND ps.removed_at IS NULL "
-            "ORDER BY p.wanted DESC, p.id LIMIT 1) AS playlist FROM songs s WHERE s.id = ?",
-            (int(song_id),),
-        )
-        return dict(row) if row is not None else None
 
     def library_file_rows(self, backend_id: int) -> list[dict[str, Any]]:
         """Every file recorded on a backend with its song's layout fields (one query)."""

@@ -117,7 +117,8 @@ def song_fields(song: Mapping[str, Any]) -> dict[str, Any]:
 
 def _render_part(pieces: list[tuple[str, str | None, str]], values: dict[str, Any]) -> str:
     out = ""
-    drop_separators = False
+    boundary = 0  # end of the last rendered value: separators are only cut after it
+    drop_separators = dropped = False
     for literal, field, spec in pieces:
         if drop_separators:
             literal = literal.lstrip(_SEPARATORS)
@@ -128,8 +129,9 @@ def _render_part(pieces: list[tuple[str, str | None, str]], values: dict[str, An
         value = values[field]
         if field in NUMBER_FIELDS:
             if value is None:
-                out = out.rstrip(" ") if not out.endswith(("(", "[")) else out
-                drop_separators = True
+                # Unknown number: it and the separators around it go ("{track:02} {title}").
+                out = out[:boundary] + out[boundary:].rstrip(_SEPARATORS)
+                drop_separators = dropped = True
                 continue
         else:
             # A value is one name: a "/" in it is not a folder (beets replaces it too).
@@ -140,7 +142,10 @@ def _render_part(pieces: list[tuple[str, str | None, str]], values: dict[str, An
             out += format(value, spec)
         except (ValueError, TypeError) as exc:
             raise TemplateError(f"template field {{{field}:{spec}}}: {exc}") from None
-    return _EMPTY_BRACKETS.sub("", out).strip(_SEPARATORS.replace(".", "") + " ")
+        boundary = len(out)
+    if dropped:
+        out = _EMPTY_BRACKETS.sub("", out)
+    return out.strip()
 
 
 def render(template: str, song: Mapping[str, Any], ext: str) -> PurePosixPath:
@@ -203,8 +208,8 @@ def song_relative_path(
 ) -> PurePosixPath:
     """The song's library path before any ` (2)` suffix (the caller reserves it).
 
-    ``song`` is a row of ``CatalogRepository.get_song`` (``song_layout_row`` adds the
-    ``playlist`` name for templates that use it); ``ext`` has no dot.
+    ``song`` is a row of ``CatalogRepository.get_song`` (with the ``playlist`` name the
+    ``{playlist}`` field renders); ``ext`` has no dot.
     """
     template = (library or LibrarySettings()).template
     try:

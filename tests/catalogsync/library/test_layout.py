@@ -168,3 +168,16 @@ def test_any_values_give_a_safe_relative_path(artist, album, title, track, year)
         assert len(part.encode()) <= 180
         assert not any(ch in part for ch in "\u202e\u200b\u2066\x00\n")
         assert "None" not in part or "None" in (artist + album + title)
+
+
+def test_the_playlist_field_renders_the_same_for_a_download_and_a_reorganize(tmp_path, http_server):
+    from tests.catalogsync.library.library_support import build_library, song_files, write_config
+
+    home = tmp_path / "home"
+    write_config(home, '[library]\ntemplate = "{playlist}/{title}"\n')
+    service = build_library(home, http_server, 1)
+    assert song_files(service.settings.library_root) == ["Mix/Song 0.mp3"]
+    from catalogsync.library.reorganize import reorganize
+
+    assert reorganize(service.catalog, service.settings.library).moves == []
+    service.close()
