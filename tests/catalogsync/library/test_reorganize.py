@@ -202,3 +202,34 @@ def test_a_v2_database_and_library_upgraded_in_place(tmp_path, http_server):
     assert code == 0 and "2 files checked, 2 ok" in out
     content = ManifestProvider().fetch_playlist(str(root / "Playlists" / "Old.m3u8"))
     assert [t.name for t in content.tracks] == ["Tune 0", "Tune 1"]
+
+
+def test_a_file_two_songs_share_moves_once_and_both_records_follow(tmp_path, http_server):
+    home = tmp_path / "home"
+    body = mp3_body(12_000, seed=7)
+    first = http_server.route("/first.mp3", body=body)
+    second = http_server.route("/second.mp3", body=body)
+    playlist = tmp_path / "twins.json"
+    playlist.write_text(json.dumps({"name": "Twins", "tracks": [
+        {"url": first, "title": "One", "artist": "A"},
+        {"url": second, "title": "Two", "artist": "B"},
+    ]}))
+    write_config(home, '[library]\nwrite_tags = false\n[download]\nworkers = 1\n')
+    service = Catalogsync.open(home=str(home))
+    service.add_playlists([str(playlist)])
+    service.submit_job("sync_download")
+    service.run_headless(until_idle=True)
+    rows = service.catalog._fetchall("SELECT DISTINCT relative_path FROM local_files")
+    assert len(rows) == 1, "one file serves both songs"
+    service.close()
+    write_config(home, '[library]\ntemplate = "{title}"\nwrite_tags = false\n')
+    code, out, _ = _cli(home, "library", "reorganize", "--json")
+    assert code == 0, out
+    assert [m["to"] for m in json.loads(out)["moves"]] == ["One.mp3"]
+    service = Catalogsync.open(home=str(home))
+    paths = [r[0] for r in service.catalog._fetchall("SELECT relative_path FROM local_files")]
+    assert paths == ["One.mp3", "One.mp3"]
+    assert service.catalog.library_invariant_violations() == []
+    service.close()
+    code, out, _ = _cli(home, "library", "reorganize")
+    assert "moved 0 files, 1 already in place" in out
