@@ -131,3 +131,19 @@ def test_a_renamed_playlist_moves_to_its_new_name(service, http_server, tmp_path
     assert [p.name for p in folder.iterdir()] == ["New Name.m3u8"]
     assert result.removed == ["Playlists/Old Name.m3u8"]
     assert _read(folder / "New Name.m3u8")[0].name == "New Name"
+
+
+def test_a_playlist_file_that_cannot_be_written_is_an_event_not_a_failed_job(
+    service, http_server, tmp_path
+):
+    urls = _songs(http_server, ["a"])
+    service.add_playlists([str(write_m3u(tmp_path / "p.m3u", [("A", "a", urls["a"])], name="P"))])
+    root = service.settings.library_root
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Playlists").write_text("a file where the folder should be")
+    job = service.submit_job("sync_download")["job"]["id"]
+    service.run_headless(until_idle=True)
+    detail = service.job_detail(job)
+    assert detail["job"]["status"] == "completed"
+    assert any(e["message"].startswith("playlist files not written:") for e in detail["events"])
+    assert (root / "Playlists").read_text() == "a file where the folder should be"

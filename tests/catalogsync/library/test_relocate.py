@@ -142,3 +142,27 @@ def test_relocate_move_killed_mid_copy_keeps_the_old_library_and_a_rerun_finishe
     assert code == 0, err
     assert "2 already there" in out
     assert _digests(new) == before and song_files(old) == []
+
+
+def test_relocate_refusals_are_one_line(tmp_path, http_server):
+    home = tmp_path / "home"
+    service = build_library(home, http_server, 1)
+    old = service.settings.library_root
+    service.close()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for target, needle in [
+        (old, "already at"),
+        (old / "sub", "contain one another"),
+        (a_file, "is not a folder"),
+    ]:
+        code, _, err = _cli(home, "library", "relocate", str(target), "--move")
+        assert code == 1 and needle in err and len(err.strip().splitlines()) == 1, err
+    clash = tmp_path / "clash"
+    rel = song_files(old)[0]
+    (clash / rel).parent.mkdir(parents=True)
+    (clash / rel).write_bytes(b"another song")
+    code, _, err = _cli(home, "library", "relocate", str(clash), "--move")
+    assert code == 1 and "exists and is another file" in err
+    assert (clash / rel).read_bytes() == b"another song"
+    assert load_settings(home=home).library_root == old, "nothing switched"

@@ -233,3 +233,20 @@ def test_a_file_two_songs_share_moves_once_and_both_records_follow(tmp_path, htt
     service.close()
     code, out, _ = _cli(home, "library", "reorganize")
     assert "moved 0 files, 1 already in place" in out
+
+
+def test_a_move_that_fails_is_one_line_and_the_record_stays(tmp_path, http_server):
+    home = tmp_path / "home"
+    write_config(home, V2)
+    service = build_library(home, http_server, 1)
+    root = service.settings.library_root
+    service.close()
+    (root / "Band").write_text("a file where the artist folder would go")
+    write_config(home, '[library]\ntemplate = "{artist}/{title}"\n')
+    code, _, err = _cli(home, "library", "reorganize")
+    assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    service = Catalogsync.open(home=str(home))
+    assert service.catalog.library_invariant_violations() == []
+    assert service.catalog.journaled_moves() == [] and service.catalog.reservations() == []
+    assert song_files(root) == ["manifest/Band/Song 0.mp3"]
+    service.close()

@@ -185,3 +185,12 @@ def test_an_unreachable_cover_is_a_note(tmp_path):
     path = _part(tmp_path, "silence.mp3")
     outcome = write_tags(path, {**SONG, "cover_url": "http://127.0.0.1:9/c.jpg"}, "mp3", None)
     assert outcome.tagged and "cover" in (outcome.note or "")
+
+
+def test_a_file_mutagen_cannot_parse_is_a_note_and_left_as_it_was(tmp_path):
+    path = tmp_path / "broken.part"
+    data = b"fLaC" + b"\x00\x00\x00\x22" + b"\xff" * 20  # a FLAC header cut short
+    path.write_bytes(data)
+    outcome = write_tags(path, SONG, "flac", None)
+    assert not outcome.tagged and "stored untagged" in (outcome.note or "")
+    assert path.read_bytes() == data

@@ -121,3 +121,17 @@ def test_a_file_being_downloaded_is_skipped_not_forgotten(tmp_path, http_server)
     assert code == 0, out
     assert (report["in_flight"], report["missing"], report["unrecorded"]) == (1, [], [])
     assert "1 files being downloaded right now skipped" in report["summary"]
+
+
+def test_a_record_that_leaves_the_root_is_reported_not_followed(tmp_path, http_server):
+    home = tmp_path / "home"
+    service = build_library(home, http_server, 2)
+    service.catalog._conn().execute(
+        "UPDATE local_files SET relative_path = '../../outside.mp3' WHERE id = 1"
+    )
+    service.close()
+    code, out, _ = _cli(home, "library", "verify", "--json")
+    report = json.loads(out)
+    assert code == 3
+    assert [m["path"] for m in report["mismatched"]] == ["../../outside.mp3"]
+    assert "leaves the library root" in report["mismatched"][0]["reason"]
