@@ -16,13 +16,15 @@ SOURCE_KINDS = ("manual_file", "directory", "playlist_square")
 DEFAULT_CONFIG_TEXT = """\
 # catalogsync configuration. Every key is optional; the values shown are the defaults.
 
-[library]
-# root = "/srv/music"             # where downloads land (the default `library` backend)
-template = "{albumartist}/{album}/{track:02} {title}"   # see docs/library.md for the fields
-playlists = "Playlists"           # .m3u8 per wanted playlist in this folder of the root; "" = none
-write_tags = true                 # title, artist, album, track, date, catalogsync_source
-cover_art = true                  # embed the provider's cover (at most 5 MB)
-overwrite_tags = false            # true: replace tags a downloaded file already has
+# The library: where downloads land, their layout, tags and playlist files (docs/library.md).
+# [library]
+# root = "/srv/music"             # the default `library` backend (old form: library = "...")
+# template = "{albumartist}/{album}/{track:02} {title}"
+# playlists = "Playlists"         # .m3u8 per wanted playlist in this folder of the root; "" = none
+# write_tags = true               # title, artist, album, track, date, catalogsync_source
+# cover_art = true                # embed the provider's cover (at most 5 MB)
+# overwrite_tags = false          # true: replace tags a downloaded file already has
+# trash_days = 30                 # `library verify --fix` keeps replaced files this long
 
 [runner]
 download_lane_concurrency = 1     # download-class jobs running at once
