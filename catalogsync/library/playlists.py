@@ -141,6 +141,9 @@ def _refresh(catalog: CatalogRepository, library: LibrarySettings) -> PlaylistFi
     result = PlaylistFilesResult()
     backend = catalog.default_backend()
     root = Path(backend["target"])
+    if not root.is_dir():  # not mounted: never create a library where there is none
+        result.notes.append(f"library {root} is not reachable; playlist files left as they were")
+        return result
     folder = playlists_folder(library)
     records = {int(r["playlist_id"]): r for r in catalog.playlist_file_records()}
     wanted = catalog.list_playlists(wanted_only=True) if folder is not None else []
