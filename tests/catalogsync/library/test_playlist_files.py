@@ -147,3 +147,11 @@ def test_a_playlist_file_that_cannot_be_written_is_an_event_not_a_failed_job(
     assert detail["job"]["status"] == "completed"
     assert any(e["message"].startswith("playlist files not written:") for e in detail["events"])
     assert (root / "Playlists").read_text() == "a file where the folder should be"
+
+
+def test_an_unreachable_library_root_is_a_note_and_nothing_is_created(service):
+    root = service.settings.library_root
+    root.rmdir()
+    result = refresh_playlist_files(service.catalog, LibrarySettings())
+    assert not root.exists()
+    assert result.notes and "not reachable" in result.notes[0]
