@@ -21,6 +21,7 @@ import struct
 import sys
 import threading
 import time
+import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,6 +134,28 @@ def album_artist(song: DemoSong) -> str:
     """The song's artist, or "Various Artists" on an album several artists share (beets' way)."""
     artists = {s.artist for p in DEMO_PLAYLISTS for s in p.songs if s.album == song.album}
     return song.artist if len(artists) == 1 else "Various Artists"
+
+
+def album_slug(album: str) -> str:
+    """The album's name in a cover URL (``Tail Lights`` -> ``tail-lights``)."""
+    return re.sub(r"[^a-z0-9]+", "-", album.lower()).strip("-") or "album"
+
+
+@lru_cache(maxsize=64)
+def cover_png(slug: str) -> bytes:
+    """A 64x64 PNG in two colours drawn from the album's name: the demo's cover art."""
+    digest = hashlib.sha256(slug.encode("utf-8")).digest()
+    top, bottom = digest[0:3], digest[3:6]
+    rows = b"".join(b"\x00" + (top if y < 40 else bottom) * 64 for y in range(64))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data)
+        )
+
+    header = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 # --------------------------------------------------------------------------- song bytes
@@ -304,6 +327,10 @@ class _DemoHandler(BaseHTTPRequestHandler):
             else:
                 body = json.dumps(demo.playlist_json(playlist), indent=2).encode("utf-8")
                 self._send_body(200, "application/json", body, head)
+            return
+        match = re.fullmatch(r"/covers/([a-z0-9-]+)\.png", path)
+        if match and match.group(1) in {album_slug(s.album) for s in demo.songs.values()}:
+            self._send_body(200, "image/png", cover_png(match.group(1)), head)
             return
         match = re.fullmatch(r"/songs/([a-z0-9-]+)\.wav", path)
         if match and match.group(1) in demo.songs:
@@ -500,6 +527,7 @@ class DemoServer:
                     "artist": song.artist,
                     "album": song.album,
                     "albumartist": album_artist(song),
+                    "cover": f"{self.base_url}/covers/{album_slug(song.album)}.png",
                     "track": song.track or None,
                     "year": song.year or None,
                     "duration": song.duration_seconds,
