@@ -96,13 +96,15 @@ _KILLED_AFTER_RENAME = textwrap.dedent(
     """
     import os, signal, sys
     from catalogsync.library import reorganize
-    renames, kill_at = 0, int(sys.argv[2])
+    renames, kill_at, before = 0, int(sys.argv[2]), sys.argv[3] == "before"
     real_rename = os.rename
 
     def rename_then_die(src, dst):
         global renames
-        real_rename(src, dst)
         renames += 1
+        if before and renames == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # journaled, not renamed yet
+        real_rename(src, dst)
         if renames == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)  # after the rename, before the record moves
 
@@ -115,7 +117,10 @@ _KILLED_AFTER_RENAME = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigkill_in_the_middle_then_a_rerun_finishes_and_nothing_is_lost(tmp_path, http_server):
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_sigkill_in_the_middle_then_a_rerun_finishes_and_nothing_is_lost(
+    tmp_path, http_server, when
+):
     home = tmp_path / "home"
     write_config(home, V2)
     service = build_library(home, http_server, 6)
@@ -126,7 +131,7 @@ def test_sigkill_in_the_middle_then_a_rerun_finishes_and_nothing_is_lost(tmp_pat
     script = tmp_path / "killed.py"
     script.write_text(_KILLED_AFTER_RENAME)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    result = subprocess.run([sys.executable, str(script), str(home), "4"], env=env,
+    result = subprocess.run([sys.executable, str(script), str(home), "4", when], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == -signal.SIGKILL, result.stderr
 
@@ -139,7 +144,7 @@ def test_sigkill_in_the_middle_then_a_rerun_finishes_and_nothing_is_lost(tmp_pat
     journal = {int(m[0]): m[1] for m in moves}
     for song_id, rel in records:
         assert (root / rel).is_file() or (root / journal[int(song_id)]).is_file()
-    assert sum(p.startswith("Band/") for p in song_files(root)) == 4
+    assert sum(p.startswith("Band/") for p in song_files(root)) == (4 if when == "after" else 3)
 
     code, out, _ = _cli(home, "library", "reorganize")
     assert code == 0, out
