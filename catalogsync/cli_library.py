@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -22,14 +23,20 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from catalogsync.cli import handles_errors
-
-        return handles_errors(func)(*args, **kwargs)
+        return _cli().handles_errors(func)(*args, **kwargs)
 
     return wrapper
 
 
 def _cli() -> Any:
+    """The running `catalogsync.cli` module: it holds the global options (--home ...).
+
+    Under ``python -m catalogsync.cli`` that module is ``__main__``, and importing
+    ``catalogsync.cli`` would give a second copy that never saw the options.
+    """
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) == "catalogsync.cli":
+        return main
     from catalogsync import cli
 
     return cli

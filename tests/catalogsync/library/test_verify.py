@@ -135,3 +135,18 @@ def test_a_record_that_leaves_the_root_is_reported_not_followed(tmp_path, http_s
     assert code == 3
     assert [m["path"] for m in report["mismatched"]] == ["../../outside.mp3"]
     assert "leaves the library root" in report["mismatched"][0]["reason"]
+
+
+def test_python_dash_m_catalogsync_cli_sees_the_home(tmp_path, http_server):
+    """`python -m catalogsync.cli` runs the module as __main__: the options must reach us."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    build_library(home, http_server, 2).close()
+    done = subprocess.run(
+        [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "library", "verify",
+         "--json"], capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["checked"] == 2
