@@ -146,9 +146,17 @@ def relocate(
     as_json: JsonOpt = False,
 ) -> None:
     """Point the library backend and config.toml at NEW; --move moves the files."""
+    from catalogsync.errors import CatalogsyncError
     from catalogsync.library.relocate import relocate as run_relocate
 
     cli = _cli()
+    if cli._state.get("library"):
+        # Every open points the library backend at --library / CATALOGSYNC_LIBRARY, so
+        # the next command would undo the relocation (and, after --move, miss every file).
+        raise CatalogsyncError(
+            "--library / CATALOGSYNC_LIBRARY is set for this command; unset it, then run "
+            "`catalogsync library relocate NEW` (it records NEW in config.toml)"
+        )
     service = cli._service()
     _no_running_jobs(service, "relocate")
     report = run_relocate(service.catalog, service.settings.config_path, Path(new_root),

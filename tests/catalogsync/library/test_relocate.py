@@ -166,3 +166,14 @@ def test_relocate_refusals_are_one_line(tmp_path, http_server):
     assert code == 1 and "exists and is another file" in err
     assert (clash / rel).read_bytes() == b"another song"
     assert load_settings(home=home).library_root == old, "nothing switched"
+
+
+def test_relocate_refuses_while_the_library_option_overrides_config(tmp_path, http_server, monkeypatch):
+    home = tmp_path / "home"
+    service = build_library(home, http_server, 1)
+    old = service.settings.library_root
+    service.close()
+    monkeypatch.setenv("CATALOGSYNC_LIBRARY", str(old))
+    code, _, err = _cli(home, "library", "relocate", str(tmp_path / "new"), "--move")
+    assert code == 1 and "CATALOGSYNC_LIBRARY is set" in err and len(err.strip().splitlines()) == 1
+    assert song_files(old) and not (tmp_path / "new").exists()
