@@ -7,7 +7,10 @@ A local HTTP server (a separate process on 127.0.0.1: ThreadingHTTPServer, ``sen
     manifest -> ``add_playlists`` -> ``submit_job`` -> runner until idle) vs ``curl -o``;
 (b) 500 files of 256 KiB through one job with 4 download workers vs ``aria2c -j4 -i list``;
 (c) speed accuracy: one file served at 2 MiB/s; the speed the engine recorded
-    (``worker_speed_samples``) during the transfer vs bytes/elapsed measured by the server.
+    (``worker_speed_samples``) during the transfer vs bytes/elapsed measured by the server;
+(t) tagging cost: ``write_tags`` (title, artist, album, track, date, catalogsync_source)
+    on a fresh copy of a 256 KiB untagged MP3, in-process, median of ``--tag-count`` runs.
+    Jobs (a) and (b) run with the default ``[library] write_tags = true``.
 
 A job's time runs from ``submit_job`` to the runner's ``job_finished`` event, so it includes
 planning (the sync stage and download planning), every DB write and the SHA-256 / size
@@ -316,7 +319,8 @@ def run_engine_job(
             (svc.settings.library_root / f["relative_path"]).stat().st_size for f in files
         )
         expected = sum(int(t["size"]) for t in tracks)
-        if len(files) != len(tracks) or on_disk != expected:
+        # Tags (on by default) only add bytes to what the server sent.
+        if len(files) != len(tracks) or on_disk < expected:
             raise SystemExit(f"{label}: library holds {len(files)} files, {on_disk} bytes")
         unsynced = [f for f in files if not f.get("synced_at")]
         if unsynced:
@@ -433,7 +437,7 @@ def scenario_big(args, server: ServerProcess, files: Path, work: Path) -> float 
     have_curl = shutil.which("curl") is not None
     engine_times, durable_times, curl_times, sync_times, cpu = [], [], [], [], []
     for n in range(-args.warmup, args.repeat):
-        result = run_engine_job(work, [track], args.workers, f"big{n}")
+        result = run_engine_job(work, [track], args.workers, f"big{n}", args.library_config)
         if n < 0:  # untimed: lets the disk settle after earlier runs' deletes
             shutil.rmtree(result["home"], ignore_errors=True)
             if have_curl:
@@ -489,7 +493,7 @@ def scenario_small(args, server: ServerProcess, files: Path, work: Path) -> floa
     have_aria = shutil.which("aria2c") is not None
     engine_times, durable_times, aria_times, cpu = [], [], [], []
     for n in range(-args.warmup, args.repeat):
-        result = run_engine_job(work, tracks, args.workers, f"small{n}")
+        result = run_engine_job(work, tracks, args.workers, f"small{n}", args.library_config)
         if n < 0:  # untimed, as in (a)
             shutil.rmtree(result["home"], ignore_errors=True)
             if have_aria:
@@ -567,6 +571,34 @@ def scenario_accuracy(args, server: ServerProcess, files: Path, work: Path) -> f
 # -- main -----------------------------------------------------------------------------------
 
 
+def scenario_tags(args, files: Path, work: Path) -> float:
+    """(t) median seconds of one ``write_tags`` on a 256 KiB MP3 (a fresh copy each time)."""
+    from catalogsync.config import LibrarySettings
+    from catalogsync.library.tags import write_tags
+
+    source = files / "tags-256k.mp3"
+    make_file(source, 256 * 1024)
+    song = {"platform": "manifest", "remote_id": "bench", "name": "Track 0001",
+            "singers": "Bench", "album": "Bench Album", "track_number": 1, "year": 2026}
+    library = LibrarySettings(cover_art=False)
+    times = []
+    for n in range(args.tag_count):
+        part = work / f"tag-{n}.part"
+        shutil.copyfile(source, part)
+        started = time.perf_counter()
+        outcome = write_tags(part, song, "mp3", library)
+        times.append(time.perf_counter() - started)
+        if not outcome.tagged:
+            raise SystemExit(f"(t) write_tags did not tag: {outcome.note}")
+        part.unlink()
+    median = statistics.median(times)
+    print(
+        f"(t) tagging: write_tags on a 256 KiB MP3, median of {len(times)}: "
+        f"{median * 1000:.2f} ms per song ({1 / median:.0f} songs/s per worker)"
+    )
+    return median
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
@@ -587,12 +619,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="untimed runs of (a) and (b), each tool, before the timed ones (1)")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "catalogsync-bench"),
                         help="where generated files are kept between runs")
-    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c"],
+    parser.add_argument("--no-tags", action="store_true",
+                        help="run jobs (a) and (b) with [library] write_tags = false")
+    parser.add_argument("--tag-count", type=int, default=200,
+                        help="write_tags runs in (t); median (200)")
+    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "t"],
                         help="skip a scenario (repeatable)")
     args = parser.parse_args(argv)
+    args.library_config = "[library]\nwrite_tags = false\n" if args.no_tags else ""
     if args.quick:
         args.big_mib, args.small_count, args.throttle_file_mib, args.repeat = 32, 100, 12, 1
-        args.warmup = 0
+        args.warmup, args.tag_count = 0, 50
     return args
 
 
@@ -617,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     # Work files live next to the served ones: one file system for every tool.
     work = Path(tempfile.mkdtemp(prefix="cs-bench-dl-", dir=args.cache_dir))
     server = ServerProcess(files)
-    ratio_curl = ratio_aria = error = None
+    ratio_curl = ratio_aria = error = tag_seconds = None
     try:
         if "a" not in args.skip:
             ratio_curl = scenario_big(args, server, files, work)
@@ -625,6 +662,8 @@ def main(argv: list[str] | None = None) -> int:
             ratio_aria = scenario_small(args, server, files, work)
         if "c" not in args.skip:
             error = scenario_accuracy(args, server, files, work)
+        if "t" not in args.skip:
+            tag_seconds = scenario_tags(args, files, work)
     finally:
         server.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -647,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
     if error is not None:
         print(f"goal speed error <= {GOAL_ERROR_PCT:g} %: {verdict(error <= GOAL_ERROR_PCT)}")
         print(f"speed accuracy error: {error:.2f} %")
+    if tag_seconds is not None:
+        print(f"tagging cost per song: {tag_seconds * 1000:.2f} ms (256 KiB MP3, median)")
     return 0
 
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from catalogsync import __version__
+from catalogsync.cli_library import library_app
 from catalogsync.errors import CatalogsyncError
 from catalogsync.ops.models import CommandType
 
@@ -35,6 +36,7 @@ backends_app = typer.Typer(help="Storage backends files are uploaded to.", no_ar
 app.add_typer(playlists_app, name="playlists")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(backends_app, name="backends")
+app.add_typer(library_app, name="library")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

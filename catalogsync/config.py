@@ -15,7 +15,16 @@ SOURCE_KINDS = ("manual_file", "directory", "playlist_square")
 
 DEFAULT_CONFIG_TEXT = """\
 # catalogsync configuration. Every key is optional; the values shown are the defaults.
-# library = "/srv/music"          # where downloads land (the default `library` backend)
+
+# The library: where downloads land, their layout, tags and playlist files (docs/library.md).
+# [library]
+# root = "/srv/music"             # the default `library` backend (old form: library = "...")
+# template = "{albumartist}/{album}/{track:02} {title}"
+# playlists = "Playlists"         # .m3u8 per wanted playlist in this folder of the root; "" = none
+# write_tags = true               # title, artist, album, track, date, catalogsync_source
+# cover_art = true                # embed the provider's cover (at most 5 MB)
+# overwrite_tags = false          # true: replace tags a downloaded file already has
+# trash_days = 30                 # `library verify --fix` keeps replaced files this long
 
 [runner]
 download_lane_concurrency = 1     # download-class jobs running at once
@@ -75,6 +84,7 @@ class LibrarySettings:
     write_tags: bool = True
     cover_art: bool = True
     trash_days: int = 30
+    overwrite_tags: bool = False  # True: our values replace tags the source file already has
 
 
 @dataclass
@@ -157,6 +167,28 @@ def _transfer(table: Any, defaults: TransferSettings, where: str) -> TransferSet
     )
 
 
+def _library(table: dict[str, Any], where: str) -> LibrarySettings:
+    """The `[library]` table; the template is checked here, so a bad one never reaches a job."""
+    defaults = LibrarySettings()
+    values: dict[str, Any] = {}
+    for key in ("template", "playlists"):
+        value = table.get(key, getattr(defaults, key))
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
+        values[key] = value
+    for key in ("write_tags", "cover_art", "overwrite_tags"):
+        value = table.get(key, getattr(defaults, key))
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+        values[key] = value
+    values["trash_days"] = _int(table, "trash_days", defaults.trash_days, where)
+    settings = LibrarySettings(**values)
+    from catalogsync.library.layout import check_library_settings
+
+    check_library_settings(settings, where)
+    return settings
+
+
 def load_settings(
     home: str | Path | None = None, db: str | Path | None = None, library: str | Path | None = None
 ) -> Settings:
@@ -171,8 +203,18 @@ def load_settings(
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{config_path}: cannot read: {exc}") from None
     where = str(config_path)
-    if "library" in data and not library and not os.environ.get("CATALOGSYNC_LIBRARY"):
-        library_root = Path(str(data["library"])).expanduser()
+    # [library] (issue 11): `root` there, or the old top-level `library = "..."` string.
+    raw_library = data.get("library", {})
+    if isinstance(raw_library, str):
+        raw_library = {"root": raw_library}
+    if not isinstance(raw_library, dict):
+        raise ConfigError(f"{where}: library must be a table ([library]) or a folder string")
+    library_settings = _library(raw_library, f"{where} [library]")
+    root_text = raw_library.get("root")
+    if root_text is not None and not library and not os.environ.get("CATALOGSYNC_LIBRARY"):
+        if not isinstance(root_text, str) or not root_text.strip():
+            raise ConfigError(f"{where} [library]: root must be a folder path, got {root_text!r}")
+        library_root = Path(root_text).expanduser()
         if not library_root.is_absolute():
             library_root = (config_path.parent / library_root).resolve()
     runner = data.get("runner", {})
@@ -187,6 +229,7 @@ def load_settings(
         upload=_transfer(
             data.get("upload", {}), TransferSettings(workers=2, processes=1), f"{where} [upload]"
         ),
+        library=library_settings,
     )
     seen: set[str] = set()
     raw_sources = data.get("sources", [])

@@ -473,11 +473,63 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_library(conn: sqlite3.Connection) -> None:
+    """The library (issue 11): song fields for layout and tags, playlist files, move journal.
+
+    ``playlist_files`` records every .m3u8 catalogsync wrote (with the SHA-256 of what
+    it wrote), so files it did not write, or that someone edited since, are never
+    touched. ``library_moves`` journals each rename of `library reorganize` and
+    `library relocate --move` before it happens, so a rerun finishes or rolls it back.
+    """
+    _ensure_columns(
+        conn,
+        "songs",
+        {
+            "albumartist": "TEXT NOT NULL DEFAULT ''",
+            "track_number": "INTEGER",
+            "disc_number": "INTEGER",
+            "year": "INTEGER",
+            "cover_url": "TEXT",
+            "lyrics": "TEXT",
+        },
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS playlist_files (
+            playlist_id INTEGER PRIMARY KEY,
+            backend_id INTEGER NOT NULL REFERENCES storage_backends(id) ON DELETE CASCADE,
+            relative_path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            entries INTEGER NOT NULL DEFAULT 0,
+            written_at TEXT NOT NULL,
+            UNIQUE (backend_id, relative_path)
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS library_moves (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL DEFAULT 'reorganize',
+            local_file_id INTEGER NOT NULL,
+            song_id INTEGER NOT NULL,
+            backend_id INTEGER NOT NULL,
+            old_root TEXT NOT NULL,
+            old_path TEXT NOT NULL,
+            new_root TEXT NOT NULL,
+            new_path TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
+    _migrate_library,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -215,10 +215,14 @@ class CatalogRepository(SqliteStore):
         row = conn.execute(
             """
             INSERT INTO songs (platform, remote_id, name, singers, album, duration_seconds, ext,
-                file_size_bytes, sha256, download_url, metadata_json, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                file_size_bytes, sha256, download_url, metadata_json, created_at, updated_at,
+                albumartist, track_number, disc_number, year, cover_url, lyrics)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (platform, remote_id) DO UPDATE SET
                 name = excluded.name, singers = excluded.singers, album = excluded.album,
+                albumartist = excluded.albumartist, track_number = excluded.track_number,
+                disc_number = excluded.disc_number, year = excluded.year,
+                cover_url = excluded.cover_url, lyrics = excluded.lyrics,
                 duration_seconds = COALESCE(excluded.duration_seconds, duration_seconds),
                 ext = CASE WHEN excluded.ext != '' THEN excluded.ext ELSE ext END,
                 file_size_bytes = COALESCE(excluded.file_size_bytes, file_size_bytes),
@@ -241,6 +245,12 @@ class CatalogRepository(SqliteStore):
                 json.dumps(track.metadata, ensure_ascii=False, default=str),
                 now,
                 now,
+                track.albumartist,
+                track.track_number,
+                track.disc_number,
+                track.year,
+                track.cover_url,
+                track.lyrics,
             ),
         ).fetchone()
         return int(row[0])
@@ -248,7 +258,14 @@ class CatalogRepository(SqliteStore):
     # -- songs and files ---------------------------------------------------
 
     def get_song(self, song_id: int) -> dict[str, Any] | None:
-        row = self._fetchone("SELECT * FROM songs WHERE id = ?", (int(song_id),))
+        """A song row plus ``playlist``: the name of its first playlist (wanted first, by
+        id), which the `{playlist}` field of the library template renders."""
+        row = self._fetchone(
+            "SELECT s.*, (SELECT p.name FROM playlist_songs ps JOIN playlists p "
+            "ON p.id = ps.playlist_id WHERE ps.song_id = s.id AND ps.removed_at IS NULL "
+            "ORDER BY p.wanted DESC, p.id LIMIT 1) AS playlist FROM songs s WHERE s.id = ?",
+            (int(song_id),),
+        )
         return dict(row) if row is not None else None
 
     def songs_to_download(self, playlist_ids: list[int]) -> list[dict[str, Any]]:
@@ -626,6 +643,149 @@ class CatalogRepository(SqliteStore):
             (int(backend_id),),
         )
         return [dict(r) for r in rows]
+
+    # -- the library: layout rows, playlist files, move journal (issue 11) ---
+
+    def library_file_rows(self, backend_id: int) -> list[dict[str, Any]]:
+        """Every file recorded on a backend with its song's layout fields (one query)."""
+        rows = self._fetchall(
+            "SELECT lf.id AS file_id, lf.relative_path, lf.file_size_bytes AS file_size, "
+            "lf.sha256 AS file_sha256, lf.ext AS file_ext, s.*, "
+            "(SELECT p.name FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id "
+            " WHERE ps.song_id = s.id AND ps.removed_at IS NULL "
+            " ORDER BY p.wanted DESC, p.id LIMIT 1) AS playlist "
+            "FROM local_files lf JOIN songs s ON s.id = lf.song_id "
+            "WHERE lf.backend_id = ? ORDER BY lf.id",
+            (int(backend_id),),
+        )
+        return [dict(r) for r in rows]
+
+    def playlist_entries(self, playlist_id: int) -> list[dict[str, Any]]:
+        """A playlist's songs in order that have a library file: the file and its root."""
+        rows = self._fetchall(
+            f"""
+            SELECT s.id AS song_id, s.name, s.singers, s.duration_seconds, ps.position,
+                   lf.relative_path, b.target
+            FROM playlist_songs ps
+            JOIN songs s ON s.id = ps.song_id
+            JOIN local_files lf ON lf.id = (
+                SELECT lf2.id FROM local_files lf2 JOIN storage_backends b2 ON b2.id = lf2.backend_id
+                WHERE lf2.song_id = s.id AND {LIBRARY_SQL.replace('b.', 'b2.')}
+                ORDER BY b2.is_default DESC, lf2.id LIMIT 1)
+            JOIN storage_backends b ON b.id = lf.backend_id
+            WHERE ps.playlist_id = ? AND ps.removed_at IS NULL
+            ORDER BY ps.position, s.id
+            """,
+            (int(playlist_id),),
+        )
+        return [dict(r) for r in rows]
+
+    def playlist_file_records(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._fetchall("SELECT * FROM playlist_files ORDER BY playlist_id")]
+
+    def record_playlist_file(
+        self, playlist_id: int, backend_id: int, relative_path: str, sha256: str, entries: int
+    ) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO playlist_files (playlist_id, backend_id, relative_path, sha256, "
+                "entries, written_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (playlist_id) DO UPDATE "
+                "SET backend_id = excluded.backend_id, relative_path = excluded.relative_path, "
+                "sha256 = excluded.sha256, entries = excluded.entries, "
+                "written_at = excluded.written_at",
+                (int(playlist_id), int(backend_id), relative_path, sha256, int(entries),
+                 clock.now_text()),
+            )
+
+    def forget_playlist_file(self, playlist_id: int) -> None:
+        with self._connection() as conn:
+            conn.execute("DELETE FROM playlist_files WHERE playlist_id = ?", (int(playlist_id),))
+
+    def journal_move(
+        self, *, kind: str, file_id: int, song_id: int, backend_id: int, old_root: str,
+        old_path: str, new_root: str, new_path: str,
+    ) -> int:
+        """Write down a rename before it happens, so a rerun can finish or undo it."""
+        with self._connection() as conn:
+            return int(
+                conn.execute(
+                    "INSERT INTO library_moves (kind, local_file_id, song_id, backend_id, old_root, "
+                    "old_path, new_root, new_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (kind, int(file_id), int(song_id), int(backend_id), old_root, old_path,
+                     new_root, new_path, clock.now_text()),
+                ).lastrowid
+                or 0
+            )
+
+    def journaled_moves(self, kind: str | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM library_moves", []
+        if kind is not None:
+            sql, params = sql + " WHERE kind = ?", [kind]
+        return [dict(r) for r in self._fetchall(sql + " ORDER BY id", params)]
+
+    def finish_move(self, move_id: int, *, new_path: str | None) -> None:
+        """The rename is done (``new_path``: point the records there) or undone (None).
+
+        Every song recorded on the old path moves with it (one file may serve several).
+        """
+        from catalogsync.db import library_path_key
+
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT backend_id, old_path FROM library_moves WHERE id = ?", (int(move_id),)
+            ).fetchone()
+            if row is not None and new_path is not None:
+                conn.execute(
+                    "UPDATE local_files SET relative_path = ?, path_key = ? "
+                    "WHERE backend_id = ? AND relative_path = ?",
+                    (new_path, library_path_key(new_path), int(row[0]), str(row[1])),
+                )
+            conn.execute("DELETE FROM library_moves WHERE id = ?", (int(move_id),))
+
+    def switch_backend_root(
+        self, backend_id: int, old_root: str, new_root: str, paths: list[str]
+    ) -> None:
+        """Point a backend at its new root and journal the old copies still to delete,
+        in one transaction (`library relocate --move`)."""
+        now = clock.now_text()
+        with self._connection() as conn:
+            conn.executemany(
+                "INSERT INTO library_moves (kind, local_file_id, song_id, backend_id, old_root, "
+                "old_path, new_root, new_path, created_at) "
+                "VALUES ('relocate', 0, 0, ?, ?, ?, ?, ?, ?)",
+                [(int(backend_id), old_root, rel, new_root, rel, now) for rel in paths],
+            )
+            conn.execute(
+                "UPDATE storage_backends SET target = ? WHERE id = ?", (new_root, int(backend_id))
+            )
+
+    def path_is_taken(self, backend_id: int, relative_path: str, *, by_other_than: int) -> bool:
+        """Whether a reservation or another song's record uses this path (case/ext-blind)."""
+        from catalogsync.db import library_path_key
+
+        key = library_path_key(relative_path)
+        return (
+            self._fetchone(
+                "SELECT 1 FROM path_reservations WHERE backend_id = ? AND path_key = ? "
+                "UNION ALL SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? "
+                "AND song_id != ? LIMIT 1",
+                (int(backend_id), key, int(backend_id), key, int(by_other_than)),
+            )
+            is not None
+        )
+
+    def set_backend_target(self, backend_id: int, target: str) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "UPDATE storage_backends SET target = ? WHERE id = ?", (target, int(backend_id))
+            )
+
+    def running_job_count(self) -> int:
+        """Jobs running now (reorganize and relocate wait until none is)."""
+        row = self._fetchone(
+            "SELECT COUNT(*) FROM job_runs WHERE status IN ('running', 'pause_requested')"
+        )
+        return int(row[0]) if row is not None else 0
 
     # -- storage backends --------------------------------------------------
 

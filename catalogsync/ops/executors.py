@@ -776,6 +776,11 @@ EXECUTORS: dict[str, type[StageExecutor]] = {
 }
 
 
+from .verify_stage import VerifyStageExecutor  # noqa: E402  (it builds on StageExecutor)
+
+EXECUTORS["verify"] = VerifyStageExecutor
+
+
 def make_executor(stage_type: str, **kwargs: Any) -> StageExecutor:
     try:
         cls = EXECUTORS[stage_type]

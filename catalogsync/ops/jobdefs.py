@@ -15,12 +15,16 @@ JOB_STAGE_SEQUENCES: dict[str, list[str]] = {
     "download_only": ["download"],
     "upload_only": ["upload"],
     "download_upload": ["download", "upload"],
+    "library_verify": ["verify"],  # records against files (catalogsync.library.verify)
 }
 JOB_TYPES = tuple(JOB_STAGE_SEQUENCES)
 DOWNLOAD_LANE_JOB_TYPES = tuple(t for t, s in JOB_STAGE_SEQUENCES.items() if "download" in s)
 
 # What a stage's items are called in progress text (`12 / 40 songs`).
-STAGE_UNITS = {"collect": "sources", "sync": "playlists", "download": "songs", "upload": "files"}
+STAGE_UNITS = {
+    "collect": "sources", "sync": "playlists", "download": "songs", "upload": "files",
+    "verify": "libraries",
+}  # fmt: skip
 
 
 def job_has_stage(job_type: str, stage_type: str) -> bool:
@@ -34,7 +38,7 @@ def job_lane_type(job_type: str) -> str:
 
 def primary_stage_type(job_type: str) -> str | None:
     """The stage whose counters a task-center row shows: download > upload > sync > collect."""
-    for stage_type in ("download", "upload", "sync", "collect"):
+    for stage_type in ("download", "upload", "sync", "collect", "verify"):
         if job_has_stage(job_type, stage_type):
             return stage_type
     return None
@@ -55,5 +59,6 @@ def scoped_display_name(job_type: str, is_scoped: bool) -> str:
         "download_only": "Download Selected Playlists" if is_scoped else "Download",
         "upload_only": "Upload",
         "download_upload": "Download Then Upload",
+        "library_verify": "Verify Library",
     }
     return mapping.get(str(job_type), str(job_type))

@@ -26,6 +26,7 @@ from catalogsync.errors import (
     TransferError,
     TransferStopped,
 )
+from catalogsync.library.playlists import after_stage
 from catalogsync.transfer.durability import verify_unsynced_files
 
 from . import executors
@@ -469,6 +470,9 @@ class OpsRunner:
             f"{final.failed_items} failed",
             level="info" if status == StageStatus.COMPLETED else "warning",
         )
+        # The .m3u8 files follow what the stage changed (issue 11); never fails the job.
+        library = self.settings.library if self.settings is not None else None
+        after_stage(self.catalog, self.repository, library, job.id, stage.stage_type)
 
     def _run_workers(
         self,

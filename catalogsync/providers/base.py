@@ -27,6 +27,13 @@ class Track:
     sha256: str | None = None
     download_url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Library fields (issue 11): the layout template and the tags use them.
+    albumartist: str = ""
+    track_number: int | None = None
+    disc_number: int | None = None
+    year: int | None = None
+    cover_url: str | None = None
+    lyrics: str | None = None
 
 
 @dataclass(frozen=True)

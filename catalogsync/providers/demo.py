@@ -21,6 +21,7 @@ import struct
 import sys
 import threading
 import time
+import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class DemoSong:
     artist: str
     title: str
     album: str
+    track: int = 0  # number on its album (0 = unknown)
+    year: int = 0
 
     @property
     def size(self) -> int:
@@ -73,7 +76,7 @@ class DemoPlaylist:
     songs: tuple[DemoSong, ...]
 
 
-_SHARED = DemoSong("neon-harbor-overpass", "Neon Harbor", "Midnight Overpass", "Tail Lights")
+_SHARED = DemoSong("neon-harbor-overpass", "Neon Harbor", "Midnight Overpass", "Tail Lights", 1, 2020)
 
 #: The demo playlists; "Midnight Overpass" is in both Night Drive and Deep Focus, so the
 #: library downloads it once.
@@ -83,48 +86,76 @@ DEMO_PLAYLISTS: tuple[DemoPlaylist, ...] = (
         "Night Drive",
         (
             _SHARED,
-            DemoSong("velvet-static-sodium", "Velvet Static", "Sodium Lights", "Tail Lights"),
-            DemoSong("the-long-exits-route9", "The Long Exits", "Route Nine", "Mile Markers"),
-            DemoSong("lumen-kid-afterhours", "Lumen Kid", "After Hours Arcade", "Coinslot"),
-            DemoSong("glass-orchard-rearview", "Glass Orchard", "Rearview", "Reflections"),
-            DemoSong("nova-ferry-coastline", "Nova Ferry", "Coastline at 3am", "Low Tide"),
+            DemoSong("velvet-static-sodium", "Velvet Static", "Sodium Lights", "Tail Lights", 2, 2020),
+            DemoSong("the-long-exits-route9", "The Long Exits", "Route Nine", "Mile Markers", 1, 2023),
+            DemoSong("lumen-kid-afterhours", "Lumen Kid", "After Hours Arcade", "Coinslot", 1, 2018),
+            DemoSong("glass-orchard-rearview", "Glass Orchard", "Rearview", "Reflections", 1, 2015),
+            DemoSong("nova-ferry-coastline", "Nova Ferry", "Coastline at 3am", "Low Tide", 1, 2023),
         ),
     ),
     DemoPlaylist(
         "morning-coffee",
         "Morning Coffee",
         (
-            DemoSong("june-paper-first-light", "June Paper", "First Light", "Kettle Songs"),
-            DemoSong("the-oat-milks-porch", "The Oat Milks", "Porch Swing", "Sunday Papers"),
-            DemoSong("clara-bell-crumbs", "Clara Bell", "Crumbs on the Table", "Kettle Songs"),
-            DemoSong("slow-toast-french-press", "Slow Toast", "French Press", "Brew"),
-            DemoSong("maple-avenue-window", "Maple Avenue", "Open Window", "Houseplants"),
+            DemoSong("june-paper-first-light", "June Paper", "First Light", "Kettle Songs", 1, 2016),
+            DemoSong("the-oat-milks-porch", "The Oat Milks", "Porch Swing", "Sunday Papers", 1, 2024),
+            DemoSong("clara-bell-crumbs", "Clara Bell", "Crumbs on the Table", "Kettle Songs", 2, 2016),
+            DemoSong("slow-toast-french-press", "Slow Toast", "French Press", "Brew", 1, 2015),
+            DemoSong("maple-avenue-window", "Maple Avenue", "Open Window", "Houseplants", 1, 2019),
         ),
     ),
     DemoPlaylist(
         "workout-mix",
         "Workout Mix",
         (
-            DemoSong("iron-pulse-overdrive", "Iron Pulse", "Overdrive", "Reps"),
-            DemoSong("kilo-sprint-hill", "Kilo Sprint", "Hill Repeats", "Interval"),
-            DemoSong("the-cadence-one-more", "The Cadence", "One More Set", "Reps"),
-            DemoSong("volt-theory-redline", "Volt Theory", "Redline", "Amperage"),
-            DemoSong("max-heart-finish", "Max Heart", "Finish Line", "Personal Best"),
-            DemoSong("static-jump-box", "Static Jump", "Box Jumps", "Plyo"),
-            DemoSong("cooldown-club-stretch", "Cooldown Club", "Stretch It Out", "Rest Day"),
+            DemoSong("iron-pulse-overdrive", "Iron Pulse", "Overdrive", "Reps", 1, 2015),
+            DemoSong("kilo-sprint-hill", "Kilo Sprint", "Hill Repeats", "Interval", 1, 2022),
+            DemoSong("the-cadence-one-more", "The Cadence", "One More Set", "Reps", 2, 2015),
+            DemoSong("volt-theory-redline", "Volt Theory", "Redline", "Amperage", 1, 2017),
+            DemoSong("max-heart-finish", "Max Heart", "Finish Line", "Personal Best", 1, 2021),
+            DemoSong("static-jump-box", "Static Jump", "Box Jumps", "Plyo", 1, 2015),
+            DemoSong("cooldown-club-stretch", "Cooldown Club", "Stretch It Out", "Rest Day", 1, 2017),
         ),
     ),
     DemoPlaylist(
         "deep-focus",
         "Deep Focus",
         (
-            DemoSong("quiet-index-margins", "Quiet Index", "Margins", "Footnotes"),
+            DemoSong("quiet-index-margins", "Quiet Index", "Margins", "Footnotes", 1, 2016),
             _SHARED,
-            DemoSong("ambient-ledger-ink", "Ambient Ledger", "Slow Ink", "Footnotes"),
-            DemoSong("hollow-lattice-grid", "Hollow Lattice", "Grid Paper", "Graphite"),
+            DemoSong("ambient-ledger-ink", "Ambient Ledger", "Slow Ink", "Footnotes", 2, 2016),
+            DemoSong("hollow-lattice-grid", "Hollow Lattice", "Grid Paper", "Graphite", 1, 2015),
         ),
     ),
 )
+
+
+def album_artist(song: DemoSong) -> str:
+    """The song's artist, or "Various Artists" on an album several artists share (beets' way)."""
+    artists = {s.artist for p in DEMO_PLAYLISTS for s in p.songs if s.album == song.album}
+    return song.artist if len(artists) == 1 else "Various Artists"
+
+
+def album_slug(album: str) -> str:
+    """The album's name in a cover URL (``Tail Lights`` -> ``tail-lights``)."""
+    return re.sub(r"[^a-z0-9]+", "-", album.lower()).strip("-") or "album"
+
+
+@lru_cache(maxsize=64)
+def cover_png(slug: str) -> bytes:
+    """A 64x64 PNG in two colours drawn from the album's name: the demo's cover art."""
+    digest = hashlib.sha256(slug.encode("utf-8")).digest()
+    top, bottom = digest[0:3], digest[3:6]
+    rows = b"".join(b"\x00" + (top if y < 40 else bottom) * 64 for y in range(64))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data)
+        )
+
+    header = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 # --------------------------------------------------------------------------- song bytes
@@ -296,6 +327,10 @@ class _DemoHandler(BaseHTTPRequestHandler):
             else:
                 body = json.dumps(demo.playlist_json(playlist), indent=2).encode("utf-8")
                 self._send_body(200, "application/json", body, head)
+            return
+        match = re.fullmatch(r"/covers/([a-z0-9-]+)\.png", path)
+        if match and match.group(1) in {album_slug(s.album) for s in demo.songs.values()}:
+            self._send_body(200, "image/png", cover_png(match.group(1)), head)
             return
         match = re.fullmatch(r"/songs/([a-z0-9-]+)\.wav", path)
         if match and match.group(1) in demo.songs:
@@ -491,6 +526,10 @@ class DemoServer:
                     "title": song.title,
                     "artist": song.artist,
                     "album": song.album,
+                    "albumartist": album_artist(song),
+                    "cover": f"{self.base_url}/covers/{album_slug(song.album)}.png",
+                    "track": song.track or None,
+                    "year": song.year or None,
                     "duration": song.duration_seconds,
                     "size": song.size,
                     "sha256": song_sha256(song.id),
@@ -504,6 +543,7 @@ class DemoServer:
         lines = ["#EXTM3U", f"#PLAYLIST:{playlist.name}"]
         for song in playlist.songs:
             lines.append(f"#EXTINF:{round(song.duration_seconds)},{song.artist} - {song.title}")
+            lines.append(f"#EXTALB:{song.album}")
             lines.append(self.song_url(song))
         return "\n".join(lines) + "\n"
 

@@ -43,7 +43,12 @@ _PLS_INDEX_RE = re.compile(r"^\d{1,9}$")
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _EXT_RE = re.compile(r"^[a-z0-9]{1,10}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_CSV_COLUMNS = ("url", "path", "title", "artist", "album", "duration", "size", "sha256", "id")
+_CSV_COLUMNS = (
+    "url", "path", "title", "artist", "album", "duration", "size", "sha256", "id",
+    "track", "disc", "year", "albumartist", "cover",
+)  # fmt: skip
+_TRACK_RE = re.compile(r"^(\d{1,6})(?:\s*/\s*\d{1,6})?$")  # "3" or "3/12", as tags write it
+_YEAR_RE = re.compile(r"^(\d{4})(?:[-/.]\d{1,2}(?:[-/.]\d{1,2})?)?$")  # 1999, 1999-05-03
 # A word followed by ":" is only a URL scheme when "//" follows or the scheme is a well-known
 # one; otherwise "Artist: Song.mp3" would be mistaken for a URL instead of a relative path.
 _KNOWN_SCHEMES = frozenset(
@@ -72,6 +77,11 @@ class _RawEntry:
     size: int | None = None
     sha256: str | None = None
     track_id: str | None = None
+    albumartist: str = ""
+    track_number: int | None = None
+    disc_number: int | None = None
+    year: int | None = None
+    cover_url: str | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -127,6 +137,76 @@ def _parse_sha256(text: str, what: str) -> str:
     if not _SHA256_RE.match(text):
         raise _EntryError(f"{what} {_short(text)} is not a 64-digit hex SHA-256")
     return text.lower()
+
+
+def _parse_track_number(value: Any, what: str) -> int | None:
+    """A track or disc number: an integer >= 0 or text "3" / "3/12"; 0 means unknown."""
+    if isinstance(value, bool):
+        raise _EntryError(f"{what} must be a number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        match = _TRACK_RE.match(value.strip())
+        if not match:
+            raise _EntryError(f"{what} {_short(value)} is not a number (3 or 3/12)")
+        number = int(match.group(1))
+    else:
+        raise _EntryError(f"{what} must be a number")
+    if not 0 <= number <= 999_999:
+        raise _EntryError(f"{what} {number} is out of range 0..999999")
+    return number or None
+
+
+def _parse_year(value: Any, what: str) -> int | None:
+    """A year: 1..9999, or a date text starting with one (1999-05-03); 0 means unknown."""
+    if isinstance(value, bool):
+        raise _EntryError(f"{what} must be a year")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        match = _YEAR_RE.match(value.strip())
+        if not match:
+            raise _EntryError(f"{what} {_short(value)} is not a year (1999 or 1999-05-03)")
+        number = int(match.group(1))
+    else:
+        raise _EntryError(f"{what} must be a year")
+    if not 0 <= number <= 9999:
+        raise _EntryError(f"{what} {number} is out of range 0..9999")
+    return number or None
+
+
+def _parse_cover(value: Any, what: str) -> str | None:
+    """A cover image URL: http(s) only (it is fetched when the song is tagged)."""
+    if not isinstance(value, str):
+        raise _EntryError(f"{what} must be a string")
+    text = value.strip()
+    if not text:
+        return None
+    if _CONTROL_RE.search(text) or _url_scheme(text) not in ("http", "https"):
+        raise _EntryError(f"{what} {_short(text)} is not an http:// or https:// URL")
+    try:
+        if not urlsplit(text).hostname:
+            raise _EntryError(f"{what} {_short(text)} has no host")
+    except ValueError as exc:
+        raise _EntryError(f"{what} {_short(text)} is malformed: {exc}") from None
+    return text
+
+
+def _library_fields(entry: _RawEntry, values: dict[str, Any], what: str) -> None:
+    """Fill track / disc / year / albumartist / cover of an entry from JSON or CSV values."""
+    if values.get("track") not in (None, ""):
+        entry.track_number = _parse_track_number(values["track"], f'{what}"track"')
+    if values.get("disc") not in (None, ""):
+        entry.disc_number = _parse_track_number(values["disc"], f'{what}"disc"')
+    if values.get("year") not in (None, ""):
+        entry.year = _parse_year(values["year"], f'{what}"year"')
+    if values.get("cover") not in (None, ""):
+        entry.cover_url = _parse_cover(values["cover"], f'{what}"cover"')
+    albumartist = values.get("albumartist")
+    if albumartist is not None:
+        if not isinstance(albumartist, str):
+            raise _EntryError(f'{what}"albumartist" must be a string')
+        entry.albumartist = albumartist
 
 
 def _split_artist_title(text: str) -> tuple[str, str]:
@@ -232,6 +312,11 @@ def _make_track(raw: _RawEntry, base_dir: str) -> Track:
         file_size_bytes=raw.size,
         sha256=raw.sha256,
         download_url=url,
+        albumartist=_clean(raw.albumartist),
+        track_number=raw.track_number,
+        disc_number=raw.disc_number,
+        year=raw.year,
+        cover_url=raw.cover_url,
     )
 
 
@@ -470,6 +555,7 @@ def _json_entry(item: Any, number: int, line: int | None) -> _RawEntry:
         if isinstance(track_id, bool) or not isinstance(track_id, str | int):
             raise _EntryError(f'{what} "id" must be a string')
         entry.track_id = _clean(str(track_id)) or None
+    _library_fields(entry, item, f"{what} ")
     return entry
 
 
@@ -559,6 +645,7 @@ def _csv_entry(values: dict[str, str], line: int) -> _RawEntry:
         entry.size = _parse_size(values["size"], "size")
     if values.get("sha256"):
         entry.sha256 = _parse_sha256(values["sha256"], "sha256")
+    _library_fields(entry, values, "")
     return entry
 
 

@@ -181,6 +181,24 @@ def _text(value: Any) -> str:
     return _CONTROL_RE.sub("", str(value)).strip()
 
 
+MAX_LYRICS_CHARS = 64 * 1024
+
+
+def _cover_url(value: Any) -> str | None:
+    """SongInfo.cover_url when it is an http(s) URL (the tagger fetches it), else None."""
+    text = _text(value)
+    return text if text.lower().startswith(("http://", "https://")) and " " not in text else None
+
+
+def _lyrics(value: Any) -> str | None:
+    """SongInfo.lyric (plain or LRC text) with its line breaks, bounded; None when absent."""
+    if not isinstance(value, str):
+        return None
+    lines = [_CONTROL_RE.sub("", line).rstrip() for line in value.splitlines()]
+    text = "\n".join(lines).strip()[:MAX_LYRICS_CHARS]
+    return text or None
+
+
 def _positive_int(value: Any) -> int | None:
     """An integer > 0 from a SongInfo field, else None."""
     try:
@@ -522,6 +540,8 @@ class MusicdlProvider(Provider):
             ext=ext if _EXT_RE.match(ext) else "",
             file_size_bytes=_positive_int(_field(song, "file_size_bytes")),
             download_url=None if reason else str(url),
+            cover_url=_cover_url(_field(song, "cover_url")),
+            lyrics=_lyrics(_field(song, "lyric")),
             metadata={
                 "musicdl": {
                     "client": self.spec.client,

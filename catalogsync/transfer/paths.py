@@ -22,6 +22,12 @@ _RESERVED_DEVICE_NAMES = frozenset(
     | {f"LPT{i}" for i in "123456789¹²³"}
 )
 _MAX_UNIQUE_TRIES = 10_000
+# Invisible characters that make a name look like another (bidi overrides can show
+# "evil\u202egpj.mp3" as "evilmp3.jpg") or differ only invisibly: removed from names.
+_INVISIBLE = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # bidi
+    "\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad"  # zero-width, BOM, soft hyphen
+)
 
 
 class UnsafePathError(StorageUnavailableError, ValueError):
@@ -48,7 +54,7 @@ def _clean(name: str, max_bytes: int) -> str:
             out.append("_")
         elif ch in _WHITESPACE_CONTROLS:
             out.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
             continue
         else:
             out.append(ch)

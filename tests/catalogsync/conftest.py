@@ -24,3 +24,11 @@ def http_server() -> Iterator[LocalServer]:
 def payload() -> bytes:
     """Deterministic, non-repeating-looking bytes (300 KiB)."""
     return mp3_body(300 * 1024)
+
+
+@pytest.fixture
+def v2_layout(tmp_path):
+    """``tmp_path / "home"`` keeps the v2 layout, untagged (byte-identical transfers)."""
+    from tests.catalogsync.pipeline_support import use_v2_layout
+
+    return use_v2_layout(tmp_path / "home")

@@ -46,12 +46,27 @@ def write_m3u(path: Path, entries: list[tuple[str, str, str]], name: str | None 
     return path
 
 
+# The layout before issue 11, untagged and without playlist files: the tests of the
+# transfer engine compare library files byte for byte with what the server sent.
+V2_LAYOUT_TOML = (
+    '[library]\ntemplate = "{platform}/{artist}/{title}"\nwrite_tags = false\nplaylists = ""\n'
+)
+
+
+def use_v2_layout(home: Path) -> Path:
+    """Write a config.toml with the v2 layout into ``home``; returns its path."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "config.toml"
+    config.write_text(V2_LAYOUT_TOML, encoding="utf-8")
+    return config
+
+
 def open_service(home: Path) -> Catalogsync:
     return Catalogsync.open(home=str(home))
 
 
 def library_files(service: Catalogsync) -> dict[str, bytes]:
-    """Every file under the library root, by POSIX path relative to it.
+    """Every song file (no .m3u8) under the library root, by POSIX path relative to it.
 
     Checks the library invariant on the way: every record names an existing file of
     the recorded size and SHA-256.
@@ -59,5 +74,7 @@ def library_files(service: Catalogsync) -> dict[str, bytes]:
     assert service.catalog.library_invariant_violations() == []
     root = service.settings.library_root
     return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix != ".m3u8"
     }

@@ -175,7 +175,9 @@ def test_playlists_list_wanted_and_unwanted(run_cli, tmp_path):
     assert json.loads(run_cli("playlists", "list", "--json")[1])["playlists"][0]["wanted"] is False
 
 
-def test_submit_wait_embeds_a_runner_and_exits_0_when_completed(run_cli, tmp_path, http_server):
+def test_submit_wait_embeds_a_runner_and_exits_0_when_completed(
+    run_cli, tmp_path, http_server, v2_layout
+):
     url = list(serve_songs(http_server, 1))[0]
     path = write_m3u(tmp_path / "w.m3u", [("A", "Waited", url)])
     run_cli("playlists", "add", str(path))

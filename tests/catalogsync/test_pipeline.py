@@ -21,6 +21,9 @@ from tests.catalogsync.pipeline_support import (
     write_m3u,
 )
 
+# Transfer tests: byte-identical files in the v2 layout (see pipeline_support).
+pytestmark = pytest.mark.usefixtures("v2_layout")
+
 
 @pytest.fixture
 def service(tmp_path):

@@ -21,7 +21,7 @@ from tests.catalogsync.pipeline_support import (
     write_m3u,
 )
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"), pytest.mark.usefixtures("v2_layout")]
 
 
 def _cli(home: Path, *args: str) -> list[str]:

@@ -156,6 +156,23 @@ async def test_n_submits_a_job_of_the_chosen_type_and_highlights_it(seeded: Seed
         assert app.task_center.query_one(JobTable).highlighted_job_id == newest
 
 
+async def test_n_offers_library_verify_without_a_playlist_picker(seeded: Seeded) -> None:
+    app = make_app(seeded.service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, NewJobScreen)
+        dialog.query_one("#job-type", Select).value = "library_verify"
+        await pilot.pause()
+        assert not dialog.query_one("#job-playlists", SelectionList).display
+        await pilot.click("#submit")
+        await settle(pilot, app)
+        newest = max(job.id for job in seeded.service.ops.list_jobs())
+        job = seeded.service.ops.require_job(newest)
+        assert (job.job_type, job.playlist_ids) == ("library_verify", [])
+
+
 async def test_new_job_space_toggles_the_option_under_the_cursor_at_once(
     seeded: Seeded,
 ) -> None:

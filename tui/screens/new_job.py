@@ -100,7 +100,9 @@ class NewJobScreen(ModalScreen[dict[str, Any] | None]):
 
     def _show_fields(self, job_type: str) -> None:
         """Show only what the job type uses: playlists, sources, an upload target."""
-        wants_playlists = job_type != "collect_only" and bool(self.choices.playlists)
+        wants_playlists = job_type not in ("collect_only", "library_verify") and bool(
+            self.choices.playlists
+        )
         wants_sources = bool(self.choices.sources) and (
             job_has_stage(job_type, "collect") or job_type == "sync_only"
         )

@@ -13,6 +13,9 @@ from tests.catalogsync.pipeline_support import open_service, serve_songs, write_
 
 pytest.importorskip("wsgidav", reason="the WebDAV tests need wsgidav (dev extra)")
 
+# Transfer tests: byte-identical files in the v2 layout (see pipeline_support).
+pytestmark = pytest.mark.usefixtures("v2_layout")
+
 
 @pytest.fixture
 def library(tmp_path, http_server, monkeypatch):

@@ -154,7 +154,7 @@ def test_same_bytes_for_two_songs_are_stored_once_and_both_recorded(tmp_path, ht
         records = recorded(service)
         assert len(records) == 2
         assert len({rel for rel, _ in records.values()}) == 1, "one file serves both songs"
-        files = [p for p in service.settings.library_root.rglob("*") if p.is_file()]
+        files = [p for p in service.settings.library_root.rglob("*.mp3") if p.is_file()]
         assert len(files) == 1 and files[0].read_bytes() == body
         assert service.catalog.library_invariant_violations() == []
     finally:

@@ -105,6 +105,18 @@ def test_json_playlist_and_song_download(server: DemoServer, client: httpx.Clien
     assert hashlib.sha256(response.content).hexdigest() == track["sha256"]
 
 
+def test_demo_songs_look_like_a_library(server: DemoServer, client: httpx.Client) -> None:
+    """Albums, track numbers, years, album artists (compilations) and a cover per album."""
+    doc = client.get(server.playlist_url("night-drive")).json()
+    first, second = doc["tracks"][0], doc["tracks"][1]
+    assert (first["album"], first["track"], second["track"]) == ("Tail Lights", 1, 2)
+    assert first["albumartist"] == "Various Artists" and first["year"]
+    cover = client.get(first["cover"])
+    assert cover.status_code == 200 and cover.headers["content-type"] == "image/png"
+    assert cover.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert client.get(server.base_url + "/covers/nope.png").status_code == 404
+
+
 def test_range_requests(server: DemoServer, client: httpx.Client) -> None:
     song = DEMO_PLAYLISTS[1].songs[0]
     url, size = server.song_url(song), song.size

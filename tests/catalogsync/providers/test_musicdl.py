@@ -674,6 +674,7 @@ def test_sync_download_end_to_end_refreshes_an_expired_url(
     fake_musicdl: FakeMusicdl,
     song_server: _SongServer,
     tmp_path: Path,
+    v2_layout: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from catalogsync.service import Catalogsync
