@@ -523,7 +523,10 @@ class DownloadStageExecutor(StageExecutor):
         if outcome.note:
             self.ops_repo.add_event(self.job.id, "tags", f"{_song_text(song)}: {outcome.note}")
         size = saved.stat().st_size
-        digest = sha256_of(saved) if outcome.tagged else source_sha
+        # Hashed again whenever tagging ran: a tagger that failed half-way may have
+        # changed the file all the same, and the record must hold its real bytes.
+        tagging = library is None or library.write_tags
+        digest = sha256_of(saved) if tagging else source_sha
         file_id = self.catalog.record_local_file(
             song_id=target.song_id,
             backend_id=target.backend_id,

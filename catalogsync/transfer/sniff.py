@@ -54,6 +54,14 @@ def identify(path: Path) -> AudioFormat | None:
     try:
         with open(path, "rb") as fh:
             found = mutagen.File(fh)
+            if found is None:
+                # mutagen scores a bare MPEG stream (no ID3 tag) by its file name, and a
+                # `.part` name gives it nothing: ask the MP3 reader itself, which has to
+                # find real frames (random bytes fail with "can't sync").
+                from mutagen.mp3 import MP3
+
+                fh.seek(0)
+                found = MP3(fh)
     except OSError:
         raise
     except Exception:  # mutagen raises many kinds of error on bytes that are not audio

@@ -418,3 +418,19 @@ def test_reservations_give_distinct_names_case_and_extension_blind(tmp_path):
         )
     finally:
         service.close()
+
+
+def test_a_bare_mpeg2_stream_without_id3_is_audio(tmp_path, http_server):
+    """MPEG-2 Layer III frames (24 kHz, 48 kb/s, 144-byte frames) with no ID3 tag."""
+    import random
+
+    rng = random.Random(3)
+    body = b"".join(b"\xff\xf3\x64\x00" + rng.randbytes(140) for _ in range(600))
+    url = http_server.route("/song", body=body)  # no extension in the URL either
+    service, job = _one_song_job(tmp_path, url, title="Bare")
+    try:
+        assert service.job_row(job)["status"] == "completed", service.job_detail(job)
+        [(rel, data)] = recorded(service).values()
+        assert rel.endswith(".mp3") and data == body
+    finally:
+        service.close()
