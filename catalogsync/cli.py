@@ -150,10 +150,15 @@ def run(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit 0 once nothing is queued or running.")
     ] = False,
+    log_file: Annotated[
+        str | None, typer.Option("--log-file", help="Also log to this file ([log] file).")
+    ] = None,
 ) -> None:
     """Run jobs headless (for systemd): holds the runner lease until SIGINT/SIGTERM."""
-    logging.getLogger("catalogsync").setLevel(logging.INFO)
+    from catalogsync.logs import setup_runner_logging
+
     service = _service()
+    setup_runner_logging(service.settings.unattended.log, log_file)
     err.print(f"catalogsync runner on {service.settings.db_path}", markup=False)
     service.run_headless(until_idle=until_idle)
 
@@ -411,6 +416,14 @@ def backends_test(name: str) -> None:
     make_backend(row).probe()
     out.print(f"backend {name}: write, read back and delete OK ({row['kind']} {row['target']})",
               markup=False)
+
+
+# Command groups in their own modules (they use the helpers above).
+from catalogsync.cli_schedules import schedules_app  # noqa: E402
+from catalogsync.cli_service import service_app  # noqa: E402
+
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(service_app, name="service")
 
 
 def main() -> None:

@@ -473,11 +473,34 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_schedule_runs(conn: sqlite3.Connection) -> None:
+    """``schedule_runs``: what each `[[schedules]]` entry last did, so catch-up survives downtime.
+
+    ``last_slot_at`` is the epoch of the last cron slot handled (run, skipped or missed).
+    """
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schedule_runs (
+            name TEXT PRIMARY KEY,
+            cron TEXT NOT NULL,
+            job_type TEXT NOT NULL,
+            last_slot_at REAL,
+            last_run_at REAL,
+            last_result TEXT,
+            last_job_id INTEGER,
+            last_message TEXT,
+            updated_at TEXT
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
+    _migrate_schedule_runs,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -74,7 +74,7 @@ class Catalogsync:
     # -- reads ---------------------------------------------------------------
 
     def dashboard(self) -> dict[str, Any]:
-        return views.dashboard_payload(self.ops)
+        return views.dashboard_payload(self.ops, schedules=self.settings.unattended.schedules)
 
     def task_rows(self, limit: int = 50) -> list[dict[str, Any]]:
         return views.task_center_rows(self.ops, limit=limit)
