@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from catalogsync import __version__
+from catalogsync.cli_schedules import schedules_app
+from catalogsync.cli_service import service_app
 from catalogsync.errors import CatalogsyncError
 from catalogsync.ops.models import CommandType
 
@@ -35,6 +37,8 @@ backends_app = typer.Typer(help="Storage backends files are uploaded to.", no_ar
 app.add_typer(playlists_app, name="playlists")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(backends_app, name="backends")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(service_app, name="service")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -416,14 +420,6 @@ def backends_test(name: str) -> None:
     make_backend(row).probe()
     out.print(f"backend {name}: write, read back and delete OK ({row['kind']} {row['target']})",
               markup=False)
-
-
-# Command groups in their own modules (they use the helpers above).
-from catalogsync.cli_schedules import schedules_app  # noqa: E402
-from catalogsync.cli_service import service_app  # noqa: E402
-
-app.add_typer(schedules_app, name="schedules")
-app.add_typer(service_app, name="service")
 
 
 def main() -> None:

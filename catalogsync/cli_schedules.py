@@ -5,21 +5,21 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from catalogsync.cli import JsonOpt, _print_json, _service, handles_errors, out
+from catalogsync.cli_common import JsonOpt, cli, handled
 
 schedules_app = typer.Typer(help="Scheduled jobs from config.toml.", no_args_is_help=True)
 
 
 @schedules_app.command("list")
-@handles_errors
+@handled
 def schedules_list(as_json: JsonOpt = False) -> None:
     """Each schedule with its next run (local time) and what its last run did."""
     from catalogsync.ops.schedules import schedule_rows
 
-    service = _service()
+    service, out = cli()._service(), cli().out
     rows = schedule_rows(service.settings.unattended.schedules, service.ops.schedule_states())
     if as_json:
-        _print_json({"schedules": rows})
+        cli()._print_json({"schedules": rows})
         return
     if not rows:
         out.print(f"no [[schedules]] in {service.settings.config_path}", markup=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from catalogsync.cli import _state, handles_errors, out
+from catalogsync.cli_common import cli, handled
 from catalogsync.errors import CatalogsyncError
 
 service_app = typer.Typer(help="Run the runner as a systemd service.", no_args_is_help=True)
@@ -19,20 +19,21 @@ UserOpt = Annotated[
 def _settings():
     from catalogsync.config import load_settings
 
-    return load_settings(_state.get("home"), _state.get("db"), _state.get("library"))
+    state = cli()._state
+    return load_settings(state.get("home"), state.get("db"), state.get("library"))
 
 
 @service_app.command("unit")
-@handles_errors
+@handled
 def service_unit(user: UserOpt = False) -> None:
     """Print the systemd unit for this installation."""
     from catalogsync.systemd_unit import unit_text
 
-    out.print(unit_text(_settings(), user=user), markup=False, end="")
+    cli().out.print(unit_text(_settings(), user=user), markup=False, end="")
 
 
 @service_app.command("install")
-@handles_errors
+@handled
 def service_install(
     user: UserOpt = False,
     path: Annotated[
@@ -54,6 +55,7 @@ def service_install(
             f"cannot write {target}: permission denied (a system unit needs root: "
             "run with sudo, or use --user)"
         ) from None
+    out = cli().out
     out.print(f"wrote {target}", markup=False)
     out.print("next:", markup=False)
     for command in next_commands(user=user):

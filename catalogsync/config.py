@@ -218,7 +218,7 @@ def load_settings(
         settings.sources.append(
             SourceConfig(name=name, kind=kind, path=path, provider=raw.get("provider"), options=options)
         )
-    settings.unattended = parse_unattended(data, where)
+    settings.unattended = parse_unattended(data, where, [s.name for s in settings.sources])
     return settings
 
 
@@ -331,7 +331,9 @@ def _hours(text: Any, where: str) -> tuple[int, int]:
     return (h1 * 60 + m1) % 1440, (h2 * 60 + m2) % 1440
 
 
-def parse_unattended(data: dict[str, Any], where: str) -> UnattendedSettings:
+def parse_unattended(
+    data: dict[str, Any], where: str, source_names: list[str] | None = None
+) -> UnattendedSettings:
     """The unattended-operation tables; a bad value raises ConfigError naming table and key."""
     from catalogsync.ops.jobdefs import JOB_TYPES
 
@@ -360,6 +362,10 @@ def parse_unattended(data: dict[str, Any], where: str) -> UnattendedSettings:
             and all(isinstance(p, int) and not isinstance(p, bool) for p in playlists)
         ):
             raise ConfigError(f'{label}: playlists must be "wanted" or a list of playlist ids')
+        sources = _strings(raw.get("sources", []), label, "sources")
+        unknown = [s for s in sources if s not in (source_names or [])]
+        if unknown:
+            raise ConfigError(f"{label}: no source named {unknown[0]!r} in [[sources]]")
         if not isinstance(raw.get("catch_up", False), bool):
             raise ConfigError(f"{label}: catch_up must be true or false")
         result.schedules.append(
@@ -368,7 +374,7 @@ def parse_unattended(data: dict[str, Any], where: str) -> UnattendedSettings:
                 cron=str(cron),
                 job=str(job),
                 playlists=playlists,
-                sources=_strings(raw.get("sources", []), label, "sources"),
+                sources=sources,
                 catch_up=bool(raw.get("catch_up", False)),
                 priority=_int(raw, "priority", 100, label),
             )

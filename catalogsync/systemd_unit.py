@@ -25,7 +25,7 @@ def _quote(value: str | Path) -> str:
 def runner_command(settings: Settings) -> list[str]:
     """The program and arguments that start this installation's runner."""
     script = Path(sys.executable).parent / "catalogsync"
-    program = [str(script)] if script.exists() else [sys.executable, "-m", "catalogsync"]
+    program = [str(script)] if script.exists() else [sys.executable, "-m", "catalogsync.cli"]
     args: list[str] = []
     if settings.home is not None:
         args += ["--home", str(settings.home)]
