@@ -79,20 +79,20 @@ class RunnerHooks:
         self._guard(self._started)
 
     def _started(self) -> None:
-        self.tick()
+        self._tick(heartbeat=False)  # a catch-up run is queued before READY is said
         self.systemd.ready(self.summary())
 
     def tick(self) -> None:
         self._guard(self._tick)
 
-    def _tick(self) -> None:
+    def _tick(self, *, heartbeat: bool = True) -> None:
         if self.scheduler is not None:
             self.scheduler.tick()
         if self.windows is not None and self.windows.apply(self.shared.download_limiter):
             limit = self.windows.current
             text = f"{limit} bytes/s" if limit else "no limit"
             log.info("bandwidth window: downloads now at %s (%s)", text, iso_utc(clock.now()))
-        if self.systemd.enabled:
+        if heartbeat and self.systemd.enabled:
             self.systemd.heartbeat(self.summary())
 
     def job_ended(self, job_id: int) -> None:
