@@ -512,11 +512,13 @@ class HttpDownloader:
         url = str(response.url)
         if status == 429 or status == 408 or status >= 500:
             retry_after = response.headers.get("retry-after")
+            delay = parse_retry_after(retry_after, self.backoff_max)
             if self._gate is not None and (status == 429 or (status == 503 and retry_after)):
+                # The platform's cooldown holds the next attempt (and every other worker's).
                 self._gate.cooldown(parse_retry_after(retry_after, 86400.0))
+                delay = 0.0
             raise Transient(
-                TransferError(f"HTTP {status} from {url}", code=f"http_{status}"),
-                delay=parse_retry_after(response.headers.get("retry-after"), self.backoff_max),
+                TransferError(f"HTTP {status} from {url}", code=f"http_{status}"), delay=delay
             )
         if 400 <= status < 500:
             raise TransferError(f"HTTP {status} from {url}", code=f"http_{status}", permanent=True)
