@@ -244,6 +244,31 @@ def playlists_unwanted(ids: Annotated[list[int], typer.Argument(help="Playlist i
     out.print(f"{count} playlists unmarked")
 
 
+@playlists_app.command("policy")
+@handles_errors
+def playlists_policy(
+    playlist_id: int, policy: Annotated[str, typer.Argument(help="add or mirror.")]
+) -> None:
+    """add: files stay; mirror: files of tracks removed upstream go to the trash."""
+    _service().catalog.set_sync_policy(playlist_id, policy)
+    out.print(f"playlist {playlist_id}: sync policy {policy}", markup=False)
+
+
+@playlists_app.command("plan")
+@handles_errors
+def playlists_plan(
+    ids: Annotated[list[int] | None, typer.Argument(help="Playlist ids (default: wanted).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the next sync and download would do; changes nothing."""
+    from catalogsync.cli_plan import plan_for, render_plan
+    from catalogsync.config import load_settings
+
+    plan = plan_for(load_settings(_state.get("home"), _state.get("db"), _state.get("library")),
+                    list(ids or []))
+    _print_json(plan) if as_json else render_plan(out, plan)
+
+
 # -- jobs --------------------------------------------------------------------------
 
 

@@ -495,12 +495,42 @@ def _migrate_schedule_runs(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_sync_policy(conn: sqlite3.Connection) -> None:
+    """``playlists.sync_policy`` (add | mirror) and ``trashed_files``, the quarantine's records.
+
+    A file moved to ``<root>/.catalogsync-trash/<date>/`` leaves ``local_files`` in the
+    same transaction that records it here as ``moving``, before the rename; the rename
+    then marks it ``trashed``. A runner that died in between finishes the move at start.
+    """
+    _ensure_columns(conn, "playlists", {"sync_policy": "TEXT NOT NULL DEFAULT 'add'"})
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS trashed_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            song_id INTEGER,
+            backend_id INTEGER NOT NULL REFERENCES storage_backends(id) ON DELETE CASCADE,
+            relative_path TEXT NOT NULL,
+            trash_path TEXT NOT NULL,
+            file_size_bytes INTEGER,
+            ext TEXT,
+            quality_label TEXT,
+            sha256 TEXT,
+            file_created_at TEXT,
+            state TEXT NOT NULL,
+            trashed_at TEXT NOT NULL,
+            UNIQUE (backend_id, trash_path)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
     _migrate_schedule_runs,
+    _migrate_sync_policy,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1406,3 +1406,25 @@ class OpsRepository(SqliteStore):
             "failed": int(failed["n"]) if failed else 0,
             "reasons": [(str(r["code"]), int(r["n"])) for r in reasons],
         }
+
+    def recent_download_speed(self, stages: int = 5) -> float | None:
+        """Bytes per second over the last finished download stages (None: nothing to go by)."""
+        rows = self._fetchall(
+            """
+            SELECT st.started_at, st.ended_at,
+                   SUM(COALESCE(json_extract(i.payload_json, '$.bytes'), 0)) AS bytes
+            FROM job_stages st JOIN job_items i ON i.job_stage_id = st.id
+            WHERE st.stage_type = 'download' AND st.ended_at IS NOT NULL
+              AND i.status = 'succeeded'
+            GROUP BY st.id ORDER BY st.id DESC LIMIT ?
+            """,
+            (int(stages),),
+        )
+        total_bytes, total_seconds = 0, 0.0
+        for row in rows:
+            start, end = clock.parse_text(row["started_at"]), clock.parse_text(row["ended_at"])
+            if start is None or end is None or end <= start or not row["bytes"]:
+                continue
+            total_bytes += int(row["bytes"])
+            total_seconds += end - start
+        return total_bytes / total_seconds if total_seconds > 0 else None

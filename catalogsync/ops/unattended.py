@@ -12,10 +12,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from catalogsync import clock
+from catalogsync.catalog import quarantine
 from catalogsync.notify import Notifier
 from catalogsync.sdnotify import SystemdNotifier
 from catalogsync.transfer.windows import BandwidthWindows
 
+from .jobdefs import job_has_stage
+from .models import JobStatus
 from .schedules import Scheduler, iso_utc, local_zone, next_schedule
 
 if TYPE_CHECKING:
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from .repository import OpsRepository
 
 log = logging.getLogger("catalogsync.runner")
+PURGE_EVERY_SECONDS = 6 * 3600
 
 
 class RunnerHooks:
@@ -40,7 +44,9 @@ class RunnerHooks:
     ) -> None:
         self.settings = settings
         self.repository = repository
+        self.catalog = catalog
         self.shared = shared
+        self._purged_at: float | None = None
         self.systemd = systemd or SystemdNotifier()
         self.scheduler: Scheduler | None = None
         self.notifier: Notifier | None = None
@@ -79,6 +85,13 @@ class RunnerHooks:
         self._guard(self._started)
 
     def _started(self) -> None:
+        settled = quarantine.recover(self.catalog)
+        if settled:
+            self.repository.add_event(
+                None, "quarantine_recovered",
+                f"finished {settled} move(s) to the trash that an unclean stop interrupted",
+                level="warning",
+            )
         self._tick(heartbeat=False)  # a catch-up run is queued before READY is said
         self.systemd.ready(self.summary())
 
@@ -86,6 +99,15 @@ class RunnerHooks:
         self._guard(self._tick)
 
     def _tick(self, *, heartbeat: bool = True) -> None:
+        now = clock.now()
+        if self.settings is not None and (
+            self._purged_at is None or now - self._purged_at >= PURGE_EVERY_SECONDS
+        ):
+            self._purged_at = now
+            purged = quarantine.purge(self.catalog, self.settings.library.trash_days)
+            if purged:
+                log.info("purged %d file(s) older than %d days from the trash", purged,
+                         self.settings.library.trash_days)
         if self.scheduler is not None:
             self.scheduler.tick()
         if self.windows is not None and self.windows.apply(self.shared.download_limiter):
@@ -96,8 +118,32 @@ class RunnerHooks:
             self.systemd.heartbeat(self.summary())
 
     def job_ended(self, job_id: int) -> None:
+        self._guard(lambda: self._mirror(job_id))
         if self.notifier is not None:
             self._guard(lambda: self.notifier.job_ended(job_id))  # type: ignore[union-attr]
+
+    def _mirror(self, job_id: int) -> None:
+        """After a sync: files of the mirror policy's removed tracks go to the trash."""
+        job = self.repository.get_job(job_id)
+        if job is None or job.status not in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS):
+            return
+        if not job_has_stage(job.job_type, "sync"):
+            return
+        report = quarantine.quarantine_unreferenced(self.catalog)
+        days = self.settings.library.trash_days if self.settings is not None else 30
+        if report.moved:
+            shown = "; ".join(report.moved[:5]) + (" ..." if len(report.moved) > 5 else "")
+            self.repository.add_event(
+                job_id, "quarantined",
+                f"mirror: moved {len(report.moved)} file(s) no wanted playlist lists any more to "
+                f"{quarantine.TRASH_DIR}/ (kept {days} days): {shown}",
+            )
+        if report.kept:
+            self.repository.add_event(
+                job_id, "quarantine_kept",
+                f"mirror: left {len(report.kept)} file(s) in place: " + "; ".join(report.kept[:5]),
+                level="warning",
+            )
 
     def stopping(self) -> None:
         """On the way out, before the running jobs are stopped."""

@@ -469,6 +469,7 @@ def playlist_rows(catalog: CatalogRepository) -> list[dict[str, Any]]:
             "drift": drift_text(r),
             "running_download_song_count": int(r["running_download_song_count"] or 0),
             "hint": playlist_hint(r),
+            "sync_policy": r.get("sync_policy") or "add",
         }
         for r in rows
     ]
