@@ -44,7 +44,7 @@ def plan_for(settings: Settings, playlist_ids: list[int]) -> dict[str, Any]:
 
 
 def _size(n: int | None) -> str:
-    return "?" if n is None else f"{n / (1024 * 1024):.1f} MB"
+    return "size unknown" if n is None else f"{n / (1024 * 1024):.1f} MB"
 
 
 def _eta(seconds: int | None) -> str:

@@ -90,6 +90,12 @@ class Catalogsync:
     def playlists(self) -> list[dict[str, Any]]:
         return views.playlist_rows(self.catalog)
 
+    def plan(self, playlist_ids: Iterable[int] | None = None) -> dict[str, Any]:
+        """What syncing and downloading these playlists would do (ops/plan.py); no writes."""
+        from catalogsync.ops.plan import playlist_plan
+
+        return playlist_plan(self.catalog, self.ops, [int(i) for i in playlist_ids or []])
+
     # -- jobs ----------------------------------------------------------------
 
     def submit_job(
