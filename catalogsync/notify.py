@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -42,10 +43,10 @@ def describe_url(url: str) -> str:
 
 def notification_urls(settings: NotifySettings, environ: dict[str, str] | None = None) -> list[str]:
     """`urls` plus those in the `urls_env` variable (separated by spaces, commas or lines)."""
-    environ = os.environ if environ is None else environ  # type: ignore[assignment]
+    source: Mapping[str, str] = os.environ if environ is None else environ
     urls = list(settings.urls)
     if settings.urls_env:
-        urls += [u for u in re.split(r"[\s,]+", environ.get(settings.urls_env, "")) if u]
+        urls += [u for u in re.split(r"[\s,]+", source.get(settings.urls_env, "")) if u]
     return urls
 
 
