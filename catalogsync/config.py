@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from catalogsync.errors import ConfigError
+from catalogsync.transfer.pacing import PlatformPacing
+from catalogsync.transfer.windows import BandwidthWindow
 
 APP_NAME = "catalogsync"
 SOURCE_KINDS = ("manual_file", "directory", "playlist_square")
@@ -258,26 +260,6 @@ class LogSettings:
 
 
 @dataclass
-class PlatformPacing:
-    """`[platforms.NAME]`: how fast one platform is asked for files."""
-
-    requests_per_minute: float = 0.0  # 0 = no pacing
-    jitter: float = 0.0  # up to this fraction of the interval added at random
-    max_concurrent: int = 0  # 0 = as many as there are workers
-    max_cooldown: float = 600.0  # a Retry-After longer than this is cut to it
-
-
-@dataclass
-class BandwidthWindow:
-    """One `[[download.limits]]` entry: a download limit during local hours (may cross midnight)."""
-
-    hours: str
-    start_minute: int
-    end_minute: int
-    max_bytes_per_sec: int
-
-
-@dataclass
 class UnattendedSettings:
     schedules: list[ScheduleConfig] = field(default_factory=list)
     notify: NotifySettings = field(default_factory=NotifySettings)
@@ -347,7 +329,7 @@ def parse_unattended(
         names.add(name)
         label = f"{where} [[schedules]] {name!r}"
         cron = raw.get("cron")
-        from catalogsync.ops.schedules import validate_cron
+        from catalogsync.cron import validate_cron
 
         problem = validate_cron(cron)
         if problem:

@@ -515,12 +515,16 @@ def _migrate_sync_policy(conn: sqlite3.Connection) -> None:
             ext TEXT,
             quality_label TEXT,
             sha256 TEXT,
+            source_sha256 TEXT,
             file_created_at TEXT,
             state TEXT NOT NULL,
-            trashed_at TEXT NOT NULL,
-            UNIQUE (backend_id, trash_path)
+            trashed_at TEXT NOT NULL
         )
         """
+    )
+    # One row per file record: songs sharing one file (same content) move together.
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_trashed_files_path ON trashed_files(backend_id, trash_path)"
     )
 
 

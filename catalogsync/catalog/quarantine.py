@@ -53,16 +53,25 @@ def _free(root: Path, trash_rel: str) -> str:
     return candidate
 
 
+def _files(rows: list[dict[str, object]]) -> list[list[dict[str, object]]]:
+    """Records grouped by the file they name (songs sharing one file move together)."""
+    groups: dict[tuple[object, object], list[dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault((row["backend_id"], row["relative_path"]), []).append(row)
+    return list(groups.values())
+
+
 def quarantine_unreferenced(
     catalog: CatalogRepository, *, today: date | None = None
 ) -> QuarantineReport:
     """Move every candidate of the mirror policy to the trash; what moved and what was kept."""
     report = QuarantineReport()
     day = today or datetime.fromtimestamp(clock.now()).date()
-    for row in catalog.quarantine_candidates():
+    for records in _files(catalog.quarantine_candidates()):
+        row = records[0]
         rel = str(row["relative_path"])
         try:
-            root = Path(row["target"]).resolve()
+            root = Path(str(row["target"])).resolve()
             source = safe_join(root, rel, root_resolved=True)
             size = source.stat().st_size if source.is_file() and not source.is_symlink() else None
         except (CatalogsyncError, OSError) as exc:
@@ -71,70 +80,85 @@ def quarantine_unreferenced(
         if size is None:
             report.kept.append(f"{rel}: not on disk as a file")
             continue
-        if row.get("file_size_bytes") is not None and size != int(row["file_size_bytes"]):
+        recorded = row.get("file_size_bytes")
+        if recorded is not None and size != int(str(recorded)):
             report.kept.append(f"{rel}: changed on disk since catalogsync wrote it")
             continue
         trash_rel = _free(root, trash_path_for(rel, day))
         target = root / trash_rel
-        trash_id = catalog.begin_trash(row, trash_rel)
+        try:
+            trash_ids = catalog.begin_trash(records, trash_rel)
+        except CatalogsyncError as exc:  # a song started sharing the file meanwhile
+            report.kept.append(str(exc))
+            continue
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(source, target)
             fsync_dir(target.parent)
             fsync_dir(source.parent)
         except OSError as exc:
-            catalog.undo_trash(trash_id)
+            catalog.undo_trash(trash_ids)
             report.kept.append(f"{rel}: cannot move it: {exc.strerror or exc}")
             continue
-        catalog.set_trash_state(trash_id, "trashed")
+        catalog.set_trash_state(trash_ids, "trashed")
         report.moved.append(rel)
     return report
 
 
 def recover(catalog: CatalogRepository) -> int:
-    """Finish (or undo) moves a crash interrupted; how many were settled."""
+    """Finish (or undo) moves a crash interrupted; how many files were settled."""
     settled = 0
-    for row in catalog.trashed_files(states=("moving",)):
-        root = Path(row["target"]).resolve()
-        source, target = root / row["relative_path"], root / row["trash_path"]
+    for records in _trash_groups(catalog.trashed_files(states=("moving",))):
+        row = records[0]
+        ids = [int(str(r["id"])) for r in records]
+        root = Path(str(row["target"])).resolve()
+        source, target = root / str(row["relative_path"]), root / str(row["trash_path"])
         try:
             if target.is_file():
-                catalog.set_trash_state(row["id"], "trashed")
+                catalog.set_trash_state(ids, "trashed")
             elif source.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(source, target)
                 fsync_dir(target.parent)
-                catalog.set_trash_state(row["id"], "trashed")
+                catalog.set_trash_state(ids, "trashed")
             else:
-                catalog.set_trash_state(row["id"], "lost")
+                catalog.set_trash_state(ids, "lost")
         except OSError as exc:
             log.warning("cannot finish moving %s to the trash: %s", source, exc)
-            catalog.undo_trash(row["id"])
+            catalog.undo_trash(ids)
         settled += 1
     return settled
+
+
+def _trash_groups(rows: list[dict[str, object]]) -> list[list[dict[str, object]]]:
+    groups: dict[tuple[object, object], list[dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault((row["backend_id"], row["trash_path"]), []).append(row)
+    return list(groups.values())
 
 
 def purge(catalog: CatalogRepository, trash_days: int) -> int:
     """Delete trashed files older than ``trash_days`` (only ours, only if unchanged)."""
     cutoff = clock.now() - trash_days * 86400
     purged = 0
-    for row in catalog.trashed_files(states=("trashed", "lost")):
-        at = clock.parse_text(row["trashed_at"])
+    for records in _trash_groups(catalog.trashed_files(states=("trashed", "lost"))):
+        row = records[0]
+        at = clock.parse_text(str(row["trashed_at"]))
         if at is None or at > cutoff:
             continue
-        root = Path(row["target"]).resolve()
-        target = root / row["trash_path"]
+        root = Path(str(row["target"])).resolve()
+        target = root / str(row["trash_path"])
         try:
             if target.is_file() and not target.is_symlink():
                 expected = row["file_size_bytes"]
-                if expected is not None and target.stat().st_size != int(expected):
+                if expected is not None and target.stat().st_size != int(str(expected)):
                     continue  # someone changed it in the trash: not ours to delete any more
                 target.unlink()
             _prune_empty(target.parent, root / TRASH_DIR)
         except OSError as exc:
             log.warning("cannot purge %s: %s", target, exc)
             continue
-        catalog.forget_trashed(row["id"])
+        catalog.forget_trashed([int(str(r["id"])) for r in records])
         purged += 1
     return purged
 
@@ -146,4 +170,3 @@ def _prune_empty(folder: Path, stop: Path) -> None:
         except OSError:
             return
         folder = folder.parent
-

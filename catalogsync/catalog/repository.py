@@ -752,8 +752,9 @@ class CatalogRepository(SqliteStore):
             )
 
     def quarantine_candidates(self) -> list[dict[str, Any]]:
-        """Library files of songs removed upstream from a wanted mirror playlist that no wanted
-        playlist lists any more (only files catalogsync recorded: ``local_files`` rows)."""
+        """Library file records of songs removed upstream from a wanted mirror playlist whose
+        file no wanted playlist needs any more, for no song sharing it either (only files
+        catalogsync recorded: ``local_files`` rows)."""
         rows = self._fetchall(
             f"""
             SELECT lf.*, b.target AS target FROM local_files lf
@@ -762,52 +763,74 @@ class CatalogRepository(SqliteStore):
                 SELECT ps.song_id FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id
                 WHERE p.sync_policy = 'mirror' AND p.wanted = 1 AND ps.removed_at IS NOT NULL)
               AND NOT EXISTS (
-                SELECT 1 FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id
-                WHERE ps.song_id = lf.song_id AND ps.removed_at IS NULL AND p.wanted = 1)
-            ORDER BY lf.id
+                SELECT 1 FROM local_files o
+                JOIN playlist_songs ps ON ps.song_id = o.song_id
+                JOIN playlists p ON p.id = ps.playlist_id
+                WHERE o.backend_id = lf.backend_id AND o.relative_path = lf.relative_path
+                  AND ps.removed_at IS NULL AND p.wanted = 1)
+            ORDER BY lf.backend_id, lf.relative_path, lf.id
             """
         )
         return [dict(r) for r in rows]
 
-    def begin_trash(self, file_row: dict[str, Any], trash_path: str) -> int:
-        """Before the rename: the file leaves ``local_files`` and is recorded as ``moving``."""
+    def begin_trash(self, file_rows: list[dict[str, Any]], trash_path: str) -> list[int]:
+        """Before the rename: every record of the file (all the songs sharing it) leaves
+        ``local_files`` and is recorded as ``moving``, in one transaction."""
+        now = clock.now_text()
+        ids = []
         with self._connection() as conn:
-            trash_id = conn.execute(
-                """
-                INSERT INTO trashed_files (song_id, backend_id, relative_path, trash_path,
-                    file_size_bytes, ext, quality_label, sha256, file_created_at, state,
-                    trashed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'moving', ?)
-                """,
-                (file_row["song_id"], file_row["backend_id"], file_row["relative_path"],
-                 trash_path, file_row.get("file_size_bytes"), file_row.get("ext"),
-                 file_row.get("quality_label"), file_row.get("sha256"),
-                 file_row.get("created_at"), clock.now_text()),
-            ).lastrowid
-            conn.execute("DELETE FROM local_files WHERE id = ?", (int(file_row["id"]),))
-        return int(trash_id or 0)
+            sharers = conn.execute(
+                "SELECT COUNT(*) FROM local_files WHERE backend_id = ? AND relative_path = ?",
+                (file_rows[0]["backend_id"], file_rows[0]["relative_path"]),
+            ).fetchone()[0]
+            if int(sharers) != len(file_rows):
+                raise CatalogsyncError(
+                    f"{file_rows[0]['relative_path']}: another song's record shares this file"
+                )
+            for row in file_rows:
+                ids.append(int(conn.execute(
+                    """
+                    INSERT INTO trashed_files (song_id, backend_id, relative_path, trash_path,
+                        file_size_bytes, ext, quality_label, sha256, source_sha256,
+                        file_created_at, state, trashed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'moving', ?)
+                    """,
+                    (row["song_id"], row["backend_id"], row["relative_path"], trash_path,
+                     row.get("file_size_bytes"), row.get("ext"), row.get("quality_label"),
+                     row.get("sha256"), row.get("source_sha256"), row.get("created_at"), now),
+                ).lastrowid or 0))
+                conn.execute("DELETE FROM local_files WHERE id = ?", (int(row["id"]),))
+        return ids
 
-    def set_trash_state(self, trash_id: int, state: str) -> None:
+    def set_trash_state(self, trash_ids: list[int], state: str) -> None:
         with self._connection() as conn:
-            conn.execute("UPDATE trashed_files SET state = ? WHERE id = ?", (state, int(trash_id)))
+            conn.executemany("UPDATE trashed_files SET state = ? WHERE id = ?",
+                             [(state, int(i)) for i in trash_ids])
 
-    def undo_trash(self, trash_id: int) -> None:
-        """The rename failed: the file is where it was, and so is its record."""
+    def undo_trash(self, trash_ids: list[int]) -> None:
+        """The rename failed: the file is where it was, and so are its records."""
+        now = clock.now_text()
         with self._connection() as conn:
-            row = conn.execute("SELECT * FROM trashed_files WHERE id = ?", (int(trash_id),)).fetchone()
-            if row is None:
-                return
-            conn.execute(
-                """
-                INSERT OR IGNORE INTO local_files (song_id, backend_id, relative_path,
-                    file_size_bytes, ext, quality_label, sha256, created_at, synced_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                (row["song_id"], row["backend_id"], row["relative_path"], row["file_size_bytes"],
-                 row["ext"], row["quality_label"], row["sha256"],
-                 row["file_created_at"] or clock.now_text(), clock.now_text()),
-            )
-            conn.execute("DELETE FROM trashed_files WHERE id = ?", (int(trash_id),))
+            for trash_id in trash_ids:
+                row = conn.execute(
+                    "SELECT * FROM trashed_files WHERE id = ?", (int(trash_id),)
+                ).fetchone()
+                if row is None:
+                    continue
+                conn.execute(
+                    """
+                    INSERT OR IGNORE INTO local_files (song_id, backend_id, relative_path,
+                        file_size_bytes, ext, quality_label, sha256, created_at, synced_at,
+                        path_key, source_sha256)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    (row["song_id"], row["backend_id"], row["relative_path"],
+                     row["file_size_bytes"], row["ext"], row["quality_label"], row["sha256"],
+                     row["file_created_at"] or now, now,
+                     library_path_key(row["relative_path"]),
+                     row["source_sha256"] or row["sha256"]),
+                )
+                conn.execute("DELETE FROM trashed_files WHERE id = ?", (int(trash_id),))
 
     def trashed_files(self, *, states: tuple[str, ...] = ("moving", "trashed")) -> list[dict[str, Any]]:
         rows = self._fetchall(
@@ -818,9 +841,10 @@ class CatalogRepository(SqliteStore):
         )
         return [dict(r) for r in rows]
 
-    def forget_trashed(self, trash_id: int) -> None:
+    def forget_trashed(self, trash_ids: list[int]) -> None:
         with self._connection() as conn:
-            conn.execute("DELETE FROM trashed_files WHERE id = ?", (int(trash_id),))
+            conn.executemany("DELETE FROM trashed_files WHERE id = ?",
+                             [(int(i),) for i in trash_ids])
 
     def plan_playlist_songs(self, playlist_id: int) -> list[dict[str, Any]]:
         """A playlist's current tracks with their song and whether the library has a file."""

@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from catalogsync.config import PlatformPacing
 from catalogsync.errors import TransferStopped
 
 WAIT_SLICE_SECONDS = 0.1
@@ -22,6 +22,16 @@ WAIT_SLICE_SECONDS = 0.1
 DEFAULT_COOLDOWN_SECONDS = 30.0
 
 WaitCallback = Callable[[float], None]
+
+
+@dataclass
+class PlatformPacing:
+    """`[platforms.NAME]`: how fast one platform is asked for files."""
+
+    requests_per_minute: float = 0.0  # 0 = no pacing
+    jitter: float = 0.0  # up to this fraction of the interval added at random
+    max_concurrent: int = 0  # 0 = as many as there are workers
+    max_cooldown: float = 600.0  # a Retry-After longer than this is cut to it
 
 
 def _never() -> bool:

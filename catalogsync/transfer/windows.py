@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from catalogsync.config import BandwidthWindow
-
 from .ratelimit import TokenBucket
+
+
+@dataclass
+class BandwidthWindow:
+    """One `[[download.limits]]` entry: a download limit during local hours (may cross midnight)."""
+
+    hours: str
+    start_minute: int
+    end_minute: int
+    max_bytes_per_sec: int
 
 
 def in_window(window: BandwidthWindow, minute_of_day: int) -> bool:

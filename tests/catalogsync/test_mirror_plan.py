@@ -127,7 +127,7 @@ def test_a_move_cut_short_by_a_crash_is_finished_at_the_next_start(service, http
     candidate = [c for c in service.catalog.quarantine_candidates() if c["relative_path"] == rel]
     # The record went to trashed_files as "moving"; the process died before the rename.
     trash_rel = quarantine.trash_path_for(rel, date(2026, 1, 2))
-    service.catalog.begin_trash(candidate[0], trash_rel)
+    service.catalog.begin_trash(candidate, trash_rel)
     assert s0.exists() and rel not in [c["relative_path"] for c in
                                        service.catalog.quarantine_candidates()]
     service.run_headless(until_idle=True)  # a runner starts: it finishes the move
@@ -241,3 +241,32 @@ def test_plan_says_what_would_change_and_leaves_the_database_byte_identical(
 def test_plan_without_a_database_is_one_line(tmp_path):
     code, _out, err = _cli(tmp_path / "nowhere", "playlists", "plan")
     assert code == 1 and err.startswith("error: no database at ") and err.count("\n") == 1
+
+
+def test_a_file_two_songs_share_stays_while_either_is_wanted(service, http_server, tmp_path):
+    body = mp3_body(40_000, seed=99)
+    one = http_server.route("/one.mp3", body=body)
+    same = http_server.route("/same.mp3", body=body)  # another song, the same bytes
+    a_path = write_m3u(tmp_path / "a.m3u", [("Band", "One", one)], name="A")
+    b_path = write_m3u(tmp_path / "b.m3u", [("Other", "Same", same)], name="B")
+    a = service.add_playlists([str(a_path)], wanted=True)[0].id
+    b = service.add_playlists([str(b_path)], wanted=True)[0].id
+    service.catalog.set_sync_policy(a, "mirror")
+    service.submit_job("sync_download", playlist_ids=[a, b])
+    service.run_headless(until_idle=True)
+    rows = service.catalog._fetchall("SELECT song_id, relative_path FROM local_files")
+    paths = {r["relative_path"] for r in rows}
+    if len(rows) != 2 or len(paths) != 1:
+        pytest.skip("the two songs were stored as two files (no content sharing)")
+    shared = service.settings.library_root / paths.pop()
+    write_m3u(a_path, [], name="A")
+    service.submit_job("sync_only", playlist_ids=[a])
+    service.run_headless(until_idle=True)
+    assert shared.is_file(), "B still lists a song that is this file"
+    assert not (service.settings.library_root / quarantine.TRASH_DIR).exists()
+    service.catalog.set_wanted([b], False)
+    job = service.submit_job("sync_only", playlist_ids=[a])["job"]["id"]
+    service.run_headless(until_idle=True)
+    assert shared.is_file(), "a file another song's record names is never moved from under it"
+    kept = [e for e in service.ops.list_events(job) if e["event_type"] == "quarantine_kept"]
+    assert kept and "shares this file" in kept[0]["message"]
