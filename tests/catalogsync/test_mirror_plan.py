@@ -270,3 +270,50 @@ def test_a_file_two_songs_share_stays_while_either_is_wanted(service, http_serve
     assert shared.is_file(), "a file another song's record names is never moved from under it"
     kept = [e for e in service.ops.list_events(job) if e["event_type"] == "quarantine_kept"]
     assert kept and "shares this file" in kept[0]["message"]
+
+
+def _speed_stage(service, nbytes: int, seconds: int) -> None:
+    """One finished download stage of ``nbytes`` in ``seconds``: the plan's recent speed."""
+    with service.ops._connection() as conn:
+        conn.execute("UPDATE job_stages SET ended_at = NULL WHERE stage_type = 'download'")
+    job = service.ops.create_job("download_only", {})
+    stage = service.ops.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    item = service.ops.create_item(job_stage_id=stage, item_type="song_download", item_key="x")
+    service.ops.claim_item(item, "download-1")
+    service.ops.mark_item_succeeded(item, {"bytes": nbytes})
+    with service.ops._connection() as conn:
+        conn.execute("UPDATE job_stages SET started_at = '2026-01-01 10:00:00', "
+                     f"ended_at = '2026-01-01 10:00:{seconds:02d}' WHERE id = ?", (stage,))
+
+
+def test_plan_counts_a_shared_song_once_and_estimates_unknown_sizes_at_the_average(
+    service, tmp_path
+):
+    tracks = [{"id": "a", "title": "A", "url": "http://127.0.0.1:9/a.mp3", "size": 1_000_000},
+              {"id": "b", "title": "B", "url": "http://127.0.0.1:9/b.mp3", "size": 2_000_000},
+              {"id": "c", "title": "C", "url": "http://127.0.0.1:9/c.mp3"}]
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"name": "First", "tracks": tracks}), encoding="utf-8")
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({"name": "Second", "tracks": tracks[:1]}), encoding="utf-8")
+    ids = [p.id for p in service.add_playlists([str(first), str(second)], wanted=True)]
+    _speed_stage(service, 1_000_000, 2)
+    plan = service.plan(ids)
+    assert [p["songs_to_download"] for p in plan["playlists"]] == [3, 1]
+    assert [p["download_bytes"] for p in plan["playlists"]] == [3_000_000, 1_000_000]
+    totals = plan["totals"]
+    assert (totals["songs_to_download"], totals["download_bytes"]) == (3, 3_000_000)
+    assert totals["songs_of_unknown_size"] == 1
+    # 3 MB known + one song at the 1.5 MB average, at 500 kB/s.
+    assert totals["eta_seconds"] == 9
+
+
+def test_plan_reports_a_playlist_it_cannot_read_and_goes_on(service, tmp_path):
+    gone = write_m3u(tmp_path / "gone.m3u", [("A", "S", "http://127.0.0.1:9/s.mp3")], name="G")
+    kept = write_m3u(tmp_path / "kept.m3u", [("A", "T", "http://127.0.0.1:9/t.mp3")], name="K")
+    ids = [p.id for p in service.add_playlists([str(gone), str(kept)], wanted=True)]
+    gone.unlink()
+    plan = service.plan(ids)
+    assert plan["playlists"][0]["error"] and "gone.m3u" in plan["playlists"][0]["error"]
+    assert plan["playlists"][1]["tracks_to_add"] == 1
+    assert service.ops.list_jobs() == [], "a plan submits nothing"

@@ -325,3 +325,16 @@ def test_a_real_runner_submits_a_job_from_an_every_minute_schedule(home):
         _out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "schedule every-minute: job" in err
+
+
+def test_a_bad_schedule_stops_every_command_with_one_line(home):
+    (home / "config.toml").write_text(
+        '[[schedules]]\nname = "n"\ncron = "0 25 * * *"\njob = "sync_only"\n', encoding="utf-8"
+    )
+    env = {**os.environ, "CATALOGSYNC_HOME": str(home)}
+    for args in (["schedules", "list"], ["run", "--until-idle"]):
+        result = subprocess.run([sys.executable, "-m", "catalogsync.cli", *args], cwd=REPO_ROOT,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+        assert "[[schedules]] 'n': cron '0 25 * * *': Bad hour" in result.stderr
