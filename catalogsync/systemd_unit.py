@@ -58,8 +58,10 @@ def unit_text(settings: Settings, *, user: bool) -> str:
     """The unit file's text (``user``: for `systemctl --user`, else a system unit)."""
     exec_start = " ".join(_quote(word) for word in runner_command(settings))
     account = ""
-    if not user and os.geteuid() != 0:
-        account = f"User={getpass.getuser()}\n"
+    if not user:
+        # A system unit runs as whoever installs it; under sudo that is the sudo user.
+        name = os.environ.get("SUDO_USER") if os.geteuid() == 0 else getpass.getuser()
+        account = f"User={name}\n" if name and name != "root" else ""
     return f"""\
 [Unit]
 Description=catalogsync runner: keeps the music library in step with its playlists

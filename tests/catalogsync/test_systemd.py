@@ -157,6 +157,16 @@ def test_the_unit_runs_this_installation_with_watchdog_restart_and_hardening(tmp
     assert "WantedBy=default.target" in _unit(tmp_path, user=True).splitlines()
 
 
+def test_a_system_unit_installed_with_sudo_runs_as_the_sudo_user(tmp_path, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("sudo installs run as root; this test needs to be root to see that")
+    monkeypatch.setenv("SUDO_USER", "music")
+    assert "User=music" in _unit(tmp_path).splitlines()
+    assert not any(line.startswith("User=") for line in _unit(tmp_path, user=True).splitlines())
+    monkeypatch.delenv("SUDO_USER")
+    assert not any(line.startswith("User=") for line in _unit(tmp_path).splitlines())
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is missing")
 def test_the_printed_unit_passes_systemd_analyze_verify(tmp_path):
     home = tmp_path / "home"
