@@ -9,6 +9,7 @@ runner (a failure is logged and the runner carries on).
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from catalogsync import clock
@@ -47,6 +48,7 @@ class RunnerHooks:
         self.catalog = catalog
         self.shared = shared
         self._purged_at: float | None = None
+        self._status_at = float("-inf")
         self.systemd = systemd or SystemdNotifier()
         self.scheduler: Scheduler | None = None
         self.notifier: Notifier | None = None
@@ -114,7 +116,9 @@ class RunnerHooks:
             limit = self.windows.current
             text = f"{limit} bytes/s" if limit else "no limit"
             log.info("bandwidth window: downloads now at %s (%s)", text, iso_utc(clock.now()))
-        if heartbeat and self.systemd.enabled:
+        # The summary costs two queries: once a second is plenty for systemctl status.
+        if heartbeat and self.systemd.enabled and time.monotonic() - self._status_at >= 1.0:
+            self._status_at = time.monotonic()
             self.systemd.heartbeat(self.summary())
 
     def job_ended(self, job_id: int) -> None:

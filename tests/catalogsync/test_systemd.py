@@ -50,35 +50,73 @@ def _messages_until(sock: socket.socket, wanted: str, limit: int = 100) -> list[
     raise AssertionError(f"no {wanted} in {limit} datagrams: {seen}")
 
 
+def _release(fifo: Path, text: str) -> bool:
+    """Let a reader blocked on the FIFO go on with ``text`` (False when nobody reads it)."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    return True
+
+
 def test_the_runner_says_ready_pings_the_watchdog_reports_status_and_says_stopping(
     tmp_path, notify_socket
 ):
     sock, path = notify_socket
     home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        '[[schedules]]\nname = "new-year"\ncron = "0 0 1 1 *"\njob = "sync_only"\n',
+        encoding="utf-8",
+    )
+    playlist = tmp_path / "slow.m3u"
+    text = "#EXTM3U\n#EXTINF:1,A - S\nhttp://127.0.0.1:9/s.mp3\n"
+    playlist.write_text(text, encoding="utf-8")
     env = {**os.environ, "CATALOGSYNC_HOME": str(home), "NOTIFY_SOCKET": path,
            "WATCHDOG_USEC": "1000000"}
+    subprocess.run([*CLI, "playlists", "add", str(playlist)], env=env, check=True,
+                   capture_output=True, timeout=60)
+    # The playlist becomes a FIFO: its sync blocks until the test writes it, so the job is
+    # seen running for as long as the test needs (no race with a fast sync).
+    playlist.unlink()
+    os.mkfifo(playlist)
     process = subprocess.Popen([*CLI, "run"], cwd=REPO_ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = _messages_until(sock, "READY")
         assert first[0]["READY"] == "1", "READY is the first thing systemd hears"
-        assert first[0]["STATUS"] == "0 running, 0 queued"
+        assert first[0]["STATUS"].startswith("0 running, 0 queued; next new-year at ")
         assert first[0]["MAINPID"] == str(process.pid)
         # The lease is held by now: READY comes only after it is taken.
         assert OpsRepository(home / "catalogsync.db").get_lease()["pid"] == process.pid
         _messages_until(sock, "WATCHDOG")
-        subprocess.run([*CLI, "jobs", "submit", "sync_only"], env=env, check=True,
+        subprocess.run([*CLI, "jobs", "submit", "sync_only", "-p", "1"], env=env, check=True,
                        capture_output=True, timeout=60)
-        statuses = []
-        for _ in range(50):  # bounded: the job is seen queued or running within a few pings
+        statuses: list[str] = []
+        for _ in range(20):  # bounded: the job runs until the FIFO is written
             statuses += [m["STATUS"] for m in _messages_until(sock, "STATUS") if "STATUS" in m]
-            if any(s.startswith(("1 running", "0 running, 1 queued")) for s in statuses):
+            if statuses[-1].startswith("1 running, 0 queued"):
                 break
-        assert any(s.startswith(("1 running", "0 running, 1 queued")) for s in statuses), statuses
+        assert statuses[-1].startswith("1 running, 0 queued"), statuses
+        for _ in range(200):  # the sync opens the FIFO soon after it starts
+            if _release(playlist, text):
+                break
+            time.sleep(0.05)
+        statuses = []
+        for _ in range(20):
+            statuses += [m["STATUS"] for m in _messages_until(sock, "STATUS") if "STATUS" in m]
+            if statuses[-1].startswith("0 running, 0 queued"):
+                break
+        assert statuses[-1].startswith("0 running, 0 queued"), statuses
         process.send_signal(signal.SIGTERM)
         last = _messages_until(sock, "STOPPING")
         assert last[-1]["STOPPING"] == "1"
     finally:
+        _release(playlist, text)
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
