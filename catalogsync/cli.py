@@ -266,7 +266,10 @@ def playlists_plan(
 
     plan = plan_for(load_settings(_state.get("home"), _state.get("db"), _state.get("library")),
                     list(ids or []))
-    _print_json(plan) if as_json else render_plan(out, plan)
+    if as_json:
+        _print_json(plan)
+    else:
+        render_plan(out, plan)
 
 
 # -- jobs --------------------------------------------------------------------------

@@ -72,11 +72,16 @@ def render_plan(console: Console, plan: dict[str, Any]) -> None:
     console.print(table)
     totals = plan["totals"]
     speed = totals["recent_speed_bytes_per_sec"]
+    unknown, known = totals["songs_of_unknown_size"], totals["download_bytes"]
+    if known is None:
+        size = "sizes unknown"
+    elif unknown:
+        size = f"{_size(known)} known, {unknown} of unknown size"
+    else:
+        size = _size(known)
     console.print(
-        f"{totals['songs_to_download']} songs to download ({_size(totals['download_bytes'])}"
-        + (f", {totals['songs_of_unknown_size']} of unknown size" if totals["songs_of_unknown_size"]
-           else "")
-        + f"), {totals['files_to_quarantine']} files to the trash; ETA {_eta(totals['eta_seconds'])}"
+        f"{totals['songs_to_download']} songs to download ({size}), "
+        f"{totals['files_to_quarantine']} files to the trash; ETA {_eta(totals['eta_seconds'])}"
         + (f" at {format_speed(speed)}" if speed else ""),
         markup=False,
     )
