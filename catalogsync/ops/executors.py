@@ -35,6 +35,7 @@ from catalogsync.transfer.sniff import require_audio
 from .models import JobRun, JobStage
 from .progress import WorkerProgress
 from .repository import OpsRepository
+from .unattended import cooldown_event
 
 if TYPE_CHECKING:
     from .runner import JobContext
@@ -87,7 +88,9 @@ class SharedResources:
             else (0, 0)
         )
         pacing = settings.unattended.platforms if settings is not None else None
-        return cls(*limits, on_synced=on_synced, on_flush_error=flush_failed, pacing=pacing)
+        shared = cls(*limits, on_synced=on_synced, on_flush_error=flush_failed, pacing=pacing)
+        shared.pacer.on_cooldown = cooldown_event(ops) if ops is not None else None
+        return shared
 
     def close(self) -> None:
         """Flush every downloaded file to disk."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from catalogsync import clock
@@ -31,6 +32,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("catalogsync.runner")
 PURGE_EVERY_SECONDS = 6 * 3600
+
+
+def cooldown_event(repository: OpsRepository) -> Callable[[str, float, str], None]:
+    """What the pacer calls when a platform's cooldown starts: an event and a log line."""
+
+    def report(platform: str, seconds: float, reason: str) -> None:
+        message = (f"{platform}: the server asked to slow down ({reason or 'rate limit'}); "
+                   f"every worker waits {round(seconds)} s before its next request to it")
+        log.warning("%s", message)
+        repository.add_event(None, "cooldown", message, level="warning")
+
+    return report
 
 
 class RunnerHooks:

@@ -515,7 +515,7 @@ class HttpDownloader:
             delay = parse_retry_after(retry_after, self.backoff_max)
             if self._gate is not None and (status == 429 or (status == 503 and retry_after)):
                 # The platform's cooldown holds the next attempt (and every other worker's).
-                self._gate.cooldown(parse_retry_after(retry_after, 86400.0))
+                self._gate.cooldown(parse_retry_after(retry_after, 86400.0), f"HTTP {status}")
                 delay = 0.0
             raise Transient(
                 TransferError(f"HTTP {status} from {url}", code=f"http_{status}"), delay=delay

@@ -22,6 +22,7 @@ WAIT_SLICE_SECONDS = 0.1
 DEFAULT_COOLDOWN_SECONDS = 30.0
 
 WaitCallback = Callable[[float], None]
+CooldownCallback = Callable[[str, float, str], None]
 
 
 @dataclass
@@ -49,8 +50,10 @@ class PlatformGate:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        on_cooldown: CooldownCallback | None = None,
     ) -> None:
         self.platform = platform
+        self._on_cooldown = on_cooldown
         self.pacing = pacing or PlatformPacing()
         self._clock = clock
         self._sleep = sleep
@@ -62,13 +65,24 @@ class PlatformGate:
         self._slots = threading.BoundedSemaphore(limit) if limit > 0 else None
         self.cooldowns = 0  # how many times a server asked us to back off
 
-    def cooldown(self, seconds: float | None) -> float:
-        """Hold every request to this platform back for ``seconds`` (bounded); the wait set."""
+    def cooldown(self, seconds: float | None, reason: str = "") -> float:
+        """Hold every request to this platform back for ``seconds`` (bounded); the wait set.
+
+        ``on_cooldown(platform, seconds, reason)`` hears of a cooldown that starts, not of
+        the ones other workers report while it lasts (one event per episode, not three).
+        """
         wait = DEFAULT_COOLDOWN_SECONDS if seconds is None else max(float(seconds), 0.0)
         wait = min(wait, self.pacing.max_cooldown)
         with self._lock:
-            self._cooldown_until = max(self._cooldown_until, self._clock() + wait)
+            now = self._clock()
+            starts = self._cooldown_until <= now
+            self._cooldown_until = max(self._cooldown_until, now + wait)
             self.cooldowns += 1
+        if starts and self._on_cooldown is not None:
+            try:
+                self._on_cooldown(self.platform, wait, reason)
+            except Exception:  # noqa: BLE001 - reporting must never break a transfer
+                pass
         return wait
 
     def cooldown_remaining(self) -> float:
@@ -135,8 +149,10 @@ class Pacer:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_cooldown: CooldownCallback | None = None,
     ) -> None:
         self.platforms = dict(platforms or {})
+        self.on_cooldown = on_cooldown
         self._clock = clock
         self._sleep = sleep
         self._gates: dict[str, PlatformGate] = {}
@@ -147,7 +163,8 @@ class Pacer:
             gate = self._gates.get(platform)
             if gate is None:
                 gate = self._gates[platform] = PlatformGate(
-                    platform, self.platforms.get(platform), clock=self._clock, sleep=self._sleep
+                    platform, self.platforms.get(platform), clock=self._clock, sleep=self._sleep,
+                    on_cooldown=self.on_cooldown,
                 )
             return gate
 

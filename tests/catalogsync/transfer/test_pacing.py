@@ -179,9 +179,26 @@ def test_a_job_through_the_runner_waits_out_a_429_and_completes(http_server, tmp
         job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
         service.run_headless(until_idle=True)
         assert service.job_row(job)["status"] == "completed"
+        events = [e["message"] for e in service.ops.list_events() if e["event_type"] == "cooldown"]
     finally:
         service.close()
     assert len(http_server.requests("/s0.mp3")) == 2
+    assert events == ["manifest: the server asked to slow down (HTTP 429); every worker waits "
+                      "1 s before its next request to it"]
+
+
+def test_one_report_per_cooldown_episode_not_per_worker(fake):
+    heard = []
+    pacer = Pacer(clock=fake.clock, sleep=fake.sleep,
+                  on_cooldown=lambda p, s, r: heard.append((p, s, r)))
+    gate = pacer.gate("netease")
+    gate.cooldown(10, "HTTP 429")
+    gate.cooldown(12, "HTTP 429")  # another worker, same episode: extends it quietly
+    assert heard == [("netease", 10.0, "HTTP 429")]
+    assert gate.cooldown_remaining() == 12.0
+    fake.now += 12
+    gate.cooldown(None, "HTTP 429")
+    assert heard[-1] == ("netease", DEFAULT_COOLDOWN_SECONDS, "HTTP 429")
 
 
 @pytest.mark.parametrize(
