@@ -1,4 +1,4 @@
-"""`playlists plan`: opened read-only (no migration, no write) and printed as a table."""
+"""`playlists plan`: the database is neither upgraded nor written, only read; a table."""
 
 from __future__ import annotations
 
