@@ -154,14 +154,14 @@ class Notifier:
         if not self.enabled:
             return
         try:
+            job = self.repository.get_job(job_id)
+            if job is None or job.status.value not in self.settings.on:
+                return
             message = job_message(self.repository, job_id)
         except Exception:  # noqa: BLE001 - a notification must never break the runner
             log.exception("could not build the notification for job %s", job_id)
             return
-        if message is None:
-            return
-        job = self.repository.get_job(job_id)
-        if job is not None and job.status.value in self.settings.on:
+        if message is not None:
             self.start()
             self._queue.put(message)
 

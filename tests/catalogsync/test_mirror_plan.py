@@ -317,3 +317,20 @@ def test_plan_reports_a_playlist_it_cannot_read_and_goes_on(service, tmp_path):
     assert plan["playlists"][0]["error"] and "gone.m3u" in plan["playlists"][0]["error"]
     assert plan["playlists"][1]["tracks_to_add"] == 1
     assert service.ops.list_jobs() == [], "a plan submits nothing"
+
+
+def test_plan_refuses_an_older_or_broken_database_in_one_line(tmp_path):
+    home = tmp_path / "home"
+    open_service(home).close()
+    db = home / "catalogsync.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    code, _out, err = _cli(home, "playlists", "plan")
+    assert code == 1 and "from an older catalogsync; run `catalogsync status`" in err
+    assert err.count("\n") == 1
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    code, _out, err = _cli(home, "playlists", "plan")
+    assert code == 1 and err.startswith(f"error: {db}: ") and err.count("\n") == 1

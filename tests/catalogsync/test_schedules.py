@@ -338,3 +338,28 @@ def test_a_bad_schedule_stops_every_command_with_one_line(home):
         assert result.returncode == 1
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
         assert "[[schedules]] 'n': cron '0 25 * * *': Bad hour" in result.stderr
+
+
+def test_the_tuis_embedded_runner_evaluates_schedules_too(home):
+    from catalogsync.service import Catalogsync
+
+    (home / "config.toml").write_text(
+        '[[schedules]]\nname = "hourly"\ncron = "0 * * * *"\njob = "collect_only"\n',
+        encoding="utf-8",
+    )
+    clock.freeze(datetime(2026, 1, 10, 11, 59, 30).astimezone().timestamp())
+    service = Catalogsync.open(home=str(home))
+    try:
+        assert service.start_runner_thread(), "the embedded runner takes the lease"
+        deadline = time.monotonic() + 30
+        while "hourly" not in service.ops.schedule_states() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "hourly" in service.ops.schedule_states()
+        clock.freeze(datetime(2026, 1, 10, 12, 0, 1).astimezone().timestamp())
+        while not scheduled_jobs(service.ops, "hourly") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [j.requested_by for j in scheduled_jobs(service.ops, "hourly")] == [
+            "schedule:hourly"
+        ]
+    finally:
+        service.close()
