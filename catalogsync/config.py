@@ -239,6 +239,7 @@ class ScheduleConfig:
     sources: list[str] = field(default_factory=list)
     catch_up: bool = False
     priority: int = 100
+    backend: str | None = None  # the upload target, for job types with an upload stage
 
 
 @dataclass
@@ -317,7 +318,7 @@ def parse_unattended(
     data: dict[str, Any], where: str, source_names: list[str] | None = None
 ) -> UnattendedSettings:
     """The unattended-operation tables; a bad value raises ConfigError naming table and key."""
-    from catalogsync.ops.jobdefs import JOB_TYPES
+    from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage
 
     result = UnattendedSettings()
     names: set[str] = set()
@@ -350,6 +351,11 @@ def parse_unattended(
             raise ConfigError(f"{label}: no source named {unknown[0]!r} in [[sources]]")
         if not isinstance(raw.get("catch_up", False), bool):
             raise ConfigError(f"{label}: catch_up must be true or false")
+        backend = raw.get("backend")
+        if backend is not None and (not isinstance(backend, str) or not backend):
+            raise ConfigError(f"{label}: backend must be the name of a backend")
+        if job_has_stage(str(job), "upload") and backend is None:
+            raise ConfigError(f'{label}: a {job} job needs backend = "NAME" (its upload target)')
         result.schedules.append(
             ScheduleConfig(
                 name=name,
@@ -359,6 +365,7 @@ def parse_unattended(
                 sources=sources,
                 catch_up=bool(raw.get("catch_up", False)),
                 priority=_int(raw, "priority", 100, label),
+                backend=backend,
             )
         )
     notify = _table(data.get("notify", {}), f"{where} [notify]")

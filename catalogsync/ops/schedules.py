@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalogsync import clock
 from catalogsync.cron import iso_utc, latest_at_or_before, local_zone, next_after
+from catalogsync.errors import CatalogsyncError
 
 if TYPE_CHECKING:
     from catalogsync.catalog.repository import CatalogRepository
@@ -198,6 +199,13 @@ class Scheduler:
             message = f"schedule {name}: not queued: {problem}"
             self.repository.add_event(None, "schedule_skipped", message, level="warning")
             return Fired(name, "skipped", None, message)
+        if schedule.backend is not None:
+            try:
+                self.catalog.get_backend(schedule.backend)
+            except CatalogsyncError as exc:
+                message = f"schedule {name}: not queued: {exc}"
+                self.repository.add_event(None, "schedule_skipped", message, level="warning")
+                return Fired(name, "skipped", None, message)
         scope = {"playlist_ids": ids} if ids else {}
         sources = list(dict.fromkeys(schedule.sources))
         holder = self.repository.unfinished_job_like(schedule.job, sources, scope)
@@ -216,6 +224,7 @@ class Scheduler:
             requested_by=requested_by,
             sources=sources,
             playlist_scope=scope,
+            backend_name=schedule.backend,
         )
         why = f" (catch-up for {iso_utc(catch_up_of)}, missed while down)" if catch_up_of else ""
         message = f"job {job_id} submitted by {requested_by}{why}"

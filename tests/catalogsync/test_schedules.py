@@ -248,6 +248,7 @@ def test_a_changed_cron_line_starts_counting_afresh(home):
         ('name = "x"\ncron = "0 3 * * *"\njob = "sync_only"\nplaylists = "all"', "playlists must"),
         ('cron = "0 3 * * *"\njob = "sync_only"', "name must be"),
         ('name = "x"\ncron = "0 3 * * *"\njob = "sync_only"\nsources = ["nope"]', "no source"),
+        ('name = "x"\ncron = "0 3 * * *"\njob = "upload_only"', 'needs backend = "NAME"'),
     ],
 )
 def test_a_bad_schedule_is_one_config_error_naming_it(home, body, message):
@@ -363,3 +364,23 @@ def test_the_tuis_embedded_runner_evaluates_schedules_too(home):
         ]
     finally:
         service.close()
+
+
+def test_an_upload_schedule_names_its_backend_and_a_missing_one_skips_the_run(home, tmp_path):
+    text = """
+[[schedules]]
+name = "copy"
+cron = "0 * * * *"
+job = "upload_only"
+backend = "nas"
+"""
+    now = Clock(at(2026, 1, 10, 1, 30))
+    scheduler, ops, catalog = make(home, text, now)
+    scheduler.tick()
+    now.now = at(2026, 1, 10, 2, 0, 1)
+    skipped = scheduler.tick()[0]
+    assert skipped.result == "skipped" and "no storage backend named 'nas'" in skipped.message
+    catalog.add_backend("nas", "local", str(tmp_path / "nas"), {})
+    now.now = at(2026, 1, 10, 3, 0, 1)
+    job = ops.require_job(scheduler.tick()[0].job_id)
+    assert (job.job_type, job.backend_name) == ("upload_only", "nas")
