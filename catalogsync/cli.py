@@ -20,6 +20,8 @@ from rich.table import Table
 
 from catalogsync import __version__
 from catalogsync.cli_library import library_app
+from catalogsync.cli_schedules import schedules_app
+from catalogsync.cli_service import service_app
 from catalogsync.errors import CatalogsyncError
 from catalogsync.ops.models import CommandType
 
@@ -37,6 +39,8 @@ app.add_typer(playlists_app, name="playlists")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(backends_app, name="backends")
 app.add_typer(library_app, name="library")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(service_app, name="service")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -152,10 +156,15 @@ def run(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit 0 once nothing is queued or running.")
     ] = False,
+    log_file: Annotated[
+        str | None, typer.Option("--log-file", help="Also log to this file ([log] file).")
+    ] = None,
 ) -> None:
     """Run jobs headless (for systemd): holds the runner lease until SIGINT/SIGTERM."""
-    logging.getLogger("catalogsync").setLevel(logging.INFO)
+    from catalogsync.logs import setup_runner_logging
+
     service = _service()
+    setup_runner_logging(service.settings.unattended.log, log_file)
     err.print(f"catalogsync runner on {service.settings.db_path}", markup=False)
     service.run_headless(until_idle=until_idle)
 
@@ -235,6 +244,34 @@ def playlists_unwanted(ids: Annotated[list[int], typer.Argument(help="Playlist i
     """Unmark playlists: their songs are no longer downloaded (files are kept)."""
     count = _service().set_wanted(ids, False)
     out.print(f"{count} playlists unmarked")
+
+
+@playlists_app.command("policy")
+@handles_errors
+def playlists_policy(
+    playlist_id: int, policy: Annotated[str, typer.Argument(help="add or mirror.")]
+) -> None:
+    """add: files stay; mirror: files of tracks removed upstream go to the trash."""
+    _service().catalog.set_sync_policy(playlist_id, policy)
+    out.print(f"playlist {playlist_id}: sync policy {policy}", markup=False)
+
+
+@playlists_app.command("plan")
+@handles_errors
+def playlists_plan(
+    ids: Annotated[list[int] | None, typer.Argument(help="Playlist ids (default: wanted).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the next sync and download would do; changes nothing."""
+    from catalogsync.cli_plan import plan_for, render_plan
+    from catalogsync.config import load_settings
+
+    plan = plan_for(load_settings(_state.get("home"), _state.get("db"), _state.get("library")),
+                    list(ids or []))
+    if as_json:
+        _print_json(plan)
+    else:
+        render_plan(out, plan)
 
 
 # -- jobs --------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from catalogsync.errors import ConfigError
+from catalogsync.transfer.pacing import PlatformPacing
+from catalogsync.transfer.windows import BandwidthWindow
 
 APP_NAME = "catalogsync"
 SOURCE_KINDS = ("manual_file", "directory", "playlist_square")
@@ -103,9 +105,12 @@ class Settings:
     )
     sources: list[SourceConfig] = field(default_factory=list)
     library: LibrarySettings = field(default_factory=LibrarySettings)
+    unattended: UnattendedSettings = field(default_factory=lambda: UnattendedSettings())
 
     def snapshot(self) -> dict[str, Any]:
         data = asdict(self)
+        notify = data["unattended"]["notify"]
+        notify["urls"] = ["(hidden)" for _ in notify["urls"]]  # notification URLs hold secrets
         return {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in data.items()
@@ -258,7 +263,201 @@ def load_settings(
         settings.sources.append(
             SourceConfig(name=name, kind=kind, path=path, provider=raw.get("provider"), options=options)
         )
+    settings.unattended = parse_unattended(data, where, [s.name for s in settings.sources])
     return settings
+
+
+# -- unattended operation (issue 14): [[schedules]], [notify], [log], [platforms.NAME],
+# [[download.limits]] ---------------------------------------------------------------------
+
+
+@dataclass
+class ScheduleConfig:
+    """One `[[schedules]]` entry: a cron line that submits a job."""
+
+    name: str
+    cron: str
+    job: str
+    playlists: str | list[int] | None = None  # "wanted", ids, or None (the job's default scope)
+    sources: list[str] = field(default_factory=list)
+    catch_up: bool = False
+    priority: int = 100
+    backend: str | None = None  # the upload target, for job types with an upload stage
+
+
+@dataclass
+class NotifySettings:
+    """`[notify]`: Apprise URLs, and which job outcomes send a message."""
+
+    urls: list[str] = field(default_factory=list)
+    urls_env: str | None = None
+    on: list[str] = field(default_factory=lambda: ["failed", "completed_with_errors"])
+
+
+@dataclass
+class LogSettings:
+    """`[log]`: a log file for `catalogsync run` (max_bytes 0 = reopened after logrotate)."""
+
+    file: str | None = None
+    max_bytes: int = 0
+    backups: int = 5
+
+
+@dataclass
+class UnattendedSettings:
+    schedules: list[ScheduleConfig] = field(default_factory=list)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    platforms: dict[str, PlatformPacing] = field(default_factory=dict)
+    download_limits: list[BandwidthWindow] = field(default_factory=list)
+
+
+NOTIFY_OUTCOMES = ("completed", "completed_with_errors", "failed", "canceled")
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    return value
+
+
+def _tables(value: Any, where: str, name: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: {name} must be an array of tables ([[{name}]])")
+    return [_table(v, f"{where} [[{name}]] #{i}") for i, v in enumerate(value, start=1)]
+
+
+def _number(table: dict[str, Any], key: str, default: float, where: str, top: float | None = None) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (
+        top is not None and value > top
+    ):
+        bound = f" and <= {top}" if top is not None else ""
+        raise ConfigError(f"{where}: {key} must be a number >= 0{bound}, got {value!r}")
+    return float(value)
+
+
+def _strings(value: Any, where: str, key: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def _hours(text: Any, where: str) -> tuple[int, int]:
+    import re
+
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", str(text).strip())
+    if not isinstance(text, str) or match is None:
+        raise ConfigError(f'{where}: hours must look like "08:00-23:00", got {text!r}')
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59 or (h1 * 60 + m1) % 1440 == (h2 * 60 + m2) % 1440:
+        raise ConfigError(f"{where}: hours {text!r} is not a range of the day")
+    return (h1 * 60 + m1) % 1440, (h2 * 60 + m2) % 1440
+
+
+def parse_unattended(
+    data: dict[str, Any], where: str, source_names: list[str] | None = None
+) -> UnattendedSettings:
+    """The unattended-operation tables; a bad value raises ConfigError naming table and key."""
+    from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage
+
+    result = UnattendedSettings()
+    names: set[str] = set()
+    for index, raw in enumerate(_tables(data.get("schedules", []), where, "schedules"), start=1):
+        label = f"{where} [[schedules]] #{index}"
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip() or name in names:
+            raise ConfigError(f"{label}: name must be a unique non-empty string, got {name!r}")
+        names.add(name)
+        label = f"{where} [[schedules]] {name!r}"
+        cron = raw.get("cron")
+        from catalogsync.cron import validate_cron
+
+        problem = validate_cron(cron)
+        if problem:
+            raise ConfigError(f"{label}: cron {cron!r}: {problem}")
+        job = raw.get("job")
+        if job not in JOB_TYPES:
+            raise ConfigError(f"{label}: job must be one of {', '.join(JOB_TYPES)}, got {job!r}")
+        playlists = raw.get("playlists")
+        if playlists is not None and playlists != "wanted" and not (
+            isinstance(playlists, list)
+            and playlists
+            and all(isinstance(p, int) and not isinstance(p, bool) for p in playlists)
+        ):
+            raise ConfigError(f'{label}: playlists must be "wanted" or a list of playlist ids')
+        sources = _strings(raw.get("sources", []), label, "sources")
+        unknown = [s for s in sources if s not in (source_names or [])]
+        if unknown:
+            raise ConfigError(f"{label}: no source named {unknown[0]!r} in [[sources]]")
+        if not isinstance(raw.get("catch_up", False), bool):
+            raise ConfigError(f"{label}: catch_up must be true or false")
+        backend = raw.get("backend")
+        if backend is not None and (not isinstance(backend, str) or not backend):
+            raise ConfigError(f"{label}: backend must be the name of a backend")
+        if job_has_stage(str(job), "upload") and backend is None:
+            raise ConfigError(f'{label}: a {job} job needs backend = "NAME" (its upload target)')
+        result.schedules.append(
+            ScheduleConfig(
+                name=name,
+                cron=str(cron),
+                job=str(job),
+                playlists=playlists,
+                sources=sources,
+                catch_up=bool(raw.get("catch_up", False)),
+                priority=_int(raw, "priority", 100, label),
+                backend=backend,
+            )
+        )
+    notify = _table(data.get("notify", {}), f"{where} [notify]")
+    label = f"{where} [notify]"
+    outcomes = _strings(notify.get("on", NotifySettings().on), label, "on")
+    for outcome in outcomes:
+        if outcome not in NOTIFY_OUTCOMES:
+            raise ConfigError(f"{label}: on: {outcome!r} is not one of {', '.join(NOTIFY_OUTCOMES)}")
+    urls_env = notify.get("urls_env")
+    if urls_env is not None and (not isinstance(urls_env, str) or not urls_env):
+        raise ConfigError(f"{label}: urls_env must be the name of an environment variable")
+    result.notify = NotifySettings(
+        urls=_strings(notify.get("urls", []), label, "urls"), urls_env=urls_env, on=outcomes
+    )
+    log_table = _table(data.get("log", {}), f"{where} [log]")
+    log_file = log_table.get("file")
+    if log_file is not None and (not isinstance(log_file, str) or not log_file):
+        raise ConfigError(f"{where} [log]: file must be a path")
+    if log_file:
+        resolved = Path(log_file).expanduser()
+        log_file = str(resolved if resolved.is_absolute() else (Path(where).parent / resolved))
+    result.log = LogSettings(
+        file=log_file,
+        max_bytes=_int(log_table, "max_bytes", 0, f"{where} [log]"),
+        backups=_int(log_table, "backups", 5, f"{where} [log]"),
+    )
+    for platform, raw in _table(data.get("platforms", {}), f"{where} [platforms]").items():
+        label = f"{where} [platforms.{platform}]"
+        raw = _table(raw, label)
+        result.platforms[platform] = PlatformPacing(
+            requests_per_minute=_number(raw, "requests_per_minute", 0.0, label),
+            jitter=_number(raw, "jitter", 0.0, label, top=1.0),
+            max_concurrent=_int(raw, "max_concurrent", 0, label),
+            max_cooldown=_number(raw, "max_cooldown", 600.0, label),
+        )
+    download = data.get("download", {})
+    raw_limits = download.get("limits", []) if isinstance(download, dict) else []
+    for index, raw in enumerate(_tables(raw_limits, f"{where} [download]", "download.limits"), 1):
+        label = f"{where} [[download.limits]] #{index}"
+        start, end = _hours(raw.get("hours"), label)
+        result.download_limits.append(
+            BandwidthWindow(
+                hours=str(raw["hours"]),
+                start_minute=start,
+                end_minute=end,
+                max_bytes_per_sec=_int(raw, "max_bytes_per_sec", 0, label),
+            )
+        )
+    return result
 
 
 def write_default_config(settings: Settings) -> bool:

@@ -524,12 +524,69 @@ def _migrate_library(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_schedule_runs(conn: sqlite3.Connection) -> None:
+    """``schedule_runs``: what each `[[schedules]]` entry last did, so catch-up survives downtime.
+
+    ``last_slot_at`` is the epoch of the last cron slot handled (run, skipped or missed).
+    """
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schedule_runs (
+            name TEXT PRIMARY KEY,
+            cron TEXT NOT NULL,
+            job_type TEXT NOT NULL,
+            last_slot_at REAL,
+            last_run_at REAL,
+            last_result TEXT,
+            last_job_id INTEGER,
+            last_message TEXT,
+            updated_at TEXT
+        )
+        """
+    )
+
+
+def _migrate_sync_policy(conn: sqlite3.Connection) -> None:
+    """``playlists.sync_policy`` (add | mirror) and ``trashed_files``, the quarantine's records.
+
+    A file moved to ``<root>/.catalogsync-trash/<date>/`` leaves ``local_files`` in the
+    same transaction that records it here as ``moving``, before the rename; the rename
+    then marks it ``trashed``. A runner that died in between finishes the move at start.
+    """
+    _ensure_columns(conn, "playlists", {"sync_policy": "TEXT NOT NULL DEFAULT 'add'"})
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS trashed_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            song_id INTEGER,
+            backend_id INTEGER NOT NULL REFERENCES storage_backends(id) ON DELETE CASCADE,
+            relative_path TEXT NOT NULL,
+            trash_path TEXT NOT NULL,
+            file_size_bytes INTEGER,
+            ext TEXT,
+            quality_label TEXT,
+            sha256 TEXT,
+            source_sha256 TEXT,
+            file_created_at TEXT,
+            state TEXT NOT NULL,
+            trashed_at TEXT NOT NULL
+        )
+        """
+    )
+    # One row per file record: songs sharing one file (same content) move together.
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_trashed_files_path ON trashed_files(backend_id, trash_path)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
     _migrate_library,
+    _migrate_schedule_runs,
+    _migrate_sync_policy,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -74,7 +74,7 @@ class Catalogsync:
     # -- reads ---------------------------------------------------------------
 
     def dashboard(self) -> dict[str, Any]:
-        return views.dashboard_payload(self.ops)
+        return views.dashboard_payload(self.ops, schedules=self.settings.unattended.schedules)
 
     def task_rows(self, limit: int = 50) -> list[dict[str, Any]]:
         return views.task_center_rows(self.ops, limit=limit)
@@ -89,6 +89,12 @@ class Catalogsync:
 
     def playlists(self) -> list[dict[str, Any]]:
         return views.playlist_rows(self.catalog)
+
+    def plan(self, playlist_ids: Iterable[int] | None = None) -> dict[str, Any]:
+        """What syncing and downloading these playlists would do (ops/plan.py); no writes."""
+        from catalogsync.ops.plan import playlist_plan
+
+        return playlist_plan(self.catalog, self.ops, [int(i) for i in playlist_ids or []])
 
     # -- jobs ----------------------------------------------------------------
 

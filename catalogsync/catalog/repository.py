@@ -897,3 +897,163 @@ class CatalogRepository(SqliteStore):
             """
         )
         return [dict(r) for r in rows]
+
+    # -- sync policies, quarantine and plans (issue 14) --------------------------
+
+    def set_sync_policy(self, playlist_id: int, policy: str) -> None:
+        """``add`` (files stay) or ``mirror`` (files of tracks removed upstream are quarantined)."""
+        if policy not in ("add", "mirror"):
+            raise CatalogsyncError(f"policy must be add or mirror, got {policy!r}")
+        self.require_playlists([playlist_id])
+        with self._connection() as conn:
+            conn.execute(
+                "UPDATE playlists SET sync_policy = ?, updated_at = ? WHERE id = ?",
+                (policy, clock.now_text(), int(playlist_id)),
+            )
+
+    def quarantine_candidates(self) -> list[dict[str, Any]]:
+        """Library file records of songs removed upstream from a wanted mirror playlist whose
+        file no wanted playlist needs any more, for no song sharing it either (only files
+        catalogsync recorded: ``local_files`` rows)."""
+        rows = self._fetchall(
+            f"""
+            SELECT lf.*, b.target AS target FROM local_files lf
+            JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL}
+            WHERE lf.song_id IN (
+                SELECT ps.song_id FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id
+                WHERE p.sync_policy = 'mirror' AND p.wanted = 1 AND ps.removed_at IS NOT NULL)
+              AND NOT EXISTS (
+                SELECT 1 FROM local_files o
+                JOIN playlist_songs ps ON ps.song_id = o.song_id
+                JOIN playlists p ON p.id = ps.playlist_id
+                WHERE o.backend_id = lf.backend_id AND o.relative_path = lf.relative_path
+                  AND ps.removed_at IS NULL AND p.wanted = 1)
+            ORDER BY lf.backend_id, lf.relative_path, lf.id
+            """
+        )
+        return [dict(r) for r in rows]
+
+    def begin_trash(self, file_rows: list[dict[str, Any]], trash_path: str) -> list[int]:
+        """Before the rename: every record of the file (all the songs sharing it) leaves
+        ``local_files`` and is recorded as ``moving``, in one transaction."""
+        now = clock.now_text()
+        ids = []
+        with self._connection() as conn:
+            sharers = conn.execute(
+                "SELECT COUNT(*) FROM local_files WHERE backend_id = ? AND relative_path = ?",
+                (file_rows[0]["backend_id"], file_rows[0]["relative_path"]),
+            ).fetchone()[0]
+            if int(sharers) != len(file_rows):
+                raise CatalogsyncError(
+                    f"{file_rows[0]['relative_path']}: another song's record shares this file"
+                )
+            for row in file_rows:
+                ids.append(int(conn.execute(
+                    """
+                    INSERT INTO trashed_files (song_id, backend_id, relative_path, trash_path,
+                        file_size_bytes, ext, quality_label, sha256, source_sha256,
+                        file_created_at, state, trashed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'moving', ?)
+                    """,
+                    (row["song_id"], row["backend_id"], row["relative_path"], trash_path,
+                     row.get("file_size_bytes"), row.get("ext"), row.get("quality_label"),
+                     row.get("sha256"), row.get("source_sha256"), row.get("created_at"), now),
+                ).lastrowid or 0))
+                conn.execute("DELETE FROM local_files WHERE id = ?", (int(row["id"]),))
+        return ids
+
+    def set_trash_state(self, trash_ids: list[int], state: str) -> None:
+        with self._connection() as conn:
+            conn.executemany("UPDATE trashed_files SET state = ? WHERE id = ?",
+                             [(state, int(i)) for i in trash_ids])
+
+    def undo_trash(self, trash_ids: list[int]) -> None:
+        """The rename failed: the file is where it was, and so are its records."""
+        now = clock.now_text()
+        with self._connection() as conn:
+            for trash_id in trash_ids:
+                row = conn.execute(
+                    "SELECT * FROM trashed_files WHERE id = ?", (int(trash_id),)
+                ).fetchone()
+                if row is None:
+                    continue
+                conn.execute(
+                    """
+                    INSERT OR IGNORE INTO local_files (song_id, backend_id, relative_path,
+                        file_size_bytes, ext, quality_label, sha256, created_at, synced_at,
+                        path_key, source_sha256)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    (row["song_id"], row["backend_id"], row["relative_path"],
+                     row["file_size_bytes"], row["ext"], row["quality_label"], row["sha256"],
+                     row["file_created_at"] or now, now,
+                     library_path_key(row["relative_path"]),
+                     row["source_sha256"] or row["sha256"]),
+                )
+                conn.execute("DELETE FROM trashed_files WHERE id = ?", (int(trash_id),))
+
+    def trashed_files(self, *, states: tuple[str, ...] = ("moving", "trashed")) -> list[dict[str, Any]]:
+        rows = self._fetchall(
+            f"SELECT t.*, b.target AS target FROM trashed_files t "
+            f"JOIN storage_backends b ON b.id = t.backend_id "
+            f"WHERE t.state IN ({','.join('?' * len(states))}) ORDER BY t.id",
+            states,
+        )
+        return [dict(r) for r in rows]
+
+    def forget_trashed(self, trash_ids: list[int]) -> None:
+        with self._connection() as conn:
+            conn.executemany("DELETE FROM trashed_files WHERE id = ?",
+                             [(int(i),) for i in trash_ids])
+
+    def plan_playlist_songs(self, playlist_id: int) -> list[dict[str, Any]]:
+        """A playlist's current tracks with their song and whether the library has a file."""
+        rows = self._fetchall(
+            f"""
+            SELECT s.id, s.platform, s.remote_id, s.name, s.singers, s.file_size_bytes,
+                   EXISTS (SELECT 1 FROM local_files lf JOIN storage_backends b
+                           ON b.id = lf.backend_id AND {LIBRARY_SQL}
+                           WHERE lf.song_id = s.id) AS has_file
+            FROM playlist_songs ps JOIN songs s ON s.id = ps.song_id
+            WHERE ps.playlist_id = ? AND ps.removed_at IS NULL ORDER BY ps.position
+            """,
+            (int(playlist_id),),
+        )
+        return [dict(r) for r in rows]
+
+    def plan_known_songs(self, platform: str, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Songs already known by (platform, remote id), with whether a library file exists."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(remote_ids), 500):
+            chunk = remote_ids[start:start + 500]
+            rows = self._fetchall(
+                f"""
+                SELECT s.id, s.remote_id, s.file_size_bytes,
+                       EXISTS (SELECT 1 FROM local_files lf JOIN storage_backends b
+                               ON b.id = lf.backend_id AND {LIBRARY_SQL}
+                               WHERE lf.song_id = s.id) AS has_file
+                FROM songs s WHERE s.platform = ? AND s.remote_id IN ({','.join('?' * len(chunk))})
+                """,
+                (platform, *chunk),
+            )
+            found.update({str(r["remote_id"]): dict(r) for r in rows})
+        return found
+
+    def plan_library_files(self, song_ids: list[int], other_than_playlist: int) -> list[dict[str, Any]]:
+        """Library files of these songs that no other wanted playlist lists (would be moved)."""
+        if not song_ids:
+            return []
+        rows = self._fetchall(
+            f"""
+            SELECT lf.song_id, lf.relative_path, lf.file_size_bytes FROM local_files lf
+            JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL}
+            WHERE lf.song_id IN ({','.join('?' * len(song_ids))})
+              AND NOT EXISTS (
+                SELECT 1 FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id
+                WHERE ps.song_id = lf.song_id AND ps.removed_at IS NULL AND p.wanted = 1
+                  AND p.id != ?)
+            ORDER BY lf.relative_path
+            """,
+            (*song_ids, int(other_than_playlist)),
+        )
+        return [dict(r) for r in rows]

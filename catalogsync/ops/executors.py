@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from catalogsync.catalog.repository import CatalogRepository
-from catalogsync.config import LibrarySettings, Settings, SourceConfig
+from catalogsync.config import LibrarySettings, PlatformPacing, Settings, SourceConfig
 from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError, mask_url
 from catalogsync.library.layout import song_relative_path
 from catalogsync.library.tags import write_tags
@@ -27,6 +27,7 @@ from catalogsync.providers.base import PlaylistRef, Provider, Track
 from catalogsync.transfer.durability import Flusher, sha256_of
 from catalogsync.transfer.growth import FileGrowthMonitor
 from catalogsync.transfer.http import HttpDownloader, storage_guard
+from catalogsync.transfer.pacing import Pacer
 from catalogsync.transfer.paths import ensure_space, safe_join, sanitize_ext
 from catalogsync.transfer.ratelimit import TokenBucket
 from catalogsync.transfer.sniff import require_audio
@@ -34,6 +35,7 @@ from catalogsync.transfer.sniff import require_audio
 from .models import JobRun, JobStage
 from .progress import WorkerProgress
 from .repository import OpsRepository
+from .unattended import cooldown_event
 
 if TYPE_CHECKING:
     from .runner import JobContext
@@ -54,10 +56,12 @@ class SharedResources:
         *,
         on_synced: Callable[[list[int]], None] | None = None,
         on_flush_error: Callable[[Path, OSError], None] | None = None,
+        pacing: dict[str, PlatformPacing] | None = None,
     ) -> None:
         self.download_limiter = TokenBucket(download_limit or None)
         self.upload_limiter = TokenBucket(upload_limit or None)
         self.flusher = Flusher(on_synced or (lambda ids: None), on_error=on_flush_error)
+        self.pacer = Pacer(pacing)  # per-platform pacing and shared cooldowns
 
     @classmethod
     def build(
@@ -83,7 +87,10 @@ class SharedResources:
             if settings is not None
             else (0, 0)
         )
-        return cls(*limits, on_synced=on_synced, on_flush_error=flush_failed)
+        pacing = settings.unattended.platforms if settings is not None else None
+        shared = cls(*limits, on_synced=on_synced, on_flush_error=flush_failed, pacing=pacing)
+        shared.pacer.on_cooldown = cooldown_event(ops) if ops is not None else None
+        return shared
 
     def close(self) -> None:
         """Flush every downloaded file to disk."""
@@ -560,16 +567,20 @@ class DownloadStageExecutor(StageExecutor):
         progress: WorkerProgress,
     ) -> tuple[Path, str]:
         downloader = self._downloader()
+        gate = self.shared.pacer.gate(provider.platform)
 
         def fetch(spec: Any) -> Any:
-            return downloader.download(
-                spec,
-                target.dest(),
-                should_stop=self.ctx.should_stop,
-                on_progress=progress.on_bytes,
-                part=target.part,
-                keep_part=True,
-            )
+            with gate.slot(self.ctx.should_stop):
+                return downloader.download(
+                    spec,
+                    target.dest(),
+                    should_stop=self.ctx.should_stop,
+                    on_progress=progress.on_bytes,
+                    part=target.part,
+                    keep_part=True,
+                    gate=gate,
+                    on_wait=progress.on_wait,
+                )
 
         try:
             result = fetch(spec)

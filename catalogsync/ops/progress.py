@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class WorkerProgress:
         self._last_write = float("-inf")
         self._last_done = 0
         self._lock = threading.Lock()
+        self._display_text: str | None = None
 
     def start(self, display_text: str | None = None, *, already: int = 0) -> None:
         """A new transfer begins (``already`` bytes were on disk from an earlier try).
@@ -44,6 +46,7 @@ class WorkerProgress:
         """
         with self._lock:
             self._last_done = already
+            self._display_text = display_text
 
     def on_bytes(self, done: int, total: int | None) -> None:
         """Transfer callback: ``done`` bytes so far of ``total``."""
@@ -57,6 +60,15 @@ class WorkerProgress:
                 return
             self._last_write = now
         self._write(done, total, self.meter.rate())
+
+    def on_wait(self, seconds_left: float) -> None:
+        """Pacing callback: the row shows ``cooldown 42 s`` while a platform holds us back."""
+        text = self._display_text or ""
+        if seconds_left > 0:
+            text = f"cooldown {math.ceil(seconds_left)} s" + (f" · {text}" if text else "")
+        self.repository.update_worker_state(
+            self.worker_name, job_run_id=self.job_id, current_display_text=text or None
+        )
 
     def on_growth(self, done: int, total: int | None, rate: float | None) -> None:
         """File-growth monitor callback (it measured the rate itself)."""

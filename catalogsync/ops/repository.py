@@ -1329,3 +1329,102 @@ class OpsRepository(SqliteStore):
         from . import views
 
         return views.task_center_rows(self, limit=limit)
+
+    # -- unattended operation: schedules, notifications (issue 14) -------------
+
+    def unfinished_job_like(
+        self, job_type: str, sources: list[str], playlist_scope: dict[str, Any]
+    ) -> int | None:
+        """The id of an unfinished job of this type and scope (a schedule's queueing lock)."""
+        row = self._fetchone(
+            """
+            SELECT id FROM job_runs WHERE job_type = ? AND sources = ? AND playlist_scope = ?
+              AND status IN ('queued', 'running', 'pause_requested', 'paused')
+            ORDER BY id LIMIT 1
+            """,
+            (job_type, json.dumps(list(sources)), _json_dumps(playlist_scope or {})),
+        )
+        return int(row["id"]) if row is not None else None
+
+    def schedule_states(self) -> dict[str, dict[str, Any]]:
+        return {str(r["name"]): dict(r) for r in self._fetchall("SELECT * FROM schedule_runs")}
+
+    def save_schedule_state(
+        self,
+        name: str,
+        cron: str,
+        job_type: str,
+        *,
+        last_slot_at: float,
+        last_run_at: float | None = None,
+        last_result: str | None = None,
+        last_job_id: int | None = None,
+        last_message: str | None = None,
+    ) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                """
+                INSERT INTO schedule_runs (name, cron, job_type, last_slot_at, last_run_at,
+                    last_result, last_job_id, last_message, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET cron = excluded.cron,
+                    job_type = excluded.job_type, last_slot_at = excluded.last_slot_at,
+                    last_run_at = COALESCE(excluded.last_run_at, last_run_at),
+                    last_result = COALESCE(excluded.last_result, last_result),
+                    last_job_id = COALESCE(excluded.last_job_id, last_job_id),
+                    last_message = COALESCE(excluded.last_message, last_message),
+                    updated_at = excluded.updated_at
+                """,
+                (name, cron, job_type, last_slot_at, last_run_at, last_result, last_job_id,
+                 last_message, clock.now_text()),
+            )
+
+    def job_outcome_facts(self, job_id: int, top: int = 3) -> dict[str, Any]:
+        """Songs added, bytes written, failed count and the most common failure reasons."""
+        added = self._fetchone(
+            """
+            SELECT COUNT(*) AS n, COALESCE(SUM(json_extract(i.payload_json, '$.bytes')), 0) AS b
+            FROM job_items i JOIN job_stages s ON s.id = i.job_stage_id
+            WHERE i.job_run_id = ? AND s.stage_type = 'download' AND i.status = 'succeeded'
+            """,
+            (int(job_id),),
+        )
+        reasons = self._fetchall(
+            """
+            SELECT COALESCE(last_error_code, 'error') AS code, COUNT(*) AS n FROM job_items
+            WHERE job_run_id = ? AND status = 'failed' GROUP BY 1 ORDER BY n DESC, code LIMIT ?
+            """,
+            (int(job_id), int(top)),
+        )
+        failed = self._fetchone(
+            "SELECT COUNT(*) AS n FROM job_items WHERE job_run_id = ? AND status = 'failed'",
+            (int(job_id),),
+        )
+        return {
+            "songs_added": int(added["n"]) if added else 0,
+            "bytes": int(added["b"] or 0) if added else 0,
+            "failed": int(failed["n"]) if failed else 0,
+            "reasons": [(str(r["code"]), int(r["n"])) for r in reasons],
+        }
+
+    def recent_download_speed(self, stages: int = 5) -> float | None:
+        """Bytes per second over the last finished download stages (None: nothing to go by)."""
+        rows = self._fetchall(
+            """
+            SELECT st.started_at, st.ended_at,
+                   SUM(COALESCE(json_extract(i.payload_json, '$.bytes'), 0)) AS bytes
+            FROM job_stages st JOIN job_items i ON i.job_stage_id = st.id
+            WHERE st.stage_type = 'download' AND st.ended_at IS NOT NULL
+              AND i.status = 'succeeded'
+            GROUP BY st.id ORDER BY st.id DESC LIMIT ?
+            """,
+            (int(stages),),
+        )
+        total_bytes, total_seconds = 0, 0.0
+        for row in rows:
+            start, end = clock.parse_text(row["started_at"]), clock.parse_text(row["ended_at"])
+            if start is None or end is None or end <= start or not row["bytes"]:
+                continue
+            total_bytes += int(row["bytes"])
+            total_seconds += end - start
+        return total_bytes / total_seconds if total_seconds > 0 else None

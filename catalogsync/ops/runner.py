@@ -35,6 +35,7 @@ from .jobdefs import DOWNLOAD_LANE, job_lane_type
 from .lease import RunnerLease
 from .models import ItemStatus, JobItem, JobStatus, StageStatus
 from .repository import CommandOutcome, OpsRepository
+from .unattended import RunnerHooks
 
 log = logging.getLogger("catalogsync.runner")
 
@@ -119,6 +120,7 @@ class OpsRunner:
         self.shared = executors.SharedResources.build(settings, self.catalog, repository)
         self._helpers: dict[int, HelperProcess] = {}
         self._helpers_failed = False
+        self.hooks: RunnerHooks | None = None  # schedules, sd_notify, notifications
 
     # -- the loop ----------------------------------------------------------
 
@@ -151,7 +153,10 @@ class OpsRunner:
         stop_event: threading.Event | None = None,
     ) -> None:
         """Loop until stopped (or, with ``until_idle``, until nothing is queued or running)."""
+        hooks = self.hooks = RunnerHooks(self.settings, self.repository, self.catalog, self.shared)
+        hooks.started()
         while not self._stopping.is_set() and not (stop_event and stop_event.is_set()):
+            hooks.tick()
             self.loop_once()
             if lease is not None and not lease.heartbeat():
                 log.error("lost the runner lease to another runner; stopping")
@@ -163,7 +168,9 @@ class OpsRunner:
                 break
             self._wake.wait(self.sleep_seconds)
             self._wake.clear()
+        hooks.stopping()
         self.stop()
+        hooks.close()
 
     def is_idle(self) -> bool:
         with self._lock:
@@ -303,6 +310,8 @@ class OpsRunner:
             self._emit("job_finished", {"job_id": job_id, "status": "failed"})
         finally:
             self.repository.stop_job_workers(job_id)
+            if self.hooks is not None:
+                self.hooks.job_ended(job_id)
 
     def _run_job_stages(self, job_id: int, ctx: JobContext) -> None:
         self.repository.ensure_job_stages(job_id)
@@ -519,6 +528,8 @@ class OpsRunner:
             or self._helpers_failed
             or settings.download.processes < 2
             or settings.download.max_bytes_per_sec  # one token bucket lives in one process
+            or settings.unattended.download_limits  # and so do bandwidth windows
+            or settings.unattended.platforms  # and the pacing that cooldowns share
         ):
             return 1
         pending = self.repository.stage_item_counts(stage_id).get("pending", 0)

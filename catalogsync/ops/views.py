@@ -7,8 +7,8 @@ returns plain dicts the TUI and the CLI both use.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from catalogsync import clock
 from catalogsync.catalog.repository import CatalogRepository
@@ -24,6 +24,10 @@ from .jobdefs import (
 )
 from .models import ACTIVE_JOB_STATUSES, JobRun, JobStage, JobStatus
 from .repository import OpsRepository
+from .schedules import next_schedule
+
+if TYPE_CHECKING:
+    from catalogsync.config import ScheduleConfig
 
 _DOWNLOAD_TYPES_SQL = ",".join(f"'{t}'" for t in DOWNLOAD_LANE_JOB_TYPES)
 
@@ -319,7 +323,9 @@ def serialize_worker(row: dict[str, Any], samples: list[float] | None = None) ->
     }
 
 
-def dashboard_payload(repo: OpsRepository, *, task_limit: int = 50) -> dict[str, Any]:
+def dashboard_payload(
+    repo: OpsRepository, *, task_limit: int = 50, schedules: Sequence[ScheduleConfig] = ()
+) -> dict[str, Any]:
     """Everything `status --json` prints and the task center's header shows."""
     catalog = CatalogRepository(repo.db_path, share_with=repo)
     with repo.snapshot():
@@ -358,6 +364,7 @@ def dashboard_payload(repo: OpsRepository, *, task_limit: int = 50) -> dict[str,
         "running_items": running_items,
         "recent_events": events,
         "runner": _lease_view(lease),
+        "next_schedule": next_schedule(schedules),
     }
 
 
@@ -462,6 +469,7 @@ def playlist_rows(catalog: CatalogRepository) -> list[dict[str, Any]]:
             "drift": drift_text(r),
             "running_download_song_count": int(r["running_download_song_count"] or 0),
             "hint": playlist_hint(r),
+            "sync_policy": r.get("sync_policy") or "add",
         }
         for r in rows
     ]

@@ -27,6 +27,7 @@ from catalogsync.errors import (
     TransferStopped,
 )
 from catalogsync.transfer.durability import fsync_dir
+from catalogsync.transfer.pacing import PlatformGate
 from catalogsync.transfer.ratelimit import TokenBucket
 from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
 from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
@@ -326,6 +327,7 @@ class HttpDownloader:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._sleep = sleep
+        self._gate: PlatformGate | None = None
 
     def close(self) -> None:
         """Let the reader thread go and close the kept-alive connection."""
@@ -352,8 +354,13 @@ class HttpDownloader:
         before_rename: Callable[[int, str], None] | None = None,
         part: Path | None = None,
         keep_part: bool = False,
+        gate: PlatformGate | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> DownloadResult:
         """Fetch ``spec`` into ``dest`` (via ``dest.part``) and return what was written.
+
+        ``gate`` paces each request to the song's platform and is told of every 429/503
+        with Retry-After, so all workers cool down; ``on_wait(seconds)`` shows the wait.
 
         ``before_rename(size, sha256)`` runs once the ``.part`` is complete and verified,
         before it takes its final name: a caller that records the file there never has a
@@ -376,6 +383,9 @@ class HttpDownloader:
         def one_attempt() -> _Outcome:
             if scheme == "file":
                 return self._copy_file(spec, part, should_stop, progress)
+            if gate is not None:
+                gate.before_request(should_stop, on_wait)
+            self._gate = gate
             return self._attempt(spec, part, should_stop, progress)
 
         try:
@@ -501,9 +511,14 @@ class HttpDownloader:
             return
         url = str(response.url)
         if status == 429 or status == 408 or status >= 500:
+            retry_after = response.headers.get("retry-after")
+            delay = parse_retry_after(retry_after, self.backoff_max)
+            if self._gate is not None and (status == 429 or (status == 503 and retry_after)):
+                # The platform's cooldown holds the next attempt (and every other worker's).
+                self._gate.cooldown(parse_retry_after(retry_after, 86400.0), f"HTTP {status}")
+                delay = 0.0
             raise Transient(
-                TransferError(f"HTTP {status} from {url}", code=f"http_{status}"),
-                delay=parse_retry_after(response.headers.get("retry-after"), self.backoff_max),
+                TransferError(f"HTTP {status} from {url}", code=f"http_{status}"), delay=delay
             )
         if 400 <= status < 500:
             raise TransferError(f"HTTP {status} from {url}", code=f"http_{status}", permanent=True)

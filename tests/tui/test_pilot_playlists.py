@@ -176,3 +176,45 @@ async def test_selection_and_filter_are_kept_between_visits(seeded: Seeded) -> N
         assert again is screen
         assert screen.selected == [seeded.playlists[0]]
         assert screen.query_one(PlaylistTable).row_keys() == [str(seeded.playlists[1])]
+
+
+async def test_v_shows_the_plan_and_b_launches_it(empty_service, tmp_path) -> None:
+    from tests.catalogsync.pipeline_support import write_m3u
+    from tui.screens.plan import PlanScreen
+
+    path = write_m3u(tmp_path / "trip.m3u", [("A", "One", "http://127.0.0.1:9/1.mp3"),
+                                             ("A", "Two", "http://127.0.0.1:9/2.mp3")], name="Trip")
+    playlist = empty_service.add_playlists([str(path)], wanted=True)[0].id
+    app = make_app(empty_service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_picker(pilot, app)
+        await go_to(pilot, screen, playlist)
+        await pilot.press("space", "v")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PlanScreen)
+        text = str(app.screen.query_one("#plan-text").render())
+        assert "Trip (add)" in text and "+2 / -0 tracks, 2 to download" in text
+        assert empty_service.ops.list_jobs() == [], "the plan launches nothing by itself"
+        await pilot.press("b")
+        await settle(pilot, app)
+        job = empty_service.ops.list_jobs()[0]
+        assert (job.job_type, job.playlist_scope) == ("sync_download", {"playlist_ids": [playlist]})
+
+
+async def test_escape_leaves_the_plan_without_launching(empty_service, tmp_path) -> None:
+    from tests.catalogsync.pipeline_support import write_m3u
+    from tui.screens.plan import PlanScreen
+
+    path = write_m3u(tmp_path / "p.m3u", [("A", "One", "http://127.0.0.1:9/1.mp3")], name="P")
+    playlist = empty_service.add_playlists([str(path)])[0].id
+    app = make_app(empty_service)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(pilot, app)
+        await go_to(pilot, screen, playlist)
+        await pilot.press("space", "v")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PlanScreen)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PlaylistsScreen)
+        assert empty_service.ops.list_jobs() == []

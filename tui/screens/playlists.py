@@ -51,6 +51,8 @@ class PlaylistsScreen(Screen[None]):
                 tooltip="Mark Wanted: their songs get downloaded"),
         Binding("u", "set_wanted(False)", "Unmark Wanted", show=False, id="playlists.unwanted",
                 tooltip="Unmark Wanted (files already downloaded are kept)"),
+        Binding("v", "plan", "Plan", id="playlists.plan",
+                tooltip="What syncing and downloading the selection would do (changes nothing)"),
         Binding("slash", "filter", "Filter", id="playlists.filter", key_display="/",
                 tooltip="Type to filter playlists (Enter or Esc back to the table)"),
         Binding("escape,1", "back", "Back", id="playlists.back",
@@ -204,3 +206,17 @@ class PlaylistsScreen(Screen[None]):
         self.notify(f"{count} playlist{'s' if count != 1 else ''} "
                     f"{'marked wanted' if wanted else 'unmarked'}", timeout=3)
         await self.capp.refresh_now()
+
+    async def action_plan(self) -> None:
+        """Show the plan for the selection, and launch it from there if wanted."""
+        from tui.screens.plan import PlanScreen
+
+        ids = self._require_selection()
+        plan = None if ids is None else await self.capp.call_engine(self.capp.service.plan, ids)
+
+        async def answered(choice: str | None) -> None:
+            if choice:
+                await self.action_bulk("sync_download")
+
+        if plan is not None:
+            self.app.push_screen(PlanScreen(plan), answered)
