@@ -313,47 +313,65 @@ class CatalogRepository(SqliteStore):
         same-title songs overwrote each other); a file shared through ``share_same_content``
         is the one case where two songs are recorded on one path.
         """
+        with self._connection() as conn:
+            return self._record_in(
+                conn, song_id, backend_id, relative_path, file_size_bytes, ext, sha256,
+                quality_label, synced, source_sha256,
+            )
+
+    @staticmethod
+    def _record_in(
+        conn: sqlite3.Connection,
+        song_id: int,
+        backend_id: int,
+        relative_path: str,
+        file_size_bytes: int | None,
+        ext: str | None,
+        sha256: str | None,
+        quality_label: str | None,
+        synced: bool,
+        source_sha256: str | None,
+    ) -> int:
         now = clock.now_text()
         key = library_path_key(relative_path)
-        with self._connection() as conn:
-            holder = conn.execute(
-                "SELECT song_id FROM path_reservations WHERE backend_id = ? AND path_key = ?",
-                (int(backend_id), key),
-            ).fetchone()
-            if holder is not None and int(holder[0]) != int(song_id):
-                raise CatalogsyncError(
-                    f"{relative_path}: reserved by song {holder[0]}, not song {song_id}"
-                )
-            row = conn.execute(
-                """
-                INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes,
-                    ext, quality_label, sha256, created_at, synced_at, path_key, source_sha256)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (backend_id, relative_path, song_id) DO UPDATE SET
-                    file_size_bytes = excluded.file_size_bytes, ext = excluded.ext,
-                    sha256 = excluded.sha256, synced_at = excluded.synced_at,
-                    source_sha256 = excluded.source_sha256
-                RETURNING id
-                """,
-                (
-                    int(song_id),
-                    int(backend_id),
-                    relative_path,
-                    file_size_bytes,
-                    ext,
-                    quality_label,
-                    sha256,
-                    now,
-                    now if synced else None,
-                    key,
-                    source_sha256 or sha256,
-                ),
-            ).fetchone()
-            conn.execute(
-                "DELETE FROM path_reservations WHERE backend_id = ? AND song_id = ?",
-                (int(backend_id), int(song_id)),
+        holder = conn.execute(
+            "SELECT song_id FROM path_reservations WHERE backend_id = ? AND path_key = ?",
+            (int(backend_id), key),
+        ).fetchone()
+        if holder is not None and int(holder[0]) != int(song_id):
+            raise CatalogsyncError(
+                f"{relative_path}: reserved by song {holder[0]}, not song {song_id}"
             )
-            return int(row[0])
+        row = conn.execute(
+            """
+            INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes,
+                ext, quality_label, sha256, created_at, synced_at, path_key, source_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (backend_id, relative_path, song_id) DO UPDATE SET
+                file_size_bytes = excluded.file_size_bytes, ext = excluded.ext,
+                sha256 = excluded.sha256, synced_at = excluded.synced_at,
+                source_sha256 = excluded.source_sha256
+            RETURNING id
+            """,
+            (
+                int(song_id),
+                int(backend_id),
+                relative_path,
+                file_size_bytes,
+                ext,
+                quality_label,
+                sha256,
+                now,
+                now if synced else None,
+                key,
+                source_sha256 or sha256,
+            ),
+        ).fetchone()
+        conn.execute(
+            "DELETE FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+            (int(backend_id), int(song_id)),
+        )
+        return int(row[0])
 
     def share_same_content(
         self,
@@ -362,10 +380,10 @@ class CatalogRepository(SqliteStore):
         backend_id: int,
         source_sha256: str,
         exists: Callable[[str], bool],
-    ) -> tuple[int, str] | None:
+    ) -> tuple[int, str, int | None] | None:
         """Record the song on a library file that already holds the same bytes.
 
-        Returns ``(file_id, relative_path)`` of the new record, or None when no file of
+        Returns ``(file_id, relative_path, size)`` of the new record, or None when no file of
         this backend has that content (``exists`` says whether a recorded path is on
         disk). The song's reservation is released either way it is recorded.
         """
@@ -377,45 +395,99 @@ class CatalogRepository(SqliteStore):
         ) is None:
             return None
         with self._connection() as conn:
-            for file_row in conn.execute(
-                "SELECT relative_path, file_size_bytes, ext, quality_label, sha256, synced_at "
-                "FROM local_files WHERE backend_id = ? AND source_sha256 = ? "
-                "AND song_id != ? ORDER BY id",
-                (int(backend_id), source_sha256, int(song_id)),
-            ).fetchall():
-                rel = str(file_row["relative_path"])
-                if not exists(rel):
-                    continue
-                row = conn.execute(
-                    """
-                    INSERT INTO local_files (song_id, backend_id, relative_path,
-                        file_size_bytes, ext, quality_label, sha256, created_at, synced_at,
-                        path_key, source_sha256)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (backend_id, relative_path, song_id) DO UPDATE SET
-                        file_size_bytes = excluded.file_size_bytes, sha256 = excluded.sha256
-                    RETURNING id
-                    """,
-                    (
-                        int(song_id),
-                        int(backend_id),
-                        rel,
-                        file_row["file_size_bytes"],
-                        file_row["ext"],
-                        file_row["quality_label"],
-                        file_row["sha256"],
-                        clock.now_text(),
-                        file_row["synced_at"],
-                        library_path_key(rel),
-                        source_sha256,
-                    ),
-                ).fetchone()
-                conn.execute(
-                    "DELETE FROM path_reservations WHERE backend_id = ? AND song_id = ?",
-                    (int(backend_id), int(song_id)),
-                )
-                return int(row[0]), rel
+            return self._share_in(conn, song_id, backend_id, source_sha256, exists)
+
+    @staticmethod
+    def _share_in(
+        conn: sqlite3.Connection,
+        song_id: int,
+        backend_id: int,
+        source_sha256: str,
+        exists: Callable[[str], bool],
+    ) -> tuple[int, str, int | None] | None:
+        """Inside a write transaction: record the song on a file with the same bytes.
+
+        ``(file_id, relative_path, size)`` of the new record, or None.
+        """
+        for file_row in conn.execute(
+            "SELECT relative_path, file_size_bytes, ext, quality_label, sha256, synced_at "
+            "FROM local_files WHERE backend_id = ? AND source_sha256 = ? "
+            "AND song_id != ? ORDER BY id",
+            (int(backend_id), source_sha256, int(song_id)),
+        ).fetchall():
+            rel = str(file_row["relative_path"])
+            if not exists(rel):
+                continue
+            row = conn.execute(
+                """
+                INSERT INTO local_files (song_id, backend_id, relative_path,
+                    file_size_bytes, ext, quality_label, sha256, created_at, synced_at,
+                    path_key, source_sha256)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (backend_id, relative_path, song_id) DO UPDATE SET
+                    file_size_bytes = excluded.file_size_bytes, sha256 = excluded.sha256
+                RETURNING id
+                """,
+                (
+                    int(song_id),
+                    int(backend_id),
+                    rel,
+                    file_row["file_size_bytes"],
+                    file_row["ext"],
+                    file_row["quality_label"],
+                    file_row["sha256"],
+                    clock.now_text(),
+                    file_row["synced_at"],
+                    library_path_key(rel),
+                    source_sha256,
+                ),
+            ).fetchone()
+            conn.execute(
+                "DELETE FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+                (int(backend_id), int(song_id)),
+            )
+            return int(row[0]), rel, file_row["file_size_bytes"]
         return None
+
+    def record_download(
+        self,
+        *,
+        song_id: int,
+        backend_id: int,
+        relative_path: str,
+        file_size_bytes: int,
+        ext: str,
+        sha256: str,
+        source_sha256: str,
+        exists: Callable[[str], bool],
+    ) -> tuple[int, str, int, bool]:
+        """Record a finished download, or share a file with its bytes recorded meanwhile.
+
+        ``(file_id, relative_path, size, shared)``. The check for a twin and the record are one
+        write transaction, so two workers finishing the same bytes at once store one file:
+        the second sees the first's record (a row not yet flushed counts, since its
+        rename follows its record at once) and is recorded on it instead.
+        """
+        with self._connection() as conn:
+            fresh = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT relative_path FROM local_files WHERE backend_id = ? "
+                    "AND source_sha256 = ? AND song_id != ? AND synced_at IS NULL",
+                    (int(backend_id), source_sha256, int(song_id)),
+                )
+            }
+            shared = self._share_in(
+                conn, song_id, backend_id, source_sha256, lambda rel: rel in fresh or exists(rel)
+            )
+            if shared is not None:
+                file_id, rel, size = shared
+                return file_id, rel, int(size or 0), True
+            file_id = self._record_in(
+                conn, song_id, backend_id, relative_path, file_size_bytes, ext, sha256,
+                None, False, source_sha256,
+            )
+            return file_id, relative_path, file_size_bytes, False
 
     # -- path reservations ---------------------------------------------------
 

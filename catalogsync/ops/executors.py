@@ -514,8 +514,7 @@ class DownloadStageExecutor(StageExecutor):
             # The same bytes are in the library already (another song of another
             # playlist): both songs are recorded on that one file, no ` (2)` copy.
             _unlink_quietly(saved)
-            file_id, rel = shared
-            size = (target.root / rel).stat().st_size
+            _file_id, rel, size = shared
             return ItemDone({"path": rel, "bytes": size, "shared": True})
         if audio.ext != target.ext:
             target.reformat(audio.ext)
@@ -534,16 +533,20 @@ class DownloadStageExecutor(StageExecutor):
         # changed the file all the same, and the record must hold its real bytes.
         tagging = library is None or library.write_tags
         digest = sha256_of(saved) if tagging else source_sha
-        file_id = self.catalog.record_local_file(
+        file_id, rel, size, twin = self.catalog.record_download(
             song_id=target.song_id,
             backend_id=target.backend_id,
             relative_path=target.rel,
             file_size_bytes=size,
             ext=audio.ext,
             sha256=digest,
-            synced=False,
             source_sha256=source_sha,
+            exists=lambda rel: (target.root / rel).is_file(),
         )
+        if twin:
+            # Another worker recorded the same bytes while this one tagged them.
+            _unlink_quietly(saved)
+            return ItemDone({"path": rel, "bytes": size, "shared": True})
         try:
             dest = target.dest()
             with storage_guard(dest):

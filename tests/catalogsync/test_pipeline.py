@@ -298,7 +298,7 @@ def test_a_download_that_dies_before_its_record_finishes_from_its_part(
     url = list(serve_songs(http_server, 1))[0]
     playlist = _playlist(service, tmp_path, "Crash", [("A", "Window", url)])
     job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
-    real_record = CatalogRepository.record_local_file
+    real_record = CatalogRepository.record_download
     calls = {"n": 0}
 
     def dies_once(self, **kwargs):
@@ -308,7 +308,7 @@ def test_a_download_that_dies_before_its_record_finishes_from_its_part(
         return real_record(self, **kwargs)
 
     with (
-        patch.object(CatalogRepository, "record_local_file", dies_once),
+        patch.object(CatalogRepository, "record_download", dies_once),
         patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
     ):
         service.run_headless(until_idle=True)
@@ -329,7 +329,7 @@ def test_a_tagged_download_that_dies_before_its_record_starts_over(
     url, body = next(iter(serve_songs(http_server, 1).items()))
     playlist = _playlist(service, tmp_path, "Crash", [("A", "Tagged", url)])
     job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
-    real_record = CatalogRepository.record_local_file
+    real_record = CatalogRepository.record_download
     calls = {"n": 0}
 
     def dies_once(self, **kwargs):
@@ -339,7 +339,7 @@ def test_a_tagged_download_that_dies_before_its_record_starts_over(
         return real_record(self, **kwargs)
 
     with (
-        patch.object(CatalogRepository, "record_local_file", dies_once),
+        patch.object(CatalogRepository, "record_download", dies_once),
         patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
     ):
         service.run_headless(until_idle=True)

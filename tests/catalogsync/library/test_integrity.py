@@ -434,3 +434,30 @@ def test_a_bare_mpeg2_stream_without_id3_is_audio(tmp_path, http_server):
         assert rel.endswith(".mp3") and data == body
     finally:
         service.close()
+
+
+def test_the_same_bytes_finishing_in_several_workers_at_once_are_stored_once(
+    tmp_path, http_server
+):
+    """Six songs, one body, three workers finishing together: one file, six records."""
+    body = mp3_body(60_000, seed=21)
+    urls = [http_server.route(f"/twin{n}.mp3", body=body, rate_bps=200_000) for n in range(6)]
+    playlist = write_json_playlist(
+        tmp_path / "twins.json",
+        "Twins",
+        [{"url": u, "title": f"Take {n}", "artist": "Band"} for n, u in enumerate(urls)],
+    )
+    service = open_service(tmp_path / "home")
+    try:
+        service.add_playlists([str(playlist)])
+        job = run_download(service)
+        assert service.job_row(job)["status"] == "completed", service.job_detail(job)
+        rows = service.catalog._fetchall("SELECT song_id, relative_path FROM local_files")
+        assert len(rows) == 6 and len({r["relative_path"] for r in rows}) == 1
+        files = [p for p in service.settings.library_root.rglob("*") if p.is_file()
+                 and p.suffix == ".mp3"]
+        assert len(files) == 1
+        assert service.catalog.library_invariant_violations() == []
+        assert not list(service.settings.library_root.rglob("*.ready"))
+    finally:
+        service.close()
