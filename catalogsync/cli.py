@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -21,6 +22,7 @@ from rich.table import Table
 from catalogsync import __version__
 from catalogsync.cli_library import library_app
 from catalogsync.errors import CatalogsyncError
+from catalogsync.redact import mask_secrets
 from catalogsync.ops.models import CommandType
 
 app = typer.Typer(
@@ -42,7 +44,6 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state: dict[str, Any] = {}
 
-SECRET_OPTION_KEYS = ("password", "pass", "token", "secret")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -59,14 +60,38 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except CatalogsyncError as exc:
-            _fail(str(exc))
+            _verbose_traceback()
+            _fail(mask_secrets(str(exc)))
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except sqlite3.Error as exc:
+            from catalogsync.db import database_error
+
+            _verbose_traceback()
+            _fail(str(database_error(_db_path(), exc)))
         except OSError as exc:
+            _verbose_traceback()
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
     return wrapper
+
+
+def _verbose_traceback() -> None:
+    """With -v the full traceback goes to stderr before the one-line error."""
+    if _state.get("verbose"):
+        import traceback
+
+        err.print(traceback.format_exc(), markup=False, end="")
+
+
+def _db_path() -> Path:
+    service = _state.get("service")
+    if service is not None:
+        return Path(service.settings.db_path)
+    from catalogsync.config import resolve_paths
+
+    return resolve_paths(_state.get("home"), _state.get("db"), _state.get("library"))[2]
 
 
 def _service():
@@ -101,7 +126,7 @@ def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Keep a NAS music library in step with online playlists."""
-    _state.update(home=home, db=db, library=library)
+    _state.update(home=home, db=db, library=library, verbose=verbose)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -122,13 +147,18 @@ def init(
     library: Annotated[str | None, typer.Option("--library", help="Library folder.")] = None,
 ) -> None:
     """Create the config file, the database and the library folder."""
-    from catalogsync.config import load_settings, write_default_config
+    from catalogsync.config import load_settings, save_library_root, write_default_config
     from catalogsync.service import Catalogsync
 
-    settings = load_settings(_state.get("home"), _state.get("db"), library or _state.get("library"))
+    library = library or _state.get("library")
+    settings = load_settings(_state.get("home"), _state.get("db"), library)
     wrote = write_default_config(settings)
+    # init is where the library is chosen: --library here is saved, not per process.
+    saved = library is not None and save_library_root(settings, settings.library_root)
+    settings = load_settings(_state.get("home"), _state.get("db"), library)
     Catalogsync(settings).close()
-    out.print(f"config:   {settings.config_path}{'' if wrote else ' (kept)'}")
+    note = "" if wrote else " (library saved)" if saved else " (kept)"
+    out.print(f"config:   {settings.config_path}{note}")
     out.print(f"database: {settings.db_path}")
     out.print(f"library:  {settings.library_root}")
 
@@ -372,14 +402,9 @@ def backends_add(
     options: dict[str, str] = {}
     for pair in option or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CatalogsyncError(f"--option {pair!r}: expected KEY=VALUE")
-        if key.lower() in SECRET_OPTION_KEYS:
-            raise CatalogsyncError(
-                f"--option {key}=...: secrets never go on the command line (they end up in "
-                f"shell history and process lists); use -o {key}_env=VARIABLE and export it"
-            )
-        options[key] = value
+        if not sep or not key.strip():
+            raise CatalogsyncError(f"--option {key.strip() or pair!r}: expected KEY=VALUE")
+        options[key.strip()] = value  # secrets are refused by the catalog, masked
     if kind == "local":
         target = str(Path(target).expanduser().resolve())
     backend_id = _service().catalog.add_backend(name, kind, target, options)
@@ -390,9 +415,14 @@ def backends_add(
 @handles_errors
 def backends_list(as_json: JsonOpt = False) -> None:
     """Storage backends."""
+    from catalogsync.redact import MASK, is_secret_name, mask_value
+
     rows = _service().catalog.list_backends()
     for row in rows:
-        row["options"] = json.loads(row.pop("options_json") or "{}")
+        options = json.loads(row.pop("options_json") or "{}")
+        # Rows stored before secrets were refused may still hold one: never print it.
+        row["options"] = {k: MASK if is_secret_name(k) else v for k, v in options.items()}
+        row["target"] = mask_value(row["target"])
     if as_json:
         _print_json({"backends": rows})
         return

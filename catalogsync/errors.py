@@ -76,3 +76,15 @@ class StorageFullError(CatalogsyncError):
 
 class StorageUnavailableError(CatalogsyncError):
     """The target cannot be written (read-only, permission denied, unreachable)."""
+
+
+class StorageError(CatalogsyncError):
+    """The database or the library cannot be used: ``<path>: <what> (<what to do>)``.
+
+    Raised at open (not SQLite, corrupt, wrong schema, read-only, disk full) and when
+    such a fault appears mid-run, where it stops the runner with a non-zero exit.
+    """
+
+    def __init__(self, path: object, what: str, hint: str) -> None:
+        self.path, self.what, self.hint = str(path), what, hint
+        super().__init__(f"{path}: {what} ({hint})")

@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalogsync.catalog.repository import CatalogRepository
@@ -53,11 +54,13 @@ def _log_event(kind: str, data: dict[str, Any]) -> None:
 class Catalogsync:
     """An open catalogsync home: settings, database and (maybe) a runner."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, check_library: bool = True) -> None:
         self.settings = settings
         initialize_database(settings.db_path, settings.library_root).close()
         self.ops = OpsRepository(settings.db_path)
         self.catalog = CatalogRepository(settings.db_path, share_with=self.ops)
+        if check_library:
+            self.check_library_location()
         self.runner: OpsRunner | None = None  # the embedded runner, when we hold the lease
         self.lease: RunnerLease | None = None
         self._runner_thread: threading.Thread | None = None
@@ -70,6 +73,23 @@ class Catalogsync:
     def close(self) -> None:
         self.stop_runner()
         self.ops.close()
+
+    def check_library_location(self) -> None:
+        """Stop when the library root in use differs from the one the records point at.
+
+        The default `library` backend is the truth for where files are; a config or a
+        ``--library`` that names another folder would download beside the old files.
+        """
+        recorded = Path(self.catalog.default_backend()["target"])
+        configured = self.settings.library_root
+        if recorded.resolve() == configured.resolve():
+            return
+        source = "--library" if self.settings.library_override else str(self.settings.config_path)
+        raise CatalogsyncError(
+            f"{source} names the library {configured}, but the records point at {recorded} "
+            f"(to move the library: catalogsync library relocate {configured} [--move]; "
+            f"to keep it: set library = \"{recorded}\" in {self.settings.config_path})"
+        )
 
     # -- reads ---------------------------------------------------------------
 

@@ -796,6 +796,7 @@ class CatalogRepository(SqliteStore):
             raise CatalogsyncError(
                 f"unknown backend kind {kind!r}; choose one of: {', '.join(BACKEND_KINDS)}"
             )
+        options = backend_options_without_secrets(target, options or {})
         with self._connection() as conn:
             if conn.execute("SELECT 1 FROM storage_backends WHERE name = ?", (name,)).fetchone():
                 raise CatalogsyncError(f"a backend named {name!r} already exists")
@@ -897,3 +898,31 @@ class CatalogRepository(SqliteStore):
             """
         )
         return [dict(r) for r in rows]
+
+
+def backend_options_without_secrets(target: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse secrets in a backend's target or options; keys come back lower-cased.
+
+    Secrets belong in the environment of the process that runs the jobs: the target
+    and options are stored in the database and shown by `backends list`.
+    """
+    from catalogsync.redact import is_secret_name, mask_url, url_has_credentials
+
+    if url_has_credentials(target):
+        raise CatalogsyncError(
+            f"--target {mask_url(target)}: a password in the URL would be stored in the "
+            "database; give the user with -o username=NAME and the password with "
+            "-o password_env=VARIABLE (the name of an environment variable you export)"
+        )
+    cleaned: dict[str, Any] = {}
+    for raw_key, value in options.items():
+        key = str(raw_key).strip().lower()
+        if is_secret_name(key):
+            hint = "password_env" if key in ("pass", "passwd", "pwd", "password") else f"{key}_env"
+            raise CatalogsyncError(
+                f"--option {key}=***: secrets never go on the command line or into the "
+                f"database (shell history, `ps` and `backends list` would show them); "
+                f"use -o {hint}=VARIABLE and export VARIABLE"
+            )
+        cleaned[key] = value
+    return cleaned

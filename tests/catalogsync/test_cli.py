@@ -156,7 +156,7 @@ def test_a_broken_config_file_is_reported_with_its_path(run_cli):
     assert str(run_cli.home / "config.toml") in err and "workers" in err
     (run_cli.home / "config.toml").write_text("[download\n")
     code, _, err = run_cli("status")
-    assert code == 1 and "line 1" in err
+    assert code == 1 and "config.toml:1: " in err
 
 
 def test_usage_errors_exit_2(run_cli):
