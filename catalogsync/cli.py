@@ -22,8 +22,8 @@ from rich.table import Table
 from catalogsync import __version__
 from catalogsync.cli_library import library_app
 from catalogsync.errors import CatalogsyncError
-from catalogsync.redact import mask_secrets
 from catalogsync.ops.models import CommandType
+from catalogsync.redact import mask_secrets
 
 app = typer.Typer(
     name="catalogsync",
