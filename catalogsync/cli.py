@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -187,7 +188,13 @@ def run(
     logging.getLogger("catalogsync").setLevel(logging.INFO)
     service = _service()
     err.print(f"catalogsync runner on {service.settings.db_path}", markup=False)
-    service.run_headless(until_idle=until_idle)
+    if not service.run_headless(until_idle=until_idle):
+        # A worker is stuck in a call that never returns: leave without it. Its items
+        # are recovered by the next runner, as after any unclean stop.
+        err.print("runner stopped; a worker still blocked was left behind", markup=False)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(0)
 
 
 @app.command()

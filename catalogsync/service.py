@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("catalogsync")
 
+# `catalogsync run` exits within this long after SIGTERM/SIGINT, whatever its workers
+# are blocked on (systemd's default TimeoutStopSec is 90 s; ours is documented as 10).
+SHUTDOWN_SECONDS = 8.0
+
 
 @dataclass
 class AddedPlaylist:
@@ -282,8 +286,13 @@ class Catalogsync:
         if self.runner is not None:
             self.runner.nudge()
 
-    def run_headless(self, *, until_idle: bool = False) -> None:
-        """`catalogsync run`: hold the lease and run jobs until SIGINT/SIGTERM (or idle)."""
+    def run_headless(self, *, until_idle: bool = False) -> bool:
+        """`catalogsync run`: hold the lease and run jobs until SIGINT/SIGTERM (or idle).
+
+        Returns False when the stop left a job thread blocked after SHUTDOWN_SECONDS
+        (a read that never returns): the caller exits the process anyway, and the next
+        runner recovers those items as after any unclean stop.
+        """
         runner = self.make_runner(on_event=_log_event)
         stop = threading.Event()
 
@@ -296,7 +305,10 @@ class Catalogsync:
             sig: signal.signal(sig, _graceful) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            runner.run_forever(until_idle=until_idle, lease=self.lease, stop_event=stop)
+            runner.run_forever(
+                until_idle=until_idle, lease=self.lease, stop_event=stop,
+                stop_timeout=SHUTDOWN_SECONDS,
+            )
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -304,6 +316,7 @@ class Catalogsync:
                 self.lease.release()
             self.runner = None
             self.lease = None
+        return not runner.busy()
 
     def active_job_count(self) -> int:
         return len(self.ops.list_jobs([JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED]))

@@ -369,10 +369,12 @@ class DownloadStageExecutor(StageExecutor):
         downloader = getattr(self._downloaders, "one", None)
         if downloader is None:
             # Not durable here: the runner's flusher fsyncs recorded files off this path.
+            stall = self.settings.download.stall_seconds if self.settings else 90
             downloader = self._downloaders.one = HttpDownloader(
                 limiter=self.shared.download_limiter,
                 max_attempts=4,
                 durable=False,
+                stall_budget=float(stall),
             )
             with self._lock:
                 self._all_downloaders.append(downloader)
@@ -569,6 +571,7 @@ class DownloadStageExecutor(StageExecutor):
                 on_progress=progress.on_bytes,
                 part=target.part,
                 keep_part=True,
+                on_retry=progress.on_retry,
             )
 
         try:
