@@ -128,11 +128,15 @@ def main_options(
 ) -> None:
     """Keep a NAS music library in step with online playlists."""
     _state.update(home=home, db=db, library=library, verbose=verbose)
+    from catalogsync.redact import MaskingFormatter
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
 
 @app.command()
@@ -343,11 +347,20 @@ def jobs_list(as_json: JsonOpt = False) -> None:
 
 @jobs_app.command("show")
 @handles_errors
-def jobs_show(job_id: int, as_json: JsonOpt = False) -> None:
-    """A job's stages, workers (bytes, speed), playlist progress and events."""
+def jobs_show(
+    job_id: int,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="List every failed item (not only the first 20).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """A job's stages, workers (bytes, speed), failed items, playlist progress and events."""
     from catalogsync.cli_render import render_job_detail
 
-    detail = _service().job_detail(job_id)
+    service = _service()
+    detail = service.job_detail(job_id)
+    if failed:
+        detail["failed_items"] = service.job_failed_items(job_id, limit=None)
     if as_json:
         _print_json(detail)
     else:

@@ -13,7 +13,16 @@ def mask_url(text: str) -> str:
 
 
 class CatalogsyncError(Exception):
-    """Base class: the CLI prints ``str(err)`` on one line and exits 1."""
+    """Base class: the CLI prints ``str(err)`` on one line and exits 1.
+
+    ``str()`` masks URL credentials (``http://bob:***@host``): a message built from a
+    playlist URL with a password never shows it, wherever it is printed or stored.
+    """
+
+    def __str__(self) -> str:
+        from catalogsync.redact import mask_secrets
+
+        return mask_secrets(super().__str__())
 
 
 class ConfigError(CatalogsyncError):

@@ -8,6 +8,7 @@ message, event, log line, ``--json`` output and TUI text goes through
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -71,3 +72,10 @@ def mask_value(value: Any) -> Any:
 
 def url_has_credentials(url: str) -> bool:
     return bool(_USERINFO.search(url))
+
+
+class MaskingFormatter(logging.Formatter):
+    """A log formatter whose every line (traceback included) has secrets masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))

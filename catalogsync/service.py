@@ -23,6 +23,7 @@ from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage
 from catalogsync.ops.lease import RunnerLease
 from catalogsync.ops.models import CommandType, JobStatus
 from catalogsync.ops.repository import OpsRepository
+from catalogsync.redact import mask_value
 
 if TYPE_CHECKING:
     from catalogsync.ops.runner import OpsRunner
@@ -97,22 +98,31 @@ class Catalogsync:
 
     # -- reads ---------------------------------------------------------------
 
+    # Every read model passes mask_value: a playlist URL's password is never shown,
+    # in the CLI, its --json or the TUI.
+
     def dashboard(self) -> dict[str, Any]:
-        return views.dashboard_payload(self.ops)
+        return mask_value(views.dashboard_payload(self.ops))
 
     def task_rows(self, limit: int = 50) -> list[dict[str, Any]]:
-        return views.task_center_rows(self.ops, limit=limit)
+        return mask_value(views.task_center_rows(self.ops, limit=limit))
 
     def task_rows_matching(
         self, matches: Callable[[dict[str, Any]], bool], limit: int = 50
     ) -> list[dict[str, Any]]:
-        return views.task_rows_matching(self.ops, matches, limit=limit)
+        return mask_value(views.task_rows_matching(self.ops, matches, limit=limit))
 
     def job_detail(self, job_id: int) -> dict[str, Any]:
-        return views.job_detail(self.ops, int(job_id))
+        return mask_value(views.job_detail(self.ops, int(job_id)))
+
+    def job_failed_items(
+        self, job_id: int, *, limit: int | None = 20, offset: int = 0
+    ) -> dict[str, Any]:
+        self.ops.require_job(int(job_id))
+        return views.job_failed_items(self.ops, int(job_id), limit=limit, offset=offset)
 
     def playlists(self) -> list[dict[str, Any]]:
-        return views.playlist_rows(self.catalog)
+        return mask_value(views.playlist_rows(self.catalog))
 
     # -- jobs ----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from catalogsync import clock
 from catalogsync.db import SqliteStore, library_path_key
 from catalogsync.errors import CatalogsyncError, NotFoundError
 from catalogsync.providers.base import Track
+from catalogsync.redact import mask_secrets
 
 BACKEND_KINDS = ("local", "webdav", "rclone")
 _MAX_NUMBERED = 10_000
@@ -160,7 +161,7 @@ class CatalogRepository(SqliteStore):
         with self._connection() as conn:
             conn.execute(
                 "UPDATE playlists SET last_error = ?, updated_at = ? WHERE id = ?",
-                (message, clock.now_text(), int(playlist_id)),
+                (mask_secrets(message) if message else message, clock.now_text(), int(playlist_id)),
             )
 
     def sync_playlist_tracks(self, playlist_id: int, platform: str, tracks: list[Track]) -> SyncResult:

@@ -90,7 +90,8 @@ def test_jobs_list_and_show_json(run_cli):
     job_id = json.loads(out)["jobs"][0]["id"]
     code, out, _ = run_cli("jobs", "show", str(job_id), "--json")
     detail = json.loads(out)
-    assert set(detail) == {"job", "stages", "workers", "playlist_progress", "events"}
+    assert set(detail) == {"job", "stages", "workers", "playlist_progress", "events",
+                           "failed_items"}
     assert [s["stage_type"] for s in detail["stages"]] == ["download"]
 
 
