@@ -373,8 +373,7 @@ def _command(job_id: int, kind: CommandType, as_json: bool) -> None:
     if as_json:
         _print_json({"job": service.job_row(job_id), "command": kind.value, "message": message})
         return
-    out.print(f"job {job_id}: {kind.value} {message}" if message.startswith("sent")
-              else message, markup=False)
+    out.print(message, markup=False)
 
 
 @jobs_app.command("pause")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from catalogsync.errors import CatalogsyncError, LeaseHeldError
 from catalogsync.ops import views
 from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage
 from catalogsync.ops.lease import RunnerLease
-from catalogsync.ops.models import CommandType, JobStatus
+from catalogsync.ops.models import CommandStatus, CommandType, JobStatus
 from catalogsync.ops.repository import OpsRepository
 from catalogsync.redact import mask_value
 
@@ -33,6 +34,8 @@ log = logging.getLogger("catalogsync")
 # `catalogsync run` exits within this long after SIGTERM/SIGINT, whatever its workers
 # are blocked on (systemd's default TimeoutStopSec is 90 s; ours is documented as 10).
 SHUTDOWN_SECONDS = 8.0
+# How long `jobs pause|resume|cancel|retry` waits for a live runner's verdict.
+COMMAND_VERDICT_SECONDS = 3.0
 
 
 @dataclass
@@ -170,19 +173,41 @@ class Catalogsync:
     def job_row(self, job_id: int) -> dict[str, Any]:
         return self.job_detail(job_id)["job"]
 
-    def command(self, job_id: int, command: CommandType | str, *, requested_by: str = "cli") -> str:
-        """Send pause/resume/cancel/retry; applied at once when no other runner is live."""
+    def command(
+        self,
+        job_id: int,
+        command: CommandType | str,
+        *,
+        requested_by: str = "cli",
+        wait_seconds: float = COMMAND_VERDICT_SECONDS,
+    ) -> str:
+        """Send pause/resume/cancel/retry and return the runner's verdict.
+
+        With no live runner the command is a pure state change and is applied here.
+        Otherwise the runner applies it; we wait up to ``wait_seconds`` for its verdict,
+        so a rejection (``CatalogsyncError`` with the runner's reason) is not lost.
+        """
         command_id = self.ops.submit_command(int(job_id), command, requested_by=requested_by)
-        if self.runner is not None:
-            self.runner.nudge()
-            return "sent"
-        if self._live_runner() is None:
+        if self.runner is None and self._live_runner() is None:
             # Nobody runs the queue: this is a pure state change, apply it ourselves.
             outcome = self.ops.apply_command(command_id)
             if not outcome.applied:
                 raise CatalogsyncError(outcome.message)
             return outcome.message
-        return "sent to the runner"
+        self.nudge()
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            row = self.ops.get_command(command_id)
+            if row is not None and row["status"] == CommandStatus.APPLIED.value:
+                return str(row["message"] or "applied")
+            if row is not None and row["status"] == CommandStatus.REJECTED.value:
+                raise CatalogsyncError(f"job {job_id}: {row['message'] or 'rejected'}")
+            if time.monotonic() >= deadline:
+                return (
+                    f"job {job_id}: {CommandType(command).value} sent; the runner has not "
+                    f"answered within {wait_seconds:.0f} s (it applies it when it can)"
+                )
+            time.sleep(0.05)
 
     def move_job(self, job_id: int, direction: int) -> bool:
         moved = self.ops.move_queued_job(int(job_id), direction)

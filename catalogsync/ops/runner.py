@@ -121,6 +121,9 @@ class OpsRunner:
         self._helpers: dict[int, HelperProcess] = {}
         self._helpers_failed = False
         self._storage_fault: BaseException | None = None
+        # Set once another runner took the lease: from then on this one writes nothing
+        # about jobs and items (they are the new owner's), it only winds its threads down.
+        self.lease_lost = False
 
     # -- the loop ----------------------------------------------------------
 
@@ -194,13 +197,16 @@ class OpsRunner:
         stop_event: threading.Event | None,
     ) -> None:
         while not self._stopping.is_set() and not (stop_event and stop_event.is_set()):
-            self.loop_once()
+            # The lease first: a runner that was frozen (SIGSTOP, a suspended VM) while
+            # another took over must not start or settle jobs that runner now owns.
             if lease is not None and not lease.heartbeat():
                 log.error("lost the runner lease to another runner; stopping")
+                self.lease_lost = True
                 self.repository.add_event(
                     None, "lease_lost", "runner lost its lease; stopping", level="error"
                 )
                 break
+            self.loop_once()
             if until_idle and self.is_idle():
                 break
             self._wake.wait(self.sleep_seconds)
@@ -347,7 +353,7 @@ class OpsRunner:
             self.repository.add_event(job_id, "failed", message, level="error")
             self._emit("job_finished", {"job_id": job_id, "status": "failed"})
         finally:
-            if self._storage_fault is None:
+            if self._storage_fault is None and not self.lease_lost:
                 self.repository.stop_job_workers(job_id)
 
     def _run_job_stages(self, job_id: int, ctx: JobContext) -> None:
@@ -393,6 +399,8 @@ class OpsRunner:
 
     def _settle_stop(self, job_id: int, ctx: JobContext) -> bool:
         """Bring a stopped job to rest; False when a resume cleared the stop meanwhile."""
+        if self.lease_lost or self._storage_fault is not None:
+            return True  # the job is another runner's now (or the database is unusable)
         self.apply_pending_commands()
         job = self.repository.get_job(job_id)
         if job is None:
@@ -663,6 +671,8 @@ class OpsRunner:
                 item = self.repository.succeed_and_claim_next(
                     finished, done.payload, stage_id, worker_name
                 )
+        if self.lease_lost:
+            return  # the items and worker rows are the new runner's
         if item is not None:  # claimed with the last success, then told to stop
             self.repository.release_item(item.id)
         self.repository.update_worker_state(worker_name, job_run_id=job_id, status="idle")
@@ -680,7 +690,8 @@ class OpsRunner:
         try:
             done = executor.process_item(item_id, worker_name, already_claimed=True)
         except TransferStopped:
-            self.repository.release_item(item_id)
+            if not self.lease_lost:
+                self.repository.release_item(item_id)
             return None
         except (StorageFullError, StorageUnavailableError) as exc:
             self.repository.release_item(item_id)
