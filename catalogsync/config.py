@@ -128,13 +128,22 @@ class Settings:
         raise ConfigError(f"{self.config_path}: no source named {name!r} (known: {known})")
 
 
+def _absolute(path: str | Path) -> Path:
+    """``path`` made absolute; resolved when it can be (a symlink loop cannot)."""
+    expanded = Path(path).expanduser()
+    try:
+        return expanded.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the open reports it in one line
+        return Path(os.path.abspath(expanded))
+
+
 def resolve_paths(
     home: str | Path | None = None, db: str | Path | None = None, library: str | Path | None = None
 ) -> tuple[Path | None, Path, Path, Path]:
     """(home, config path, db path, library) from flags, environment, then platformdirs."""
     home = home or os.environ.get("CATALOGSYNC_HOME")
     if home:
-        home_path = Path(home).expanduser().resolve()
+        home_path = _absolute(home)
         config_path = home_path / "config.toml"
         default_db = home_path / "catalogsync.db"
         default_library = home_path / "library"
@@ -151,8 +160,8 @@ def resolve_paths(
     return (
         home_path,
         config_path,
-        Path(db).expanduser().resolve() if db else default_db,
-        Path(library).expanduser().resolve() if library else default_library,
+        _absolute(db) if db else default_db,
+        _absolute(library) if library else default_library,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -597,11 +598,17 @@ def _initialize(path: Path, default_library_root: str | Path | None) -> sqlite3.
         _require_tables(conn, path)
         if default_library_root is not None:
             root = Path(default_library_root)
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise _os_storage_error(root, "cannot create the library folder", exc) from None
-            ensure_default_local_backend(conn, root, repoint=False)
+            backend_id = ensure_default_local_backend(conn, root, repoint=False)
+            target = conn.execute(
+                "SELECT target FROM storage_backends WHERE id = ?", (backend_id,)
+            ).fetchone()
+            # A root that differs from the records is refused later (check_library_location);
+            # no folder is made for it meanwhile.
+            if target is None or Path(target[0]) == root.resolve():
+                try:
+                    root.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise _os_storage_error(root, "cannot create the library folder", exc) from None
         conn.execute("COMMIT")
     except BaseException:
         try:
@@ -730,8 +737,30 @@ def database_error(path: str | Path, exc: sqlite3.Error) -> Exception:
         family = "SQLITE_FULL"
     elif "readonly" in text:
         family = "SQLITE_READONLY"
+    if family in ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_FULL"):
+        # SQLite's code often hides the cause (a full disk reads as an I/O error, a
+        # read-only folder as "cannot open"): ask the file system.
+        folder = Path(path).parent
+        if _disk_full(folder):
+            family = "SQLITE_FULL"
+        elif not os.access(folder, os.W_OK) or (
+            Path(path).exists() and not os.access(path, os.W_OK)
+        ):
+            return StorageError(
+                path,
+                "the database (or its folder) is read-only",
+                "make the file and its folder writable for this user, or use --db elsewhere",
+            )
     what, hint = _SQLITE_FAULTS.get(family, (f"database error: {text}", "run again with -v for details"))
     return StorageError(path, what, hint.format(path=path))
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
 def is_storage_fault(exc: BaseException) -> bool:
