@@ -33,7 +33,7 @@ class WorkerProgress:
         self.meter = ThroughputMeter(clock=clock)
         self._clock = clock
         self._interval = interval
-        self._last_write = float("-inf")
+        self._last_slot: int | None = None
         self._last_done = 0
         self._display: str | None = None
         self._retry_shown = False
@@ -72,9 +72,13 @@ class WorkerProgress:
                 self.meter.add(delta)
             self._last_done = done
             now = self._clock()
-            if now - self._last_write < self._interval:
+            # One write per `interval` slot of the clock, not `interval` after the last
+            # write: a server that sends every 0.5 s (1 MiB bursts) is then shown at
+            # every burst instead of every other one, still at most twice a second.
+            slot = int(now // self._interval)
+            if slot == self._last_slot:
                 return
-            self._last_write = now
+            self._last_slot = slot
             restore = self._retry_shown
             self._retry_shown = False
         self._write(done, total, self.meter.rate(), display=self._display if restore else None)
