@@ -260,7 +260,12 @@ class Catalogsync:
     def make_runner(self, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OpsRunner:
         """Take the lease (LeaseHeldError if a live runner has it), recover, build a runner."""
         from catalogsync.ops.runner import OpsRunner, recover_on_start
+        from catalogsync.transfer.wire import BadURL, check_proxy_environment
 
+        try:
+            check_proxy_environment()  # once, here, rather than as every song's bad_url
+        except BadURL as exc:
+            raise CatalogsyncError(str(exc)) from None
         lease = RunnerLease(self.ops)
         lease.acquire()
         self.lease = lease

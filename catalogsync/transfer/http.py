@@ -33,6 +33,7 @@ from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
 from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
 from catalogsync.transfer.wire import (
     BadCertificate,
+    BadFraming,
     BadURL,
     ConnectFailed,
     Exchange,
@@ -266,6 +267,8 @@ def _classify_exception(exc: BaseException, *, in_body: bool) -> TransferError:
         return TransferError(str(exc), code="tls_certificate", permanent=True)
     if isinstance(exc, Timeout):
         return TransferError(f"timed out: {exc}", code="timeout")
+    if isinstance(exc, BadFraming):
+        return TransferError(f"{exc}", code="bad_chunked_body")
     if isinstance(exc, Truncated) or (in_body and isinstance(exc, WireError)):
         return TransferError(f"body cut short: {exc}", code="truncated")
     if isinstance(exc, ConnectFailed | WireError):

@@ -823,3 +823,52 @@ def test_hypothesis_playlists_are_one_line_error_or_tracks(fmt, pieces, joiner):
         assert "set_int_max_str_digits" not in str(exc)
     else:
         assert all(track.remote_id for track in content.tracks)
+
+
+# -- HTTP edges ---------------------------------------------------------------------
+
+
+def test_bad_chunked_framing_is_bad_chunked_body(tmp_path: Path, http_server: LocalServer):
+    from catalogsync.errors import TransferError
+    from catalogsync.providers.base import DownloadSpec
+    from catalogsync.transfer.http import HttpDownloader
+
+    url = http_server.route("/bad.mp3", Behaviour(body=mp3_body(50_000), framing="bad_chunked"))
+    with HttpDownloader(max_attempts=2, backoff_base=0.01) as downloader, \
+            pytest.raises(TransferError) as info:
+        downloader.download(DownloadSpec(url=url), tmp_path / "x.mp3")
+    assert info.value.code == "bad_chunked_body"
+    assert str(info.value) == (
+        "bad chunked body: chunk size line 'zz-not-hex' is not hexadecimal "
+        "(gave up after 2 attempts)"
+    )
+    assert not (tmp_path / "x.mp3").exists()
+
+
+def test_host_names_use_idna_2008():
+    from catalogsync.transfer.wire import _parse
+
+    assert _parse("http://straße.de/a.mp3").host == "xn--strae-oqa.de"  # 2003: strasse.de
+    assert _parse("http://Bücher.example/a.mp3").host == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("https_proxy", "socks5://127.0.0.1:1080",
+         "error: https_proxy=socks5://127.0.0.1:1080: only http:// proxies are supported, not "
+         "socks5:// (unset https_proxy or point it at an http:// proxy)"),
+        ("ALL_PROXY", "https://bob:hunter2@127.0.0.1:3128",
+         "error: ALL_PROXY=https://bob:***@127.0.0.1:3128: only http:// proxies are supported, "
+         "not https:// (unset ALL_PROXY or point it at an http:// proxy)"),
+    ],
+)
+def test_an_unusable_proxy_is_refused_once_at_start(home: Path, variable, value, line):
+    _init(home)
+    env = {k: "" for k in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY",
+                           "HTTPS_PROXY", "ALL_PROXY")}
+    env[variable] = value
+    code, _, err = cli(home, "run", "--until-idle", env=env)
+    assert code == 1
+    assert [x for x in err.splitlines() if x.strip()][-1] == line
+    assert "Traceback" not in err and "hunter2" not in err

@@ -46,7 +46,8 @@ class Behaviour:
     require_cookie: str | None = None  # 403 unless the Cookie header holds this
     with_headers: int = 0  # body bytes sent in the same write as the headers
     extra_headers: dict[str, str] = field(default_factory=dict)
-    framing: str = "length"  # "length", "chunked", or "close" (no length: ends at close)
+    framing: str = "length"  # "length", "chunked", "bad_chunked" (a broken size line), or
+    # "close" (no length: ends at close)
     drop_idle: bool = False  # close the connection after answering, without saying so
     burst_bytes: int | None = None  # paced in bursts of this many bytes (whole MiB...)
 
@@ -210,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         cuts either short (a chunked one mid-chunk)."""
         self.send_response(status)
         self.send_header("Content-Type", b.content_type)
-        if b.framing == "chunked":
+        if b.framing in ("chunked", "bad_chunked"):
             self.send_header("Transfer-Encoding", "chunked")
         else:
             self.send_header("Connection", "close")
@@ -220,6 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(chunk[: b.truncate_after] if cut else chunk)
         elif cut:  # one chunk announced whole, cut short
             self.wfile.write(b"%x\r\n" % len(chunk) + chunk[: b.truncate_after])
+        elif b.framing == "bad_chunked":  # one good chunk, then a size line that is no size
+            piece = chunk[:_PIECE]
+            self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\nzz-not-hex\r\n")
         else:
             for pos in range(0, len(chunk), _PIECE):
                 piece = chunk[pos : pos + _PIECE]
