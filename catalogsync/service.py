@@ -201,7 +201,8 @@ class Catalogsync:
             if row is not None and row["status"] == CommandStatus.APPLIED.value:
                 return str(row["message"] or "applied")
             if row is not None and row["status"] == CommandStatus.REJECTED.value:
-                raise CatalogsyncError(f"job {job_id}: {row['message'] or 'rejected'}")
+                reason = str(row["message"] or f"job {job_id}: rejected")
+                raise CatalogsyncError(f"the runner refused: {reason}")
             if time.monotonic() >= deadline:
                 return (
                     f"job {job_id}: {CommandType(command).value} sent; the runner has not "

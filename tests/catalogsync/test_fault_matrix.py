@@ -529,7 +529,10 @@ def test_a_command_rejected_by_the_live_runner_exits_1_with_its_reason(home: Pat
         service.close()
     assert proc.returncode == 1
     line = one_line(err)
-    assert line.startswith(f"error: job {job_id}: ") and "canceled" in line
+    assert line == (
+        f"error: the runner refused: cannot pause job {job_id}: it is canceled; only queued "
+        "or running jobs can be paused"
+    )
 
 
 def test_a_command_the_live_runner_applies_prints_its_outcome(home: Path):
