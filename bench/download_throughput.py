@@ -578,7 +578,7 @@ def scenario_nginx(args, files: Path, work: Path) -> float | None:
     engine's long one: (S2 - S1) / (T2 - T1). The single-request figure is printed too.
     """
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.support.nginx import Nginx, nginx_binary
+    from tests.support.nginx_rate import Nginx, nginx_binary
 
     if nginx_binary() is None:
         print("(d) nginx: not installed (apt-get install nginx-light); skipped")
