@@ -12,7 +12,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from catalogsync.errors import ConfigError
 
@@ -50,9 +50,10 @@ class Value:
             kinds: tuple[type, ...] = (int,) if self.kind == "int" else (int, float)
             if isinstance(value, bool) or not isinstance(value, kinds):
                 return False
-            if self.low is not None and value < self.low:
+            number = cast(float, value)  # an int stays an int: 10**400 must not overflow
+            if self.low is not None and not number >= self.low:  # NaN fails both tests
                 return False
-            return self.high is None or value <= self.high
+            return self.high is None or number <= self.high
         if self.kind == "str":
             return isinstance(value, str) and (not self.choices or value in self.choices)
         if self.kind == "str_list":

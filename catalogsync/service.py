@@ -73,6 +73,7 @@ class Catalogsync:
         self.lease: RunnerLease | None = None
         self._runner_thread: threading.Thread | None = None
         self._runner_stop = threading.Event()
+        self.runner_error: CatalogsyncError | None = None  # why an embedded runner stopped
 
     @classmethod
     def open(cls, home: str | None = None, db: str | None = None, library: str | None = None):
@@ -299,6 +300,9 @@ class Catalogsync:
     def _run_embedded(self, runner: OpsRunner) -> None:
         try:
             runner.run_forever(lease=self.lease, stop_event=self._runner_stop)
+        except CatalogsyncError as exc:  # a database fault: the runner stopped itself
+            self.runner_error = exc
+            log.error("%s", exc)
         finally:
             if self.lease is not None:
                 self.lease.release()

@@ -26,6 +26,7 @@ import pytest
 from catalogsync.ops.progress import WorkerProgress
 from catalogsync.providers.base import DownloadSpec
 from catalogsync.transfer.http import HttpDownloader
+from tests.catalogsync.pipeline_support import wait_for
 from tests.support.audio import mp3_body
 from tests.support.httpserver import Behaviour, LocalServer
 from tests.support.nginx_rate import Nginx, nginx_binary
@@ -113,6 +114,8 @@ def test_speed_matches_the_project_server(
     url = http_server.route("/paced.mp3", Behaviour(
         body=mp3_body(16 * MIB), rate_bps=RATE, burst_bytes=burst))
     steady, moved = _download(repo, url, tmp_path / "out.mp3")
+    # The server notes the body once its last write returned: maybe just after we did.
+    assert wait_for(lambda: http_server.served("/paced.mp3"), timeout=10)
     served = http_server.served("/paced.mp3")
     assert len(served) == 1
     _assert_close(steady, served[0].rate, moved)
