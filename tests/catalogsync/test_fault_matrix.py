@@ -875,3 +875,21 @@ def test_an_unusable_proxy_is_refused_once_at_start(home: Path, variable, value,
     assert code == 1
     assert [x for x in err.splitlines() if x.strip()][-1] == line
     assert "Traceback" not in err and "hunter2" not in err
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(suffix=st.sampled_from([".m3u", ".m3u8", ".pls", ".json", ".csv"]),
+       data=st.one_of(st.binary(max_size=300),
+                      st.text(max_size=100).map(lambda t: t.encode("utf-16-le")),
+                      st.text(max_size=100).map(lambda t: t.encode("latin-1", "replace"))))
+def test_hypothesis_playlist_files_are_one_line_error_or_tracks(tmp_path_factory, suffix, data):
+    from catalogsync.errors import PlaylistFormatError
+    from catalogsync.providers.manifest import ManifestProvider
+
+    path = tmp_path_factory.mktemp("pl") / f"list{suffix}"
+    path.write_bytes(data)
+    try:
+        ManifestProvider().fetch_playlist(str(path))
+    except PlaylistFormatError as exc:
+        _assert_one_line(exc)
