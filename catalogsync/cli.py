@@ -95,12 +95,16 @@ def _db_path() -> Path:
     return resolve_paths(_state.get("home"), _state.get("db"), _state.get("library"))[2]
 
 
-def _service():
+def _service(*, check_library: bool = True):
+    """The open service; ``check_library=False`` for `library relocate`, which mends the
+    difference between the configured and the recorded library root."""
+    from catalogsync.config import load_settings
     from catalogsync.service import Catalogsync
 
     service = _state.get("service")
     if service is None:
-        service = Catalogsync.open(_state.get("home"), _state.get("db"), _state.get("library"))
+        settings = load_settings(_state.get("home"), _state.get("db"), _state.get("library"))
+        service = Catalogsync(settings, check_library=check_library)
         _state["service"] = service
     return service
 

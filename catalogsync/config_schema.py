@@ -25,8 +25,11 @@ class Value:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    what: str = ""  # how to name the expected value instead of its type ("a folder path")
 
     def describe(self) -> str:
+        if self.what:
+            return self.what
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         noun = {
@@ -107,7 +110,7 @@ JOB_NAMES = (
 
 _LIBRARY = Table(
     keys={
-        "root": Value("str"),
+        "root": Value("str", what="a folder path"),
         "template": Value("str"),
         "playlists": Value("str"),
         "write_tags": Value("bool"),
@@ -118,7 +121,7 @@ _LIBRARY = Table(
 )
 
 SCHEMA = Table(
-    keys={"library": Value("str")},  # legacy: the library root; [library] root is the new form
+    keys={"library": Value("str", what="a folder path")},  # legacy: the library root; [library] root is the new form
     tables={
         "runner": Table(
             keys={
@@ -160,7 +163,7 @@ SCHEMA = Table(
             keys={
                 "name": Value("str"),
                 "kind": Value("str", choices=SOURCE_KINDS),
-                "path": Value("str"),
+                "path": Value("str", what="a file or folder path"),
                 "provider": Value("str"),
             },
             tables={"options": Table(free=True)},
@@ -192,7 +195,7 @@ SCHEMA = Table(
         ),
         "log": Table(
             keys={
-                "file": Value("str"),
+                "file": Value("str", what="a file path"),
                 "level": Value("str", choices=("debug", "info", "warning", "error")),
                 "max_bytes": _int(0, 10**12),
                 "backups": _int(0, 1000),

@@ -71,7 +71,7 @@ def _init(home: Path) -> None:
          ":2: unknown key wrokers in [download] (did you mean workers?)"),
         ("[download]\nworkers = 100000000000000000\n",
          ":2: [download] workers must be an integer from 1 to 64, got 100000000000000000"),
-        ("library = 42\n", ":1: library must be a string, got 42"),
+        ("library = 42\n", ":1: library must be a folder path, got 42"),
         ("[runner]\ngeneral_lane_concurrency = 0\n",
          ":2: [runner] general_lane_concurrency must be an integer from 1 to 64, got 0"),
         ("[upload]\nreserve_mb = 100\n",
@@ -706,6 +706,19 @@ def test_a_config_root_that_differs_from_the_records_stops_commands(tmp_path: Pa
         f"{home / 'library'} (to move the library: catalogsync library relocate {moved} "
         f'[--move]; to keep it: set library = "{home / "library"}" in {config})'
     )
+
+
+def test_the_relocate_the_hint_names_mends_the_mismatch(tmp_path: Path, home: Path):
+    _init(home)
+    config = home / "config.toml"
+    moved = tmp_path / "moved"
+    config.write_text(f'library = "{moved}"\n' + config.read_text(encoding="utf-8"))
+    assert cli(home, "jobs", "list")[0] == 1
+    code, _, err = cli(home, "library", "relocate", str(moved))
+    assert code == 0, err
+    code, out, err = cli(home, "backends", "list", "--json")
+    assert code == 0, err
+    assert json.loads(out)["backends"][0]["target"] == str(moved)
 
 
 def test_schema_version_is_current_after_init(home: Path):
