@@ -11,6 +11,8 @@ A local HTTP server (a separate process on 127.0.0.1: ThreadingHTTPServer, ``sen
 (t) tagging cost: ``write_tags`` (title, artist, album, track, date, catalogsync_source)
     on a fresh copy of a 256 KiB untagged MP3, in-process, median of ``--tag-count`` runs.
     Jobs (a) and (b) run with the default ``[library] write_tags = true``.
+(d) the same against nginx (Debian's nginx-light) with ``limit_rate``, judged by nginx's
+    own access log ($bytes_sent / $request_time).
 
 A job's time runs from ``submit_job`` to the runner's ``job_finished`` event, so it includes
 planning (the sync stage and download planning), every DB write and the SHA-256 / size
@@ -568,6 +570,53 @@ def scenario_accuracy(args, server: ServerProcess, files: Path, work: Path) -> f
     return error
 
 
+def scenario_nginx(args, files: Path, work: Path) -> float | None:
+    """(d) the same accuracy check against nginx's per-connection ``limit_rate``.
+
+    nginx sends one second's worth up front (bytes by time t = rate x (t + 1)), so its
+    own log is read as the difference of two requests of one file, a short one and the
+    engine's long one: (S2 - S1) / (T2 - T1). The single-request figure is printed too.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.support.nginx_rate import Nginx, nginx_binary
+
+    if nginx_binary() is None:
+        print("(d) nginx: not installed (apt-get install nginx-light); skipped")
+        return None
+    size = args.throttle_file_mib * MIB
+    rate = int(args.throttle_mib * MIB)
+    short_name, name = f"nginx-short-{size}.mp3", f"nginx-{size}.mp3"
+    digest = make_file(files / name, size)
+    make_file(files / short_name, max(size // 6, MIB))
+    server = Nginx(files, work / "nginx", rate=rate)
+    try:
+        with urllib.request.urlopen(server.url("limited", short_name), timeout=60) as response:
+            response.read()
+        short = server.wait_for_log(f"/limited/{short_name}")
+        track = {"url": server.url("limited", name), "title": "nginx", "artist": "Bench",
+                 "size": size, "sha256": digest}
+        result = run_engine_job(work, [track], 1, "nginx")
+        long = server.wait_for_log(f"/limited/{name}")
+    finally:
+        server.close()
+    samples = engine_samples(result["db"], result["job_id"])
+    shutil.rmtree(result["home"], ignore_errors=True)
+    truth = (long.bytes_sent - short.bytes_sent) / (long.request_time - short.request_time)
+    lo = long.ended_at - long.request_time + args.warmup_s
+    steady = [speed for at, speed in samples if lo <= at <= long.ended_at]
+    if not steady:
+        raise SystemExit(f"(d) no engine speed samples in the steady window ({samples})")
+    mean = statistics.fmean(steady)
+    error = abs(mean - truth) / truth * 100
+    print(
+        f"(d) nginx limit_rate {args.throttle_mib:g} MiB/s, {args.throttle_file_mib} MiB: "
+        f"server log {truth / MIB:.3f} MB/s (two requests; one request alone says "
+        f"{long.rate / MIB:.3f}); engine reported {mean / MIB:.3f} MB/s (mean of "
+        f"{len(steady)} samples after {args.warmup_s:g} s), error {error:.2f} %"
+    )
+    return error
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -623,7 +672,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run jobs (a) and (b) with [library] write_tags = false")
     parser.add_argument("--tag-count", type=int, default=200,
                         help="write_tags runs in (t); median (200)")
-    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "t"],
+    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d", "t"],
                         help="skip a scenario (repeatable)")
     args = parser.parse_args(argv)
     args.library_config = "[library]\nwrite_tags = false\n" if args.no_tags else ""
@@ -654,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     # Work files live next to the served ones: one file system for every tool.
     work = Path(tempfile.mkdtemp(prefix="cs-bench-dl-", dir=args.cache_dir))
     server = ServerProcess(files)
-    ratio_curl = ratio_aria = error = tag_seconds = None
+    ratio_curl = ratio_aria = error = tag_seconds = nginx_error = None
     try:
         if "a" not in args.skip:
             ratio_curl = scenario_big(args, server, files, work)
@@ -664,6 +713,8 @@ def main(argv: list[str] | None = None) -> int:
             error = scenario_accuracy(args, server, files, work)
         if "t" not in args.skip:
             tag_seconds = scenario_tags(args, files, work)
+        if "d" not in args.skip:
+            nginx_error = scenario_nginx(args, files, work)
     finally:
         server.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -688,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"speed accuracy error: {error:.2f} %")
     if tag_seconds is not None:
         print(f"tagging cost per song: {tag_seconds * 1000:.2f} ms (256 KiB MP3, median)")
+    if nginx_error is not None:
+        print(f"goal speed error vs nginx <= {GOAL_ERROR_PCT:g} %: "
+              f"{verdict(nginx_error <= GOAL_ERROR_PCT)}")
+        print(f"speed accuracy error vs nginx: {nginx_error:.2f} %")
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -24,6 +26,7 @@ from catalogsync.cli_schedules import schedules_app
 from catalogsync.cli_service import service_app
 from catalogsync.errors import CatalogsyncError
 from catalogsync.ops.models import CommandType
+from catalogsync.redact import mask_secrets
 
 app = typer.Typer(
     name="catalogsync",
@@ -46,7 +49,6 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state: dict[str, Any] = {}
 
-SECRET_OPTION_KEYS = ("password", "pass", "token", "secret")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -63,22 +65,50 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except CatalogsyncError as exc:
-            _fail(str(exc))
+            _verbose_traceback()
+            _fail(mask_secrets(str(exc)))
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except sqlite3.Error as exc:
+            from catalogsync.db import database_error
+
+            _verbose_traceback()
+            _fail(str(database_error(_db_path(), exc)))
         except OSError as exc:
+            _verbose_traceback()
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
     return wrapper
 
 
-def _service():
+def _verbose_traceback() -> None:
+    """With -v the full traceback goes to stderr before the one-line error."""
+    if _state.get("verbose"):
+        import traceback
+
+        err.print(traceback.format_exc(), markup=False, end="")
+
+
+def _db_path() -> Path:
+    service = _state.get("service")
+    if service is not None:
+        return Path(service.settings.db_path)
+    from catalogsync.config import resolve_paths
+
+    return resolve_paths(_state.get("home"), _state.get("db"), _state.get("library"))[2]
+
+
+def _service(*, check_library: bool = True):
+    """The open service; ``check_library=False`` for `library relocate`, which mends the
+    difference between the configured and the recorded library root."""
+    from catalogsync.config import load_settings
     from catalogsync.service import Catalogsync
 
     service = _state.get("service")
     if service is None:
-        service = Catalogsync.open(_state.get("home"), _state.get("db"), _state.get("library"))
+        settings = load_settings(_state.get("home"), _state.get("db"), _state.get("library"))
+        service = Catalogsync(settings, check_library=check_library)
         _state["service"] = service
     return service
 
@@ -105,12 +135,16 @@ def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Keep a NAS music library in step with online playlists."""
-    _state.update(home=home, db=db, library=library)
+    _state.update(home=home, db=db, library=library, verbose=verbose)
+    from catalogsync.redact import MaskingFormatter
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
 
 @app.command()
@@ -126,13 +160,18 @@ def init(
     library: Annotated[str | None, typer.Option("--library", help="Library folder.")] = None,
 ) -> None:
     """Create the config file, the database and the library folder."""
-    from catalogsync.config import load_settings, write_default_config
+    from catalogsync.config import load_settings, save_library_root, write_default_config
     from catalogsync.service import Catalogsync
 
-    settings = load_settings(_state.get("home"), _state.get("db"), library or _state.get("library"))
+    library = library or _state.get("library")
+    settings = load_settings(_state.get("home"), _state.get("db"), library)
     wrote = write_default_config(settings)
+    # init is where the library is chosen: --library here is saved, not per process.
+    saved = library is not None and save_library_root(settings, settings.library_root)
+    settings = load_settings(_state.get("home"), _state.get("db"), library)
     Catalogsync(settings).close()
-    out.print(f"config:   {settings.config_path}{'' if wrote else ' (kept)'}")
+    note = "" if wrote else " (library saved)" if saved else " (kept)"
+    out.print(f"config:   {settings.config_path}{note}")
     out.print(f"database: {settings.db_path}")
     out.print(f"library:  {settings.library_root}")
 
@@ -166,7 +205,13 @@ def run(
     service = _service()
     setup_runner_logging(service.settings.unattended.log, log_file)
     err.print(f"catalogsync runner on {service.settings.db_path}", markup=False)
-    service.run_headless(until_idle=until_idle)
+    if not service.run_headless(until_idle=until_idle):
+        # A worker is stuck in a call that never returns: leave without it. Its items
+        # are recovered by the next runner, as after any unclean stop.
+        err.print("runner stopped; a worker still blocked was left behind", markup=False)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(0)
 
 
 @app.command()
@@ -343,11 +388,20 @@ def jobs_list(as_json: JsonOpt = False) -> None:
 
 @jobs_app.command("show")
 @handles_errors
-def jobs_show(job_id: int, as_json: JsonOpt = False) -> None:
-    """A job's stages, workers (bytes, speed), playlist progress and events."""
+def jobs_show(
+    job_id: int,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="List every failed item (not only the first 20).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """A job's stages, workers (bytes, speed), failed items, playlist progress and events."""
     from catalogsync.cli_render import render_job_detail
 
-    detail = _service().job_detail(job_id)
+    service = _service()
+    detail = service.job_detail(job_id)
+    if failed:
+        detail["failed_items"] = service.job_failed_items(job_id, limit=None)
     if as_json:
         _print_json(detail)
     else:
@@ -360,8 +414,7 @@ def _command(job_id: int, kind: CommandType, as_json: bool) -> None:
     if as_json:
         _print_json({"job": service.job_row(job_id), "command": kind.value, "message": message})
         return
-    out.print(f"job {job_id}: {kind.value} {message}" if message.startswith("sent")
-              else message, markup=False)
+    out.print(message, markup=False)
 
 
 @jobs_app.command("pause")
@@ -409,14 +462,9 @@ def backends_add(
     options: dict[str, str] = {}
     for pair in option or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CatalogsyncError(f"--option {pair!r}: expected KEY=VALUE")
-        if key.lower() in SECRET_OPTION_KEYS:
-            raise CatalogsyncError(
-                f"--option {key}=...: secrets never go on the command line (they end up in "
-                f"shell history and process lists); use -o {key}_env=VARIABLE and export it"
-            )
-        options[key] = value
+        if not sep or not key.strip():
+            raise CatalogsyncError(f"--option {key.strip() or pair!r}: expected KEY=VALUE")
+        options[key.strip()] = value  # secrets are refused by the catalog, masked
     if kind == "local":
         target = str(Path(target).expanduser().resolve())
     backend_id = _service().catalog.add_backend(name, kind, target, options)
@@ -427,9 +475,14 @@ def backends_add(
 @handles_errors
 def backends_list(as_json: JsonOpt = False) -> None:
     """Storage backends."""
+    from catalogsync.redact import MASK, is_secret_name, mask_value
+
     rows = _service().catalog.list_backends()
     for row in rows:
-        row["options"] = json.loads(row.pop("options_json") or "{}")
+        options = json.loads(row.pop("options_json") or "{}")
+        # Rows stored before secrets were refused may still hold one: never print it.
+        row["options"] = {k: MASK if is_secret_name(k) else v for k, v in options.items()}
+        row["target"] = mask_value(row["target"])
     if as_json:
         _print_json({"backends": rows})
         return

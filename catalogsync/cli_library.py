@@ -157,7 +157,7 @@ def relocate(
             "--library / CATALOGSYNC_LIBRARY is set for this command; unset it, then run "
             "`catalogsync library relocate NEW` (it records NEW in config.toml)"
         )
-    service = cli._service()
+    service = cli._service(check_library=False)  # relocate is the cure for a mismatch
     _no_running_jobs(service, "relocate")
     report = run_relocate(service.catalog, service.settings.config_path, Path(new_root),
                           move=move)

@@ -105,6 +105,23 @@ def render_job_detail(console: Console, detail: dict[str, Any]) -> None:
         )
     console.print(table)
     render_workers(console, [w for w in detail["workers"] if w["status"] == "running"])
+    failed = detail.get("failed_items") or {"total": 0, "items": []}
+    if failed["total"]:
+        table = Table("Item", "Song", "Playlist", "Code", "Error", title=f"{failed['total']} failed")
+        for item in failed["items"]:
+            table.add_row(
+                str(item["item_id"]),
+                Text(item["song"] or "-"),
+                Text(item["playlist"] or "-"),
+                item["error_code"] or "-",
+                Text(item["error"] or ""),
+            )
+        console.print(table)
+        hidden = failed["total"] - len(failed["items"])
+        if hidden > 0:
+            console.print(
+                f"... and {hidden} more: catalogsync jobs show {detail['job']['id']} --failed"
+            )
     if detail["playlist_progress"]:
         table = Table("Playlist", "Downloaded", "%")
         for p in detail["playlist_progress"]:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from catalogsync.config_schema import SOURCE_KINDS, validate
 from catalogsync.errors import ConfigError
+from catalogsync.files import read_regular_file
 from catalogsync.transfer.pacing import PlatformPacing
 from catalogsync.transfer.windows import BandwidthWindow
 
 APP_NAME = "catalogsync"
-SOURCE_KINDS = ("manual_file", "directory", "playlist_square")
+__all__ = ["SOURCE_KINDS", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_TEXT = """\
 # catalogsync configuration. Every key is optional; the values shown are the defaults.
@@ -38,6 +41,7 @@ processes = 1                     # processes those workers run in (2: a helper,
 max_bytes_per_sec = 0             # shared bandwidth limit, 0 = none
 max_attempts = 3                  # tries per song before it is marked failed
 reserve_mb = 200                  # free space kept on the library disk
+stall_seconds = 90                # a song whose server sends nothing this long in total fails
 
 [upload]
 workers = 2
@@ -75,6 +79,7 @@ class TransferSettings:
     max_attempts: int = 3
     reserve_mb: int = 200
     processes: int = 1  # download only; 2 adds a helper process, see `ops/helper_process.py`
+    stall_seconds: int = 90  # download only: seconds without a byte, summed over retries
 
 
 @dataclass
@@ -106,6 +111,9 @@ class Settings:
     sources: list[SourceConfig] = field(default_factory=list)
     library: LibrarySettings = field(default_factory=LibrarySettings)
     unattended: UnattendedSettings = field(default_factory=lambda: UnattendedSettings())
+    # --library / CATALOGSYNC_LIBRARY given: this process only, never saved or recorded.
+    library_override: bool = False
+    library_configured: Path | None = None  # the root config.toml names, if any
 
     def snapshot(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,7 +122,7 @@ class Settings:
         return {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in data.items()
-            if key not in ("home", "config_path")
+            if key not in ("home", "config_path", "library_override", "library_configured")
         }
 
     def source(self, name: str) -> SourceConfig:
@@ -125,13 +133,22 @@ class Settings:
         raise ConfigError(f"{self.config_path}: no source named {name!r} (known: {known})")
 
 
+def _absolute(path: str | Path) -> Path:
+    """``path`` made absolute; resolved when it can be (a symlink loop cannot)."""
+    expanded = Path(path).expanduser()
+    try:
+        return expanded.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the open reports it in one line
+        return Path(os.path.abspath(expanded))
+
+
 def resolve_paths(
     home: str | Path | None = None, db: str | Path | None = None, library: str | Path | None = None
 ) -> tuple[Path | None, Path, Path, Path]:
     """(home, config path, db path, library) from flags, environment, then platformdirs."""
     home = home or os.environ.get("CATALOGSYNC_HOME")
     if home:
-        home_path = Path(home).expanduser().resolve()
+        home_path = _absolute(home)
         config_path = home_path / "config.toml"
         default_db = home_path / "catalogsync.db"
         default_library = home_path / "library"
@@ -148,27 +165,32 @@ def resolve_paths(
     return (
         home_path,
         config_path,
-        Path(db).expanduser().resolve() if db else default_db,
-        Path(library).expanduser().resolve() if library else default_library,
+        _absolute(db) if db else default_db,
+        _absolute(library) if library else default_library,
     )
 
 
-def _int(table: dict[str, Any], key: str, default: int, where: str, minimum: int = 0) -> int:
+def _int(
+    table: dict[str, Any], key: str, default: int, where: str | None = None, minimum: int = 0
+) -> int:
+    """An integer setting. config_schema.validate has checked the tables it knows; with
+    ``where``, the value is checked here too (entries of arrays of tables)."""
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if where is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or value < minimum
+    ):
         raise ConfigError(f"{where}: {key} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return int(value)
 
 
-def _transfer(table: Any, defaults: TransferSettings, where: str) -> TransferSettings:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table")
+def _transfer(table: dict[str, Any], defaults: TransferSettings) -> TransferSettings:
     return TransferSettings(
-        workers=_int(table, "workers", defaults.workers, where, 1),
-        max_bytes_per_sec=_int(table, "max_bytes_per_sec", defaults.max_bytes_per_sec, where),
-        max_attempts=_int(table, "max_attempts", defaults.max_attempts, where, 1),
-        reserve_mb=_int(table, "reserve_mb", defaults.reserve_mb, where),
-        processes=_int(table, "processes", defaults.processes, where, 1),
+        workers=_int(table, "workers", defaults.workers),
+        max_bytes_per_sec=_int(table, "max_bytes_per_sec", defaults.max_bytes_per_sec),
+        max_attempts=_int(table, "max_attempts", defaults.max_attempts),
+        reserve_mb=_int(table, "reserve_mb", defaults.reserve_mb),
+        processes=_int(table, "processes", defaults.processes),
+        stall_seconds=_int(table, "stall_seconds", defaults.stall_seconds),
     )
 
 
@@ -186,7 +208,7 @@ def _library(table: dict[str, Any], where: str) -> LibrarySettings:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
         values[key] = value
-    values["trash_days"] = _int(table, "trash_days", defaults.trash_days, where)
+    values["trash_days"] = _int(table, "trash_days", defaults.trash_days)
     settings = LibrarySettings(**values)
     from catalogsync.library.layout import check_library_settings
 
@@ -194,60 +216,82 @@ def _library(table: dict[str, Any], where: str) -> LibrarySettings:
     return settings
 
 
+def _parse_toml(config_path: Path) -> tuple[dict[str, Any], str]:
+    raw = read_regular_file(config_path, "config file")
+    if raw is None:
+        return {}, ""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{config_path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        if found:
+            reason = message[: found.start()].strip()
+            raise ConfigError(
+                f"{config_path}:{found.group(1)}: {reason} (column {found.group(2)})"
+            ) from None
+        raise ConfigError(f"{config_path}: {message}") from None
+    except ValueError as exc:  # e.g. an integer literal too long to convert
+        raise ConfigError(f"{config_path}: {str(exc).split('; ')[0]}") from None
+
+
+def _library_root(data: dict[str, Any], config_path: Path) -> Path | None:
+    """The root `config.toml` names: `[library] root`, else the legacy top-level `library`."""
+    table = data.get("library")
+    value = table.get("root") if isinstance(table, dict) else table
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise ConfigError(f"{config_path}: the library root must be a folder path, got {value!r}")
+    root = Path(str(value)).expanduser()
+    return root if root.is_absolute() else (config_path.parent / root).resolve()
+
+
 def load_settings(
     home: str | Path | None = None, db: str | Path | None = None, library: str | Path | None = None
 ) -> Settings:
-    """Read `config.toml` (absent is fine); a bad file raises ConfigError naming file and key."""
+    """Read `config.toml` (absent is fine); a bad file raises ConfigError naming file and line."""
     home_path, config_path, db_path, library_root = resolve_paths(home, db, library)
-    data: dict[str, Any] = {}
-    if config_path.exists():
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config_path}: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{config_path}: cannot read: {exc}") from None
+    data, text = _parse_toml(config_path)
+    validate(data, text, config_path)
     where = str(config_path)
-    # [library] (issue 11): `root` there, or the old top-level `library = "..."` string.
+    # [library] (issue 11): `root` there, or the old top-level `library = "..."` string;
+    # config_schema.validate has checked the types.
     raw_library = data.get("library", {})
     if isinstance(raw_library, str):
         raw_library = {"root": raw_library}
-    if not isinstance(raw_library, dict):
-        raise ConfigError(f"{where}: library must be a table ([library]) or a folder string")
     library_settings = _library(raw_library, f"{where} [library]")
-    root_text = raw_library.get("root")
-    if root_text is not None and not library and not os.environ.get("CATALOGSYNC_LIBRARY"):
-        if not isinstance(root_text, str) or not root_text.strip():
-            raise ConfigError(f"{where} [library]: root must be a folder path, got {root_text!r}")
-        library_root = Path(root_text).expanduser()
-        if not library_root.is_absolute():
-            library_root = (config_path.parent / library_root).resolve()
+    library_override = bool(library or os.environ.get("CATALOGSYNC_LIBRARY"))
+    configured = _library_root(data, config_path)
+    if configured is not None and not library_override:
+        library_root = configured
     runner = data.get("runner", {})
     settings = Settings(
         home=home_path,
         config_path=config_path,
         db_path=db_path,
         library_root=library_root,
-        download_lane_concurrency=_int(runner, "download_lane_concurrency", 1, f"{where} [runner]", 1),
-        general_lane_concurrency=_int(runner, "general_lane_concurrency", 3, f"{where} [runner]", 1),
-        download=_transfer(data.get("download", {}), TransferSettings(), f"{where} [download]"),
-        upload=_transfer(
-            data.get("upload", {}), TransferSettings(workers=2, processes=1), f"{where} [upload]"
-        ),
+        download_lane_concurrency=_int(runner, "download_lane_concurrency", 1),
+        general_lane_concurrency=_int(runner, "general_lane_concurrency", 3),
+        download=_transfer(data.get("download", {}), TransferSettings()),
+        upload=_transfer(data.get("upload", {}), TransferSettings(workers=2, processes=1)),
         library=library_settings,
+        library_override=library_override,
+        library_configured=configured,
     )
     seen: set[str] = set()
-    raw_sources = data.get("sources", [])
-    if not isinstance(raw_sources, list):
-        raise ConfigError(f"{where}: sources must be an array of tables ([[sources]])")
-    for index, raw in enumerate(raw_sources, start=1):
+    for index, raw in enumerate(data.get("sources", []), start=1):
         label = f"{where} [[sources]] #{index}"
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{label}: must be a table")
         name = str(raw.get("name") or f"source-{index}")
         kind = raw.get("kind")
-        if kind not in SOURCE_KINDS:
-            raise ConfigError(f"{label}: kind must be one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
+        if kind is None:
+            raise ConfigError(f"{label}: kind must be one of {', '.join(SOURCE_KINDS)}")
         if name in seen:
             raise ConfigError(f"{label}: duplicate source name {name!r}")
         seen.add(name)
@@ -259,9 +303,14 @@ def load_settings(
             if not resolved.is_absolute():
                 resolved = (config_path.parent / resolved).resolve()
             path = str(resolved)
-        options = {k: v for k, v in raw.items() if k not in ("name", "kind", "path", "provider")}
         settings.sources.append(
-            SourceConfig(name=name, kind=kind, path=path, provider=raw.get("provider"), options=options)
+            SourceConfig(
+                name=name,
+                kind=kind,
+                path=path,
+                provider=raw.get("provider"),
+                options=dict(raw.get("options", {})),
+            )
         )
     settings.unattended = parse_unattended(data, where, [s.name for s in settings.sources])
     return settings
@@ -458,6 +507,39 @@ def parse_unattended(
             )
         )
     return result
+def save_library_root(settings: Settings, root: Path) -> bool:
+    """Write ``root`` into `config.toml` (`init --library`); True if the file changed.
+
+    An existing different root is not overwritten: moving a library is
+    `catalogsync library relocate`, which also re-points the records.
+    """
+    import json
+
+    data, text = _parse_toml(settings.config_path)
+    current = _library_root(data, settings.config_path)
+    if current is not None:
+        if current.resolve() == root.resolve():
+            return False
+        raise ConfigError(
+            f"{settings.config_path}: already sets the library to {current} "
+            f"(to move it: catalogsync library relocate {root} [--move])"
+        )
+    value = json.dumps(str(root), ensure_ascii=False)  # a TOML basic string
+    lines = text.splitlines(keepends=True)
+    table = next(
+        (i for i, line in enumerate(lines) if re.match(r"^\s*\[\s*library\s*\]", line)), None
+    )
+    if table is not None:
+        lines.insert(table + 1, f"root = {value}\n")
+    else:
+        first = next((i for i, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines))
+        lines.insert(first, f"library = {value}\n\n" if first < len(lines) else f"library = {value}\n")
+    new_text = "".join(lines)
+    settings.config_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = settings.config_path.with_name(settings.config_path.name + ".tmp")
+    temporary.write_text(new_text, encoding="utf-8")
+    os.replace(temporary, settings.config_path)
+    return True
 
 
 def write_default_config(settings: Settings) -> bool:

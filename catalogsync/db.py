@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -610,14 +611,35 @@ def initialize_database(
 
     Args:
         db_path: the SQLite file; its folder is created when missing.
-        default_library_root: when given, the default local storage backend points here.
+        default_library_root: when given and no default local backend exists yet, the
+            `library` backend is created pointing here (an existing one is never
+            re-pointed: that is `library relocate`).
+
+    Raises:
+        StorageError: the file is not a regular file, not SQLite, corrupt, of another
+            schema, read-only or on a full disk; or the library folder cannot be made.
     """
     path = Path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_database_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_storage_error(path.parent, "cannot create the database folder", exc) from None
+    try:
+        return _initialize(path, default_library_root)
+    except sqlite3.Error as exc:
+        raise database_error(path, exc) from exc
+
+
+def _initialize(path: Path, default_library_root: str | Path | None) -> sqlite3.Connection:
     conn = connect_database(path)
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        conn.close()
+        raise
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         for index in range(version, SCHEMA_VERSION):
@@ -630,16 +652,187 @@ def initialize_database(
             # older tool recreated a table: the column pass is cheap and safe.
             for table, columns in _V1_COLUMNS.items():
                 _ensure_columns(conn, table, columns)
+        _require_tables(conn, path)
         if default_library_root is not None:
             root = Path(default_library_root)
-            root.mkdir(parents=True, exist_ok=True)
-            ensure_default_local_backend(conn, root)
+            backend_id = ensure_default_local_backend(conn, root, repoint=False)
+            target = conn.execute(
+                "SELECT target FROM storage_backends WHERE id = ?", (backend_id,)
+            ).fetchone()
+            # A root that differs from the records is refused later (check_library_location);
+            # no folder is made for it meanwhile.
+            if target is None or Path(target[0]) == root.resolve():
+                try:
+                    root.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise _os_storage_error(root, "cannot create the library folder", exc) from None
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
-        conn.close()
+        try:
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
         raise
     return conn
+
+
+def _table_names(statements: Iterable[str]) -> list[str]:
+    import re
+
+    return [
+        m.group(1)
+        for m in (re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", s) for s in statements)
+        if m
+    ]
+
+
+REQUIRED_TABLES = tuple(_table_names(_V1_TABLES)) + ("library_totals", "library_summary")
+
+
+def _require_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """A file stamped with our schema version but lacking a table is refused at open."""
+    present = {
+        str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    missing = [name for name in REQUIRED_TABLES if name not in present]
+    if missing:
+        from catalogsync.errors import StorageError
+
+        raise StorageError(
+            path,
+            f"not a catalogsync database of this version: no table {missing[0]}",
+            "point --db at the right file, or move this one away and run `catalogsync init`",
+        )
+
+
+def check_database_path(path: Path) -> None:
+    """Refuse a database path that is a folder, FIFO, device or a broken symlink loop."""
+    import stat
+
+    from catalogsync.errors import StorageError
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _os_storage_error(path, "cannot open the database", exc) from None
+    if not stat.S_ISREG(info.st_mode):
+        from catalogsync.files import file_kind
+
+        raise StorageError(
+            path,
+            f"the database path is {file_kind(info.st_mode)}, not a database file",
+            "point --db at an SQLite file, or at a new path to create one",
+        )
+
+
+def _os_storage_error(path: Path, what: str, exc: OSError) -> Exception:
+    from catalogsync.errors import StorageError
+
+    reason = exc.strerror or str(exc)
+    return StorageError(path, f"{what}: {reason}", "check that it exists and this user can write it")
+
+
+# sqlite_errorname (or its family) -> (what happened, what to do). {path} is filled in.
+_SQLITE_FAULTS: dict[str, tuple[str, str]] = {
+    "SQLITE_NOTADB": (
+        "not an SQLite database (file is not a database)",
+        "point --db at the right file, or move this one away and run `catalogsync init`",
+    ),
+    "SQLITE_CORRUPT": (
+        "the database is corrupt (database disk image is malformed)",
+        "stop catalogsync and restore a backup, or salvage it with: sqlite3 {path} .recover",
+    ),
+    "SQLITE_FULL": (
+        "the disk holding the database is full",
+        "free some space on it, then run the command again",
+    ),
+    "SQLITE_READONLY": (
+        "the database is read-only",
+        "make the file and its folder writable for this user",
+    ),
+    "SQLITE_CANTOPEN": (
+        "cannot open the database",
+        "check that the file and its folder exist and this user can write them",
+    ),
+    "SQLITE_IOERR": (
+        "an I/O error reading or writing the database",
+        "check the disk (dmesg), then run the command again",
+    ),
+    "SQLITE_PERM": (
+        "permission denied on the database",
+        "make the file and its folder writable for this user",
+    ),
+    "SQLITE_BUSY": (
+        "the database stayed locked by another process",
+        "try again; if it persists, look for a stuck catalogsync process",
+    ),
+}
+
+
+def database_error(path: str | Path, exc: sqlite3.Error) -> Exception:
+    """One ``StorageError`` line for any SQLite failure on the database at ``path``."""
+    from catalogsync.errors import StorageError
+
+    if isinstance(exc, StorageError):
+        return exc
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    family = name.split("_")[0] + "_" + name.split("_")[1] if name.count("_") >= 1 else name
+    text = str(exc)
+    if "no such table" in text or "no such column" in text:
+        return StorageError(
+            path,
+            f"not a catalogsync database of this version ({text})",
+            "point --db at the right file, or move this one away and run `catalogsync init`",
+        )
+    if "disk image is malformed" in text:
+        family = "SQLITE_CORRUPT"
+    elif "file is not a database" in text:
+        family = "SQLITE_NOTADB"
+    elif "disk is full" in text:
+        family = "SQLITE_FULL"
+    elif "readonly" in text:
+        family = "SQLITE_READONLY"
+    if family in ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_FULL"):
+        # SQLite's code often hides the cause (a full disk reads as an I/O error, a
+        # read-only folder as "cannot open"): ask the file system.
+        folder = Path(path).parent
+        if _disk_full(folder):
+            family = "SQLITE_FULL"
+        elif not os.access(folder, os.W_OK) or (
+            Path(path).exists() and not os.access(path, os.W_OK)
+        ):
+            return StorageError(
+                path,
+                "the database (or its folder) is read-only",
+                "make the file and its folder writable for this user, or use --db elsewhere",
+            )
+    what, hint = _SQLITE_FAULTS.get(family, (f"database error: {text}", "run again with -v for details"))
+    return StorageError(path, what, hint.format(path=path))
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """True for SQLite errors that mean the database itself is unusable (not a bug)."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    return name.startswith(
+        ("SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR",
+         "SQLITE_CANTOPEN")
+    ) or any(
+        marker in text
+        for marker in ("malformed", "not a database", "disk is full", "readonly", "no such table")
+    )
 
 
 def raise_newer(path: Path, version: int) -> None:
@@ -651,10 +844,18 @@ def raise_newer(path: Path, version: int) -> None:
     )
 
 
-def ensure_default_local_backend(conn: sqlite3.Connection, root: Path) -> int:
-    """Make the `library` local backend (the default) point at ``root``; return its id."""
+def ensure_default_local_backend(
+    conn: sqlite3.Connection, root: Path, *, repoint: bool = True
+) -> int:
+    """Make the `library` local backend (the default) point at ``root``; return its id.
+
+    With ``repoint=False`` an existing default backend is left as it is (opening a
+    database never moves the library; ``library relocate`` does, with repoint=True).
+    """
     target = str(root.resolve())
     row = conn.execute("SELECT id FROM storage_backends WHERE is_default = 1").fetchone()
+    if row is not None and not repoint:
+        return int(row[0])
     if row is not None:
         conn.execute(
             "UPDATE storage_backends SET target = ?, kind = 'local' WHERE id = ?",

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@")
-
-
-def mask_url(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@`` in it as ``***``."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", text)
-
 
 class CatalogsyncError(Exception):
-    """Base class: the CLI prints ``str(err)`` on one line and exits 1."""
+    """Base class: the CLI prints ``str(err)`` on one line and exits 1.
+
+    ``str()`` masks URL credentials (``http://bob:***@host``): a message built from a
+    playlist URL with a password never shows it, wherever it is printed or stored.
+    """
+
+    def __str__(self) -> str:
+        from catalogsync.redact import mask_secrets
+
+        return mask_secrets(super().__str__())
 
 
 class ConfigError(CatalogsyncError):
@@ -76,3 +76,15 @@ class StorageFullError(CatalogsyncError):
 
 class StorageUnavailableError(CatalogsyncError):
     """The target cannot be written (read-only, permission denied, unreachable)."""
+
+
+class StorageError(CatalogsyncError):
+    """The database or the library cannot be used: ``<path>: <what> (<what to do>)``.
+
+    Raised at open (not SQLite, corrupt, wrong schema, read-only, disk full) and when
+    such a fault appears mid-run, where it stops the runner with a non-zero exit.
+    """
+
+    def __init__(self, path: object, what: str, hint: str) -> None:
+        self.path, self.what, self.hint = str(path), what, hint
+        super().__init__(f"{path}: {what} ({hint})")

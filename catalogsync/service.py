@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalogsync.catalog.repository import CatalogRepository
@@ -20,13 +22,20 @@ from catalogsync.errors import CatalogsyncError, LeaseHeldError
 from catalogsync.ops import views
 from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage
 from catalogsync.ops.lease import RunnerLease
-from catalogsync.ops.models import CommandType, JobStatus
+from catalogsync.ops.models import CommandStatus, CommandType, JobStatus
 from catalogsync.ops.repository import OpsRepository
+from catalogsync.redact import mask_value
 
 if TYPE_CHECKING:
     from catalogsync.ops.runner import OpsRunner
 
 log = logging.getLogger("catalogsync")
+
+# `catalogsync run` exits within this long after SIGTERM/SIGINT, whatever its workers
+# are blocked on (systemd's default TimeoutStopSec is 90 s; ours is documented as 10).
+SHUTDOWN_SECONDS = 8.0
+# How long `jobs pause|resume|cancel|retry` waits for a live runner's verdict.
+COMMAND_VERDICT_SECONDS = 3.0
 
 
 @dataclass
@@ -53,15 +62,18 @@ def _log_event(kind: str, data: dict[str, Any]) -> None:
 class Catalogsync:
     """An open catalogsync home: settings, database and (maybe) a runner."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, check_library: bool = True) -> None:
         self.settings = settings
         initialize_database(settings.db_path, settings.library_root).close()
         self.ops = OpsRepository(settings.db_path)
         self.catalog = CatalogRepository(settings.db_path, share_with=self.ops)
+        if check_library:
+            self.check_library_location()
         self.runner: OpsRunner | None = None  # the embedded runner, when we hold the lease
         self.lease: RunnerLease | None = None
         self._runner_thread: threading.Thread | None = None
         self._runner_stop = threading.Event()
+        self.runner_error: CatalogsyncError | None = None  # why an embedded runner stopped
 
     @classmethod
     def open(cls, home: str | None = None, db: str | None = None, library: str | None = None):
@@ -71,24 +83,52 @@ class Catalogsync:
         self.stop_runner()
         self.ops.close()
 
+    def check_library_location(self) -> None:
+        """Stop when the library root in use differs from the one the records point at.
+
+        The default `library` backend is the truth for where files are; a config or a
+        ``--library`` that names another folder would download beside the old files.
+        """
+        recorded = Path(self.catalog.default_backend()["target"])
+        configured = self.settings.library_root
+        if recorded.resolve() == configured.resolve():
+            return
+        source = "--library" if self.settings.library_override else str(self.settings.config_path)
+        raise CatalogsyncError(
+            f"{source} names the library {configured}, but the records point at {recorded} "
+            f"(to move the library: catalogsync library relocate {configured} [--move]; "
+            f"to keep it: set library = \"{recorded}\" in {self.settings.config_path})"
+        )
+
     # -- reads ---------------------------------------------------------------
 
+    # Every read model passes mask_value: a playlist URL's password is never shown,
+    # in the CLI, its --json or the TUI.
+
     def dashboard(self) -> dict[str, Any]:
-        return views.dashboard_payload(self.ops, schedules=self.settings.unattended.schedules)
+        return mask_value(
+            views.dashboard_payload(self.ops, schedules=self.settings.unattended.schedules)
+        )
 
     def task_rows(self, limit: int = 50) -> list[dict[str, Any]]:
-        return views.task_center_rows(self.ops, limit=limit)
+        return mask_value(views.task_center_rows(self.ops, limit=limit))
 
     def task_rows_matching(
         self, matches: Callable[[dict[str, Any]], bool], limit: int = 50
     ) -> list[dict[str, Any]]:
-        return views.task_rows_matching(self.ops, matches, limit=limit)
+        return mask_value(views.task_rows_matching(self.ops, matches, limit=limit))
 
     def job_detail(self, job_id: int) -> dict[str, Any]:
-        return views.job_detail(self.ops, int(job_id))
+        return mask_value(views.job_detail(self.ops, int(job_id)))
+
+    def job_failed_items(
+        self, job_id: int, *, limit: int | None = 20, offset: int = 0
+    ) -> dict[str, Any]:
+        self.ops.require_job(int(job_id))
+        return views.job_failed_items(self.ops, int(job_id), limit=limit, offset=offset)
 
     def playlists(self) -> list[dict[str, Any]]:
-        return views.playlist_rows(self.catalog)
+        return mask_value(views.playlist_rows(self.catalog))
 
     def plan(self, playlist_ids: Iterable[int] | None = None) -> dict[str, Any]:
         """What syncing and downloading these playlists would do (ops/plan.py); no writes."""
@@ -142,19 +182,42 @@ class Catalogsync:
     def job_row(self, job_id: int) -> dict[str, Any]:
         return self.job_detail(job_id)["job"]
 
-    def command(self, job_id: int, command: CommandType | str, *, requested_by: str = "cli") -> str:
-        """Send pause/resume/cancel/retry; applied at once when no other runner is live."""
+    def command(
+        self,
+        job_id: int,
+        command: CommandType | str,
+        *,
+        requested_by: str = "cli",
+        wait_seconds: float = COMMAND_VERDICT_SECONDS,
+    ) -> str:
+        """Send pause/resume/cancel/retry and return the runner's verdict.
+
+        With no live runner the command is a pure state change and is applied here.
+        Otherwise the runner applies it; we wait up to ``wait_seconds`` for its verdict,
+        so a rejection (``CatalogsyncError`` with the runner's reason) is not lost.
+        """
         command_id = self.ops.submit_command(int(job_id), command, requested_by=requested_by)
-        if self.runner is not None:
-            self.runner.nudge()
-            return "sent"
-        if self._live_runner() is None:
+        if self.runner is None and self._live_runner() is None:
             # Nobody runs the queue: this is a pure state change, apply it ourselves.
             outcome = self.ops.apply_command(command_id)
             if not outcome.applied:
                 raise CatalogsyncError(outcome.message)
             return outcome.message
-        return "sent to the runner"
+        self.nudge()
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            row = self.ops.get_command(command_id)
+            if row is not None and row["status"] == CommandStatus.APPLIED.value:
+                return str(row["message"] or "applied")
+            if row is not None and row["status"] == CommandStatus.REJECTED.value:
+                reason = str(row["message"] or f"job {job_id}: rejected")
+                raise CatalogsyncError(f"the runner refused: {reason}")
+            if time.monotonic() >= deadline:
+                return (
+                    f"job {job_id}: {CommandType(command).value} sent; the runner has not "
+                    f"answered within {wait_seconds:.0f} s (it applies it when it can)"
+                )
+            time.sleep(0.05)
 
     def move_job(self, job_id: int, direction: int) -> bool:
         moved = self.ops.move_queued_job(int(job_id), direction)
@@ -207,7 +270,12 @@ class Catalogsync:
     def make_runner(self, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OpsRunner:
         """Take the lease (LeaseHeldError if a live runner has it), recover, build a runner."""
         from catalogsync.ops.runner import OpsRunner, recover_on_start
+        from catalogsync.transfer.wire import BadURL, check_proxy_environment
 
+        try:
+            check_proxy_environment()  # once, here, rather than as every song's bad_url
+        except BadURL as exc:
+            raise CatalogsyncError(str(exc)) from None
         lease = RunnerLease(self.ops)
         lease.acquire()
         self.lease = lease
@@ -240,6 +308,9 @@ class Catalogsync:
     def _run_embedded(self, runner: OpsRunner) -> None:
         try:
             runner.run_forever(lease=self.lease, stop_event=self._runner_stop)
+        except CatalogsyncError as exc:  # a database fault: the runner stopped itself
+            self.runner_error = exc
+            log.error("%s", exc)
         finally:
             if self.lease is not None:
                 self.lease.release()
@@ -268,8 +339,13 @@ class Catalogsync:
         if self.runner is not None:
             self.runner.nudge()
 
-    def run_headless(self, *, until_idle: bool = False) -> None:
-        """`catalogsync run`: hold the lease and run jobs until SIGINT/SIGTERM (or idle)."""
+    def run_headless(self, *, until_idle: bool = False) -> bool:
+        """`catalogsync run`: hold the lease and run jobs until SIGINT/SIGTERM (or idle).
+
+        Returns False when the stop left a job thread blocked after SHUTDOWN_SECONDS
+        (a read that never returns): the caller exits the process anyway, and the next
+        runner recovers those items as after any unclean stop.
+        """
         runner = self.make_runner(on_event=_log_event)
         stop = threading.Event()
 
@@ -282,7 +358,10 @@ class Catalogsync:
             sig: signal.signal(sig, _graceful) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            runner.run_forever(until_idle=until_idle, lease=self.lease, stop_event=stop)
+            runner.run_forever(
+                until_idle=until_idle, lease=self.lease, stop_event=stop,
+                stop_timeout=SHUTDOWN_SECONDS,
+            )
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -290,6 +369,7 @@ class Catalogsync:
                 self.lease.release()
             self.runner = None
             self.lease = None
+        return not runner.busy()
 
     def active_job_count(self) -> int:
         return len(self.ops.list_jobs([JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED]))

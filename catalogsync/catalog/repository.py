@@ -12,6 +12,7 @@ from catalogsync import clock
 from catalogsync.db import SqliteStore, library_path_key
 from catalogsync.errors import CatalogsyncError, NotFoundError
 from catalogsync.providers.base import Track
+from catalogsync.redact import mask_secrets
 
 BACKEND_KINDS = ("local", "webdav", "rclone")
 _MAX_NUMBERED = 10_000
@@ -160,7 +161,7 @@ class CatalogRepository(SqliteStore):
         with self._connection() as conn:
             conn.execute(
                 "UPDATE playlists SET last_error = ?, updated_at = ? WHERE id = ?",
-                (message, clock.now_text(), int(playlist_id)),
+                (mask_secrets(message) if message else message, clock.now_text(), int(playlist_id)),
             )
 
     def sync_playlist_tracks(self, playlist_id: int, platform: str, tracks: list[Track]) -> SyncResult:
@@ -868,6 +869,7 @@ class CatalogRepository(SqliteStore):
             raise CatalogsyncError(
                 f"unknown backend kind {kind!r}; choose one of: {', '.join(BACKEND_KINDS)}"
             )
+        options = backend_options_without_secrets(target, options or {})
         with self._connection() as conn:
             if conn.execute("SELECT 1 FROM storage_backends WHERE name = ?", (name,)).fetchone():
                 raise CatalogsyncError(f"a backend named {name!r} already exists")
@@ -1129,3 +1131,30 @@ class CatalogRepository(SqliteStore):
             (*song_ids, int(other_than_playlist)),
         )
         return [dict(r) for r in rows]
+
+def backend_options_without_secrets(target: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse secrets in a backend's target or options; keys come back lower-cased.
+
+    Secrets belong in the environment of the process that runs the jobs: the target
+    and options are stored in the database and shown by `backends list`.
+    """
+    from catalogsync.redact import is_secret_name, mask_url, url_has_credentials
+
+    if url_has_credentials(target):
+        raise CatalogsyncError(
+            f"--target {mask_url(target)}: a password in the URL would be stored in the "
+            "database; give the user with -o username=NAME and the password with "
+            "-o password_env=VARIABLE (the name of an environment variable you export)"
+        )
+    cleaned: dict[str, Any] = {}
+    for raw_key, value in options.items():
+        key = str(raw_key).strip().lower()
+        if is_secret_name(key):
+            hint = "password_env" if key in ("pass", "passwd", "pwd", "password") else f"{key}_env"
+            raise CatalogsyncError(
+                f"--option {key}=***: secrets never go on the command line or into the "
+                f"database (shell history, `ps` and `backends list` would show them); "
+                f"use -o {hint}=VARIABLE and export VARIABLE"
+            )
+        cleaned[key] = value
+    return cleaned

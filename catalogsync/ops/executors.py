@@ -19,11 +19,12 @@ from urllib.parse import unquote, urlsplit
 
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import LibrarySettings, PlatformPacing, Settings, SourceConfig
-from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError, mask_url
+from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError
 from catalogsync.library.layout import song_relative_path
 from catalogsync.library.tags import write_tags
 from catalogsync.providers import registry
 from catalogsync.providers.base import PlaylistRef, Provider, Track
+from catalogsync.redact import mask_secrets
 from catalogsync.transfer.durability import Flusher, sha256_of
 from catalogsync.transfer.growth import FileGrowthMonitor
 from catalogsync.transfer.http import HttpDownloader, storage_guard
@@ -376,10 +377,12 @@ class DownloadStageExecutor(StageExecutor):
         downloader = getattr(self._downloaders, "one", None)
         if downloader is None:
             # Not durable here: the runner's flusher fsyncs recorded files off this path.
+            stall = self.settings.download.stall_seconds if self.settings else 90
             downloader = self._downloaders.one = HttpDownloader(
                 limiter=self.shared.download_limiter,
                 max_attempts=4,
                 durable=False,
+                stall_budget=float(stall),
             )
             with self._lock:
                 self._all_downloaders.append(downloader)
@@ -500,7 +503,7 @@ class DownloadStageExecutor(StageExecutor):
         """
         where = spec.url if spec is not None else f"{song['platform']}:{song['remote_id']}"
         try:
-            audio = require_audio(saved, where=mask_url(where))
+            audio = require_audio(saved, where=mask_secrets(where))
         except TransferError:
             _unlink_quietly(saved)
             raise
@@ -583,6 +586,7 @@ class DownloadStageExecutor(StageExecutor):
                     keep_part=True,
                     gate=gate,
                     on_wait=progress.on_wait,
+                    on_retry=progress.on_retry,
                 )
 
         try:

@@ -6,7 +6,9 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
+from catalogsync.redact import mask_secrets
 from catalogsync.transfer.meter import ThroughputMeter
 
 from .repository import OpsRepository
@@ -32,10 +34,11 @@ class WorkerProgress:
         self.meter = ThroughputMeter(clock=clock)
         self._clock = clock
         self._interval = interval
-        self._last_write = float("-inf")
+        self._last_slot: int | None = None
         self._last_done = 0
+        self._display: str | None = None
+        self._retry_shown = False
         self._lock = threading.Lock()
-        self._display_text: str | None = None
 
     def start(self, display_text: str | None = None, *, already: int = 0) -> None:
         """A new transfer begins (``already`` bytes were on disk from an earlier try).
@@ -46,7 +49,21 @@ class WorkerProgress:
         """
         with self._lock:
             self._last_done = already
-            self._display_text = display_text
+            self._display = display_text
+            self._retry_shown = False
+
+    def on_retry(self, error: Any, delay: float) -> None:
+        """Downloader callback before it waits to try again: the row says why it waits."""
+        code = getattr(error, "code", "")
+        why = "stalled" if code in ("timeout", "stalled") else code or "failed"
+        text = f"{why}, retrying in {max(round(delay), 1)} s"
+        if self._display:
+            text = f"{text}: {self._display}"
+        with self._lock:
+            self._retry_shown = True
+        self.repository.update_worker_state(
+            self.worker_name, job_run_id=self.job_id, current_display_text=mask_secrets(text)
+        )
 
     def on_bytes(self, done: int, total: int | None) -> None:
         """Transfer callback: ``done`` bytes so far of ``total``."""
@@ -56,26 +73,36 @@ class WorkerProgress:
                 self.meter.add(delta)
             self._last_done = done
             now = self._clock()
-            if now - self._last_write < self._interval:
+            # One write per `interval` slot of the clock, not `interval` after the last
+            # write: a server that sends every 0.5 s (1 MiB bursts) is then shown at
+            # every burst instead of every other one, still at most twice a second.
+            slot = int(now // self._interval)
+            if slot == self._last_slot:
                 return
-            self._last_write = now
-        self._write(done, total, self.meter.rate())
+            self._last_slot = slot
+            restore = self._retry_shown
+            self._retry_shown = False
+        self._write(done, total, self.meter.rate(), display=self._display if restore else None)
 
     def on_wait(self, seconds_left: float) -> None:
         """Pacing callback: the row shows ``cooldown 42 s`` while a platform holds us back."""
-        text = self._display_text or ""
+        text = self._display or ""
         if seconds_left > 0:
             text = f"cooldown {math.ceil(seconds_left)} s" + (f" · {text}" if text else "")
         self.repository.update_worker_state(
-            self.worker_name, job_run_id=self.job_id, current_display_text=text or None
+            self.worker_name, job_run_id=self.job_id,
+            current_display_text=mask_secrets(text) if text else None,
         )
 
     def on_growth(self, done: int, total: int | None, rate: float | None) -> None:
         """File-growth monitor callback (it measured the rate itself)."""
         self._write(done, total, rate)
 
-    def _write(self, done: int, total: int | None, rate: float | None) -> None:
+    def _write(
+        self, done: int, total: int | None, rate: float | None, *, display: str | None = None
+    ) -> None:
         percent = round(done * 100.0 / total, 1) if total else None
+        extra: dict[str, Any] = {"current_display_text": display} if display else {}
         self.repository.update_worker_state(
             self.worker_name,
             job_run_id=self.job_id,
@@ -83,4 +110,5 @@ class WorkerProgress:
             total_bytes=total,
             speed_bytes_per_sec=rate,
             progress_percent=min(percent, 100.0) if percent is not None else None,
+            **extra,
         )

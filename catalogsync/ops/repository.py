@@ -13,6 +13,7 @@ from typing import Any
 from catalogsync import clock
 from catalogsync.db import SqliteStore
 from catalogsync.errors import CatalogsyncError, InvalidTransitionError, NotFoundError
+from catalogsync.redact import mask_secrets
 
 from .jobdefs import JOB_STAGE_SEQUENCES, JOB_TYPES, job_lane_type
 from .models import (
@@ -313,10 +314,10 @@ class OpsRepository(SqliteStore):
             params.append(clock.now_text())
         if error is not None:
             sets.append("error = ?")
-            params.append(error)
+            params.append(mask_secrets(error))
         if status == JobStatus.PAUSED:
             sets.append("pause_reason = ?")
-            params.append(pause_reason)
+            params.append(mask_secrets(pause_reason) if pause_reason else pause_reason)
         where = "id = ?"
         params.append(int(job_id))
         if from_statuses is not None:
@@ -832,6 +833,7 @@ class OpsRepository(SqliteStore):
         max_attempts: int = 1,
     ) -> bool:
         """Fail an item; with ``retry_delay`` and attempts left it goes back to pending instead."""
+        error_message = mask_secrets(error_message)
         with self._connection() as conn:
             row = conn.execute("SELECT * FROM job_items WHERE id = ?", (int(item_id),)).fetchone()
             if row is None or row["status"] != ItemStatus.RUNNING.value:
@@ -1193,10 +1195,37 @@ class OpsRepository(SqliteStore):
                 conn.execute(
                     "INSERT INTO job_events (job_run_id, event_type, level, message, created_at) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (job_id, event_type, level, message, clock.now_text()),
+                    (job_id, event_type, level, mask_secrets(message), clock.now_text()),
                 ).lastrowid
                 or 0
             )
+
+    def failed_items(
+        self, job_id: int, *, limit: int | None = 20, offset: int = 0
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(count, rows) of a job's failed items with their song and playlist, by item id."""
+        stages = "SELECT id FROM job_stages WHERE job_run_id = ?"
+        total = self._fetchone(
+            f"SELECT COUNT(*) FROM job_items WHERE job_stage_id IN ({stages}) "
+            "AND status = 'failed'",
+            (int(job_id),),
+        )
+        rows = self._fetchall(
+            f"""
+            SELECT ji.id AS item_id, st.stage_type, ji.song_id, s.name AS song_name,
+                s.singers AS song_singers, ji.playlist_id, p.name AS playlist,
+                ji.last_error_code AS error_code, ji.last_error AS error, ji.attempts,
+                ji.ended_at
+            FROM job_items ji
+            JOIN job_stages st ON st.id = ji.job_stage_id
+            LEFT JOIN songs s ON s.id = ji.song_id
+            LEFT JOIN playlists p ON p.id = ji.playlist_id
+            WHERE ji.job_stage_id IN ({stages}) AND ji.status = 'failed'
+            ORDER BY ji.id LIMIT ? OFFSET ?
+            """,
+            (int(job_id), -1 if limit is None else int(limit), int(offset)),
+        )
+        return int(total[0]) if total else 0, [dict(row) for row in rows]
 
     def list_events(self, job_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Newest first."""

@@ -19,6 +19,7 @@ from typing import Any
 from catalogsync import clock
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import Settings
+from catalogsync.db import database_error, is_storage_fault
 from catalogsync.errors import (
     CatalogsyncError,
     StorageFullError,
@@ -121,6 +122,10 @@ class OpsRunner:
         self._helpers: dict[int, HelperProcess] = {}
         self._helpers_failed = False
         self.hooks: RunnerHooks | None = None  # schedules, sd_notify, notifications
+        self._storage_fault: BaseException | None = None
+        # Set once another runner took the lease: from then on this one writes nothing
+        # about jobs and items (they are the new owner's), it only winds its threads down.
+        self.lease_lost = False
 
     # -- the loop ----------------------------------------------------------
 
@@ -151,26 +156,71 @@ class OpsRunner:
         until_idle: bool = False,
         lease: RunnerLease | None = None,
         stop_event: threading.Event | None = None,
+        stop_timeout: float = 30.0,
     ) -> None:
-        """Loop until stopped (or, with ``until_idle``, until nothing is queued or running)."""
+        """Loop until stopped (or, with ``until_idle``, until nothing is queued or running).
+
+        Raises ``StorageError`` (after stopping every job) when the database turns out
+        corrupt, full or read-only: a runner that cannot record its work must not go on.
+        """
         hooks = self.hooks = RunnerHooks(self.settings, self.repository, self.catalog, self.shared)
-        hooks.started()
+        hooks.started()  # schedules, sd_notify READY, notifications
+        try:
+            try:
+                self._run_loop(until_idle=until_idle, lease=lease, stop_event=stop_event)
+            except Exception as exc:
+                if not is_storage_fault(exc):
+                    raise
+                self.storage_fault(exc)
+            hooks.stopping()
+            try:
+                self.stop(stop_timeout)
+            except Exception as exc:
+                if not is_storage_fault(exc):
+                    raise
+        finally:
+            hooks.close()
+        if self._storage_fault is not None:
+            raise database_error(self.repository.db_path, self._storage_fault)  # type: ignore[arg-type]
+
+    def storage_fault(self, exc: BaseException) -> None:
+        """The database failed under us: remember the first fault and stop the runner."""
+        with self._lock:
+            if self._storage_fault is None:
+                self._storage_fault = exc
+                log.error("database fault, stopping the runner: %s", exc)
+        self._stopping.set()
+        self.nudge()
+
+    def busy(self) -> bool:
+        """True while a job thread is still running (a stop left it blocked)."""
+        with self._lock:
+            return any(not future.done() for future in self._futures.values())
+
+    def _run_loop(
+        self,
+        *,
+        until_idle: bool,
+        lease: RunnerLease | None,
+        stop_event: threading.Event | None,
+    ) -> None:
         while not self._stopping.is_set() and not (stop_event and stop_event.is_set()):
-            hooks.tick()
-            self.loop_once()
+            # The lease first: a runner that was frozen (SIGSTOP, a suspended VM) while
+            # another took over must not start or settle jobs that runner now owns.
             if lease is not None and not lease.heartbeat():
                 log.error("lost the runner lease to another runner; stopping")
+                self.lease_lost = True
                 self.repository.add_event(
                     None, "lease_lost", "runner lost its lease; stopping", level="error"
                 )
                 break
+            if self.hooks is not None:
+                self.hooks.tick()
+            self.loop_once()
             if until_idle and self.is_idle():
                 break
             self._wake.wait(self.sleep_seconds)
             self._wake.clear()
-        hooks.stopping()
-        self.stop()
-        hooks.close()
 
     def is_idle(self) -> bool:
         with self._lock:
@@ -303,15 +353,20 @@ class OpsRunner:
         try:
             self._run_job_stages(job_id, ctx)
         except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the runner
+            if is_storage_fault(exc):
+                self.storage_fault(exc)  # the whole runner stops; nothing more is written
+                ctx.stop(StopReason.SHUTDOWN, "database fault")
+                return
             log.exception("job %s failed unexpectedly", job_id)
             message = f"internal error: {type(exc).__name__}: {exc}"
             self.repository.set_job_status(job_id, JobStatus.FAILED, error=message)
             self.repository.add_event(job_id, "failed", message, level="error")
             self._emit("job_finished", {"job_id": job_id, "status": "failed"})
         finally:
-            self.repository.stop_job_workers(job_id)
-            if self.hooks is not None:
-                self.hooks.job_ended(job_id)
+            if self._storage_fault is None and not self.lease_lost:
+                self.repository.stop_job_workers(job_id)
+                if self.hooks is not None:
+                    self.hooks.job_ended(job_id)
 
     def _run_job_stages(self, job_id: int, ctx: JobContext) -> None:
         self.repository.ensure_job_stages(job_id)
@@ -356,6 +411,8 @@ class OpsRunner:
 
     def _settle_stop(self, job_id: int, ctx: JobContext) -> bool:
         """Bring a stopped job to rest; False when a resume cleared the stop meanwhile."""
+        if self.lease_lost or self._storage_fault is not None:
+            return True  # the job is another runner's now (or the database is unusable)
         self.apply_pending_commands()
         job = self.repository.get_job(job_id)
         if job is None:
@@ -592,6 +649,17 @@ class OpsRunner:
     def _worker_loop(
         self, executor: executors.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
     ) -> None:
+        try:
+            self._worker_items(executor, stage_id, worker_name, ctx)
+        except Exception as exc:
+            if not is_storage_fault(exc):
+                raise
+            self.storage_fault(exc)
+            ctx.stop(StopReason.SHUTDOWN, "database fault")
+
+    def _worker_items(
+        self, executor: executors.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
+    ) -> None:
         job_id = ctx.job_id
         item: JobItem | None = None
         while not ctx.should_stop():
@@ -617,6 +685,8 @@ class OpsRunner:
                 item = self.repository.succeed_and_claim_next(
                     finished, done.payload, stage_id, worker_name
                 )
+        if self.lease_lost:
+            return  # the items and worker rows are the new runner's
         if item is not None:  # claimed with the last success, then told to stop
             self.repository.release_item(item.id)
         self.repository.update_worker_state(worker_name, job_run_id=job_id, status="idle")
@@ -634,7 +704,8 @@ class OpsRunner:
         try:
             done = executor.process_item(item_id, worker_name, already_claimed=True)
         except TransferStopped:
-            self.repository.release_item(item_id)
+            if not self.lease_lost:
+                self.repository.release_item(item_id)
             return None
         except (StorageFullError, StorageUnavailableError) as exc:
             self.repository.release_item(item_id)
@@ -655,6 +726,10 @@ class OpsRunner:
             )
             return None
         except Exception as exc:  # noqa: BLE001 - the item fails, the worker goes on
+            if is_storage_fault(exc):
+                self.storage_fault(exc)
+                ctx.stop(StopReason.SHUTDOWN, "database fault")
+                return None
             log.exception("item %s failed unexpectedly", item_id)
             self.repository.mark_item_failed(
                 item_id,
@@ -679,10 +754,12 @@ class OpsRunner:
     def _finalize_job(self, job_id: int) -> None:
         stages = self.repository.list_job_stages(job_id)
         failed = sum(s.failed_items for s in stages)
-        done = sum(s.done_items for s in stages)
-        if failed and not done:
+        # The job's verdict is its last stage that had work (download after sync): a
+        # sync_download whose every song failed failed, whatever the sync did.
+        primary = next((s for s in reversed(stages) if s.failed_items or s.done_items), None)
+        if primary is not None and primary.failed_items and not primary.done_items:
             status = JobStatus.FAILED
-            error = f"all {failed} items failed"
+            error = f"all {primary.failed_items} items of the {primary.stage_type} stage failed"
         elif failed:
             status = JobStatus.COMPLETED_WITH_ERRORS
             error = f"{failed} items failed; retry them with `jobs retry {job_id}` or R in the TUI"

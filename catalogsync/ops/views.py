@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalogsync import clock
 from catalogsync.catalog.repository import CatalogRepository
+from catalogsync.redact import mask_secrets
 from catalogsync.transfer.meter import format_bytes_progress, format_speed
 
 from .jobdefs import (
@@ -397,6 +398,7 @@ def job_detail(repo: OpsRepository, job_id: int) -> dict[str, Any]:
             playlist_ids = [p["id"] for p in catalog.list_playlists(wanted_only=True)][:50]
         progress = catalog.playlist_progress(playlist_ids)
         events = repo.list_events(job.id, limit=20)
+        failed_items = job_failed_items(repo, job.id, limit=20)
     row = build_task_row(job, stages, position, totals)
     order = {s: n for n, s in enumerate(("collect", "sync", "download", "upload"))}
     return {
@@ -429,7 +431,37 @@ def job_detail(repo: OpsRepository, job_id: int) -> dict[str, Any]:
             for p in progress
         ],
         "events": events,
+        "failed_items": failed_items,
     }
+
+
+def job_failed_items(
+    repo: OpsRepository, job_id: int, *, limit: int | None = 20, offset: int = 0
+) -> dict[str, Any]:
+    """A job's failed items, by item id: ``{"total", "items": [...]}`` (two queries).
+
+    ``limit=None`` lists them all. The error text has URL credentials masked.
+    """
+    total, rows = repo.failed_items(int(job_id), limit=limit, offset=offset)
+    items = []
+    for row in rows:
+        name, singers = row.pop("song_name"), str(row.pop("song_singers") or "").strip()
+        song = None if name is None else (f"{name} / {singers}" if singers else str(name))
+        items.append(
+            {
+                "item_id": row["item_id"],
+                "stage_type": row["stage_type"],
+                "song_id": row["song_id"],
+                "song": song,
+                "playlist_id": row["playlist_id"],
+                "playlist": row["playlist"],
+                "error_code": row["error_code"],
+                "error": mask_secrets(row["error"]) if row["error"] else row["error"],
+                "attempts": row["attempts"],
+                "ended_at": row["ended_at"],
+            }
+        )
+    return {"total": total, "items": items}
 
 
 def playlist_hint(row: dict[str, Any]) -> str:

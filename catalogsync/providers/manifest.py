@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from catalogsync.errors import PlaylistFormatError, ProviderError
+from catalogsync.files import NotRegularFileError, open_regular
 from catalogsync.providers.base import PlaylistContent, PlaylistRef, Provider, Track
 
 #: file suffix (lowercase) -> format name understood by ``parse_manifest_text``
@@ -568,7 +569,13 @@ def _parse_json(text: str, path: str) -> tuple[str | None, list[_RawEntry]]:
     except RecursionError:
         raise PlaylistFormatError(path, None, "invalid JSON: nested too deeply") from None
     except ValueError as exc:  # e.g. an integer literal with too many digits
-        raise PlaylistFormatError(path, None, f"invalid JSON: {exc}") from None
+        digits = re.search(r"\d{4000,}", text)
+        if digits is not None:
+            raise PlaylistFormatError(
+                path, _line_of(text, digits.start()),
+                f"invalid JSON: a number with {len(digits.group(0))} digits is too long",
+            ) from None
+        raise PlaylistFormatError(path, None, f"invalid JSON: {str(exc).split('; ')[0]}") from None
     start = _skip_ws(text, 0)
     name: str | None = None
     if isinstance(doc, list):
@@ -651,7 +658,8 @@ def _csv_entry(values: dict[str, str], line: int) -> _RawEntry:
 
 def _parse_csv(text: str, path: str) -> tuple[str | None, list[_RawEntry]]:
     """Parse a CSV manifest with a header row naming a ``url`` or ``path`` column."""
-    reader = csv.reader(io.StringIO(text), delimiter=_csv_delimiter(text))
+    # strict: an unterminated quote is an error, not a field that swallows the rest.
+    reader = csv.reader(io.StringIO(text), delimiter=_csv_delimiter(text), strict=True)
     columns: dict[str, int] | None = None
     entries: list[_RawEntry] = []
     previous = 0
@@ -675,6 +683,10 @@ def _parse_csv(text: str, path: str) -> tuple[str | None, list[_RawEntry]]:
             except _EntryError as exc:
                 raise PlaylistFormatError(path, line, str(exc)) from None
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise PlaylistFormatError(
+                path, previous + 1, "malformed CSV: a quoted field is never closed"
+            ) from None
         raise PlaylistFormatError(path, max(reader.line_num, 1), f"malformed CSV: {exc}") from None
     return None, entries
 
@@ -704,6 +716,31 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             "(expected .m3u, .m3u8, .pls, .json or .csv)",
         )
     return fmt
+
+
+def _utf16_kind(data: bytes) -> str | None:
+    """"little-endian, no BOM" and the like when ``data`` is UTF-16 text, else None.
+
+    Without a BOM, UTF-16 text in the Latin range has a NUL in every other byte: a
+    zero in most odd bytes and in no even byte (little-endian), or the reverse.
+    """
+    if data.startswith(codecs.BOM_UTF16_LE):
+        return "little-endian, with BOM"
+    if data.startswith(codecs.BOM_UTF16_BE):
+        return "big-endian, with BOM"
+    sample = data[:4096]
+    if len(sample) < 4 or b"\x00" not in sample:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for zeros, others, name in ((odd, even, "little-endian"), (even, odd, "big-endian")):
+        if zeros.count(0) >= 0.8 * len(zeros) and others.count(0) == 0:
+            codec = "utf-16-le" if name == "little-endian" else "utf-16-be"
+            try:
+                data[: len(data) // 2 * 2].decode(codec)
+            except UnicodeDecodeError:
+                return None
+            return f"{name}, no BOM"
+    return None
 
 
 def decode_playlist_bytes(data: bytes) -> str:
@@ -812,18 +849,34 @@ class ManifestProvider(Provider):
         path = self._local_path(ref)
         fmt = detect_format(path)
         data = _read_playlist_bytes(path)
-        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        utf16 = _utf16_kind(data)
+        if utf16:
             raise PlaylistFormatError(
-                str(path), 1, "the file looks like UTF-16; save the playlist as UTF-8"
+                str(path), 1, f"the file is UTF-16 ({utf16}); save the playlist as UTF-8"
             )
         return parse_manifest_text(decode_playlist_bytes(data), path=str(path), fmt=fmt)
 
 
 def _read_playlist_bytes(path: Path) -> bytes:
-    """Read a playlist file's bytes, refusing huge files."""
+    """Read a playlist file's bytes, refusing huge files and anything but a regular file.
+
+    A FIFO would block the open until a writer appears (a sync job stuck `running`
+    forever), so folders, FIFOs and devices are refused before they are opened.
+    """
+    if path.is_symlink():
+        target = path.resolve()
+        if target.suffix.lower() not in SUFFIX_FORMATS:
+            # Never parse (and so never quote) a file that only poses as a playlist.
+            raise PlaylistFormatError(
+                str(path), None,
+                f"is a symlink to {target}, which is not a playlist file "
+                "(expected .m3u, .m3u8, .pls, .json or .csv)",
+            )
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             data = handle.read(MAX_PLAYLIST_BYTES + 1)
+    except NotRegularFileError as exc:
+        raise PlaylistFormatError(str(path), None, f"is {exc.kind}, not a playlist file") from None
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise PlaylistFormatError(str(path), None, f"cannot read playlist file: {reason}") from None

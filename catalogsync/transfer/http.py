@@ -26,6 +26,7 @@ from catalogsync.errors import (
     TransferError,
     TransferStopped,
 )
+from catalogsync.files import NotRegularFileError, open_regular
 from catalogsync.transfer.durability import fsync_dir
 from catalogsync.transfer.pacing import PlatformGate
 from catalogsync.transfer.ratelimit import TokenBucket
@@ -33,6 +34,7 @@ from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
 from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
 from catalogsync.transfer.wire import (
     BadCertificate,
+    BadFraming,
     BadURL,
     ConnectFailed,
     Exchange,
@@ -192,12 +194,14 @@ class _StreamReader:
             try:
                 event = self._queue.get(timeout=_POLL_SECONDS)
             except queue.Empty:
-                if time.monotonic() - started >= stall_limit:
-                    raise Transient(
+                waited = time.monotonic() - started
+                if waited >= stall_limit:
+                    raise _Stalled(
                         TransferError(
                             f"no data from the server for {stall_limit:.0f} s",
                             code="timeout",
-                        )
+                        ),
+                        waited,
                     ) from None
                 continue
             if event[0] in ("end", "error"):
@@ -247,6 +251,14 @@ class _StreamReader:
         return None
 
 
+class _Stalled(Transient):
+    """An attempt that got no byte for ``seconds``: it counts against the stall budget."""
+
+    def __init__(self, error: TransferError, seconds: float) -> None:
+        super().__init__(error)
+        self.seconds = seconds
+
+
 def _classify_exception(exc: BaseException, *, in_body: bool) -> TransferError:
     if isinstance(exc, TooManyRedirects):
         return TransferError(f"too many redirects: {exc}", code="too_many_redirects", permanent=True)
@@ -256,6 +268,8 @@ def _classify_exception(exc: BaseException, *, in_body: bool) -> TransferError:
         return TransferError(str(exc), code="tls_certificate", permanent=True)
     if isinstance(exc, Timeout):
         return TransferError(f"timed out: {exc}", code="timeout")
+    if isinstance(exc, BadFraming):
+        return TransferError(f"{exc}", code="bad_chunked_body")
     if isinstance(exc, Truncated) or (in_body and isinstance(exc, WireError)):
         return TransferError(f"body cut short: {exc}", code="truncated")
     if isinstance(exc, ConnectFailed | WireError):
@@ -310,9 +324,16 @@ class HttpDownloader:
         read_timeout: float = 30,
         sleep: Callable[[float], None] = time.sleep,
         durable: bool = True,
+        stall_budget: float | None = None,
     ) -> None:
-        """``durable=False`` skips the fsyncs: the caller flushes later (see ``durability``)."""
+        """``durable=False`` skips the fsyncs: the caller flushes later (see ``durability``).
+
+        ``stall_budget``: seconds a download may spend waiting for a byte, summed over
+        its attempts; past it the song fails with the permanent code ``stalled``.
+        """
         self.durable = durable
+        self.stall_budget = stall_budget
+        self._stall_left: float | None = None
         self._reader_thread: _ReaderThread | None = None
         self.session = Session(
             connect_timeout=connect_timeout,
@@ -356,6 +377,7 @@ class HttpDownloader:
         keep_part: bool = False,
         gate: PlatformGate | None = None,
         on_wait: Callable[[float], None] | None = None,
+        on_retry: Callable[[TransferError, float], None] | None = None,
     ) -> DownloadResult:
         """Fetch ``spec`` into ``dest`` (via ``dest.part``) and return what was written.
 
@@ -380,13 +402,19 @@ class HttpDownloader:
             )
         with self._storage_guard(dest.parent, delete=None):
             dest.parent.mkdir(parents=True, exist_ok=True)
+        self._stall_left = self.stall_budget
+
         def one_attempt() -> _Outcome:
             if scheme == "file":
                 return self._copy_file(spec, part, should_stop, progress)
             if gate is not None:
                 gate.before_request(should_stop, on_wait)
             self._gate = gate
-            return self._attempt(spec, part, should_stop, progress)
+            try:
+                return self._attempt(spec, part, should_stop, progress)
+            except Transient as transient:
+                self._charge_stall(transient)
+                raise
 
         try:
             outcome, attempt = retrying(
@@ -396,6 +424,7 @@ class HttpDownloader:
                 backoff_base=self.backoff_base,
                 backoff_max=self.backoff_max,
                 sleep=self._sleep,
+                on_retry=on_retry,
             )
         except RetriesExhausted as exhausted:
             raise TransferError(
@@ -412,6 +441,27 @@ class HttpDownloader:
             if self.durable:
                 fsync_dir(dest.parent)
         return DownloadResult(dest, outcome.size, outcome.sha256, outcome.resumed, attempt)
+
+    def _stall_limit(self) -> float:
+        """How long the next wait for a byte may last: the read timeout, or less."""
+        if self._stall_left is None:
+            return self.read_timeout
+        return max(min(self.read_timeout, self._stall_left), 0.5)
+
+    def _charge_stall(self, transient: Transient) -> None:
+        """Count a stalled attempt; over the budget it becomes the permanent ``stalled``."""
+        if self._stall_left is None or transient.error.code != "timeout":
+            return
+        seconds = transient.seconds if isinstance(transient, _Stalled) else self.read_timeout
+        self._stall_left -= seconds
+        if self._stall_left <= 0.5:
+            budget = self.stall_budget or 0
+            raise TransferError(
+                f"stalled: the server sent nothing for {budget:.0f} s in all "
+                f"([download] stall_seconds = {budget:.0f})",
+                code="stalled",
+                permanent=True,
+            ) from None
 
     # -- one HTTP attempt ----------------------------------------------------
 
@@ -432,7 +482,7 @@ class HttpDownloader:
         thread, self._reader_thread = self._reader_thread, None
         reader = _StreamReader(self.session, spec.url, headers, pieces, thread)
         try:
-            kind, payload = reader.get(should_stop, self.connect_timeout + self.read_timeout + 1.0)
+            kind, payload = reader.get(should_stop, self.connect_timeout + self._stall_limit() + 1.0)
             if kind == "error":
                 raise _failure(payload, in_body=False)
             if kind != "response":  # pragma: no cover - the reader always starts with these
@@ -578,7 +628,7 @@ class HttpDownloader:
         try:
             progress(done, total)
             while True:
-                kind, payload = reader.get(should_stop, self.read_timeout)
+                kind, payload = reader.get(should_stop, self._stall_limit())
                 if kind == "data":
                     # Paced: one piece at a time, so the bucket is asked for chunk_size
                     # bytes and progress moves with it, not once per gathered MiB.
@@ -645,8 +695,12 @@ class HttpDownloader:
     ) -> _Outcome:
         source = _file_url_path(spec.url)
         try:
-            src = open(source, "rb")  # noqa: SIM115 - closed in finally
+            src = open_regular(source)  # never blocks on a FIFO; closed in finally
             src_size = os.fstat(src.fileno()).st_size
+        except NotRegularFileError as exc:
+            raise TransferError(
+                f"{source} is {exc.kind}, not a file", code="not_a_file", permanent=True
+            ) from exc
         except FileNotFoundError as exc:
             raise TransferError(
                 f"{source} does not exist", code="not_found", permanent=True

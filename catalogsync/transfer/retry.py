@@ -60,6 +60,7 @@ def retrying(
     backoff_base: float,
     backoff_max: float,
     sleep: Callable[[float], None],
+    on_retry: Callable[[TransferError, float], None] | None = None,
 ) -> tuple[T, int]:
     """Run ``action`` until it stops raising ``Transient``; returns (result, attempt number).
 
@@ -79,6 +80,8 @@ def retrying(
             delay = transient.delay
             if delay is None:
                 delay = backoff_delay(attempt, backoff_base, backoff_max)
+            if on_retry is not None:
+                on_retry(last, delay)  # e.g. a worker row saying "stalled, retrying in 4 s"
             wait_or_stop(delay, should_stop, sleep)
     assert last is not None
     raise RetriesExhausted(last, max_attempts)

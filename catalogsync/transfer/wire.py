@@ -28,6 +28,10 @@ from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from urllib.request import proxy_bypass_environment
 
+import idna
+
+from catalogsync.redact import mask_secrets
+
 MAX_REDIRECTS = 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~"
@@ -93,12 +97,38 @@ class _Proxy:
     authorization: str | None
 
 
+class BadFraming(WireError):
+    """The chunked body is malformed (a chunk-size line that is not hexadecimal)."""
+
+
+class _BadChunkLine(http.client.HTTPException):
+    """Raised inside http.client's chunk reader; not a ValueError, so it is not taken
+    for a connection closed early (which http.client reports the same way)."""
+
+
+class _Response(http.client.HTTPResponse):
+    def _read_next_chunk_size(self) -> int:
+        line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+        if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
+            raise http.client.LineTooLong("chunk size")
+        if not line:
+            raise ValueError("the connection closed before the next chunk")  # truncated
+        size = line.split(b";", 1)[0]
+        try:
+            return int(size, 16)
+        except ValueError:
+            self._close_conn()  # type: ignore[attr-defined]
+            shown = size.strip()[:20].decode("ascii", "replace")
+            raise _BadChunkLine(f"chunk size line {shown!r} is not hexadecimal") from None
+
+
 class _ReadTimeout:
     """Once connected (any TLS handshake done), a connection's reads wait ``read_timeout``;
     ``timeout`` covers only the connect."""
 
     read_timeout: float = 30.0
     sock: socket.socket
+    response_class = _Response
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
@@ -136,9 +166,11 @@ def _parse(url: str) -> _Target:
     try:
         host.encode("ascii")
     except UnicodeEncodeError:
+        # IDNA 2008 with UTS 46 mapping (what browsers and curl do): "straße.de" is
+        # xn--strae-oqa.de, not IDNA 2003's "strasse.de", which is another host.
         try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError as exc:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
             raise BadURL(f"{url!r}: bad host name ({exc})") from None
     path = _LONE_PERCENT.sub("%25", quote(parts.path or "/", safe=_SAFE_PATH))
     query = _LONE_PERCENT.sub("%25", quote(parts.query, safe=_SAFE_QUERY))
@@ -286,6 +318,8 @@ class Response:
             data = self._raw.read1(limit)
         except http.client.IncompleteRead as exc:
             raise Truncated(f"the chunked body ended early: {exc}") from None
+        except _BadChunkLine as exc:
+            raise BadFraming(f"bad chunked body: {exc}") from None
         except TimeoutError:
             raise Timeout(f"read timed out after {self._read_timeout:g} s") from None
         except (OSError, http.client.HTTPException) as exc:
@@ -500,6 +534,15 @@ def _origin(target: _Target) -> tuple[str, str, int]:
     return target.scheme, target.host, target.port
 
 
+def check_proxy_environment(env: Mapping[str, str] | None = None) -> None:
+    """Raise ``BadURL`` (one line) when a proxy variable names a kind we cannot use.
+
+    Called once when a runner starts: a SOCKS or https:// proxy would otherwise fail
+    every song as ``bad_url``.
+    """
+    _proxies_from(os.environ if env is None else env)
+
+
 def _proxies_from(env: Mapping[str, str]) -> tuple[dict[str, _Proxy], str]:
     """``http_proxy`` / ``https_proxy`` / ``all_proxy`` and ``no_proxy``, the lower-case
     name first, for http(s) proxies."""
@@ -520,6 +563,11 @@ def _proxies_from(env: Mapping[str, str]) -> tuple[dict[str, _Proxy], str]:
         except ValueError as exc:
             raise BadURL(f"proxy {value!r}: {exc}") from None
         if parts.scheme.lower() != "http" or not parts.hostname:
-            raise BadURL(f"proxy {value!r} for {scheme} URLs: only http:// proxies are supported")
+            candidates = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
+            name = next((n for n in candidates if (env.get(n) or "").strip()), candidates[0])
+            raise BadURL(
+                f"{name}={mask_secrets(value)}: only http:// proxies are supported, not "
+                f"{parts.scheme or 'this'}:// (unset {name} or point it at an http:// proxy)"
+            )
         found[scheme] = _Proxy(parts.hostname, port or 80, _basic(parts.username, parts.password))
     return found, var("no_proxy")

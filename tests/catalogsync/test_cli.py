@@ -90,7 +90,8 @@ def test_jobs_list_and_show_json(run_cli):
     job_id = json.loads(out)["jobs"][0]["id"]
     code, out, _ = run_cli("jobs", "show", str(job_id), "--json")
     detail = json.loads(out)
-    assert set(detail) == {"job", "stages", "workers", "playlist_progress", "events"}
+    assert set(detail) == {"job", "stages", "workers", "playlist_progress", "events",
+                           "failed_items"}
     assert [s["stage_type"] for s in detail["stages"]] == ["download"]
 
 
@@ -156,7 +157,7 @@ def test_a_broken_config_file_is_reported_with_its_path(run_cli):
     assert str(run_cli.home / "config.toml") in err and "workers" in err
     (run_cli.home / "config.toml").write_text("[download\n")
     code, _, err = run_cli("status")
-    assert code == 1 and "line 1" in err
+    assert code == 1 and "config.toml:1: " in err
 
 
 def test_usage_errors_exit_2(run_cli):

@@ -23,6 +23,7 @@ from catalogsync.ops.lease import RunnerLease
 from catalogsync.ops.repository import OpsRepository
 from catalogsync.sdnotify import SystemdNotifier
 from catalogsync.systemd_unit import unit_text
+from tests.support.audio import mp3_body
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "catalogsync.cli"]
@@ -50,17 +51,45 @@ def _messages_until(sock: socket.socket, wanted: str, limit: int = 100) -> list[
     raise AssertionError(f"no {wanted} in {limit} datagrams: {seen}")
 
 
-def _release(fifo: Path, text: str) -> bool:
-    """Let a reader blocked on the FIFO go on with ``text`` (False when nobody reads it)."""
-    try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    return True
+class _HeldSong:
+    """A song served on 127.0.0.1 that answers only once released (or after 60 s).
+
+    Its download job stays running for as long as the test needs, with no race against
+    a fast transfer. (A FIFO playlist used to do this; FIFOs are now refused at once.)
+    """
+
+    def __init__(self, body: bytes) -> None:
+        import http.server
+        import threading
+
+        release = self.released = threading.Event()
+        self.asked = threading.Event()
+        asked = self.asked
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                return
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.startswith("/held"):
+                    asked.set()
+                    release.wait(60)
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/mpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/held/song.mp3"
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def test_the_runner_says_ready_pings_the_watchdog_reports_status_and_says_stopping(
@@ -73,17 +102,13 @@ def test_the_runner_says_ready_pings_the_watchdog_reports_status_and_says_stoppi
         '[[schedules]]\nname = "new-year"\ncron = "0 0 1 1 *"\njob = "sync_only"\n',
         encoding="utf-8",
     )
-    playlist = tmp_path / "slow.m3u"
-    text = "#EXTM3U\n#EXTINF:1,A - S\nhttp://127.0.0.1:9/s.mp3\n"
-    playlist.write_text(text, encoding="utf-8")
+    held = _HeldSong(mp3_body(50_000))
+    playlist = tmp_path / "held.m3u"
+    playlist.write_text(f"#EXTM3U\n#EXTINF:1,A - S\n{held.url}\n", encoding="utf-8")
     env = {**os.environ, "CATALOGSYNC_HOME": str(home), "NOTIFY_SOCKET": path,
            "WATCHDOG_USEC": "1000000"}
     subprocess.run([*CLI, "playlists", "add", str(playlist)], env=env, check=True,
                    capture_output=True, timeout=60)
-    # The playlist becomes a FIFO: its sync blocks until the test writes it, so the job is
-    # seen running for as long as the test needs (no race with a fast sync).
-    playlist.unlink()
-    os.mkfifo(playlist)
     process = subprocess.Popen([*CLI, "run"], cwd=REPO_ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -94,18 +119,16 @@ def test_the_runner_says_ready_pings_the_watchdog_reports_status_and_says_stoppi
         # The lease is held by now: READY comes only after it is taken.
         assert OpsRepository(home / "catalogsync.db").get_lease()["pid"] == process.pid
         _messages_until(sock, "WATCHDOG")
-        subprocess.run([*CLI, "jobs", "submit", "sync_only", "-p", "1"], env=env, check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run([*CLI, "jobs", "submit", "sync_download", "-p", "1"], env=env,
+                       check=True, capture_output=True, timeout=60)
         statuses: list[str] = []
-        for _ in range(20):  # bounded: the job runs until the FIFO is written
+        for _ in range(20):  # bounded: the job runs until the song is released
             statuses += [m["STATUS"] for m in _messages_until(sock, "STATUS") if "STATUS" in m]
             if statuses[-1].startswith("1 running, 0 queued"):
                 break
         assert statuses[-1].startswith("1 running, 0 queued"), statuses
-        for _ in range(200):  # the sync opens the FIFO soon after it starts
-            if _release(playlist, text):
-                break
-            time.sleep(0.05)
+        assert held.asked.wait(30), "the download asked for the song"
+        held.released.set()
         statuses = []
         for _ in range(20):
             statuses += [m["STATUS"] for m in _messages_until(sock, "STATUS") if "STATUS" in m]
@@ -116,7 +139,7 @@ def test_the_runner_says_ready_pings_the_watchdog_reports_status_and_says_stoppi
         last = _messages_until(sock, "STOPPING")
         assert last[-1]["STOPPING"] == "1"
     finally:
-        _release(playlist, text)
+        held.close()
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)

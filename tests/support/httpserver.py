@@ -46,8 +46,24 @@ class Behaviour:
     require_cookie: str | None = None  # 403 unless the Cookie header holds this
     with_headers: int = 0  # body bytes sent in the same write as the headers
     extra_headers: dict[str, str] = field(default_factory=dict)
-    framing: str = "length"  # "length", "chunked", or "close" (no length: ends at close)
+    framing: str = "length"  # "length", "chunked", "bad_chunked" (a broken size line), or
+    # "close" (no length: ends at close)
     drop_idle: bool = False  # close the connection after answering, without saying so
+    burst_bytes: int | None = None  # paced in bursts of this many bytes (whole MiB...)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A whole response body the server sent: its own log of bytes and time."""
+
+    path: str
+    bytes_sent: int
+    started: float  # epoch seconds, before the first body byte
+    ended: float  # epoch seconds, after the last one was flushed
+
+    @property
+    def rate(self) -> float:
+        return self.bytes_sent / (self.ended - self.started)
 
 
 @dataclass(frozen=True)
@@ -169,7 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif b.stall_after is not None and _applies(b.stall_times, index):
             limit, mode = min(limit, b.stall_after), "stall"
 
-        self._send_paced(chunk[:limit], b.rate_bps)
+        began = time.time()
+        self._send_paced(chunk[:limit], b.rate_bps, b.burst_bytes)
         if mode == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
@@ -180,7 +197,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stopping.wait(b.stall_seconds)
             self.close_connection = True
         else:
-            self._send_paced(chunk[limit:], b.rate_bps)
+            self._send_paced(chunk[limit:], b.rate_bps, b.burst_bytes)
+            self.wfile.flush()
+            with self.server.lock:
+                self.server.served.append(Served(path, len(chunk), began, time.time()))
             if b.drop_idle:
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -191,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         cuts either short (a chunked one mid-chunk)."""
         self.send_response(status)
         self.send_header("Content-Type", b.content_type)
-        if b.framing == "chunked":
+        if b.framing in ("chunked", "bad_chunked"):
             self.send_header("Transfer-Encoding", "chunked")
         else:
             self.send_header("Connection", "close")
@@ -201,6 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(chunk[: b.truncate_after] if cut else chunk)
         elif cut:  # one chunk announced whole, cut short
             self.wfile.write(b"%x\r\n" % len(chunk) + chunk[: b.truncate_after])
+        elif b.framing == "bad_chunked":  # one good chunk, then a size line that is no size
+            piece = chunk[:_PIECE]
+            self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\nzz-not-hex\r\n")
         else:
             for pos in range(0, len(chunk), _PIECE):
                 piece = chunk[pos : pos + _PIECE]
@@ -208,18 +231,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         self.close_connection = True
 
-    def _send_paced(self, data: bytes, rate_bps: int | None) -> None:
+    def _send_paced(self, data: bytes, rate_bps: int | None, burst: int | None = None) -> None:
         if not rate_bps:
             self.wfile.write(data)
             return
         began = time.monotonic()
         sent = 0
-        for pos in range(0, len(data), _PIECE):
-            due = began + sent / rate_bps
+        step = burst or _PIECE
+        for pos in range(0, len(data), step):
+            # Bursts go out at the end of their period, so the rate the server logs
+            # (bytes / time from first to last byte) is the pacing rate itself.
+            due = began + (sent + (len(data[pos : pos + step]) if burst else 0)) / rate_bps
             delay = due - time.monotonic()
             if delay > 0 and self.server.stopping.wait(delay):
                 return
-            piece = data[pos : pos + _PIECE]
+            piece = data[pos : pos + step]
             self.wfile.write(piece)
             sent += len(piece)
 
@@ -240,6 +266,7 @@ class _Server(ThreadingHTTPServer):
         self.routes: dict[str, Behaviour] = {}
         self.counts: dict[str, int] = {}
         self.requests: list[Request] = []
+        self.served: list[Served] = []
         self.connections = 0
         self.stopping = threading.Event()
 
@@ -276,6 +303,11 @@ class LocalServer:
         """TCP connections accepted so far."""
         with self._server.lock:
             return self._server.connections
+
+    def served(self, path: str) -> list[Served]:
+        """Bodies sent whole for ``path``, with the server's timing."""
+        with self._server.lock:
+            return [s for s in self._server.served if s.path == path]
 
     def requests(self, path: str | None = None) -> list[Request]:
         """Requests seen so far, optionally only those for ``path``."""

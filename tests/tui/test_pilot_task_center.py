@@ -388,7 +388,7 @@ async def test_attached_to_another_runner_says_so(seeded: Seeded) -> None:
         await settle(pilot, app)
         [command] = commands(seeded, seeded.running)
         assert command["status"] == "pending"
-        assert "pause sent to the runner" in app.notified[-1][1]
+        assert "pause sent; the runner has not answered" in app.notified[-1][1]
 
 
 async def test_runner_events_become_notifications(seeded: Seeded) -> None:

@@ -97,6 +97,8 @@ class TaskCenterScreen(Screen[None]):
         self.matches, self.matches_for = message.matches, message.match_text
         if not self._ready:
             return  # the app read before this screen was composed: on_mount applies it
+        if not self.query(SummaryHeader):
+            return  # a read that lands while the app shuts down: nothing left to show
         header = self.query_one(SummaryHeader)
         header.runner_text = self.runner_text
         header.demo = self.demo

@@ -413,8 +413,9 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     assert str(info.value) == f"{missing}: cannot read playlist file: No such file or directory"
     directory = tmp_path / "dir.pls"
     directory.mkdir()
-    with pytest.raises(PlaylistFormatError, match="cannot read playlist file"):
+    with pytest.raises(PlaylistFormatError) as info:
         fetch(directory)
+    assert str(info.value) == f"{directory}: is a directory, not a playlist file"
 
 
 def test_utf16_file_is_reported(tmp_path: Path) -> None:

@@ -204,7 +204,7 @@ def test_one_report_per_cooldown_episode_not_per_worker(fake):
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ("[platforms.netease]\njitter = 2\n", "jitter must be a number >= 0 and <= 1.0"),
+        ("[platforms.netease]\njitter = 2\n", "jitter must be a number from 0 to 1"),
         ("[platforms.netease]\nrequests_per_minute = -1\n", "requests_per_minute must be"),
         ('[platforms.netease]\nmax_concurrent = "two"\n', "max_concurrent must be an integer"),
         ("[platforms]\nnetease = 3\n", "[platforms.netease] must be a table"),

@@ -113,7 +113,7 @@ def test_a_running_transfer_speeds_up_when_the_window_lifts_the_limit(http_serve
 @pytest.mark.parametrize(
     ("hours", "message"),
     [('"25:00-03:00"', "not a range of the day"), ('"08:00-08:00"', "not a range of the day"),
-     ('"8-23"', 'hours must look like "08:00-23:00"'), ("8", "hours must look like")],
+     ('"8-23"', 'hours must look like "08:00-23:00"'), ("8", "hours must be a string")],
 )
 def test_a_bad_window_is_one_config_error(tmp_path, hours, message):
     (tmp_path / "config.toml").write_text(
