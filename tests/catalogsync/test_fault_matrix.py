@@ -85,8 +85,8 @@ def _init(home: Path) -> None:
          ":2: [platforms.example] jitter must be a number from 0 to 1, got 2"),
         ("[[schedules]]\nname = 'n'\njob = 'sync_everything'\n",
          ":3: [[schedules]] #1 job must be one of 'catalog_sync', 'collect_only', 'sync_only', "
-         "'sync_download', 'download_only', 'upload_only', 'download_upload', got "
-         "'sync_everything'"),
+         "'sync_download', 'download_only', 'upload_only', 'download_upload', "
+         "'library_verify', got 'sync_everything'"),
         ("[download\n", ":1: Expected ']' at the end of a table declaration (column 10)"),
     ],
 )
