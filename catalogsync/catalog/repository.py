@@ -613,13 +613,20 @@ class CatalogRepository(SqliteStore):
             return int(cursor.rowcount or 0)
 
     def mark_files_synced(self, file_ids: list[int]) -> None:
-        """Stamp ``synced_at`` on files whose bytes an fsync has put on disk."""
+        """Stamp ``synced_at`` on files whose bytes an fsync has put on disk.
+
+        Every record of the same path is stamped too: a song that shared the file while
+        it was still unflushed copied its NULL, and a record left NULL for good is skipped
+        by verify and taken by ``record_download`` for a fresh file even once it is gone.
+        """
         if not file_ids:
             return
         now = clock.now_text()
         with self._connection() as conn:
             conn.executemany(
-                "UPDATE local_files SET synced_at = ? WHERE id = ? AND synced_at IS NULL",
+                "UPDATE local_files SET synced_at = ? WHERE synced_at IS NULL AND "
+                "(backend_id, relative_path) = "
+                "(SELECT backend_id, relative_path FROM local_files WHERE id = ?)",
                 [(now, int(file_id)) for file_id in file_ids],
             )
 
