@@ -424,9 +424,13 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
     )
     columns = "id, song_id, backend_id, relative_path, file_size_bytes, ext, quality_label, " \
         "sha256, created_at, synced_at"
+    # A row of a song or backend deleted while foreign keys were off (the sqlite3 shell,
+    # the musicdl console) names nothing: copying it would fail the whole upgrade.
     conn.execute(
         f"INSERT INTO local_files_v4 ({columns}, source_sha256) "
-        f"SELECT {columns}, sha256 FROM local_files"
+        f"SELECT {columns}, sha256 FROM local_files lf "
+        "WHERE EXISTS (SELECT 1 FROM songs s WHERE s.id = lf.song_id) "
+        "AND EXISTS (SELECT 1 FROM storage_backends b WHERE b.id = lf.backend_id)"
     )
     conn.execute("DROP TABLE local_files")  # its indexes and triggers go with it
     conn.execute("ALTER TABLE local_files_v4 RENAME TO local_files")
@@ -471,6 +475,7 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
         "CREATE UNIQUE INDEX IF NOT EXISTS idx_path_reservations_song "
         "ON path_reservations(backend_id, song_id)"
     )
+    rebuild_library_totals(conn)  # the rows left out no longer count
 
 
 def _migrate_library(conn: sqlite3.Connection) -> None:
