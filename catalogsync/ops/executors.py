@@ -715,7 +715,12 @@ class UploadStageExecutor(StageExecutor):
     def plan(self) -> None:
         target = self._target()
         ids = self._scope_playlist_ids(wanted_only=True)
-        files = self.catalog.files_to_upload(ids, int(target["id"]))
+        # Songs sharing one file (same bytes) get one item: two workers copying one file
+        # at once would write through one temp file on the target.
+        files: dict[tuple[str, str], dict[str, Any]] = {}
+        for f in self.catalog.files_to_upload(ids, int(target["id"])):
+            key = (str(f["source_root"]), str(f["relative_path"]))
+            files.setdefault(key, {**f, "song_ids": []})["song_ids"].append(int(f["song_id"]))
         self.ops_repo.create_items(
             self.stage.id,
             [
@@ -727,10 +732,11 @@ class UploadStageExecutor(StageExecutor):
                         "relative_path": f["relative_path"],
                         "source_root": f["source_root"],
                         "sha256": f["sha256"],
+                        "song_ids": f["song_ids"],
                         "display_text": f["relative_path"],
                     },
                 }
-                for f in files
+                for f in files.values()
             ],
         )
 
@@ -766,14 +772,15 @@ class UploadStageExecutor(StageExecutor):
             remote = backend.upload(
                 source, rel, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
             )
-        self.catalog.record_local_file(
-            song_id=int(item.song_id or 0),
-            backend_id=int(target["id"]),
-            relative_path=rel,
-            file_size_bytes=remote.size,
-            ext=source.suffix.lstrip("."),
-            sha256=remote.sha256 or local_sha,
-        )
+        for song_id in item.payload.get("song_ids") or [int(item.song_id or 0)]:
+            self.catalog.record_local_file(
+                song_id=int(song_id),
+                backend_id=int(target["id"]),
+                relative_path=rel,
+                file_size_bytes=remote.size,
+                ext=source.suffix.lstrip("."),
+                sha256=remote.sha256 or local_sha,
+            )
         if same:
             self.ops_repo.mark_item_skipped(item_id, "already on the target with the same size")
         else:
