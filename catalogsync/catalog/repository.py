@@ -498,6 +498,7 @@ class CatalogRepository(SqliteStore):
         wanted: str,
         *,
         exists_on_disk: Callable[[str], bool],
+        moving: str | None = None,
     ) -> str:
         """Reserve a library path for the song before any byte of it is written.
 
@@ -506,6 +507,8 @@ class CatalogRepository(SqliteStore):
         other song's reservation or recorded file uses (compared by
         ``library_path_key``) and that is free on disk is taken, in one write
         transaction: two workers, processes or runners can never get one path.
+        ``moving`` (reorganize) is the recorded path of the file being moved: the records
+        of the songs sharing that file do not make a name taken.
         """
         with self._connection() as conn:
             held = conn.execute(
@@ -514,7 +517,9 @@ class CatalogRepository(SqliteStore):
             ).fetchone()
             if held is not None:
                 return str(held[0])
-            candidate = self._free_path(conn, backend_id, song_id, wanted, exists_on_disk)
+            candidate = self._free_path(
+                conn, backend_id, song_id, wanted, exists_on_disk, moving=moving
+            )
             conn.execute(
                 "INSERT INTO path_reservations (backend_id, path_key, relative_path, song_id, "
                 "created_at) VALUES (?, ?, ?, ?, ?)",
@@ -569,6 +574,8 @@ class CatalogRepository(SqliteStore):
         song_id: int,
         wanted: str,
         exists_on_disk: Callable[[str], bool],
+        *,
+        moving: str | None = None,
     ) -> str:
         for n in range(1, _MAX_NUMBERED + 1):
             candidate = numbered_path(wanted, n)
@@ -579,8 +586,9 @@ class CatalogRepository(SqliteStore):
             ).fetchone():
                 continue
             if conn.execute(
-                "SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? AND song_id != ?",
-                (int(backend_id), key, int(song_id)),
+                "SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? AND song_id != ? "
+                "AND relative_path IS NOT ?",
+                (int(backend_id), key, int(song_id), moving),
             ).fetchone():
                 continue
             if exists_on_disk(candidate):
@@ -838,8 +846,11 @@ class CatalogRepository(SqliteStore):
                 "UPDATE storage_backends SET target = ? WHERE id = ?", (new_root, int(backend_id))
             )
 
-    def path_is_taken(self, backend_id: int, relative_path: str, *, by_other_than: int) -> bool:
-        """Whether a reservation or another song's record uses this path (case/ext-blind)."""
+    def path_is_taken(
+        self, backend_id: int, relative_path: str, *, by_other_than: int, moving: str | None = None
+    ) -> bool:
+        """Whether a reservation or another song's record uses this path (case/ext-blind);
+        records at ``moving`` (the file being moved, shared by several songs) do not count."""
         from catalogsync.db import library_path_key
 
         key = library_path_key(relative_path)
@@ -847,8 +858,8 @@ class CatalogRepository(SqliteStore):
             self._fetchone(
                 "SELECT 1 FROM path_reservations WHERE backend_id = ? AND path_key = ? "
                 "UNION ALL SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? "
-                "AND song_id != ? LIMIT 1",
-                (int(backend_id), key, int(backend_id), key, int(by_other_than)),
+                "AND song_id != ? AND relative_path IS NOT ? LIMIT 1",
+                (int(backend_id), key, int(backend_id), key, int(by_other_than), moving),
             )
             is not None
         )

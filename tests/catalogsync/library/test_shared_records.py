@@ -64,3 +64,46 @@ def test_a_song_sharing_an_unflushed_file_is_synced_with_it_and_not_lost_later(t
         assert not shared and got == rel
     finally:
         service.close()
+
+
+def test_reorganize_leaves_a_shared_file_at_its_numbered_name(tmp_path):
+    """Two songs share `Intro (2).mp3` (a third song holds `Intro.mp3`): the sharer's own
+    record must not push the file to `Intro (3)`, and back again on the next run."""
+    from catalogsync.config import LibrarySettings
+    from catalogsync.library.reorganize import reorganize
+
+    service = open_service(tmp_path / "home")
+    try:
+        catalog = service.catalog
+        root = service.settings.library_root
+        backend = int(catalog.default_backend()["id"])
+        conn = catalog._conn()
+        for remote_id in ("c", "a", "b"):
+            conn.execute(
+                "INSERT INTO songs (platform, remote_id, name, singers) "
+                "VALUES ('manifest', ?, 'Intro', 'Band')",
+                (remote_id,),
+            )
+        (root / "Band").mkdir(parents=True)
+        for song_id, rel, seed in ((1, "Band/Intro.mp3", 1), (2, "Band/Intro (2).mp3", 2)):
+            body = mp3_body(8_000, seed=seed)
+            (root / rel).write_bytes(body)
+            catalog.record_local_file(
+                song_id=song_id, backend_id=backend, relative_path=rel,
+                file_size_bytes=len(body), source_sha256=f"sha{seed}",
+            )
+        assert catalog.share_same_content(
+            song_id=3, backend_id=backend, source_sha256="sha2",
+            exists=lambda rel: (root / rel).is_file(),
+        ) is not None
+        library = LibrarySettings(template="{artist}/{title}", write_tags=False)
+        for _ in range(2):
+            report = reorganize(catalog, library)
+            assert report.moves == [], report.summary()
+        rows = catalog._fetchall("SELECT song_id, relative_path FROM local_files ORDER BY song_id")
+        assert [tuple(r) for r in rows] == [
+            (1, "Band/Intro.mp3"), (2, "Band/Intro (2).mp3"), (3, "Band/Intro (2).mp3")
+        ]
+        assert catalog.reservations() == []
+    finally:
+        service.close()
