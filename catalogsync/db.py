@@ -584,6 +584,24 @@ def _migrate_sync_policy(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_download_claims(conn: sqlite3.Connection) -> None:
+    """``download_claims``: the job item downloading a song right now.
+
+    Two download jobs at once (``download_lane_concurrency`` > 1) may both hold one song;
+    its reserved path and `.part` belong to the song, so only the item holding the claim
+    writes them. A claim whose item is no longer running is stale and taken over.
+    """
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS download_claims (
+            song_id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL,
+            claimed_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
@@ -592,6 +610,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_library,
     _migrate_schedule_runs,
     _migrate_sync_policy,
+    _migrate_download_claims,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -596,6 +596,32 @@ class CatalogRepository(SqliteStore):
             return candidate
         raise CatalogsyncError(f"{wanted}: no free name after {_MAX_NUMBERED} tries")
 
+    def claim_download(self, song_id: int, item_id: int) -> bool:
+        """Let this job item write the song's reserved path and `.part`, unless another
+        running item holds them (two download jobs at once); True when it may."""
+        with self._connection() as conn:
+            holder = conn.execute(
+                "SELECT c.item_id, ji.status FROM download_claims c "
+                "LEFT JOIN job_items ji ON ji.id = c.item_id WHERE c.song_id = ?",
+                (int(song_id),),
+            ).fetchone()
+            if holder is not None and int(holder[0]) != int(item_id) and holder[1] == "running":
+                return False
+            conn.execute(
+                "INSERT INTO download_claims (song_id, item_id, claimed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (song_id) DO UPDATE SET item_id = excluded.item_id, "
+                "claimed_at = excluded.claimed_at",
+                (int(song_id), int(item_id), clock.now_text()),
+            )
+            return True
+
+    def release_download(self, song_id: int, item_id: int) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "DELETE FROM download_claims WHERE song_id = ? AND item_id = ?",
+                (int(song_id), int(item_id)),
+            )
+
     def release_path(self, backend_id: int, song_id: int) -> None:
         """Give up the song's reservation on this backend (its download will not finish)."""
         with self._connection() as conn:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -19,7 +20,13 @@ from urllib.parse import unquote, urlsplit
 
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import LibrarySettings, PlatformPacing, Settings, SourceConfig
-from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError, mask_url
+from catalogsync.errors import (
+    CatalogsyncError,
+    PlaylistFormatError,
+    TransferError,
+    TransferStopped,
+    mask_url,
+)
 from catalogsync.library.layout import song_relative_path
 from catalogsync.library.tags import write_tags
 from catalogsync.providers import registry
@@ -432,6 +439,20 @@ class DownloadStageExecutor(StageExecutor):
         song = self.catalog.get_song(int(item.song_id or 0))
         if song is None:
             raise TransferError(f"song {item.song_id} no longer exists", code="gone", permanent=True)
+        while not self.catalog.claim_download(int(song["id"]), item_id):
+            # Another job is fetching this song into its reserved path and `.part`: wait
+            # for it (bounded by that download), then find its file below.
+            if self.ctx.should_stop():
+                raise TransferStopped("transfer stopped")
+            time.sleep(0.2)
+        try:
+            return self._process_claimed(item_id, item, song, worker_name)
+        finally:
+            self.catalog.release_download(int(song["id"]), item_id)
+
+    def _process_claimed(
+        self, item_id: int, item: Any, song: dict[str, Any], worker_name: str
+    ) -> ItemDone | None:
         for existing in self.catalog.files_for_song(song["id"]):
             on_disk = Path(existing["target"]) / existing["relative_path"]
             if existing["in_library"] and on_disk.exists():
