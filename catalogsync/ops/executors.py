@@ -546,7 +546,12 @@ class DownloadStageExecutor(StageExecutor):
             with storage_guard(target.ready):
                 os.replace(saved, target.ready)
             saved = target.ready
-        outcome = write_tags(saved, song, audio.ext, library)
+        try:
+            with storage_guard(saved):
+                outcome = write_tags(saved, song, audio.ext, library)
+        except BaseException:
+            _unlink_quietly(saved)  # maybe half rewritten: never recorded, fetched again
+            raise
         if outcome.note:
             self.ops_repo.add_event(self.job.id, "tags", f"{_song_text(song)}: {outcome.note}")
         size = saved.stat().st_size
@@ -554,6 +559,13 @@ class DownloadStageExecutor(StageExecutor):
         # changed the file all the same, and the record must hold its real bytes.
         tagging = library is None or library.write_tags
         digest = sha256_of(saved) if tagging else source_sha
+        if tagging and not outcome.tagged and digest != source_sha:
+            _unlink_quietly(saved)
+            raise TransferError(
+                f"{_song_text(song)}: tagging failed and changed the file all the same; "
+                "it is downloaded again",
+                code="tags_failed",
+            )
         file_id, rel, size, twin = self.catalog.record_download(
             song_id=target.song_id,
             backend_id=target.backend_id,
