@@ -566,6 +566,10 @@ class DownloadStageExecutor(StageExecutor):
                 "it is downloaded again",
                 code="tags_failed",
             )
+        if os.path.lexists(target.dest()):
+            # A file nobody recorded took the reserved name meanwhile (copied in by hand,
+            # say): it is never replaced; the song takes the next free name instead.
+            target.reformat(target.ext)
         file_id, rel, size, twin = self.catalog.record_download(
             song_id=target.song_id,
             backend_id=target.backend_id,
