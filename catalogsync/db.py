@@ -425,9 +425,13 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
     )
     columns = "id, song_id, backend_id, relative_path, file_size_bytes, ext, quality_label, " \
         "sha256, created_at, synced_at"
+    # A row of a song or backend deleted while foreign keys were off (the sqlite3 shell,
+    # the musicdl console) names nothing: copying it would fail the whole upgrade.
     conn.execute(
         f"INSERT INTO local_files_v4 ({columns}, source_sha256) "
-        f"SELECT {columns}, sha256 FROM local_files"
+        f"SELECT {columns}, sha256 FROM local_files lf "
+        "WHERE EXISTS (SELECT 1 FROM songs s WHERE s.id = lf.song_id) "
+        "AND EXISTS (SELECT 1 FROM storage_backends b WHERE b.id = lf.backend_id)"
     )
     conn.execute("DROP TABLE local_files")  # its indexes and triggers go with it
     conn.execute("ALTER TABLE local_files_v4 RENAME TO local_files")
@@ -472,6 +476,7 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
         "CREATE UNIQUE INDEX IF NOT EXISTS idx_path_reservations_song "
         "ON path_reservations(backend_id, song_id)"
     )
+    rebuild_library_totals(conn)  # the rows left out no longer count
 
 
 def _migrate_library(conn: sqlite3.Connection) -> None:
@@ -580,6 +585,24 @@ def _migrate_sync_policy(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_download_claims(conn: sqlite3.Connection) -> None:
+    """``download_claims``: the job item downloading a song right now.
+
+    Two download jobs at once (``download_lane_concurrency`` > 1) may both hold one song;
+    its reserved path and `.part` belong to the song, so only the item holding the claim
+    writes them. A claim whose item is no longer running is stale and taken over.
+    """
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS download_claims (
+            song_id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL,
+            claimed_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
@@ -588,6 +611,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_library,
     _migrate_schedule_runs,
     _migrate_sync_policy,
+    _migrate_download_claims,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

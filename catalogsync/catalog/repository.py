@@ -499,6 +499,7 @@ class CatalogRepository(SqliteStore):
         wanted: str,
         *,
         exists_on_disk: Callable[[str], bool],
+        moving: str | None = None,
     ) -> str:
         """Reserve a library path for the song before any byte of it is written.
 
@@ -507,6 +508,8 @@ class CatalogRepository(SqliteStore):
         other song's reservation or recorded file uses (compared by
         ``library_path_key``) and that is free on disk is taken, in one write
         transaction: two workers, processes or runners can never get one path.
+        ``moving`` (reorganize) is the recorded path of the file being moved: the records
+        of the songs sharing that file do not make a name taken.
         """
         with self._connection() as conn:
             held = conn.execute(
@@ -515,7 +518,9 @@ class CatalogRepository(SqliteStore):
             ).fetchone()
             if held is not None:
                 return str(held[0])
-            candidate = self._free_path(conn, backend_id, song_id, wanted, exists_on_disk)
+            candidate = self._free_path(
+                conn, backend_id, song_id, wanted, exists_on_disk, moving=moving
+            )
             conn.execute(
                 "INSERT INTO path_reservations (backend_id, path_key, relative_path, song_id, "
                 "created_at) VALUES (?, ?, ?, ?, ?)",
@@ -570,6 +575,8 @@ class CatalogRepository(SqliteStore):
         song_id: int,
         wanted: str,
         exists_on_disk: Callable[[str], bool],
+        *,
+        moving: str | None = None,
     ) -> str:
         for n in range(1, _MAX_NUMBERED + 1):
             candidate = numbered_path(wanted, n)
@@ -580,14 +587,41 @@ class CatalogRepository(SqliteStore):
             ).fetchone():
                 continue
             if conn.execute(
-                "SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? AND song_id != ?",
-                (int(backend_id), key, int(song_id)),
+                "SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? AND song_id != ? "
+                "AND relative_path IS NOT ?",
+                (int(backend_id), key, int(song_id), moving),
             ).fetchone():
                 continue
             if exists_on_disk(candidate):
                 continue
             return candidate
         raise CatalogsyncError(f"{wanted}: no free name after {_MAX_NUMBERED} tries")
+
+    def claim_download(self, song_id: int, item_id: int) -> bool:
+        """Let this job item write the song's reserved path and `.part`, unless another
+        running item holds them (two download jobs at once); True when it may."""
+        with self._connection() as conn:
+            holder = conn.execute(
+                "SELECT c.item_id, ji.status FROM download_claims c "
+                "LEFT JOIN job_items ji ON ji.id = c.item_id WHERE c.song_id = ?",
+                (int(song_id),),
+            ).fetchone()
+            if holder is not None and int(holder[0]) != int(item_id) and holder[1] == "running":
+                return False
+            conn.execute(
+                "INSERT INTO download_claims (song_id, item_id, claimed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (song_id) DO UPDATE SET item_id = excluded.item_id, "
+                "claimed_at = excluded.claimed_at",
+                (int(song_id), int(item_id), clock.now_text()),
+            )
+            return True
+
+    def release_download(self, song_id: int, item_id: int) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "DELETE FROM download_claims WHERE song_id = ? AND item_id = ?",
+                (int(song_id), int(item_id)),
+            )
 
     def release_path(self, backend_id: int, song_id: int) -> None:
         """Give up the song's reservation on this backend (its download will not finish)."""
@@ -614,13 +648,20 @@ class CatalogRepository(SqliteStore):
             return int(cursor.rowcount or 0)
 
     def mark_files_synced(self, file_ids: list[int]) -> None:
-        """Stamp ``synced_at`` on files whose bytes an fsync has put on disk."""
+        """Stamp ``synced_at`` on files whose bytes an fsync has put on disk.
+
+        Every record of the same path is stamped too: a song that shared the file while
+        it was still unflushed copied its NULL, and a record left NULL for good is skipped
+        by verify and taken by ``record_download`` for a fresh file even once it is gone.
+        """
         if not file_ids:
             return
         now = clock.now_text()
         with self._connection() as conn:
             conn.executemany(
-                "UPDATE local_files SET synced_at = ? WHERE id = ? AND synced_at IS NULL",
+                "UPDATE local_files SET synced_at = ? WHERE synced_at IS NULL AND "
+                "(backend_id, relative_path) = "
+                "(SELECT backend_id, relative_path FROM local_files WHERE id = ?)",
                 [(now, int(file_id)) for file_id in file_ids],
             )
 
@@ -832,8 +873,11 @@ class CatalogRepository(SqliteStore):
                 "UPDATE storage_backends SET target = ? WHERE id = ?", (new_root, int(backend_id))
             )
 
-    def path_is_taken(self, backend_id: int, relative_path: str, *, by_other_than: int) -> bool:
-        """Whether a reservation or another song's record uses this path (case/ext-blind)."""
+    def path_is_taken(
+        self, backend_id: int, relative_path: str, *, by_other_than: int, moving: str | None = None
+    ) -> bool:
+        """Whether a reservation or another song's record uses this path (case/ext-blind);
+        records at ``moving`` (the file being moved, shared by several songs) do not count."""
         from catalogsync.db import library_path_key
 
         key = library_path_key(relative_path)
@@ -841,8 +885,8 @@ class CatalogRepository(SqliteStore):
             self._fetchone(
                 "SELECT 1 FROM path_reservations WHERE backend_id = ? AND path_key = ? "
                 "UNION ALL SELECT 1 FROM local_files WHERE backend_id = ? AND path_key = ? "
-                "AND song_id != ? LIMIT 1",
-                (int(backend_id), key, int(backend_id), key, int(by_other_than)),
+                "AND song_id != ? AND relative_path IS NOT ? LIMIT 1",
+                (int(backend_id), key, int(backend_id), key, int(by_other_than), moving),
             )
             is not None
         )

@@ -129,6 +129,10 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copymode(src, temp)
     with open(temp, "rb") as handle:
         os.fsync(handle.fileno())
+    if not _same(src, temp):
+        # The original is deleted once the library is switched: only a proven copy counts.
+        temp.unlink(missing_ok=True)
+        raise CatalogsyncError(f"{dst}: the copy differs from {src}; nothing was switched")
     os.replace(temp, dst)
 
 

@@ -118,14 +118,18 @@ def reorganize(
                 return rel != _current and os.path.lexists(safe_join(_root, rel))
 
             if dry_run:
-                target = _dry_run_target(catalog, backend_id, song_id, wanted, on_disk, planned)
+                target = _dry_run_target(
+                    catalog, backend_id, song_id, wanted, on_disk, planned, current
+                )
                 planned.add(library_path_key(target))
                 if target != current:
                     report.moves.append({"song_id": song_id, "from": current, "to": target})
                 else:
                     report.unchanged += 1
                 continue
-            target = catalog.reserve_path(backend_id, song_id, wanted, exists_on_disk=on_disk)
+            target = catalog.reserve_path(
+                backend_id, song_id, wanted, exists_on_disk=on_disk, moving=current
+            )
             if target == current:
                 catalog.release_path(backend_id, song_id)
                 report.unchanged += 1
@@ -142,6 +146,7 @@ def _dry_run_target(
     wanted: str,
     on_disk: Any,
     planned: set[str],
+    current: str,
 ) -> str:
     from catalogsync.catalog.repository import numbered_path
 
@@ -149,7 +154,7 @@ def _dry_run_target(
         candidate = numbered_path(wanted, n)
         if library_path_key(candidate) in planned or on_disk(candidate):
             continue
-        if catalog.path_is_taken(backend_id, candidate, by_other_than=song_id):
+        if catalog.path_is_taken(backend_id, candidate, by_other_than=song_id, moving=current):
             continue
         return candidate
     return wanted

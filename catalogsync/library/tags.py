@@ -323,5 +323,22 @@ def write_tags(
     try:
         writer(audio, tag_values(song), cover, settings.overwrite_tags)
     except (mutagen.MutagenError, OSError, ValueError, EOFError) as exc:
+        io_error = _os_error_in(exc)
+        if io_error is not None:
+            # The disk failed mid-write (full, say): mutagen may have moved half the
+            # audio to make room for the tag, so the file is not one to record.
+            raise io_error from exc
         return TagOutcome(False, f"stored untagged, writing tags failed ({exc})")
     return TagOutcome(True, note)
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc`` (mutagen re-raises one as a MutagenError), if any."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -19,7 +20,12 @@ from urllib.parse import unquote, urlsplit
 
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import LibrarySettings, PlatformPacing, Settings, SourceConfig
-from catalogsync.errors import CatalogsyncError, PlaylistFormatError, TransferError
+from catalogsync.errors import (
+    CatalogsyncError,
+    PlaylistFormatError,
+    TransferError,
+    TransferStopped,
+)
 from catalogsync.library.layout import song_relative_path
 from catalogsync.library.tags import write_tags
 from catalogsync.providers import registry
@@ -435,6 +441,20 @@ class DownloadStageExecutor(StageExecutor):
         song = self.catalog.get_song(int(item.song_id or 0))
         if song is None:
             raise TransferError(f"song {item.song_id} no longer exists", code="gone", permanent=True)
+        while not self.catalog.claim_download(int(song["id"]), item_id):
+            # Another job is fetching this song into its reserved path and `.part`: wait
+            # for it (bounded by that download), then find its file below.
+            if self.ctx.should_stop():
+                raise TransferStopped("transfer stopped")
+            time.sleep(0.2)
+        try:
+            return self._process_claimed(item_id, item, song, worker_name)
+        finally:
+            self.catalog.release_download(int(song["id"]), item_id)
+
+    def _process_claimed(
+        self, item_id: int, item: Any, song: dict[str, Any], worker_name: str
+    ) -> ItemDone | None:
         for existing in self.catalog.files_for_song(song["id"]):
             on_disk = Path(existing["target"]) / existing["relative_path"]
             if existing["in_library"] and on_disk.exists():
@@ -528,7 +548,12 @@ class DownloadStageExecutor(StageExecutor):
             with storage_guard(target.ready):
                 os.replace(saved, target.ready)
             saved = target.ready
-        outcome = write_tags(saved, song, audio.ext, library)
+        try:
+            with storage_guard(saved):
+                outcome = write_tags(saved, song, audio.ext, library)
+        except BaseException:
+            _unlink_quietly(saved)  # maybe half rewritten: never recorded, fetched again
+            raise
         if outcome.note:
             self.ops_repo.add_event(self.job.id, "tags", f"{_song_text(song)}: {outcome.note}")
         size = saved.stat().st_size
@@ -536,6 +561,17 @@ class DownloadStageExecutor(StageExecutor):
         # changed the file all the same, and the record must hold its real bytes.
         tagging = library is None or library.write_tags
         digest = sha256_of(saved) if tagging else source_sha
+        if tagging and not outcome.tagged and digest != source_sha:
+            _unlink_quietly(saved)
+            raise TransferError(
+                f"{_song_text(song)}: tagging failed and changed the file all the same; "
+                "it is downloaded again",
+                code="tags_failed",
+            )
+        if os.path.lexists(target.dest()):
+            # A file nobody recorded took the reserved name meanwhile (copied in by hand,
+            # say): it is never replaced; the song takes the next free name instead.
+            target.reformat(target.ext)
         file_id, rel, size, twin = self.catalog.record_download(
             song_id=target.song_id,
             backend_id=target.backend_id,
@@ -719,7 +755,12 @@ class UploadStageExecutor(StageExecutor):
     def plan(self) -> None:
         target = self._target()
         ids = self._scope_playlist_ids(wanted_only=True)
-        files = self.catalog.files_to_upload(ids, int(target["id"]))
+        # Songs sharing one file (same bytes) get one item: two workers copying one file
+        # at once would write through one temp file on the target.
+        files: dict[tuple[str, str], dict[str, Any]] = {}
+        for f in self.catalog.files_to_upload(ids, int(target["id"])):
+            key = (str(f["source_root"]), str(f["relative_path"]))
+            files.setdefault(key, {**f, "song_ids": []})["song_ids"].append(int(f["song_id"]))
         self.ops_repo.create_items(
             self.stage.id,
             [
@@ -731,10 +772,11 @@ class UploadStageExecutor(StageExecutor):
                         "relative_path": f["relative_path"],
                         "source_root": f["source_root"],
                         "sha256": f["sha256"],
+                        "song_ids": f["song_ids"],
                         "display_text": f["relative_path"],
                     },
                 }
-                for f in files
+                for f in files.values()
             ],
         )
 
@@ -770,14 +812,15 @@ class UploadStageExecutor(StageExecutor):
             remote = backend.upload(
                 source, rel, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
             )
-        self.catalog.record_local_file(
-            song_id=int(item.song_id or 0),
-            backend_id=int(target["id"]),
-            relative_path=rel,
-            file_size_bytes=remote.size,
-            ext=source.suffix.lstrip("."),
-            sha256=remote.sha256 or local_sha,
-        )
+        for song_id in item.payload.get("song_ids") or [int(item.song_id or 0)]:
+            self.catalog.record_local_file(
+                song_id=int(song_id),
+                backend_id=int(target["id"]),
+                relative_path=rel,
+                file_size_bytes=remote.size,
+                ext=source.suffix.lstrip("."),
+                sha256=remote.sha256 or local_sha,
+            )
         if same:
             self.ops_repo.mark_item_skipped(item_id, "already on the target with the same size")
         else:

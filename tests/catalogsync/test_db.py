@@ -139,3 +139,39 @@ def test_v2_library_files_count_as_synced_and_stamping_keeps_totals(tmp_path):
         )
     for name in ("library_file_changed_old", "library_file_changed_new"):
         assert "AFTER UPDATE OF song_id, backend_id, file_size_bytes" in triggers[name]
+
+
+def test_a_file_record_of_a_deleted_song_does_not_block_the_v4_upgrade(tmp_path):
+    """A song deleted with foreign keys off (the sqlite3 shell, the musicdl console)
+    leaves its local_files row behind: the rebuild of local_files must not refuse it."""
+    from catalogsync.db import MIGRATIONS
+
+    db_path = tmp_path / "v3.db"
+    with closing(sqlite3.connect(db_path)) as conn:
+        for migrate in MIGRATIONS[:3]:
+            migrate(conn)
+        conn.execute(
+            "INSERT INTO storage_backends (name, kind, target, is_default) "
+            "VALUES ('library', 'local', ?, 1)",
+            (str(tmp_path / "lib"),),
+        )
+        conn.execute("INSERT INTO songs (platform, remote_id, name) VALUES ('manifest', 'a', 'A')")
+        conn.execute("INSERT INTO songs (platform, remote_id, name) VALUES ('manifest', 'b', 'B')")
+        for song_id, rel in ((1, "a.mp3"), (2, "b.mp3")):
+            conn.execute(
+                "INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes, "
+                "created_at) VALUES (?, 1, ?, 10, '2026-01-02T03:04:05Z')",
+                (song_id, rel),
+            )
+        conn.execute("DELETE FROM songs WHERE id = 2")  # foreign keys are off here
+        conn.execute("PRAGMA user_version = 3")
+        conn.commit()
+
+    initialize_database(db_path).close()
+
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT song_id, relative_path FROM local_files").fetchall() == [
+            (1, "a.mp3")
+        ]
+        assert conn.execute("SELECT songs, bytes FROM library_summary").fetchone() == (1, 10)

@@ -177,3 +177,32 @@ def test_relocate_refuses_while_the_library_option_overrides_config(tmp_path, ht
     code, _, err = _cli(home, "library", "relocate", str(tmp_path / "new"), "--move")
     assert code == 1 and "CATALOGSYNC_LIBRARY is set" in err and len(err.strip().splitlines()) == 1
     assert song_files(old) and not (tmp_path / "new").exists()
+
+
+def test_relocate_move_checks_each_copy_before_it_deletes_the_original(
+    tmp_path, http_server, monkeypatch
+):
+    """A copy that came out short (a flaky share that reported no error) switches nothing."""
+    import shutil
+
+    from catalogsync.library import relocate as relocate_module
+
+    home = tmp_path / "home"
+    service = build_library(home, http_server, 2)
+    old = service.settings.library_root
+    service.close()
+    before = _digests(old)
+    real_copyfile = shutil.copyfile
+
+    def short_copy(src, dst, *args, **kwargs):
+        real_copyfile(src, dst, *args, **kwargs)
+        with open(dst, "r+b") as fh:
+            fh.truncate(os.path.getsize(dst) // 2)
+        return dst
+
+    monkeypatch.setattr(relocate_module.shutil, "copyfile", short_copy)
+    new = tmp_path / "nas" / "music"
+    code, _, err = _cli(home, "library", "relocate", str(new), "--move")
+    assert code == 1 and "differs" in err and len(err.strip().splitlines()) == 1, err
+    assert _digests(old) == before, "every original is still there"
+    assert load_settings(home=home).library_root == old, "nothing switched"
