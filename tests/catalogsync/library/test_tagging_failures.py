@@ -82,7 +82,7 @@ def test_a_tagger_that_fails_after_changing_the_file_records_nothing(tmp_path, h
             "SELECT last_error_code FROM job_items WHERE status = 'failed'"
         )
         assert [r[0] for r in failed] == ["tags_failed"]
-        assert service.job_row(job)["status"] == "completed_with_errors"
+        assert service.job_row(job)["status"] == "failed", "its only song failed"
         root = service.settings.library_root
         assert [p for p in root.rglob("*") if p.is_file() and p.suffix != ".m3u8"] == []
     finally:
