@@ -603,6 +603,13 @@ def _migrate_download_claims(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_part_validators(conn: sqlite3.Connection) -> None:
+    """``path_reservations.validator``: the ETag or Last-Modified of the bytes a song's
+    `.part` holds, sent as If-Range on the resume so a file changed on the server is
+    fetched whole instead of spliced onto the old bytes."""
+    _ensure_columns(conn, "path_reservations", {"validator": "TEXT"})
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
@@ -612,6 +619,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_schedule_runs,
     _migrate_sync_policy,
     _migrate_download_claims,
+    _migrate_part_validators,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

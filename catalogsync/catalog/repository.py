@@ -623,6 +623,21 @@ class CatalogRepository(SqliteStore):
                 (int(song_id), int(item_id)),
             )
 
+    def set_part_validator(self, backend_id: int, song_id: int, validator: str) -> None:
+        """Remember the ETag / Last-Modified of the bytes in the song's `.part`."""
+        with self._connection() as conn:
+            conn.execute(
+                "UPDATE path_reservations SET validator = ? WHERE backend_id = ? AND song_id = ?",
+                (validator, int(backend_id), int(song_id)),
+            )
+
+    def part_validator(self, backend_id: int, song_id: int) -> str | None:
+        row = self._fetchone(
+            "SELECT validator FROM path_reservations WHERE backend_id = ? AND song_id = ?",
+            (int(backend_id), int(song_id)),
+        )
+        return str(row[0]) if row is not None and row[0] else None
+
     def release_path(self, backend_id: int, song_id: int) -> None:
         """Give up the song's reservation on this backend (its download will not finish)."""
         with self._connection() as conn:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from catalogsync.config import LibrarySettings
 from catalogsync.db import library_path_key
 from catalogsync.library.layout import song_relative_path
+from catalogsync.library.lock import library_lock
 from catalogsync.transfer.paths import safe_join
 
 if TYPE_CHECKING:
@@ -81,6 +82,23 @@ def _remove_empty_parents(root: Path, folder: Path) -> None:
 
 
 def reorganize(
+    catalog: CatalogRepository,
+    library: LibrarySettings | None,
+    *,
+    dry_run: bool = False,
+) -> ReorganizeReport:
+    """Move every recorded library file to where the template puts it now.
+
+    Holds the library (``library.lock``) while it moves; a dry run moves nothing and
+    takes no lock.
+    """
+    if dry_run:
+        return _reorganize_unlocked(catalog, library, dry_run=True)
+    with library_lock(catalog.db_path, "library reorganize"):
+        return _reorganize_unlocked(catalog, library, dry_run=dry_run)
+
+
+def _reorganize_unlocked(
     catalog: CatalogRepository,
     library: LibrarySettings | None,
     *,

@@ -502,6 +502,15 @@ class DownloadStageExecutor(StageExecutor):
                 # This song will not be written here: free the name and drop its bytes.
                 _unlink_quietly(target.part)
                 self.catalog.release_path(target.backend_id, target.song_id)
+            elif not opaque and target.part.exists():
+                # A `.part` stays for a resume: remember which version of the file it
+                # holds, so the resume can ask for the rest of that version only.
+                validator = self._downloader().last_validator
+                if validator:
+                    with contextlib.suppress(Exception):
+                        self.catalog.set_part_validator(
+                            target.backend_id, target.song_id, validator
+                        )
             raise
 
     def _library_settings(self) -> LibrarySettings | None:
@@ -623,6 +632,7 @@ class DownloadStageExecutor(StageExecutor):
                     gate=gate,
                     on_wait=progress.on_wait,
                     on_retry=progress.on_retry,
+                    validator=target.validator(),
                 )
 
         try:
@@ -691,6 +701,12 @@ class _Target:
 
     def dest(self) -> Path:
         return safe_join(self.root, self.rel, root_resolved=True)
+
+    def validator(self) -> str | None:
+        """The ETag / Last-Modified of what the `.part` holds, when a try left one."""
+        if not self.part.exists():
+            return None
+        return self.catalog.part_validator(self.backend_id, self.song_id)
 
 
 def _size_or_zero(path: Path) -> int:

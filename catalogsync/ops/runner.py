@@ -27,6 +27,7 @@ from catalogsync.errors import (
     TransferError,
     TransferStopped,
 )
+from catalogsync.library.lock import library_is_busy
 from catalogsync.library.playlists import after_stage
 from catalogsync.transfer.durability import verify_unsynced_files
 
@@ -798,8 +799,10 @@ def recover_on_start(repository: OpsRepository, catalog: CatalogRepository | Non
         )
     if catalog is None:
         return
-    # Names held for downloads that no unfinished item will resume are free again.
-    catalog.release_stale_reservations()
+    # Names held for downloads that no unfinished item will resume are free again,
+    # unless a reorganize or relocate (which reserve names too) is moving files now.
+    if not library_is_busy(catalog.db_path):
+        catalog.release_stale_reservations()
     files = verify_unsynced_files(catalog)
     if files.dropped:
         shown = "; ".join(files.dropped[:5])

@@ -334,6 +334,8 @@ class HttpDownloader:
         self.durable = durable
         self.stall_budget = stall_budget
         self._stall_left: float | None = None
+        self._part_validator: str | None = None
+        self.last_validator: str | None = None  # of the last response, for a later resume
         self._reader_thread: _ReaderThread | None = None
         self.session = Session(
             connect_timeout=connect_timeout,
@@ -378,6 +380,7 @@ class HttpDownloader:
         gate: PlatformGate | None = None,
         on_wait: Callable[[float], None] | None = None,
         on_retry: Callable[[TransferError, float], None] | None = None,
+        validator: str | None = None,
     ) -> DownloadResult:
         """Fetch ``spec`` into ``dest`` (via ``dest.part``) and return what was written.
 
@@ -403,6 +406,11 @@ class HttpDownloader:
         with self._storage_guard(dest.parent, delete=None):
             dest.parent.mkdir(parents=True, exist_ok=True)
         self._stall_left = self.stall_budget
+        # The ETag / Last-Modified of the bytes the `.part` holds (``validator``, from an
+        # earlier try), sent as If-Range: a server whose file changed since answers with
+        # the whole new file instead of a range spliced onto the old bytes.
+        self._part_validator = validator
+        self.last_validator = None
 
         def one_attempt() -> _Outcome:
             if scheme == "file":
@@ -476,6 +484,8 @@ class HttpDownloader:
         headers = {**spec.headers, "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
+            if self._part_validator:
+                headers["If-Range"] = self._part_validator
         # Paced transfers hand over chunk_size pieces, so progress moves while the token
         # bucket holds them back; unpaced ones hand over each read whole (no copies).
         pieces = self.chunk_size if self._paced() else None
@@ -493,6 +503,8 @@ class HttpDownloader:
             if status == 416:
                 return self._after_416(spec, part, response, offset)
             self._check_status(response)
+            if status == 200 or self.last_validator is None:
+                self.last_validator = _validator_of(response.headers)
             content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type in _HTML_TYPES:
                 raise TransferError(
@@ -879,6 +891,15 @@ def _decoder_for(header: str | None, url: str) -> _Decoder | None:
         code="content_encoding",
         permanent=True,
     )
+
+
+def _validator_of(headers: Any) -> str | None:
+    """What If-Range may carry for these bytes: a strong ETag, else Last-Modified."""
+    etag = str(headers.get("etag") or "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    modified = str(headers.get("last-modified") or "").strip()
+    return modified or None
 
 
 def _failure(exc: BaseException, *, in_body: bool) -> Exception:

@@ -461,3 +461,52 @@ def test_the_same_bytes_finishing_in_several_workers_at_once_are_stored_once(
         assert not list(service.settings.library_root.rglob("*.ready"))
     finally:
         service.close()
+
+
+def test_a_song_that_changed_on_the_server_during_a_pause_is_fetched_whole(tmp_path):
+    """The resume sends If-Range with the ETag the `.part` was read under: nginx answers
+    the whole new file, never a range of it spliced onto the old bytes."""
+    import os
+    import time
+
+    from catalogsync.ops.models import CommandType
+    from tests.catalogsync.pipeline_support import wait_for
+
+    first, second = mp3_body(600_000, seed=71), mp3_body(600_000, seed=72)
+    with nginx_serving(tmp_path / "nginx", extra_location="limit_rate 150k;") as server:
+        song = server.root / "changing.mp3"
+        song.write_bytes(first)
+        playlist = write_json_playlist(
+            tmp_path / "changing.json", "Changing",
+            [{"url": server.url("changing.mp3"), "title": "Changing", "artist": "Band"}],
+        )
+        service = open_service(tmp_path / "home")
+        service.settings.library.write_tags = False
+        try:
+            service.add_playlists([str(playlist)])
+            job = service.submit_job("sync_download")["job"]["id"]
+            assert service.start_runner_thread()
+            assert wait_for(
+                lambda: any((w["downloaded_bytes"] or 0) > 100_000
+                            for w in service.job_detail(job)["workers"])
+            )
+            service.command(job, CommandType.PAUSE)
+            assert wait_for(lambda: service.job_row(job)["status"] == "paused", timeout=10)
+            [part] = list(service.settings.library_root.rglob("*.part"))
+            assert 0 < part.stat().st_size < len(first)
+            # The file changes on the server (same size, new bytes, a new mtime: new ETag).
+            song.write_bytes(second)
+            later = time.time() + 5
+            os.utime(song, (later, later))
+            service.command(job, CommandType.RESUME)
+            assert wait_for(lambda: service.job_row(job)["status"] == "completed", timeout=60)
+        finally:
+            service.stop_runner()
+        try:
+            [(rel, data)] = recorded(service).values()
+            assert data == second, "the new version whole, not old bytes plus a new range"
+            assert service.catalog.library_invariant_violations() == []
+        finally:
+            service.close()
+        log = server.access_log.read_text()
+        assert " 200 " in log.splitlines()[-1], log
