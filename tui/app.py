@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -16,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from catalogsync import clock
 from catalogsync.errors import CatalogsyncError, NotFoundError
 from catalogsync.ops.models import ACTIVE_JOB_STATUSES
 from catalogsync.service import Catalogsync
@@ -132,7 +132,7 @@ class CatalogsyncApp(App[None]):
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:
         """A toast (short, at most two at once) that the log view (`l`) keeps."""
-        self.history.append((time.time(), str(severity), str(message)))
+        self.history.append((clock.now(), str(severity), str(message)))
         del self.history[:-HISTORY]
         limit = TOAST_SECONDS.get(str(severity), 4.0)
         timeout = limit if timeout is None else min(timeout, limit)
@@ -222,7 +222,13 @@ class CatalogsyncApp(App[None]):
             return text
         if holder:
             return f"attached to runner pid {holder['pid']} on {holder['host']}"
-        return "no runner: queued jobs wait · t: run them here"
+        return "no runner: jobs wait · t runs them"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`t` (take over) is offered only when no runner is live."""
+        if action == "take_over":
+            return self.can_take_over
+        return True
 
     @property
     def can_take_over(self) -> bool:

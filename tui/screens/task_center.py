@@ -115,12 +115,9 @@ class TaskCenterScreen(Screen[None]):
         self.set_class(self.size.width < 76, "-tiny")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide job actions while typing a filter; offer `t` only when no runner is live."""
-        if action in JOB_ACTIONS and self._ready and self.query_one("#job-filter").has_focus:
-            return False
-        if action == "take_over":
-            return self.capp.can_take_over
-        return True
+        """Hide job actions while typing a filter (`t` is checked by the app)."""
+        typing = self._ready and self.query_one("#job-filter").has_focus
+        return not (action in JOB_ACTIONS and typing)
 
     # -- data -------------------------------------------------------------
 

@@ -67,8 +67,9 @@ def playlists_text(progress: list[dict[str, Any]]) -> Text:
 def failed_line(item: dict[str, Any]) -> Text:
     """`Song / Artist · Playlist · http_404 · HTTP 404 from … · 3 tries` (one line)."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(str(item.get("song") or f"item {item['item_id']}"), style="bold")
-    if item.get("playlist"):
+    name = item.get("song") or item.get("playlist") or f"item {item['item_id']}"
+    text.append(str(name), style="bold")
+    if item.get("song") and item.get("playlist"):
         text.append(f" · {item['playlist']}", style="dim")
     text.append(f" · {item.get('error_code') or 'error'}", style="red")
     text.append(f" · {item.get('error') or '-'}")

@@ -85,7 +85,7 @@ class SummaryHeader(Static):
         if self.demo:
             title.append("  DEMO", style="bold reverse")
         runner = Text(self.runner_text, style="dim")
-        hints = Text("  ⏎ detail  ^p commands  ? keys", style="dim")
+        hints = Text("  ^p commands", style="dim")
         if title.cell_len + hints.cell_len + runner.cell_len + 2 <= width:
             title.append_text(hints)
         runner = fit_text(runner, width - title.cell_len - 2)
