@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -33,6 +36,7 @@ from tui.widgets.job_table import filter_key, job_matches
 MAX_TOASTS = 2
 TOAST_SECONDS = {"information": 4.0, "warning": 6.0, "error": 8.0}
 HISTORY = 500
+HANG_UP_GRACE = 1.0  # seconds the app gets to exit by itself after a hang-up
 
 T = TypeVar("T")
 
@@ -491,8 +495,18 @@ class CatalogsyncApp(App[None]):
         finally:
             if reason:
                 self.post_message(RunnerEventReceived("exit"))  # the loop may be busy
+                # The terminal is gone: Textual's writes to it can block its shutdown for
+                # good. The database is at rest by now, so a last resort is safe.
+                timer = threading.Timer(HANG_UP_GRACE, _exit_after_hang_up)
+                timer.daemon = True
+                timer.start()
             else:
                 self.call_from_thread(self.exit)
+
+
+def _exit_after_hang_up() -> None:
+    logging.shutdown()
+    os._exit(128 + signal.SIGHUP)
 
 
 def run_tui(service: Catalogsync, *, demo: bool = False, log_file: Path | None = None) -> None:

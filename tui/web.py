@@ -19,7 +19,9 @@ HOST = "127.0.0.1"
 
 def web_command(global_args: list[str], log_file: Path | None = None) -> str:
     """The command textual-serve runs per browser tab: this interpreter, this home."""
-    args = [sys.executable, "-m", "catalogsync", *global_args, "tui"]
+    # Not `-m catalogsync`: the package need not have a __main__ module.
+    args = [sys.executable, "-c", "import sys; from catalogsync.cli import main; "
+            "sys.argv[0] = 'catalogsync'; sys.exit(main())", *global_args, "tui"]
     if log_file is not None:
         args += ["--log-file", str(log_file)]
     return shlex.join(args)

@@ -93,3 +93,93 @@ def test_task_center_at_80x24_and_a_burst_of_keys_in_the_new_job_dialog(
     terminal.keys("q")
     gone = terminal.wait_for(lambda s: "Task Center" not in s, timeout=10)
     assert "Task Center" not in gone
+
+
+def _session_alive(name: str) -> bool:
+    return subprocess.run(["tmux", "has-session", "-t", name], capture_output=True).returncode == 0
+
+
+def _start(name: str, command: str, size: tuple[int, int] = (80, 24)) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]),
+         "-c", str(ROOT), command],
+        check=True, env=env,
+    )
+
+
+def test_q_typed_during_start_up_quits(seeded: Seeded, home: Path) -> None:
+    """Issue 13.1: keys typed while the app starts went into a hidden job filter."""
+    name = f"catalogsync-q-{uuid.uuid4().hex[:8]}"
+    _start(name, f"{sys.executable} -c \"{LAUNCH.format(home=str(home))}\"")
+    try:
+        time.sleep(0.3)
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
+        deadline = time.monotonic() + 20
+        while _session_alive(name) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _session_alive(name), Terminal(name).screen()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def _db_rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(
+        f"/proc/{pid}/status").read_text().lower()
+
+
+def test_hang_up_stops_the_embedded_runner_cleanly_within_5_seconds(tmp_path: Path) -> None:
+    """Issue 13.3: closing the tmux pane (SIGHUP) while the demo downloads."""
+    home = tmp_path / "demo-home"
+    name = f"catalogsync-hup-{uuid.uuid4().hex[:8]}"
+    cli = "from catalogsync.cli import main; main()"
+    _start(name, f"{sys.executable} -c '{cli}' --home {home} demo", size=(120, 40))
+    db = home / "catalogsync.db"
+    try:
+        deadline = time.monotonic() + 60
+        running: list[tuple] = []
+        while time.monotonic() < deadline:
+            if db.exists():
+                try:
+                    running = _db_rows(
+                        db, "SELECT st.job_run_id FROM job_items i JOIN job_stages st "
+                        "ON st.id = i.job_stage_id WHERE i.status = 'running' "
+                        "AND i.item_type = 'song_download'")
+                except Exception:  # the schema is being created
+                    running = []
+            if running:
+                break
+            time.sleep(0.2)
+        assert running, Terminal(name).screen()
+        job_id = int(running[0][0])
+        (pid,) = _db_rows(db, "SELECT pid FROM runner_lease")[0]
+        subprocess.run(["tmux", "kill-session", "-t", name], check=True)
+        hung_up = time.monotonic()
+        while _pid_alive(int(pid)) and time.monotonic() - hung_up < 10:
+            time.sleep(0.05)
+        took = time.monotonic() - hung_up
+        assert not _pid_alive(int(pid)), "the app outlived its terminal"
+        assert took <= 5.0, f"took {took:.1f} s"
+        assert _db_rows(db, "SELECT COUNT(*) FROM job_items WHERE status = 'running'") == [(0,)]
+        assert _db_rows(db, "SELECT status FROM job_runs WHERE id = ?", (job_id,)) == [
+            ("queued",)]
+        messages = [m for (m,) in _db_rows(
+            db, "SELECT message FROM job_events WHERE job_run_id = ?", (job_id,))]
+        assert "runner stopped: terminal hung up" in messages
+        assert _db_rows(db, "SELECT COUNT(*) FROM runner_lease") == [(0,)]
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
