@@ -18,6 +18,8 @@ from tests.tui.conftest import Seeded
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 ROOT = Path(__file__).resolve().parents[2]
+# A tmux server of our own: other tmux users on the machine cannot take our sessions down.
+TMUX = ["tmux", "-L", f"catalogsync-tests-{os.getpid()}"]
 LAUNCH = (
     "from catalogsync.service import Catalogsync; from tui.app import CatalogsyncApp; "
     "CatalogsyncApp(Catalogsync.open(home={home!r}), embed_runner=False).run()"
@@ -32,12 +34,12 @@ class Terminal:
 
     def keys(self, *keys: str) -> None:
         """Send keys in one write, as a fast typist's SSH session delivers them."""
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", self.name, *keys], check=True)
 
     def screen(self) -> str:
         """The visible text ("" once the app has quit and the session closed)."""
         return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+            [*TMUX, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
         ).stdout
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20.0) -> str:
@@ -55,14 +57,14 @@ def terminal(seeded: Seeded, home: Path) -> Iterator[Terminal]:
     command = f"{sys.executable} -c \"{LAUNCH.format(home=str(home))}\""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", "-c", str(ROOT),
+        [*TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", "-c", str(ROOT),
          command],
         check=True, env=env,
     )
     try:
         yield Terminal(name)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", name], capture_output=True)
 
 
 def test_task_center_at_80x24_and_a_burst_of_keys_in_the_new_job_dialog(
@@ -96,13 +98,13 @@ def test_task_center_at_80x24_and_a_burst_of_keys_in_the_new_job_dialog(
 
 
 def _session_alive(name: str) -> bool:
-    return subprocess.run(["tmux", "has-session", "-t", name], capture_output=True).returncode == 0
+    return subprocess.run([*TMUX, "has-session", "-t", name], capture_output=True).returncode == 0
 
 
 def _start(name: str, command: str, size: tuple[int, int] = (80, 24)) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]),
+        [*TMUX, "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]),
          "-c", str(ROOT), command],
         check=True, env=env,
     )
@@ -114,13 +116,13 @@ def test_q_typed_during_start_up_quits(seeded: Seeded, home: Path) -> None:
     _start(name, f"{sys.executable} -c \"{LAUNCH.format(home=str(home))}\"")
     try:
         time.sleep(0.3)
-        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", name, "q"], check=True)
         deadline = time.monotonic() + 20
         while _session_alive(name) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _session_alive(name), Terminal(name).screen()
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", name], capture_output=True)
 
 
 def _db_rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
@@ -167,7 +169,7 @@ def test_hang_up_stops_the_embedded_runner_cleanly_within_5_seconds(tmp_path: Pa
         assert running, Terminal(name).screen()
         job_id = int(running[0][0])
         (pid,) = _db_rows(db, "SELECT pid FROM runner_lease")[0]
-        subprocess.run(["tmux", "kill-session", "-t", name], check=True)
+        subprocess.run([*TMUX, "kill-session", "-t", name], check=True)
         hung_up = time.monotonic()
         while _pid_alive(int(pid)) and time.monotonic() - hung_up < 10:
             time.sleep(0.05)
@@ -182,4 +184,4 @@ def test_hang_up_stops_the_embedded_runner_cleanly_within_5_seconds(tmp_path: Pa
         assert "runner stopped: terminal hung up" in messages
         assert _db_rows(db, "SELECT COUNT(*) FROM runner_lease") == [(0,)]
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", name], capture_output=True)

@@ -110,10 +110,10 @@ class JobTable(KeyedTable):
 
     COLUMNS: ClassVar[tuple[ColumnSpec, ...]] = (
         ColumnSpec("id", "ID", 4, 3),
-        ColumnSpec("task", "Task", 27, 19, 12),
+        ColumnSpec("task", "Task", 27, 19, 11),
         ColumnSpec("status", "Status", 12, 12, 10),
         ColumnSpec("scope", "Scope", 12, None),
-        ColumnSpec("progress", "Progress", 17, 15, 13),
+        ColumnSpec("progress", "Progress", 17, 15),
         ColumnSpec("speed", "Speed", 9, 9),
         ColumnSpec("workers", "Workers", 7, None),
         ColumnSpec("lane", "Lane", 8, 8, None),
