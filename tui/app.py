@@ -178,7 +178,8 @@ class CatalogsyncApp(App[None]):
 
     def request_refresh(self) -> None:
         """Read the models in a thread worker; a JobsRefreshed follows."""
-        self._refresh_worker()
+        if self.is_running and not self._exit:
+            self._refresh_worker()
 
     async def refresh_now(self) -> None:
         """Read and apply at once (tests call this instead of waiting for the timer)."""
@@ -194,8 +195,10 @@ class CatalogsyncApp(App[None]):
             self._apply_refresh(message)
 
     def _apply_refresh(self, message: JobsRefreshed) -> None:
-        if self._exit:
-            return  # a read that finished while the app closes: its widgets are going
+        if self._exit or not self.is_running:
+            # A read that finished while the app closes (run_test and App._shutdown stop
+            # `is_running` before pruning the screens): its widgets are going or gone.
+            return
         self._last_refresh_error = None
         self._watch_runner(message.runner_holder)
         self.task_center.runner_text = self._runner_text(message.runner_holder)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.widgets import Footer
 
+from catalogsync import clock
 from catalogsync.config import load_settings
 from catalogsync.errors import ConfigError
 from catalogsync.ops.lease import RunnerLease
 from catalogsync.ops.models import JobStatus
 from catalogsync.service import Catalogsync
-from tests.tui.conftest import MB, Seeded, make_app, settle
+from tests.tui.conftest import FROZEN_AT, MB, Seeded, make_app, settle
 from tui.logsetup import default_log_file, tui_logging
 from tui.messages import JobsRefreshed
 from tui.screens.confirm import ConfirmScreen
@@ -314,6 +313,7 @@ async def test_header_graphs_lane_wide_speed_over_refreshes(seeded: Seeded) -> N
     app = make_app(seeded.service)
     async with app.run_test(size=SIZE) as pilot:
         for tick in (4, 5, 6):
+            clock.freeze(FROZEN_AT + tick)  # one sample per second of the clock
             seeded.service.ops.update_worker_state(
                 "download-1", job_run_id=seeded.running, speed_bytes_per_sec=tick * MB)
             await app.refresh_now()
@@ -425,25 +425,21 @@ def test_default_log_file_is_under_home(tmp_path: Path) -> None:
 
 
 async def test_a_refresh_arriving_after_the_screen_is_gone_is_dropped(seeded: Seeded) -> None:
+    """Issue 13.16: `App._shutdown` stops `is_running`, then prunes the screens; a read
+    from a refresh thread could land in between (NoMatches: SummaryHeader)."""
     app = make_app(seeded.service)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         late = JobsRefreshed(seeded.service.dashboard())
-        release = threading.Event()
-        original = app._read_models
-
-        def slow_read() -> JobsRefreshed:
-            release.wait(5)
-            return original()
-
-        app._read_models = slow_read  # type: ignore[method-assign]
-        app.request_refresh()
-        app.exit()
-        release.set()
-        await asyncio.sleep(0)
-        app.task_center.show_refresh(late)  # the shape of the failure: no NoMatches
-        app._apply(late)
-    assert app.return_code == 0
+        await app.task_center.query_one(SummaryHeader).remove()
+        app._running = False
+        try:
+            app._apply(late)
+            app.request_refresh()  # and no new read starts
+            assert not [w for w in app.workers if w.group == "refresh" and not w.is_finished]
+        finally:
+            app._running = True
+        app.task_center._ready = False  # the header is gone for good in this test
 
 
 # -- k9s / htop / lazygit conventions -----------------------------------------------------

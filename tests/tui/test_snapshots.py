@@ -50,6 +50,7 @@ def test_detail_pane_with_two_workers(
     app = make_app(seeded.service)
 
     async def run_before(pilot: Pilot) -> None:
+        await settle(pilot, app)  # the first read is in before Enter acts on its rows
         await pilot.press("enter")
         await settle(pilot, app)
 
@@ -64,6 +65,7 @@ def test_playlist_picker_filtered_with_selection(
     app = make_app(seeded.service)
 
     async def run_before(pilot: Pilot) -> None:
+        await settle(pilot, app)
         await pilot.press("2")
         await settle(pilot, app)
         table = app.screen.query_one(PlaylistTable)

@@ -8,10 +8,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from catalogsync.ops.models import CommandType
 from tui.formatting import plain, relative_time
+from tui.widgets.footer import FittedFooter
 from tui.widgets.keyed_table import Cells, ColumnSpec, KeyedTable
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class FailuresScreen(Screen[None]):
         yield Static(id="failures-title")
         yield FailureTable(id="failure-table")
         yield Static(id="failures-empty")
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     async def on_mount(self) -> None:
         self.query_one(FailureTable).focus()

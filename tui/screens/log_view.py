@@ -8,10 +8,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from catalogsync import clock
 from tui.formatting import plain
+from tui.widgets.footer import FittedFooter
 from tui.widgets.keyed_table import Cells, ColumnSpec, KeyedTable
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class LogScreen(Screen[None]):
                                                     "the newest job events · Esc back", "dim")),
                      id="log-title")
         yield LogTable(id="log-table")
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.query_one(LogTable).focus()

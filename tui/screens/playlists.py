@@ -10,8 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
+from tui.widgets.footer import FittedFooter
 from tui.widgets.playlist_table import PlaylistTable, playlist_matches
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class PlaylistsScreen(Screen[None]):
         with Horizontal(id="playlist-actions"):
             for button_id, (key, label, _) in BUTTONS.items():
                 yield Button(f"{key} {label}", id=button_id, compact=True)
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     def on_resize(self) -> None:
         narrow = self.size.width < 120

@@ -9,11 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from catalogsync.ops.models import CommandType
 from tui.messages import JobsRefreshed
 from tui.screens.confirm import all_jobs_dialog, cancel_job_dialog
+from tui.widgets.footer import FittedFooter
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.job_table import JobTable, filter_key, job_matches
 from tui.widgets.summary_header import SummaryHeader
@@ -98,7 +99,7 @@ class TaskCenterScreen(Screen[None]):
         yield JobTable(id="jobs")
         yield Static(id="jobs-empty")
         yield JobDetail(id="detail")
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.query_one("#detail").display = False

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.widgets import Static
-
-from tui.widgets.updates import update_if_changed
+from textual.widget import Widget
 
 BARS = " ▁▂▃▄▅▆▇█"
 
@@ -30,8 +28,11 @@ def speed_bars(samples: Sequence[float], scale: float, width: int, style: str = 
     return text
 
 
-class SpeedGraph(Static):
-    """One line of bars; ``show(samples, scale)`` redraws it only when it changed."""
+class SpeedGraph(Widget):
+    """One line of bars drawn at render time for the width it has then (no wait for a
+    Resize event); ``show(samples, scale)`` repaints only when something changed."""
+
+    DEFAULT_CSS = "SpeedGraph { height: 1; }"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -40,12 +41,10 @@ class SpeedGraph(Static):
 
     def show(self, samples: Sequence[float], scale: float) -> None:
         """New samples and scale (a new list each tick)."""
-        self.samples, self.scale = list(samples), float(scale)
-        self._draw()
+        samples = list(samples)
+        if samples != self.samples or float(scale) != self.scale:
+            self.samples, self.scale = samples, float(scale)
+            self.refresh()
 
-    def on_resize(self) -> None:
-        self._draw()
-
-    def _draw(self) -> None:
-        update_if_changed(self, speed_bars(self.samples, self.scale, self.size.width),
-                          layout=False)
+    def render(self) -> Text:
+        return speed_bars(self.samples, self.scale, self.size.width)

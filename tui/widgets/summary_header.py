@@ -23,7 +23,7 @@ COUNTS = (
 )
 NARROW_BELOW = 90
 TINY_BELOW = 76
-HISTORY = 120  # refreshes of lane-wide speed kept for the graph
+HISTORY = 120  # seconds of lane-wide speed kept for the graph, one sample a second
 
 
 def fit_text(text: Text, width: int) -> Text:
@@ -58,6 +58,7 @@ class SummaryHeader(Static):
         self._summary: dict[str, Any] = {}
         self._speed_text = "-"
         self.speeds: deque[float] = deque(maxlen=HISTORY)
+        self._sampled_at: int | None = None
         self.jobs_text = ""
         self.schedule_text = ""
 
@@ -67,7 +68,14 @@ class SummaryHeader(Static):
         stats = dashboard.get("download_stats") or {}
         speed = stats.get("speed_bytes_per_sec")
         self._speed_text = str(stats.get("speed_text") or "-")
-        self.speeds.append(float(speed or 0.0))
+        # One sample per second of the clock, not per read: extra reads after a command
+        # would otherwise stretch the graph's time axis.
+        second = int(clock.now())
+        if second == self._sampled_at and self.speeds:
+            self.speeds[-1] = float(speed or 0.0)
+        else:
+            self.speeds.append(float(speed or 0.0))
+            self._sampled_at = second
         self.jobs_text = jobs_text
         self.schedule_text = next_schedule_text(dashboard.get("next_schedule"))
         self.refresh_text()
