@@ -24,10 +24,7 @@ from catalogsync.ops.models import ACTIVE_JOB_STATUSES
 from catalogsync.service import Catalogsync
 from tui.messages import JobsRefreshed, RunnerEventReceived
 from tui.screens.confirm import ConfirmScreen, quit_dialog, running_text
-from tui.screens.failures import FailuresScreen
-from tui.screens.help import HelpScreen
 from tui.screens.log_view import LogScreen
-from tui.screens.new_job import NewJobChoices, NewJobScreen
 from tui.screens.playlists import PlaylistsScreen
 from tui.screens.task_center import TaskCenterScreen
 from tui.widgets.job_table import filter_key, job_matches
@@ -121,6 +118,8 @@ class CatalogsyncApp(App[None]):
         """`[tui.keys]`: binding id -> key; an unknown id is named once."""
         if not self.keys:
             return
+        from tui.screens.failures import FailuresScreen
+
         known = {
             b.id for owner in (self, TaskCenterScreen, PlaylistsScreen, FailuresScreen, LogScreen)
             for b in owner.BINDINGS if isinstance(b, Binding) and b.id
@@ -401,6 +400,8 @@ class CatalogsyncApp(App[None]):
 
     def show_failures(self, job: dict[str, Any]) -> None:
         """The failures view of one job."""
+        from tui.screens.failures import FailuresScreen  # imported when first used
+
         self.push_screen(FailuresScreen(job), lambda _: self.request_refresh())
 
     def show_tasks(self) -> None:
@@ -420,6 +421,8 @@ class CatalogsyncApp(App[None]):
 
     async def open_new_job(self) -> None:
         """The new-job dialog; a submitted job gets highlighted."""
+        from tui.screens.new_job import NewJobChoices, NewJobScreen  # imported when used
+
         playlists = await self.call_engine(self.service.playlists)
         backends = await self.call_engine(self.service.catalog.list_backends)
         if playlists is None or backends is None:
@@ -438,6 +441,9 @@ class CatalogsyncApp(App[None]):
 
     def action_help(self) -> None:
         """The key card."""
+        from tui.screens.failures import FailuresScreen
+        from tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen([

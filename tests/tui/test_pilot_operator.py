@@ -583,3 +583,21 @@ async def test_next_schedule_shows_in_the_header(seeded: Seeded, monkeypatch: An
 
 
 KeyedTableTypes = "JobTable, FailureTable, LogTable, PlaylistTable"
+
+
+async def test_a_changed_cell_is_drawn_and_other_rows_keep_their_renders(seeded: Seeded) -> None:
+    """The table repaints only the row whose cells changed (its speed), and draws it."""
+    app = make_app(seeded.service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        table = app.task_center.query_one(JobTable)
+        before = table.render_line(3).text  # a queued job's line
+        cache = list(table._row_render_cache.keys())  # noqa: SIM118 (an LRUCache)
+        kept = [k for k in cache if k[0] == str(seeded.queued_1)]
+        seeded.service.ops.update_worker_state("download-1", job_run_id=seeded.running,
+                                               speed_bytes_per_sec=9 * MB)
+        await app.refresh_now()
+        await pilot.pause()
+        assert "11.8 MB/s" in table.render_line(1).text  # 9.0 + 2.8
+        assert table.render_line(3).text == before
+        assert kept and all(k in table._row_render_cache.keys() for k in kept)  # noqa: SIM118

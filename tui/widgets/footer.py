@@ -36,7 +36,9 @@ class FittedFooter(Footer):
         for _, binding, enabled, tooltip in active.values():
             if binding.show:
                 by_action[binding.action].append((binding, enabled, tooltip))
-        budget = (self._width or self.app.size.width) - PALETTE_WIDTH
+        # Remember the width composed for: the first Resize then costs no second compose.
+        self._width = self.size.width or self._width or self.app.size.width
+        budget = self._width - PALETTE_WIDTH
         used = 0
         shown = 0
         groups: dict[str, list[tuple[Binding, bool, str]]] = {}

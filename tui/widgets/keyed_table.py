@@ -150,6 +150,32 @@ class KeyedTable(DataTable):
         self.move_cursor(row=index)
         return True
 
+    def _update_row(self, key: str, changed: Cells) -> None:
+        """Set a row's changed cells and repaint that row only.
+
+        ``DataTable.update_cell`` bumps a counter that is part of every render-cache
+        key, so one job's new speed re-rendered every visible cell of the table each
+        second; here only that row's cache entries go. Falls back to ``update_cell``
+        if the table's internals are not the ones this was written against.
+        """
+        try:
+            data = self._data[key]  # type: ignore[index]
+            caches = (self._cell_render_cache, self._row_render_cache)
+            by_index = self._row_renderable_cache
+            index = self.get_row_index(key)
+            for column, value in changed.items():
+                data[column] = value  # type: ignore[index]
+            for cache in caches:
+                for cache_key in [k for k in cache.keys() if k[0] == key]:  # noqa: SIM118
+                    cache.discard(cache_key)
+            for cache_key in [k for k in by_index.keys() if k[1] == index]:  # noqa: SIM118
+                by_index.discard(cache_key)
+            self._line_cache.clear()
+            self.refresh_row(index)
+        except (AttributeError, KeyError, TypeError, IndexError):
+            for column, value in changed.items():
+                self.update_cell(key, column, value)
+
     def _apply(self, rows: list[tuple[str, Cells]], *, keep: str | None) -> None:
         keys = [key for key, _ in rows]
         wanted = set(keys)
@@ -165,9 +191,9 @@ class KeyedTable(DataTable):
             if shown is None:
                 self.add_row(*(cells[c] for c in columns), key=key)
             else:
-                for column in columns:
-                    if shown.get(column) != signature[column]:
-                        self.update_cell(key, column, cells[column])
+                changed = {c: cells[c] for c in columns if shown.get(c) != signature[c]}
+                if changed:
+                    self._update_row(key, changed)
             self._shown[key] = signature
         if self.row_keys() != keys:
             position = {key: n for n, key in enumerate(keys)}

@@ -126,7 +126,9 @@ class SummaryHeader(Static):
                 left, " " * (width - left.cell_len - graph_width - label.cell_len - 2), "↓ ",
                 speed_bars(list(self.speeds), peak, graph_width), label,
             )
-        update_if_changed(self, Text("\n").join([line1, line2, fit_text(line3, width)]))
+        # Three lines always (its height is fixed): a repaint, never a layout pass.
+        update_if_changed(self, Text("\n").join([line1, line2, fit_text(line3, width)]),
+                          layout=False)
 
     def on_resize(self) -> None:
         self.refresh_text()
