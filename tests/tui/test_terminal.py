@@ -110,10 +110,12 @@ def _start(name: str, command: str, size: tuple[int, int] = (80, 24)) -> None:
     )
 
 
-def test_q_typed_during_start_up_quits(seeded: Seeded, home: Path) -> None:
-    """Issue 13.1: keys typed while the app starts went into a hidden job filter."""
+def test_q_typed_during_start_up_quits(tmp_path: Path) -> None:
+    """Issue 13.1: keys typed while the app starts (here while it takes the runner lease
+    for its embedded runner) went into a hidden job filter, and `q` did not quit."""
     name = f"catalogsync-q-{uuid.uuid4().hex[:8]}"
-    _start(name, f"{sys.executable} -c \"{LAUNCH.format(home=str(home))}\"")
+    cli = "from catalogsync.cli import main; main()"
+    _start(name, f"{sys.executable} -c '{cli}' --home {tmp_path / 'home'} tui")
     try:
         time.sleep(0.3)
         subprocess.run([*TMUX, "send-keys", "-t", name, "q"], check=True)
