@@ -58,7 +58,7 @@ def test_failed_items_read_model_masks_credentials_and_pages(seeded: Seeded) -> 
     assert failed["total"] == 2
     first, second = failed["items"]
     assert first["playlist"] == "Late Night Jazz" and first["error_code"] == "http_404"
-    assert first["error"] == "HTTP 404 from https://***@lists.example/late-night-jazz.m3u"
+    assert first["error"] == "HTTP 404 from https://dj:***@lists.example/late-night-jazz.m3u"
     assert (second["attempts"], second["stage_type"]) == (3, "sync")
     page = seeded.service.job_failed_items(seeded.failed, limit=1, offset=1)
     assert page == {"total": 2, "items": [second]}
@@ -75,7 +75,8 @@ async def test_detail_lists_failed_items_and_f_opens_all_of_them_where_R_retries
         await settle(pilot, app)
         text = str(app.task_center.query_one("#detail-failures").render())
         assert "Failed items  2" in text
-        assert "Late Night Jazz · http_404 · HTTP 404 from https://***@lists.example" in text
+        assert "Late Night Jazz · http_404 · HTTP 404 from https://dj:***@lists.ex" in text
+        assert "s3cret" not in text
         assert "3 tries" in text
         await pilot.press("f")
         await settle(pilot, app)
@@ -549,15 +550,16 @@ async def test_an_unknown_binding_id_is_named(home: Path, seeded: Seeded) -> Non
         service.close()
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("[tui]\nrefresh_seconds = 0\n", "refresh_seconds must be a number from 0.1 to 60, got 0"),
-    ("[tui.keys]\n\"task.pause\" = 3\n", "keys must be a table of binding id = \"key\""),
+@pytest.mark.parametrize(("text", "names"), [
+    ("[tui]\nrefresh_seconds = 0\n", "refresh_seconds"),
+    ("[tui.keys]\n\"task.pause\" = 3\n", "task.pause"),
 ])
-def test_bad_tui_config_is_one_line(home: Path, text: str, error: str) -> None:
+def test_bad_tui_config_is_one_line(home: Path, text: str, names: str) -> None:
     write_config(home, text)
     with pytest.raises(ConfigError) as raised:
         load_settings(str(home))
-    assert error in str(raised.value) and "[tui]" in str(raised.value)
+    message = str(raised.value)
+    assert "\n" not in message and "[tui" in message and names in message
 
 
 async def test_next_schedule_shows_in_the_header(seeded: Seeded, monkeypatch: Any) -> None:
