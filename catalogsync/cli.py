@@ -216,11 +216,28 @@ def run(
 
 @app.command()
 @handles_errors
-def tui() -> None:
+def tui(
+    web: Annotated[
+        bool, typer.Option("--web", help="Serve the task center to a browser on 127.0.0.1.")
+    ] = False,
+    port: Annotated[int, typer.Option("--port", help="Port for --web.", min=1, max=65535)] = 8566,
+    log_file: Annotated[
+        Path | None,
+        typer.Option("--log-file", help="Log file (default: HOME/logs/tui.log or the state dir)."),
+    ] = None,
+) -> None:
     """Open the task center (embeds a runner unless one already holds the lease)."""
+    if web:
+        from tui.web import serve_web
+
+        options = [("--home", _state.get("home")), ("--db", _state.get("db")),
+                   ("--library", _state.get("library"))]
+        serve_web([arg for name, value in options if value for arg in (name, str(value))],
+                  port=port, log_file=log_file, console=err)
+        return
     from tui.app import run_tui
 
-    run_tui(_service())
+    run_tui(_service(), log_file=log_file)
 
 
 @app.command()

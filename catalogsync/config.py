@@ -95,6 +95,28 @@ class LibrarySettings:
 
 
 @dataclass
+class TuiSettings:
+    """The `[tui]` table: refresh interval and `[tui.keys]` (binding id -> key)."""
+
+    refresh_seconds: float = 1.0
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+def _tui(table: Any, where: str) -> TuiSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    seconds = table.get("refresh_seconds", 1.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0.1 <= seconds <= 60:
+        raise ConfigError(f"{where}: refresh_seconds must be a number from 0.1 to 60, got {seconds!r}")
+    keys = table.get("keys", {})
+    if not isinstance(keys, dict) or not all(
+        isinstance(v, str) and v.strip() for v in keys.values()
+    ):
+        raise ConfigError(f"{where}: keys must be a table of binding id = \"key\" (e.g. \"task.pause\" = \"z\")")
+    return TuiSettings(refresh_seconds=float(seconds), keys={str(k): v.strip() for k, v in keys.items()})
+
+
+@dataclass
 class Settings:
     """Resolved settings; a job stores ``snapshot()`` of the settings it ran with."""
 
@@ -114,6 +136,7 @@ class Settings:
     # --library / CATALOGSYNC_LIBRARY given: this process only, never saved or recorded.
     library_override: bool = False
     library_configured: Path | None = None  # the root config.toml names, if any
+    tui: TuiSettings = field(default_factory=TuiSettings)
 
     def snapshot(self) -> dict[str, Any]:
         data = asdict(self)
@@ -122,7 +145,8 @@ class Settings:
         return {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in data.items()
-            if key not in ("home", "config_path", "library_override", "library_configured")
+            if key not in ("home", "config_path", "library_override", "library_configured",
+                           "tui")
         }
 
     def source(self, name: str) -> SourceConfig:
@@ -284,6 +308,7 @@ def load_settings(
         library=library_settings,
         library_override=library_override,
         library_configured=configured,
+        tui=_tui(data.get("tui", {}), f"{where} [tui]"),
     )
     seen: set[str] = set()
     for index, raw in enumerate(data.get("sources", []), start=1):

@@ -105,10 +105,14 @@ class Catalogsync:
     # Every read model passes mask_value: a playlist URL's password is never shown,
     # in the CLI, its --json or the TUI.
 
-    def dashboard(self) -> dict[str, Any]:
+    def dashboard(self, task_limit: int = 50) -> dict[str, Any]:
         return mask_value(
-            views.dashboard_payload(self.ops, schedules=self.settings.unattended.schedules)
+            views.dashboard_payload(self.ops, task_limit=task_limit,
+                                    schedules=self.settings.unattended.schedules)
         )
+
+    def recent_events(self, limit: int = 200) -> list[dict[str, Any]]:
+        return mask_value(self.ops.list_events(limit=limit))
 
     def task_rows(self, limit: int = 50) -> list[dict[str, Any]]:
         return mask_value(views.task_center_rows(self.ops, limit=limit))
@@ -315,8 +319,23 @@ class Catalogsync:
             if self.lease is not None:
                 self.lease.release()
 
-    def stop_runner(self, timeout: float = 30.0) -> None:
-        """Stop an embedded runner gracefully (running jobs resume first at next start)."""
+    def stop_runner(self, timeout: float = 30.0, *, reason: str | None = None) -> None:
+        """Stop an embedded runner gracefully (running jobs resume first at next start).
+
+        With ``reason`` (``terminal hung up``), every job it stopped and the global event
+        list get an event ``runner stopped: REASON``.
+        """
+        embedded = self.runner is not None
+        active = [JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED]
+        stopped = [j.id for j in self.ops.list_jobs(active)] if reason and embedded else []
+        self._stop_runner(timeout)
+        if reason and embedded:
+            message = f"runner stopped: {reason}"
+            for job_id in stopped:
+                self.ops.add_event(job_id, "runner_stopped", message, level="warning")
+            self.ops.add_event(None, "runner_stopped", message, level="warning")
+
+    def _stop_runner(self, timeout: float) -> None:
         if self._runner_thread is not None:
             self._runner_stop.set()
             if self.runner is not None:

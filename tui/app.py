@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from textual import on, work
@@ -13,16 +18,22 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from catalogsync import clock
 from catalogsync.errors import CatalogsyncError, NotFoundError
 from catalogsync.ops.models import ACTIVE_JOB_STATUSES
 from catalogsync.service import Catalogsync
 from tui.messages import JobsRefreshed, RunnerEventReceived
-from tui.screens.confirm import quit_dialog
-from tui.screens.help import HelpScreen
-from tui.screens.new_job import NewJobChoices, NewJobScreen
+from tui.screens.confirm import ConfirmScreen, quit_dialog, running_text
+from tui.screens.log_view import LogScreen
 from tui.screens.playlists import PlaylistsScreen
 from tui.screens.task_center import TaskCenterScreen
 from tui.widgets.job_table import filter_key, job_matches
+
+# Toasts on screen at once (older ones go to the log view, `l`) and how long they stay.
+MAX_TOASTS = 2
+TOAST_SECONDS = {"information": 4.0, "warning": 6.0, "error": 8.0}
+HISTORY = 500
+HANG_UP_GRACE = 1.0  # seconds the app gets to exit by itself after a hang-up
 
 T = TypeVar("T")
 
@@ -44,21 +55,36 @@ class CatalogsyncApp(App[None]):
         service: Catalogsync,
         *,
         embed_runner: bool = True,
-        refresh_interval: float | None = 1.0,
+        refresh_interval: float | None = -1.0,
         demo: bool = False,
+        keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.service = service
         self.embed_runner = embed_runner
+        # -1: the configured `[tui] refresh_seconds`; None: no timer (tests).
+        tui_settings = getattr(service.settings, "tui", None)
+        if refresh_interval is not None and refresh_interval < 0:
+            refresh_interval = tui_settings.refresh_seconds if tui_settings else 1.0
         self.refresh_interval = refresh_interval
+        self.keys = dict(keymap if keymap is not None else
+                         (tui_settings.keys if tui_settings else {}))
         self.demo = demo
         self.embedded = False
         self.task_center = TaskCenterScreen()
         self.playlists_screen = PlaylistsScreen()
+        self.log_screen = LogScreen()
+        self.task_limit = 50
+        # Every notification of this session, for the log view: (time, severity, text).
+        self.history: list[tuple[float, str, str]] = []
         self._last_refresh_error: str | None = None
         self._quit_after: set[int] | None = None
         self._statuses: dict[int, str] = {}
+        self._holder: dict[str, Any] | None = None
+        self._holder_seen = False
         self._playlists_open = False
+        self._log_open = False
+        self.hung_up = False
 
     def get_default_screen(self) -> Screen:
         return self.task_center
@@ -69,7 +95,14 @@ class CatalogsyncApp(App[None]):
             # (converted RGB theme colours land on the wrong hues).
             self.theme = "ansi-dark"
         self.install_screen(self.playlists_screen, "playlists")
+        self.install_screen(self.log_screen, "log")
         self.task_center.demo = self.demo
+        self._apply_keymap()
+        try:
+            # Closing the SSH session or the tmux pane: stop the embedded runner cleanly.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread (tests) or no signals here
         if self.embed_runner:
             self.embedded = await asyncio.to_thread(
                 self.service.start_runner_thread, on_event=self._runner_event_in_thread
@@ -81,11 +114,45 @@ class CatalogsyncApp(App[None]):
             self.notify("Demo: songs come from a built-in loopback server. "
                         "Press ? for keys, 2 for playlists.", timeout=8)
 
+    def _apply_keymap(self) -> None:
+        """`[tui.keys]`: binding id -> key; an unknown id is named once."""
+        if not self.keys:
+            return
+        from tui.screens.failures import FailuresScreen
+
+        known = {
+            b.id for owner in (self, TaskCenterScreen, PlaylistsScreen, FailuresScreen, LogScreen)
+            for b in owner.BINDINGS if isinstance(b, Binding) and b.id
+        } | {"table.down", "table.up", "table.first", "table.last"}
+        unknown = sorted(set(self.keys) - known)
+        if unknown:
+            self.notify(f"[tui.keys]: unknown binding id {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(known))})", severity="error")
+        self.set_keymap({k: v for k, v in self.keys.items() if k in known})
+
+    # -- notifications ------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """A toast (short, at most two at once) that the log view (`l`) keeps."""
+        self.history.append((clock.now(), str(severity), str(message)))
+        del self.history[:-HISTORY]
+        limit = TOAST_SECONDS.get(str(severity), 4.0)
+        timeout = limit if timeout is None else min(timeout, limit)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _on_notify(self, event: Any) -> None:
+        super()._on_notify(event)
+        # Older toasts give way: at 80x24 a stack of them covered the detail pane.
+        while len(self._notifications) > MAX_TOASTS:
+            self._unnotify(next(iter(self._notifications)), refresh=False)
+        self._refresh_notifications()
+
     # -- reading the engine -------------------------------------------------
 
     def _read_models(self) -> JobsRefreshed:
         """One consistent read of everything the screens show (runs off the event loop)."""
-        dashboard = self.service.dashboard()
+        dashboard = self.service.dashboard(self.task_limit)
         job_id = self.task_center.expanded_job_id
         detail = None
         if job_id is not None:
@@ -99,7 +166,8 @@ class CatalogsyncApp(App[None]):
         matches = (
             self.service.task_rows_matching(lambda row: job_matches(row, text)) if text else None
         )
-        return JobsRefreshed(dashboard, detail, job_id, playlists, holder, matches, text)
+        events = self.service.recent_events(200) if self._log_open else None
+        return JobsRefreshed(dashboard, detail, job_id, playlists, holder, matches, text, events)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="refresh")
     def _refresh_worker(self) -> None:
@@ -109,7 +177,8 @@ class CatalogsyncApp(App[None]):
 
     def request_refresh(self) -> None:
         """Read the models in a thread worker; a JobsRefreshed follows."""
-        self._refresh_worker()
+        if self.is_running and not self._exit:
+            self._refresh_worker()
 
     async def refresh_now(self) -> None:
         """Read and apply at once (tests call this instead of waiting for the timer)."""
@@ -125,14 +194,24 @@ class CatalogsyncApp(App[None]):
             self._apply_refresh(message)
 
     def _apply_refresh(self, message: JobsRefreshed) -> None:
+        if self._exit or not self.is_running:
+            # A read that finished while the app closes (run_test and App._shutdown stop
+            # `is_running` before pruning the screens): its widgets are going or gone.
+            return
         self._last_refresh_error = None
+        self._watch_runner(message.runner_holder)
         self.task_center.runner_text = self._runner_text(message.runner_holder)
         self.task_center.show_refresh(message)
         if message.playlists is not None:
             self.playlists_screen.show_playlists(message.playlists)
+        if message.events is not None and self.log_screen.is_attached:
+            self.log_screen.show_log(self.history, message.events)
         rows = message.dashboard.get("task_rows") or []
         if not self.embedded:
             self._notify_transitions(rows)
+        running = sum(1 for r in rows if r["status"] in ACTIVE_JOB_STATUSES)
+        if isinstance(self.screen, ConfirmScreen) and self.screen.id == "quit-dialog":
+            self.screen.set_message(running_text(running))
         if self._quit_after is not None:
             active = {int(r["id"]) for r in rows if r["status"] in ACTIVE_JOB_STATUSES}
             if not self._quit_after & active:
@@ -143,10 +222,54 @@ class CatalogsyncApp(App[None]):
     def _runner_text(self, holder: dict[str, Any] | None) -> str:
         if self.embedded:
             lease = self.service.lease
-            return f"runner: this app (pid {lease.info.pid})" if lease else "runner: this app"
+            text = f"runner: this app (pid {lease.info.pid})" if lease else "runner: this app"
+            if self._quit_after is not None:
+                text = f"quitting when jobs finish · {text}"
+            return text
         if holder:
             return f"attached to runner pid {holder['pid']} on {holder['host']}"
-        return "no runner: queued jobs wait"
+        return "no runner: jobs wait · t runs them"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`t` (take over) is offered only when no runner is live."""
+        if action == "take_over":
+            return self.can_take_over
+        return True
+
+    @property
+    def can_take_over(self) -> bool:
+        """No runner is live and this app could run the queue itself."""
+        return not self.embedded and self._holder_seen and self._holder is None
+
+    def _watch_runner(self, holder: dict[str, Any] | None) -> None:
+        """Attached: say so when the runner goes away, and offer to take over (`t`)."""
+        before, seen = self._holder, self._holder_seen
+        self._holder, self._holder_seen = (None if self.embedded else holder), True
+        if self.embedded:
+            return
+        if before is not None and holder is None:
+            self.notify(f"The runner (pid {before['pid']} on {before['host']}) stopped: "
+                        "queued jobs wait. Press t to run them in this app.",
+                        severity="warning", timeout=8)
+        if seen != self._holder_seen or (before is None) != (holder is None):
+            self.task_center.refresh_bindings()
+
+    async def action_take_over(self) -> None:
+        """Start an embedded runner in place of a dead one."""
+        if self.embedded:
+            self.notify("This app already runs the queue.", timeout=3)
+            return
+        started = await asyncio.to_thread(
+            self.service.start_runner_thread, on_event=self._runner_event_in_thread
+        )
+        if started:
+            self.embedded = True
+            self.notify("This app now runs the queue.", timeout=4)
+        else:
+            self.notify("Another runner holds the lease: staying attached to it.",
+                        severity="warning")
+        await self.refresh_now()
+        self.task_center.refresh_bindings()
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:
@@ -184,6 +307,9 @@ class CatalogsyncApp(App[None]):
     def _runner_event(self, event: RunnerEventReceived) -> None:
         job_id = event.data.get("job_id")
         message = event.data.get("message")
+        if event.kind == "exit":
+            self.exit()
+            return
         if event.kind == "job_finished":
             self._notify_finished(job_id, str(event.data.get("status")), message)
         elif event.kind == "job_paused":
@@ -217,12 +343,22 @@ class CatalogsyncApp(App[None]):
                         severity="error", timeout=15)
 
     def _notify_transitions(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Attached to another runner: tell finished and self-paused jobs from the rows."""
+        """Attached to another runner: tell finished and self-paused jobs from the rows.
+
+        A job may go from queued to failed between two reads, or be submitted and fail
+        between them: any change to an end state counts, and so does a job newer than
+        every job of the last read that is already at its end."""
+        first = not self._statuses
         previous, self._statuses = self._statuses, {int(r["id"]): r["status"] for r in rows}
+        if first:
+            return
+        newest_before = max(previous, default=0)
         by_id = {int(r["id"]): r for r in rows}
         for job_id, status in self._statuses.items():
             before = previous.get(job_id)
-            if before not in ACTIVE_JOB_STATUSES or status == before:
+            if status == before or (before is None and job_id <= newest_before):
+                continue
+            if status == "paused" and before not in ACTIVE_JOB_STATUSES:
                 continue
             if status == "paused":
                 self._notify_paused(job_id, by_id[job_id].get("pause_reason"))
@@ -254,9 +390,24 @@ class CatalogsyncApp(App[None]):
         await self.push_screen("playlists")
         await self.refresh_now()
 
+    async def action_show_log(self) -> None:
+        """The log view: notification history and the newest events of every job."""
+        if self.screen is not self.task_center:
+            return
+        self._log_open = True
+        await self.push_screen("log")
+        await self.refresh_now()
+
+    def show_failures(self, job: dict[str, Any]) -> None:
+        """The failures view of one job."""
+        from tui.screens.failures import FailuresScreen  # imported when first used
+
+        self.push_screen(FailuresScreen(job), lambda _: self.request_refresh())
+
     def show_tasks(self) -> None:
         """Back to the task center."""
         self._playlists_open = False
+        self._log_open = False
         while self.screen is not self.task_center and len(self.screen_stack) > 1:
             self.pop_screen()
 
@@ -270,6 +421,8 @@ class CatalogsyncApp(App[None]):
 
     async def open_new_job(self) -> None:
         """The new-job dialog; a submitted job gets highlighted."""
+        from tui.screens.new_job import NewJobChoices, NewJobScreen  # imported when used
+
         playlists = await self.call_engine(self.service.playlists)
         backends = await self.call_engine(self.service.catalog.list_backends)
         if playlists is None or backends is None:
@@ -288,10 +441,15 @@ class CatalogsyncApp(App[None]):
 
     def action_help(self) -> None:
         """The key card."""
+        from tui.screens.failures import FailuresScreen
+        from tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen([
-            ("Task center", TaskCenterScreen.BINDINGS),
+            ("Task center", [b for b in TaskCenterScreen.BINDINGS if isinstance(b, Binding)
+                             and b.action not in ("app.help", "app.quit")]),
+            ("Failures", FailuresScreen.BINDINGS),
             ("Playlists", PlaylistsScreen.BINDINGS),
             ("Everywhere", self.BINDINGS),
         ]))
@@ -321,27 +479,57 @@ class CatalogsyncApp(App[None]):
                 }
                 self.notify("Quitting when the running jobs finish (q again to choose again).",
                             timeout=6)
+                self.task_center.runner_text = self._runner_text(None)
+                self.request_refresh()
             else:
                 self._quit_after = None
                 self.service.hold_new_jobs(False)
 
         self.push_screen(quit_dialog(running), answered)
 
+    def hang_up(self) -> None:
+        """SIGHUP (the SSH session or tmux pane closed): stop the runner, then exit."""
+        if self.hung_up:
+            return
+        self.hung_up = True
+        self._stop_runner_and_exit("terminal hung up")
+
     @work(thread=True, exit_on_error=False, group="shutdown")
-    def _stop_runner_and_exit(self) -> None:
+    def _stop_runner_and_exit(self, reason: str | None = None) -> None:
         try:
             if self.embedded:
-                self.service.stop_runner()
+                # A hang-up leaves a few seconds before the terminal's side gives up.
+                self.service.stop_runner(3.5 if reason else 30.0, reason=reason)
                 self.embedded = False
         finally:
-            self.call_from_thread(self.exit)
+            if reason:
+                self.post_message(RunnerEventReceived("exit"))  # the loop may be busy
+                # The terminal is gone: Textual's writes to it can block its shutdown for
+                # good. The database is at rest by now, so a last resort is safe.
+                timer = threading.Timer(HANG_UP_GRACE, _exit_after_hang_up)
+                timer.daemon = True
+                timer.start()
+            else:
+                self.call_from_thread(self.exit)
 
 
-def run_tui(service: Catalogsync, *, demo: bool = False) -> None:
-    """Run the task center in this terminal until the operator quits."""
+def _exit_after_hang_up() -> None:
+    logging.shutdown()
+    os._exit(128 + signal.SIGHUP)
+
+
+def run_tui(service: Catalogsync, *, demo: bool = False, log_file: Path | None = None) -> None:
+    """Run the task center in this terminal until the operator quits.
+
+    Log records go to Textual's log and ``log_file`` (never to the terminal the app
+    draws on); SIGHUP stops the embedded runner cleanly before the app exits.
+    """
+    from tui.logsetup import default_log_file, tui_logging
+
     app = CatalogsyncApp(service, demo=demo)
-    try:
-        app.run()
-    finally:
-        if app.embedded:
-            service.stop_runner()
+    with tui_logging(log_file or default_log_file(service.settings)):
+        try:
+            app.run()
+        finally:
+            if app.embedded:
+                service.stop_runner(reason="terminal hung up" if app.hung_up else None)

@@ -20,6 +20,8 @@ class JobsRefreshed(Message):
     # With a job filter: the rows it matches among every job, and the text searched.
     matches: list[dict[str, Any]] | None = None
     match_text: str = ""
+    # With the log view open: the newest events of every job.
+    events: list[dict[str, Any]] | None = None
 
 
 @dataclass

@@ -199,7 +199,7 @@ def task_rows_matching(
     order (the table itself shows only the first ``limit`` jobs).
 
     ``matches`` sees what a filter looks at, as the table shows it: ``display_name``,
-    ``status`` and ``scope_summary``. It is asked once per distinct combination, not once
+    ``job_type``, ``lane_type``, ``status`` and ``scope_summary``. It is asked once per distinct combination, not once
     per job; full rows are built for the first ``limit`` jobs it accepts. Three queries.
     """
     with repo.snapshot():
@@ -224,6 +224,8 @@ def task_rows_matching(
                     matches(
                         {
                             "display_name": scoped_display_name(job_type, playlists > 0),
+                            "job_type": job_type,
+                            "lane_type": job_lane_type(job_type),
                             "status": status,
                             "scope_summary": _scope_text(playlists, sources),
                         }

@@ -97,7 +97,10 @@ def test_task_rows_matching_searches_every_job_in_table_order(repo):
     assert [r["id"] for r in rows] == [queued_upload, newer_upload, old_upload]
     assert rows[1]["scope_summary"] == "2 sources" and rows[1]["status"] == "failed"
     # Asked once per distinct name, status and scope, not once per job.
-    assert sorted(tuple(r.values()) for r in seen) == [
+    # The filter's facets (type:, lane:) see the job type and lane too.
+    assert {(r["job_type"], r["lane_type"]) for r in seen if r["display_name"] == "Upload"} == {
+        ("upload_only", "general")}
+    assert sorted((r["display_name"], r["status"], r["scope_summary"]) for r in seen) == [
         ("Download Selected Playlists", "running", "3 playlists"),
         ("Sync", "completed", "All sources"),
         ("Upload", "completed", "All sources"),

@@ -130,6 +130,18 @@ def _seed_finished_jobs(service: Catalogsync, seeded: Seeded) -> None:
              "playlist_id": seeded.playlists[2], "status": ItemStatus.FAILED},
         ],
     )
+    _at(89)
+    with ops._connection() as conn:
+        for key, code, error, attempts in (
+            ("playlist:2", "http_404",
+             "HTTP 404 from https://dj:s3cret@lists.example/late-night-jazz.m3u", 1),
+            ("playlist:3", "not_found", "/srv/playlists/road-trip-2024.m3u does not exist", 3),
+        ):
+            conn.execute(
+                "UPDATE job_items SET last_error_code = ?, last_error = ?, attempts = ?, "
+                "ended_at = ? WHERE job_stage_id = ? AND item_key = ?",
+                (code, error, attempts, clock.now_text(), stage, key),
+            )
     _at(88)
     ops.set_job_status(seeded.failed, JobStatus.FAILED, error="2 playlists failed to sync")
     ops.add_event(seeded.failed, "failed", f"job {seeded.failed} failed: 2 playlists failed",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, SelectionList, Sparkline
+from textual.widgets import Input, Select, SelectionList
 
 from catalogsync.ops.models import ItemStatus, JobStatus
 from catalogsync.service import Catalogsync
@@ -17,7 +17,7 @@ from tests.tui.conftest import SPEEDS_1, SPEEDS_2, Seeded, drain_workers, make_a
 from tui.app import CatalogsyncApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.screens.new_job import NewJobScreen
+from tui.screens.new_job import NO_BACKEND, NewJobScreen
 from tui.screens.playlists import PlaylistsScreen
 from tui.screens.task_center import TaskCenterScreen
 from tui.widgets.job_detail import JobDetail
@@ -55,9 +55,15 @@ async def test_table_lists_jobs_in_task_center_order(seeded: Seeded) -> None:
             str(i) for i in (seeded.running, seeded.queued_1, seeded.queued_2, seeded.paused,
                              seeded.failed, seeded.completed)
         ]
+        statuses = [table.get_cell(str(i), "status").plain
+                    for i in (seeded.running, seeded.queued_1, seeded.queued_2)]
+        assert statuses == ["running", "queued #1", "queued #2"]
+        # The Lane column says the lane only (it used to mix in `running` and `queued #1`).
         lanes = [table.get_cell(str(i), "lane").plain
-                 for i in (seeded.running, seeded.queued_1, seeded.queued_2)]
-        assert lanes == ["running", "queued #1", "queued #2"]
+                 for i in (seeded.running, seeded.queued_1, seeded.failed)]
+        assert lanes == ["download", "download", "general"]
+        assert table.get_cell(str(seeded.running), "progress").plain == "6 / 22 songs"
+        assert table.get_cell(str(seeded.running), "speed").plain == "6.0 MB/s"
         assert table.get_cell(str(seeded.running), "status").style == "bold green"
         assert table.get_cell(str(seeded.failed), "status").style == "bold red"
         header = str(app.task_center.query_one(SummaryHeader).render())
@@ -96,7 +102,7 @@ async def test_p_resumes_a_paused_job(seeded: Seeded) -> None:
         assert status(seeded, seeded.paused) == JobStatus.QUEUED
         assert [c["command_type"] for c in commands(seeded, seeded.paused)] == ["resume"]
         table = app.task_center.query_one(JobTable)
-        assert table.get_cell(str(seeded.paused), "status").plain == "queued"
+        assert table.get_cell(str(seeded.paused), "status").plain.startswith("queued #")
         assert table.highlighted_job_id == seeded.paused
 
 
@@ -202,7 +208,8 @@ async def test_new_job_errors_are_notifications_and_the_dialog_stays(seeded: See
         await settle(pilot, app)
         assert isinstance(app.screen, NewJobScreen)
         assert len(seeded.service.ops.list_jobs()) == count
-        assert ("error", "upload_only needs a target: add --backend NAME") in app.notified
+        # Said in the TUI's words, not the CLI's `--backend NAME`.
+        assert ("error", NO_BACKEND) in app.notified
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, TaskCenterScreen)
@@ -218,7 +225,7 @@ async def test_brackets_move_a_queued_job_within_its_lane(seeded: Seeded) -> Non
         rows = {r["id"]: r for r in seeded.service.task_rows()}
         assert rows[seeded.queued_2]["queue_label"] == "queued #1"
         assert rows[seeded.queued_1]["queue_label"] == "queued #2"
-        assert table.get_cell(str(seeded.queued_2), "lane").plain == "queued #1"
+        assert table.get_cell(str(seeded.queued_2), "status").plain == "queued #1"
         assert table.row_keys()[1:3] == [str(seeded.queued_2), str(seeded.queued_1)]
         # The cursor follows the job it moved.
         assert table.highlighted_job_id == seeded.queued_2
@@ -269,6 +276,12 @@ async def test_slash_filters_and_escape_clears(seeded: Seeded) -> None:
         await pilot.press(*"paused")
         await pilot.pause()
         assert table.row_keys() == [str(seeded.paused)]
+        # Esc in the box returns to the table keeping the filter (as in the picker) ...
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.has_focus and box.display
+        assert table.row_keys() == [str(seeded.paused)]
+        # ... Esc on the table clears it.
         await pilot.press("escape")
         await pilot.pause()
         assert not box.display
@@ -318,10 +331,10 @@ async def test_question_mark_opens_help(seeded: Seeded) -> None:
         assert isinstance(app.screen, TaskCenterScreen)
 
 
-async def test_2_and_l_open_the_playlists_and_1_escape_return(seeded: Seeded) -> None:
+async def test_2_opens_the_playlists_and_1_escape_return(seeded: Seeded) -> None:
     app = make_app(seeded.service)
     async with app.run_test(size=SIZE) as pilot:
-        for open_key, back_key in (("2", "escape"), ("l", "1")):
+        for open_key, back_key in (("2", "escape"), ("2", "1")):
             await pilot.press(open_key)
             await pilot.pause()
             assert isinstance(app.screen, PlaylistsScreen)
@@ -339,7 +352,7 @@ async def test_enter_expands_the_detail_with_workers_and_sparklines(seeded: Seed
         assert detail.display and detail.job_id == seeded.running
         workers = list(detail.query(WorkerRow))
         assert [w.worker_id for w in workers] == seeded.worker_ids
-        assert [list(w.query_one(Sparkline).data) for w in workers] == [SPEEDS_1, SPEEDS_2]
+        assert [w.samples for w in workers] == [SPEEDS_1, SPEEDS_2]
         stages = str(detail.query_one("#detail-stages").render())
         assert "6 / 22 songs" in stages
         playlists = str(detail.query_one("#detail-playlists").render())
@@ -422,12 +435,14 @@ class FakeRunner:
 
     def __init__(self, seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
         self.stopped = 0
+        self.reasons: list[str | None] = []
         service = seeded.service
         monkeypatch.setattr(service, "start_runner_thread", lambda on_event=None: True)
         monkeypatch.setattr(service, "stop_runner", self.stop)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0, *, reason: str | None = None) -> None:
         self.stopped += 1
+        self.reasons.append(reason)
 
 
 async def test_quit_with_running_jobs_asks_and_stop_stops_the_runner(
@@ -445,7 +460,12 @@ async def test_quit_with_running_jobs_asks_and_stop_stops_the_runner(
         assert "Stop running jobs (they resume at next start)" in str(
             app.screen.query_one("#choice-stop").label
         )
+        # "Stay" is Esc: `c` means cancel-job everywhere else.
+        assert "Stay (Esc)" in str(app.screen.query_one("#choice-stay").label)
         await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, TaskCenterScreen) and app.is_running
         await pilot.press("q")

@@ -20,6 +20,7 @@ class Choice:
     label: str
     key: str
     variant: str = "default"
+    key_display: str = ""
 
 
 class ConfirmScreen(ModalScreen[str | None]):
@@ -28,9 +29,10 @@ class ConfirmScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Back", id="confirm.back")]
 
     def __init__(
-        self, title: str, message: str, choices: list[Choice], *, stacked: bool = False
+        self, title: str, message: str, choices: list[Choice], *, stacked: bool = False,
+        id: str | None = None,
     ) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__(classes="dialog-screen", id=id)
         self.title_text = title
         self.message = message
         self.choices = choices
@@ -44,7 +46,7 @@ class ConfirmScreen(ModalScreen[str | None]):
             with buttons(classes="dialog-buttons"):
                 for choice in self.choices:
                     yield Button(
-                        f"{choice.label} ({choice.key})",
+                        f"{choice.label} ({choice.key_display or choice.key})",
                         id=f"choice-{choice.value}",
                         variant=choice.variant,  # type: ignore[arg-type]
                         compact=True,
@@ -53,6 +55,12 @@ class ConfirmScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         # Enter takes the last, safe answer ("Keep it", "Cancel"); the others need their key.
         self.query(Button).last().focus()
+
+    def set_message(self, message: str) -> None:
+        """Say something newer (the quit dialog follows the running jobs)."""
+        if message != self.message and self.is_mounted:
+            self.message = message
+            self.query_one(".dialog-message", Static).update(message)
 
     def on_key(self, event: events.Key) -> None:
         """A choice's key answers at once."""
@@ -81,16 +89,37 @@ def cancel_job_dialog(job: dict) -> ConfirmScreen:
     )
 
 
+def running_text(running: int) -> str:
+    """`1 job is running in this app's runner.` (or that none is any more)."""
+    if running == 0:
+        return "No job is running any more: Stop quits at once."
+    jobs = "1 job is" if running == 1 else f"{running} jobs are"
+    return f"{jobs} running in this app's runner."
+
+
 def quit_dialog(running: int) -> ConfirmScreen:
     """Quitting while this app runs jobs: stop them, wait for them, or stay."""
-    jobs = "1 job is" if running == 1 else f"{running} jobs are"
     return ConfirmScreen(
         "Quit catalogsync?",
-        f"{jobs} running in this app's runner.",
+        running_text(running),
         [
             Choice("stop", "Stop running jobs (they resume at next start)", "s", "warning"),
-            Choice("wait", "Wait for them", "w", "primary"),
-            Choice("cancel", "Cancel", "c"),
+            Choice("wait", "Quit when they finish", "w", "primary"),
+            Choice("stay", "Stay", "escape", key_display="Esc"),
         ],
         stacked=True,
+        id="quit-dialog",
+    )
+
+
+def all_jobs_dialog(what: str, jobs: list[dict]) -> ConfirmScreen:
+    """`Pause all 3 jobs?` with `Pause all (y)` / `Keep them (n)`."""
+    names = ", ".join(f"{j['id']} {j.get('display_name')}" for j in jobs[:4])
+    more = f" and {len(jobs) - 4} more" if len(jobs) > 4 else ""
+    count = "1 job" if len(jobs) == 1 else f"{len(jobs)} jobs"
+    return ConfirmScreen(
+        f"{what.title()} all ({count})?",
+        f"{names}{more}.",
+        [Choice("yes", f"{what.title()} all", "y", "warning"),
+         Choice("no", "Keep them as they are", "n", "primary")],
     )

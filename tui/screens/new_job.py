@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.widgets.selection_list import Selection
 
-from catalogsync.ops.jobdefs import JOB_TYPES, display_name, job_has_stage
+from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage, scoped_display_name
 from tui.widgets.pick_list import PickList
 
 if TYPE_CHECKING:
@@ -31,9 +31,14 @@ class NewJobChoices:
     job_type: str = "sync_download"
 
 
+NO_BACKEND = ("No upload backend yet: add one with `catalogsync backends add NAME "
+              "--kind local --target DIR` (or webdav / rclone), then choose it here.")
+
+
 def job_type_label(job_type: str) -> str:
-    """`Sync Then Download All (sync_download)`."""
-    return f"{display_name(job_type)} ({job_type})"
+    """`Sync Then Download (sync_download)`: the type's name, whatever its scope (the
+    table says `... All` for a job without playlists, `Sync Selected Playlists`...)."""
+    return f"{scoped_display_name(job_type, False).removesuffix(' All')} ({job_type})"
 
 
 class NewJobScreen(ModalScreen[dict[str, Any] | None]):
@@ -75,12 +80,14 @@ class NewJobScreen(ModalScreen[dict[str, Any] | None]):
                 *(Selection(Text(name), name) for name in self.choices.sources),
                 id="job-sources",
             )
-            yield Label("Upload to backend", id="backend-label")
+            yield Label("Upload to backend" if self.choices.backends else NO_BACKEND,
+                        id="backend-label")
             yield Select(
                 [(name, name) for name in self.choices.backends],
-                prompt="choose a backend",
+                prompt="choose a backend" if self.choices.backends else "no backend configured",
                 id="job-backend",
                 compact=True,
+                disabled=not self.choices.backends,
             )
             with Horizontal(id="priority-row"):
                 yield Label("Priority (lower runs first) ")
@@ -131,6 +138,10 @@ class NewJobScreen(ModalScreen[dict[str, Any] | None]):
         except ValueError:
             self.notify(f"Priority must be a whole number, not {priority_text!r}.",
                         severity="error")
+            return
+        if self.query_one("#job-backend").display and not isinstance(backend, str):
+            self.notify(NO_BACKEND if not self.choices.backends
+                        else "Choose the backend to upload to.", severity="error")
             return
         result = await self.capp.call_engine(
             self.capp.service.submit_job,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
+from tui.widgets.footer import FittedFooter
 from tui.widgets.playlist_table import PlaylistTable, playlist_matches
 
 if TYPE_CHECKING:
@@ -55,8 +56,10 @@ class PlaylistsScreen(Screen[None]):
                 tooltip="What syncing and downloading the selection would do (changes nothing)"),
         Binding("slash", "filter", "Filter", id="playlists.filter", key_display="/",
                 tooltip="Type to filter playlists (Enter or Esc back to the table)"),
-        Binding("escape,1", "back", "Back", id="playlists.back",
-                tooltip="Back to the task center"),
+        Binding("escape", "back", "Back", id="playlists.back", key_display="Esc",
+                tooltip="Filter box: back to the table; table: clear the filter, then back"),
+        Binding("1", "tasks", "Tasks", id="playlists.tasks", show=False,
+                tooltip="Back to the task center (the filter is kept)"),
     ]
 
     def __init__(self) -> None:
@@ -80,7 +83,7 @@ class PlaylistsScreen(Screen[None]):
         with Horizontal(id="playlist-actions"):
             for button_id, (key, label, _) in BUTTONS.items():
                 yield Button(f"{key} {label}", id=button_id, compact=True)
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     def on_resize(self) -> None:
         narrow = self.size.width < 120
@@ -157,11 +160,34 @@ class PlaylistsScreen(Screen[None]):
         self.query_one(PlaylistTable).focus()
 
     def action_back(self) -> None:
-        """Esc in the filter returns to the table; elsewhere back to the task center."""
-        if self.query_one("#playlist-filter", Input).has_focus:
+        """Esc as in the task center: in the filter back to the table (keeping it); on the
+        table it clears the filter first, then returns to the task center."""
+        box = self.query_one("#playlist-filter", Input)
+        if box.has_focus:
             self.query_one(PlaylistTable).focus()
             return
+        if self.filter_text:
+            box.value = ""
+            self.filter_text = ""
+            self._show_rows()
+            return
         self.capp.show_tasks()
+
+    def action_tasks(self) -> None:
+        """Back to the task center, keeping filter and selection."""
+        self.capp.show_tasks()
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter that is no key here says how to filter (typing alone does not)."""
+        if (event.is_printable and event.character and event.character.isalpha()
+                and self.query_one(PlaylistTable).has_focus
+                and event.key not in self._bound_keys()):
+            self.notify(f"{event.character!r} is not a key here: / filters the playlists.",
+                        timeout=3)
+
+    def _bound_keys(self) -> set[str]:
+        return {key.strip() for binding in self.BINDINGS if isinstance(binding, Binding)
+                for key in binding.key.split(",")} | {"j", "k", "g", "G", "l", "q"}
 
     # -- actions ------------------------------------------------------------
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input, Static
 
 from catalogsync.ops.models import CommandType
 from tui.messages import JobsRefreshed
-from tui.screens.confirm import cancel_job_dialog
+from tui.screens.confirm import all_jobs_dialog, cancel_job_dialog
+from tui.widgets.footer import FittedFooter
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.job_table import JobTable, filter_key, job_matches
 from tui.widgets.summary_header import SummaryHeader
@@ -22,28 +24,50 @@ if TYPE_CHECKING:
 
 
 MOVE = Binding.Group("Move", compact=True)
+# Actions on the highlighted job: hidden from the footer while typing into the filter.
+JOB_ACTIONS = {"toggle_pause", "cancel_job", "retry_job", "move_job", "show_failures"}
 
 
 class TaskCenterScreen(Screen[None]):
     """One table of jobs; Enter expands the highlighted job's detail."""
 
+    AUTO_FOCUS = "#jobs"
+    # Help and Quit first: at 60 columns the footer cuts what does not fit on the right.
     BINDINGS = [
+        Binding("question_mark", "app.help", "Help", id="app.help", key_display="?",
+                tooltip="Show every key"),
+        Binding("q", "app.quit", "Quit", id="app.quit",
+                tooltip="Quit (asks when this app's runner has jobs running)"),
         Binding("p", "toggle_pause", "Pause", id="task.pause",
                 tooltip="Pause the highlighted job, or resume it when paused"),
         Binding("c", "cancel_job", "Cancel", id="task.cancel",
                 tooltip="Cancel the highlighted job (asks first)"),
         Binding("n", "new_job", "New", id="task.new", tooltip="Submit a new job"),
+        Binding("f", "show_failures", "Failures", id="task.failures",
+                tooltip="Every failed item of the highlighted job (R retries them)"),
+        Binding("R,shift+r", "retry_job", "Retry", id="task.retry", key_display="R",
+                tooltip="Retry the failed items of the highlighted job"),
+        Binding("slash", "filter", "Filter", id="task.filter", key_display="/",
+                tooltip="Filter all jobs: words, status:failed, type:sync, lane:download"),
+        Binding("l,3", "app.show_log", "Log", id="task.log",
+                tooltip="The log: notification history and the newest job events"),
+        Binding("2", "app.show_playlists", "Playlists", id="task.playlists",
+                tooltip="Open the playlist picker"),
+        Binding("s", "cycle_sort", "Sort", id="task.sort",
+                tooltip="Sort by the next column: queue, newest, status, task, progress, speed"),
+        Binding("t", "app.take_over", "Take over", id="task.take_over",
+                tooltip="Start a runner in this app (when no runner is live)"),
         Binding("left_square_bracket", "move_job(-1)", "Move up", id="task.up", key_display="[",
                 tooltip="Move the highlighted queued job up in its lane", group=MOVE),
         Binding("right_square_bracket", "move_job(1)", "Move down", id="task.down",
                 key_display="]", tooltip="Move the highlighted queued job down in its lane",
                 group=MOVE),
-        Binding("R,shift+r", "retry_job", "Retry", id="task.retry", key_display="R",
-                tooltip="Retry the failed items of the highlighted job"),
-        Binding("slash", "filter", "Filter", id="task.filter", key_display="/",
-                tooltip="Filter all jobs by name, status or scope (Esc clears)"),
-        Binding("2,l", "app.show_playlists", "Playlists", id="task.playlists",
-                tooltip="Open the playlist picker"),
+        Binding("m", "more_jobs", "More", id="task.more",
+                tooltip="List 50 more (older) jobs", show=False),
+        Binding("P", "all_jobs('pause')", "Pause all", id="task.pause_all", show=False,
+                tooltip="Pause every queued and running job (asks first)"),
+        Binding("U", "all_jobs('resume')", "Resume all", id="task.resume_all", show=False,
+                tooltip="Resume every paused job (asks first)"),
         Binding("escape", "escape", "Clear", show=False, id="task.escape",
                 tooltip="Clear the filter, then collapse the detail"),
     ]
@@ -59,6 +83,7 @@ class TaskCenterScreen(Screen[None]):
         self.matches_for = ""
         self.runner_text = ""
         self.demo = False
+        self.total_jobs = 0
         self._last: JobsRefreshed | None = None
         self._ready = False
 
@@ -69,24 +94,31 @@ class TaskCenterScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield SummaryHeader(id="summary")
-        yield Input(placeholder="filter all jobs: name, status or scope · Enter keeps · Esc clears",
-                    id="job-filter", compact=True)
+        yield Input(placeholder="filter all jobs: words, status:failed, type:sync, lane:download"
+                    " · Enter keeps · Esc back", id="job-filter", compact=True)
         yield JobTable(id="jobs")
+        yield Static(id="jobs-empty")
         yield JobDetail(id="detail")
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#job-filter").display = False
         self.query_one("#detail").display = False
         self.query_one(JobTable).focus()
         self._ready = True
         if self._last is not None:
             self.show_refresh(self._last)
 
+    def on_unmount(self) -> None:
+        self._ready = False
+
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")
-        # The palette key only fits in the footer of a wide terminal; the header names it.
-        self.query_one(Footer).show_command_palette = self.size.width >= 100
+        self.set_class(self.size.width < 76, "-tiny")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide job actions while typing a filter (`t` is checked by the app)."""
+        typing = self._ready and self.query_one("#job-filter").has_focus
+        return not (action in JOB_ACTIONS and typing)
 
     # -- data -------------------------------------------------------------
 
@@ -94,23 +126,35 @@ class TaskCenterScreen(Screen[None]):
         """Apply a fresh read: header, rows (filtered), and the expanded job's detail."""
         self._last = message
         self.rows = list(message.dashboard.get("task_rows") or [])
+        self.total_jobs = int((message.dashboard.get("summary") or {}).get("total_jobs") or 0)
         self.matches, self.matches_for = message.matches, message.match_text
-        if not self._ready:
-            return  # the app read before this screen was composed: on_mount applies it
+        # Not composed yet (on_mount applies it) or already taken down (the app is closing).
+        if not self._ready or not self.is_attached or not self.app.is_running:
+            return
         if not self.query(SummaryHeader):
             return  # a read that lands while the app shuts down: nothing left to show
         header = self.query_one(SummaryHeader)
         header.runner_text = self.runner_text
         header.demo = self.demo
-        header.show_dashboard(message.dashboard)
-        self._show_rows()
+        shown = self._show_rows()
+        header.show_dashboard(message.dashboard, self.jobs_text(shown))
         if self.expanded_job_id is not None and message.detail_job_id == self.expanded_job_id:
             if message.detail is None:
                 self.collapse()
             else:
                 self.query_one(JobDetail).show(message.detail)
 
-    def _show_rows(self) -> None:
+    def jobs_text(self, shown: int) -> str:
+        """`6 of 55 jobs · m: more · sort: queue (s)`."""
+        text = f"{shown} of {self.total_jobs} jobs"
+        if filter_key(self.filter_text):
+            text = f"{shown} match · {self.total_jobs} jobs"
+        elif shown < self.total_jobs:
+            text += " · m: more · / finds any"
+        table = self.query_one(JobTable)
+        return f"{text} · sort: {table.sort_name} (s)"
+
+    def _show_rows(self) -> int:
         """The table's rows, or with a filter the jobs it matches among all of them (the
         rows in hand are filtered until the read for this text arrives)."""
         text = filter_key(self.filter_text)
@@ -119,6 +163,15 @@ class TaskCenterScreen(Screen[None]):
         else:
             rows = [r for r in self.rows if job_matches(r, text)]
         self.query_one(JobTable).show_jobs(rows)
+        empty = self.query_one("#jobs-empty", Static)
+        empty.display = not rows
+        if not rows:
+            empty.update(Text(
+                f"No job matches {self.filter_text.strip()!r}: Esc clears the filter."
+                if text else "No jobs yet: n submits one, 2 opens the playlist picker.",
+                style="dim",
+            ))
+        return len(rows)
 
     def job_row(self, job_id: int | None) -> dict[str, Any] | None:
         """The latest task row of a job (one the filter found among older jobs too)."""
@@ -148,11 +201,24 @@ class TaskCenterScreen(Screen[None]):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.toggle_detail(int(str(event.row_key.value)))
 
+    @on(DataTable.RowHighlighted, "#jobs")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """An open detail pane follows the cursor (what `p` acts on is what it shows)."""
+        if event.row_key is None or event.row_key.value is None:
+            return
+        job_id = int(str(event.row_key.value))
+        if self.expanded_job_id is not None and self.expanded_job_id != job_id:
+            self.show_detail(job_id)
+
     def toggle_detail(self, job_id: int) -> None:
         """Expand a job's detail, or collapse it when it is the one shown."""
         if self.expanded_job_id == job_id:
             self.collapse()
             return
+        self.show_detail(job_id)
+
+    def show_detail(self, job_id: int) -> None:
+        """Point the detail pane at a job and read it."""
         self.expanded_job_id = job_id
         detail = self.query_one(JobDetail)
         detail.display = True
@@ -164,18 +230,18 @@ class TaskCenterScreen(Screen[None]):
         self.expanded_job_id = None
         self.query_one(JobDetail).display = False
 
-    # -- filter -----------------------------------------------------------
+    # -- filter, sort, paging ----------------------------------------------
 
     def action_filter(self) -> None:
         """Show the filter input and type into it."""
         box = self.query_one("#job-filter", Input)
-        box.display = True
+        box.add_class("-shown")
         box.focus()
 
     @on(Input.Changed, "#job-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
-        self._show_rows()
+        self._refresh_shown()
         if filter_key(event.value) and self._ready:
             self.capp.request_refresh()  # search every job, not only the rows in hand
 
@@ -183,21 +249,45 @@ class TaskCenterScreen(Screen[None]):
     def _filter_submitted(self) -> None:
         self.query_one(JobTable).focus()
 
+    def _refresh_shown(self) -> None:
+        shown = self._show_rows()
+        if self._last is not None:
+            self.query_one(SummaryHeader).jobs_text = self.jobs_text(shown)
+            self.query_one(SummaryHeader).refresh_text()
+
     def set_filter(self, text: str) -> None:
         """Set the filter text (empty hides the input)."""
         box = self.query_one("#job-filter", Input)
         box.value = text
         self.filter_text = text
-        box.display = bool(text)
-        self._show_rows()
+        box.set_class(bool(text), "-shown")
+        self._refresh_shown()
 
     def action_escape(self) -> None:
-        """Esc clears the filter first, then collapses the detail."""
-        if self.filter_text or self.query_one("#job-filter").display:
-            self.set_filter("")
+        """Esc in the filter returns to the table (keeping it, as in the playlist picker);
+        on the table it clears the filter first, then collapses the detail."""
+        box = self.query_one("#job-filter", Input)
+        if box.has_focus:
+            box.set_class(bool(self.filter_text), "-shown")
             self.query_one(JobTable).focus()
+        elif self.filter_text or box.has_class("-shown"):
+            self.set_filter("")
         elif self.expanded_job_id is not None:
             self.collapse()
+
+    def action_cycle_sort(self) -> None:
+        """Sort by the next column (the header names the sort; the column shows ▼)."""
+        name = self.query_one(JobTable).cycle_sort()
+        self._refresh_shown()
+        self.notify(f"Sorted by {name}.", timeout=2)
+
+    def action_more_jobs(self) -> None:
+        """List 50 more jobs (older finished ones)."""
+        if len(self.rows) >= self.total_jobs:
+            self.notify(f"All {self.total_jobs} jobs are listed.", timeout=2)
+            return
+        self.capp.task_limit += 50
+        self.capp.request_refresh()
 
     # -- commands ---------------------------------------------------------
 
@@ -238,6 +328,27 @@ class TaskCenterScreen(Screen[None]):
 
         self.app.push_screen(cancel_job_dialog(job), answered)
 
+    def action_all_jobs(self, what: str) -> None:
+        """Pause every queued and running job, or resume every paused one (asks first)."""
+        key = "can_pause" if what == "pause" else "can_resume"
+        jobs = [r for r in self.rows if r[key]]
+        if not jobs:
+            self.notify(f"No job to {what}.", severity="warning", timeout=3)
+            return
+
+        async def answered(choice: str | None) -> None:
+            if choice != "yes":
+                return
+            command = CommandType.PAUSE if what == "pause" else CommandType.RESUME
+            done = 0
+            for job in jobs:
+                if await self.capp.call_engine(self.capp.service.command, job["id"], command,
+                                               requested_by="tui") is not None:
+                    done += 1
+            self.notify(f"{what.title()} sent to {done} of {len(jobs)} jobs.", timeout=3)
+
+        self.app.push_screen(all_jobs_dialog(what, jobs), answered)
+
     async def action_move_job(self, direction: int) -> None:
         """Move a queued job one place up (-1) or down (+1) in its lane."""
         job = self.highlighted_job()
@@ -260,6 +371,12 @@ class TaskCenterScreen(Screen[None]):
         result = await self.capp.call_engine(self.capp.service.command, job["id"],
                                              CommandType.RETRY, requested_by="tui")
         self._told(job["id"], CommandType.RETRY, result)
+
+    def action_show_failures(self) -> None:
+        """Every failed item of the highlighted job."""
+        job = self.highlighted_job()
+        if job is not None:
+            self.capp.show_failures(job)
 
     async def action_new_job(self) -> None:
         """Open the new-job dialog."""

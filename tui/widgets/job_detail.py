@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from catalogsync.transfer.meter import format_speed
 from tui.formatting import percent_text, relative_time, status_text
 from tui.widgets.updates import update_if_changed
 from tui.widgets.worker_row import WorkerRow
@@ -38,7 +39,12 @@ def stages_text(stages: list[dict[str, Any]]) -> Text:
         status = status_text(str(stage["status"]))
         status.pad_right(max(1, 13 - len(status)))
         text.append_text(status)
-        text.append(f"{stage['progress_text']:<16}{percent_text(stage['progress_percent']):>5}")
+        total = int(stage.get("total_items") or 0)
+        if total == 0 and stage["status"] in ("completed", "skipped", "canceled"):
+            text.append(f"{'nothing to do':<16}{'-':>5}", style="dim")
+        else:
+            percent = percent_text(stage["progress_percent"]) if total else "-"
+            text.append(f"{stage['progress_text']:<16}{percent:>5}")
         failed, skipped = int(stage["failed_items"]), int(stage["skipped_items"])
         text.append(f"  failed {failed}", style="red" if failed else "dim")
         text.append(f"  skipped {skipped}", style="dim")
@@ -56,6 +62,42 @@ def playlists_text(progress: list[dict[str, Any]]) -> Text:
         text.append(f"\n  {name:<28} {row['progress_text']:>9} ")
         text.append(f"{percent_text(row['progress_percent']):>5}", style="bold")
     return text
+
+
+def failed_line(item: dict[str, Any]) -> Text:
+    """`Song / Artist · Playlist · http_404 · HTTP 404 from … · 3 tries` (one line)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    name = item.get("song") or item.get("playlist") or f"item {item['item_id']}"
+    text.append(str(name), style="bold")
+    if item.get("song") and item.get("playlist"):
+        text.append(f" · {item['playlist']}", style="dim")
+    text.append(f" · {item.get('error_code') or 'error'}", style="red")
+    text.append(f" · {item.get('error') or '-'}")
+    attempts = int(item.get("attempts") or 0)
+    text.append(f" · {attempts} {'try' if attempts == 1 else 'tries'}", style="dim")
+    return text
+
+
+def failures_text(failed: dict[str, Any] | None, limit: int = 5) -> Text:
+    """The first failed items, and how to see them all (`f`) and retry them (`R`)."""
+    total = int((failed or {}).get("total") or 0)
+    text = Text.assemble(("Failed items", "bold"), (f"  {total}", "bold red"))
+    text.append("  f: all of them · R: retry them", style="dim")
+    for item in (failed or {}).get("items", [])[:limit]:
+        text.append("\n  ")
+        text.append_text(failed_line(item))
+    if total > limit:
+        text.append(f"\n  … {total - limit} more (f)", style="dim")
+    return text
+
+
+def job_speed_scale(workers: list[dict[str, Any]]) -> float:
+    """One scale for every worker of a job: the highest speed any of them shows."""
+    peak = 0.0
+    for worker in workers:
+        for value in (*(worker.get("speed_samples") or ()), worker.get("speed_bytes_per_sec")):
+            peak = max(peak, float(value or 0.0))
+    return peak
 
 
 def events_text(events: list[dict[str, Any]], limit: int = 6) -> Text:
@@ -82,6 +124,7 @@ class JobDetail(VerticalScroll):
         yield Static(id="detail-stages")
         yield Static(Text("Workers", style="bold"), id="detail-workers-title")
         yield Vertical(id="detail-workers")
+        yield Static(id="detail-failures")
         yield Static(id="detail-playlists")
         yield Static(id="detail-events")
 
@@ -90,6 +133,7 @@ class JobDetail(VerticalScroll):
         self.job_id = job_id
         title = Text(f"Job {job_id} · loading…")
         update_if_changed(self.query_one("#detail-title", Static), title)
+        self.query_one("#detail-failures").display = False
         for static_id in ("#detail-stages", "#detail-playlists", "#detail-events"):
             update_if_changed(self.query_one(static_id, Static), "")
         self._show_workers([])
@@ -106,9 +150,15 @@ class JobDetail(VerticalScroll):
         )
         events = events_text(detail.get("events") or [])
         update_if_changed(self.query_one("#detail-events", Static), events)
+        failed = detail.get("failed_items") or {}
+        box = self.query_one("#detail-failures", Static)
+        box.display = bool(failed.get("total"))
+        if box.display:
+            update_if_changed(box, failures_text(failed))
         self._show_workers([w for w in detail.get("workers") or [] if w["status"] == "running"])
 
     def _show_workers(self, workers: list[dict[str, Any]]) -> None:
+        scale = job_speed_scale(workers)
         box = self.query_one("#detail-workers", Vertical)
         wanted = {int(w["id"]) for w in workers}
         for worker_id in [i for i in self._rows if i not in wanted]:
@@ -116,7 +166,7 @@ class JobDetail(VerticalScroll):
         for index, worker in enumerate(workers):
             row = self._rows.get(int(worker["id"]))
             if row is not None:
-                row.show(worker)
+                row.show(worker, scale)
                 continue
             # Keep the read model's order (by worker name) when a worker joins.
             later = next(
@@ -124,12 +174,16 @@ class JobDetail(VerticalScroll):
                  if i in self._rows),
                 None,
             )
-            row = self._rows[int(worker["id"])] = WorkerRow(worker)
+            row = self._rows[int(worker["id"])] = WorkerRow(worker, scale)
             if later is not None:
                 box.mount(row, before=later)
             else:
                 box.mount(row)
         box.set_class(not workers, "-empty")
         update_if_changed(self.query_one("#detail-workers-title", Static),
-            Text.assemble(("Workers", "bold"), ("" if workers else "  none active", "dim"))
+            Text.assemble(
+                ("Workers", "bold"),
+                (f"  bars: one scale, full = {format_speed(scale)}" if workers and scale
+                 else "" if workers else "  none active", "dim"),
+            )
         )

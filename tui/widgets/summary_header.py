@@ -1,27 +1,54 @@
-"""The task center's header: title, who runs the queue, summary counts and total speed."""
+"""The task center's header: who runs the queue, counts, total speed and its graph."""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from catalogsync import clock
+from catalogsync.transfer.meter import format_speed
+from tui.widgets.speed_graph import speed_bars
 from tui.widgets.updates import update_if_changed
 
-# summary key, label, label when narrow, colour of a non-zero count
+# summary key, labels wide / narrow / tiny, colour of a non-zero count
 COUNTS = (
-    ("running_jobs", "Running", "Running", "green"),
-    ("queued_download_jobs", "Queued Download Jobs", "Queued downloads", "yellow"),
-    ("paused_jobs", "Paused", "Paused", "yellow"),
-    ("failed_jobs", "Failed / Errors", "Failed", "red"),
+    ("running_jobs", ("Running", "Running", "Run"), "green"),
+    ("queued_download_jobs", ("Queued Download Jobs", "Queued downloads", "Queued"), "yellow"),
+    ("paused_jobs", ("Paused", "Paused", "Paused"), "yellow"),
+    ("failed_jobs", ("Failed / Errors", "Failed", "Failed"), "red"),
 )
 NARROW_BELOW = 90
+TINY_BELOW = 76
+HISTORY = 120  # seconds of lane-wide speed kept for the graph, one sample a second
+
+
+def fit_text(text: Text, width: int) -> Text:
+    """Cut with an ellipsis so a line never wraps (a wrapped line pushes the next away)."""
+    if text.cell_len <= width:
+        return text
+    cut = text.copy()
+    cut.truncate(max(1, width), overflow="ellipsis")
+    return cut
+
+
+def next_schedule_text(schedule: dict[str, Any] | None) -> str:
+    """`next: nightly 03:00` (local time) from the dashboard's ``next_schedule``."""
+    if not schedule:
+        return ""
+    at = clock.parse_text(schedule.get("next_run_at"))
+    if at is None:
+        return ""
+    import time
+
+    return f"next: {schedule.get('name')} {time.strftime('%H:%M', time.localtime(at))}"
 
 
 class SummaryHeader(Static):
-    """Two lines: `catalogsync · Task Center   runner ...` and the counts with total speed."""
+    """Three lines: title and runner; counts and total speed; jobs shown, sort, speed graph."""
 
     runner_text: reactive[str] = reactive("")
     demo: reactive[bool] = reactive(False)
@@ -30,14 +57,28 @@ class SummaryHeader(Static):
         super().__init__(id=id)
         self._summary: dict[str, Any] = {}
         self._speed_text = "-"
+        self.speeds: deque[float] = deque(maxlen=HISTORY)
+        self._sampled_at: int | None = None
+        self.jobs_text = ""
+        self.schedule_text = ""
 
-    def show_dashboard(self, dashboard: dict[str, Any]) -> None:
-        """Take the counts and speed from a dashboard payload."""
-        summary = dict(dashboard.get("summary") or {})
-        speed = str((dashboard.get("download_stats") or {}).get("speed_text") or "-")
-        if summary != self._summary or speed != self._speed_text:
-            self._summary, self._speed_text = summary, speed
-            self.refresh_text()
+    def show_dashboard(self, dashboard: dict[str, Any], jobs_text: str = "") -> None:
+        """Take the counts and speed from a dashboard payload (each call adds a sample)."""
+        self._summary = dict(dashboard.get("summary") or {})
+        stats = dashboard.get("download_stats") or {}
+        speed = stats.get("speed_bytes_per_sec")
+        self._speed_text = str(stats.get("speed_text") or "-")
+        # One sample per second of the clock, not per read: extra reads after a command
+        # would otherwise stretch the graph's time axis.
+        second = int(clock.now())
+        if second == self._sampled_at and self.speeds:
+            self.speeds[-1] = float(speed or 0.0)
+        else:
+            self.speeds.append(float(speed or 0.0))
+            self._sampled_at = second
+        self.jobs_text = jobs_text
+        self.schedule_text = next_schedule_text(dashboard.get("next_schedule"))
+        self.refresh_text()
 
     def watch_runner_text(self) -> None:
         self.refresh_text()
@@ -46,20 +87,23 @@ class SummaryHeader(Static):
         self.refresh_text()
 
     def refresh_text(self) -> None:
-        """Rebuild the two lines."""
+        """Rebuild the three lines (each cut to the width, never wrapped)."""
+        width = max(self.size.width, 30)
         title = Text.assemble(("catalogsync", "bold"), " · Task Center")
         if self.demo:
             title.append("  DEMO", style="bold reverse")
-        width = max(self.size.width, 40)
         runner = Text(self.runner_text, style="dim")
-        hints = Text("  ⏎ detail  ^p commands", style="dim")
-        if len(title) + len(hints) + len(runner) + 2 <= width:
+        hints = Text("  ^p commands", style="dim")
+        if title.cell_len + hints.cell_len + runner.cell_len + 2 <= width:
             title.append_text(hints)
-        gap = max(2, width - len(title) - len(runner))
-        line1 = Text.assemble(title, " " * gap, runner)
+        runner = fit_text(runner, width - title.cell_len - 2)
+        gap = max(2, width - title.cell_len - runner.cell_len)
+        line1 = fit_text(Text.assemble(title, " " * gap, runner), width)
+
         line2 = Text()
-        for key, label, short, style in COUNTS:
-            label = short if width < NARROW_BELOW else label
+        level = 0 if width >= NARROW_BELOW else 1 if width >= TINY_BELOW else 2
+        for key, labels, style in COUNTS:
+            label = labels[level]
             value = int(self._summary.get(key) or 0)
             if line2:
                 line2.append(" │ ", style="dim")
@@ -68,7 +112,23 @@ class SummaryHeader(Static):
         line2.append(" │ ", style="dim")
         line2.append("↓ ")
         line2.append(self._speed_text, style="bold")
-        update_if_changed(self, Text("\n").join([line1, line2]))
+        line2 = fit_text(line2, width)
+
+        left = Text(self.jobs_text)
+        if self.schedule_text:
+            left.append(f" · {self.schedule_text}", style="dim")
+        peak = max(self.speeds, default=0.0)
+        label = Text(f" max {format_speed(peak)}" if peak else " no transfer", style="dim")
+        graph_width = min(40, width - left.cell_len - label.cell_len - 4)
+        line3 = left
+        if graph_width >= 8:
+            line3 = Text.assemble(
+                left, " " * (width - left.cell_len - graph_width - label.cell_len - 2), "↓ ",
+                speed_bars(list(self.speeds), peak, graph_width), label,
+            )
+        # Three lines always (its height is fixed): a repaint, never a layout pass.
+        update_if_changed(self, Text("\n").join([line1, line2, fit_text(line3, width)]),
+                          layout=False)
 
     def on_resize(self) -> None:
         self.refresh_text()

@@ -15,8 +15,17 @@ def update_if_changed(widget: Static, content: Any, *, layout: bool = True) -> b
     ``Static.update`` schedules a layout pass every time; at 1 Hz with a dozen text
     widgets that is a measurable share of the TUI's CPU for nothing.
     """
-    if getattr(widget, _LAST, None) == content:
+    last = getattr(widget, _LAST, None)
+    if last == content:
         return False
     setattr(widget, _LAST, content)
+    # Same number of lines: the widget keeps its size, a repaint is enough (a layout
+    # pass each second for a changed count was most of the refresh's CPU).
+    if layout and last is not None and _lines(last) == _lines(content):
+        layout = False
     widget.update(content, layout=layout)
     return True
+
+
+def _lines(content: Any) -> int:
+    return str(content.plain if hasattr(content, "plain") else content).count("\n")

@@ -1,4 +1,4 @@
-"""One active worker in the detail pane: name, speed sparkline, bytes, speed, percent, song."""
+"""One active worker in the detail pane: name, speed bars, bytes, speed, percent, song."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label
 
 from tui.formatting import percent_text
+from tui.widgets.speed_graph import SpeedGraph
 from tui.widgets.updates import update_if_changed
 
 
@@ -24,27 +25,35 @@ def worker_stats(worker: dict[str, Any]) -> Text:
 
 
 class WorkerRow(Horizontal):
-    """A worker's line; ``show`` updates it in place with a new list of speed samples."""
+    """A worker's line; ``show`` updates it in place, its bars on the job's shared scale."""
 
-    def __init__(self, worker: dict[str, Any]) -> None:
+    def __init__(self, worker: dict[str, Any], scale: float = 0.0) -> None:
         super().__init__(classes="worker-row")
         self.worker_id = int(worker["id"])
         self._worker = worker
+        self.scale = scale
 
     def compose(self) -> ComposeResult:
         yield Label(Text(str(self._worker.get("worker_name") or "-")), classes="worker-name")
-        yield Sparkline(list(self._worker.get("speed_samples") or []), classes="worker-speed")
+        yield SpeedGraph(classes="worker-speed")
         yield Label(worker_stats(self._worker), classes="worker-stats")
 
-    def show(self, worker: dict[str, Any]) -> None:
-        """Take a fresh worker dict from the read model."""
-        self._worker = worker
+    def on_mount(self) -> None:
+        self.show(self._worker, self.scale)
+
+    @property
+    def samples(self) -> list[float]:
+        """The speed samples drawn (a new list each tick)."""
+        return self.query_one(SpeedGraph).samples
+
+    def show(self, worker: dict[str, Any], scale: float) -> None:
+        """Take a fresh worker dict from the read model and the job's speed scale."""
+        self._worker, self.scale = worker, scale
         if not self.is_mounted:
             return
         name = Text(str(worker.get("worker_name") or "-"))
         update_if_changed(self.query_one(".worker-name", Label), name, layout=False)
-        # A new list each tick: the reactive does not see mutation of the old one.
-        self.query_one(Sparkline).data = list(worker.get("speed_samples") or [])
+        self.query_one(SpeedGraph).show(list(worker.get("speed_samples") or []), scale)
         update_if_changed(
             self.query_one(".worker-stats", Label), worker_stats(worker), layout=False
         )
