@@ -682,7 +682,9 @@ class SqliteStore:
 
     def __init__(self, db_path: str | Path, *, share_with: SqliteStore | None = None) -> None:
         self.db_path = Path(db_path)
-        self._local = share_with._local if share_with is not None else threading.local()
+        self._local: threading.local = (
+            share_with._local if share_with is not None else threading.local()
+        )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -157,7 +157,9 @@ class StageExecutor:
     def max_attempts(self) -> int:
         return self.settings.download.max_attempts if self.settings else 3
 
-    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
+    def process_item(
+        self, item_id: int, worker_name: str, *, already_claimed: bool = False
+    ) -> ItemDone | None:
         raise NotImplementedError
 
     def _claim(self, item_id: int, worker_name: str, already_claimed: bool) -> Any:
@@ -766,6 +768,7 @@ class UploadStageExecutor(StageExecutor):
             remote = backend.upload(
                 source, rel, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
             )
+        assert remote is not None  # stat found it the same, or upload returned it
         self.catalog.record_local_file(
             song_id=int(item.song_id or 0),
             backend_id=int(target["id"]),

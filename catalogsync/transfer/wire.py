@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 MAX_REDIRECTS = 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -244,7 +244,7 @@ class Session:
                 conn.set_tunnel(target.host, target.port, headers=headers)
         else:  # through a proxy, the request names the absolute URL (see Exchange._once)
             conn = _Connection(host, port, timeout=self.connect_timeout)
-        conn.read_timeout = self.read_timeout  # type: ignore[attr-defined]
+        conn.read_timeout = self.read_timeout
         return conn
 
 
