@@ -93,8 +93,11 @@ class SharedResources:
         return shared
 
     def close(self) -> None:
-        """Flush every downloaded file to disk."""
+        """Flush every downloaded file to disk; stop the runner's rclone rcd, if one started."""
         self.flusher.close()
+        from catalogsync.transfer.backends.rclone import stop_daemons
+
+        stop_daemons()
 
 
 @dataclass(frozen=True)
