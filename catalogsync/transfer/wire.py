@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
-from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 MAX_REDIRECTS = 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -209,6 +208,10 @@ class Session:
         proxy = self._proxies.get(target.scheme)
         if proxy is None:
             return None
+        # urllib.request is imported here, not at the top: it costs each CLI start that
+        # embeds a runner some 20-40 ms, and only a no_proxy list needs it.
+        from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
         if self._no_proxy and proxy_bypass_environment(
             f"{_bracketed(target.host)}:{target.port}", {"no": self._no_proxy}
         ):
