@@ -415,14 +415,13 @@ def _wait_for(service: Catalogsync, job_id: int, as_json: bool) -> int:
 
     embedded = service.runner_holder() is None and service.start_runner_thread()
     console = err if as_json else out
-    console.quiet = out.quiet
     if not embedded and service.runner is None:
         holder = service.runner_holder()
         if holder:
             console.print(f"following the runner pid {holder['pid']} on {holder['host']}",
                           markup=False)
     try:
-        statuses = follow_jobs(service, [job_id], console)
+        statuses = follow_jobs(service, [job_id], console, quiet=bool(_state.get("quiet")))
     finally:
         if embedded:
             service.stop_runner()

@@ -74,12 +74,16 @@ def follow_jobs(
     console: Console,
     *,
     timeout: float | None = None,
+    quiet: bool = False,
 ) -> dict[int, str]:
-    """Show progress until every job has finished or paused; returns final statuses."""
+    """Show progress until every job has finished or paused; returns final statuses.
+
+    ``quiet`` (or a quiet console) waits the same way but prints nothing (`-q`).
+    """
     watch = _Watch(service, list(job_ids), timeout)
     current = watch.rows()
     done = _settled(r["status"] for r in current.values())
-    if console.quiet:
+    if quiet or console.quiet:
         while not done and not watch.timed_out():
             done = watch.next_change()
         return {i: str(s.value) for i, s in watch.statuses().items()}

@@ -131,6 +131,14 @@ def test_quiet_prints_errors_only_but_still_prints_json(invoke) -> None:
     assert code == 1 and out == "" and err.startswith("error: job 42")
 
 
+def test_quiet_wait_with_json_prints_the_job_and_no_progress(invoke) -> None:
+    code, out, err = invoke("-q", "jobs", "submit", "sync_only", "--wait", "--json")
+    assert code == 0 and json.loads(out)["job"]["status"] == "completed"
+    assert err == ""
+    code, _, err = invoke("-q", "jobs", "show", "42", "--json")
+    assert code == 1 and err.startswith("error: job 42"), "errors still print after -q"
+
+
 def test_quiet_and_verbose_together_are_a_usage_error(invoke) -> None:
     assert invoke("-q", "-v", "status")[0] == 2
 
