@@ -97,9 +97,9 @@ class SharedResources:
         """Flush every downloaded file to disk; stop the runner's rclone rcd, if one started."""
         self.flusher.close()
         # Only when an upload used rclone: importing the backends costs 0.1-0.3 s (httpx).
-        rclone = sys.modules.get("catalogsync.transfer.backends.rclone")
-        if rclone is not None:
-            rclone.stop_daemons()
+        rcd = sys.modules.get("catalogsync.transfer.backends.rcd")
+        if rcd is not None:
+            rcd.stop_daemons()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from catalogsync.transfer.backends import RcloneBackend
-from catalogsync.transfer.backends import rclone as rclone_module
+from catalogsync.transfer.backends import rcd as rclone_module
 from catalogsync.transfer.ratelimit import TokenBucket
 
 pytestmark = pytest.mark.skipif(
