@@ -211,6 +211,9 @@ def _examples(tmp_path: Path, song_url: str = "http://127.0.0.1:9/a.mp3") -> dic
         ],
         "backends list": [(["backends", "list"], 0)],
         "backends test": [(["backends", "test", "nas"], 0)],
+        "library verify": [(["library", "verify"], 0)],
+        "library reorganize": [(["library", "reorganize", "--dry-run"], 0)],
+        "library relocate": [(["library", "relocate", str(tmp_path / "moved-library")], 0)],
     }
 
 
