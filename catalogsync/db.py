@@ -624,7 +624,8 @@ def initialize_database(
             MIGRATIONS[index](conn)
         if version > SCHEMA_VERSION:
             raise_newer(path, version)
-        conn.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+        if version < SCHEMA_VERSION:  # writing it unchanged would dirty the header page
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if version == SCHEMA_VERSION:
             # A database stamped current by us can still lack columns if an
             # older tool recreated a table: the column pass is cheap and safe.
@@ -656,9 +657,12 @@ def ensure_default_local_backend(conn: sqlite3.Connection, root: Path) -> int:
     target = str(root.resolve())
     row = conn.execute("SELECT id FROM storage_backends WHERE is_default = 1").fetchone()
     if row is not None:
+        # Only when it changed: an open that writes nothing leaves no WAL frames, so a
+        # read-only command (`status`) does not checkpoint (and fsync) when it closes.
         conn.execute(
-            "UPDATE storage_backends SET target = ?, kind = 'local' WHERE id = ?",
-            (target, row[0]),
+            "UPDATE storage_backends SET target = ?, kind = 'local' "
+            "WHERE id = ? AND (target IS NOT ? OR kind IS NOT 'local')",
+            (target, row[0], target),
         )
         return int(row[0])
     cursor = conn.execute(

@@ -432,3 +432,20 @@ def test_wait_for_change_wakes_on_another_connection_s_commit(tmp_path: Path) ->
     finally:
         other.close()
         service.close()
+
+
+def test_a_read_only_command_writes_nothing_to_the_database(invoke) -> None:
+    """Opening an up-to-date database commits no change, so `status` never checkpoints."""
+    import sqlite3
+
+    assert invoke("init")[0] == 0
+    watcher = sqlite3.connect(invoke.home / "catalogsync.db")
+    try:
+        before = watcher.execute("PRAGMA data_version").fetchone()[0]
+        assert invoke("status", "--json")[0] == 0
+        assert invoke("jobs", "list")[0] == 0
+        assert watcher.execute("PRAGMA data_version").fetchone()[0] == before
+        assert invoke("jobs", "submit", "sync_only")[0] == 0
+        assert watcher.execute("PRAGMA data_version").fetchone()[0] != before, "baseline"
+    finally:
+        watcher.close()
