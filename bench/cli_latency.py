@@ -14,7 +14,8 @@ Every process starts from the installed console script with compiled bytecode, t
 a pipx install runs (PYTHONDONTWRITEBYTECODE is cleared, and the package is compiled
 once before timing). The files come from bench/download_throughput.py's file server in
 its own process on 127.0.0.1. catalogsync runs with its default settings but 4
-download workers (so it tags the files where tagging is on; aria2c writes them as sent).
+download workers, so it tags the files (`--no-tags`: `[library] write_tags = false`,
+writing them as sent, as aria2c does).
 
 Run from the repository root:  .venv/bin/python bench/cli_latency.py [--repeat 10]
 """
@@ -72,13 +73,14 @@ def runs(times: list[float]) -> str:
     return "runs " + ", ".join(f"{t:.3f}" for t in times)
 
 
-def make_home(work: Path, name: str, workers: int) -> Path:
+def make_home(work: Path, name: str, workers: int, tags: bool = True) -> Path:
     home = work / name
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    # Only [download]: a [library] table would collide with the top-level `library`
-    # path key in this config loader (see the report); tags stay at their default.
-    (home / "config.toml").write_text(f"[download]\nworkers = {workers}\n", encoding="utf-8")
+    text = f"[download]\nworkers = {workers}\n"
+    if not tags:
+        text += "\n[library]\nwrite_tags = false\n"
+    (home / "config.toml").write_text(text, encoding="utf-8")
     return home
 
 
@@ -126,12 +128,13 @@ def run_aria2c(urls: list[str], folder: Path, jobs: int) -> float:
 
 
 def run_catalogsync(manifest: Path, work: Path, n: int, workers: int, count: int,
-                    env: dict[str, str]) -> float:
-    home = make_home(work, f"home-songs-{n}", workers)
+                    env: dict[str, str], tags: bool) -> float:
+    home = make_home(work, f"home-songs-{n}", workers, tags)
     base = [*catalogsync_command(), "--home", str(home)]
     timed([*base, "-q", "playlists", "add", str(manifest)], env)
     elapsed = timed([*base, "-q", "jobs", "submit", "sync_download", "--wait"], env)
-    got = sum(1 for p in (home / "library").rglob("*") if p.is_file())
+    # Songs only: the library also holds Playlists/<name>.m3u8 for the wanted playlist.
+    got = sum(1 for p in (home / "library").rglob("*") if p.is_file() and p.suffix != ".m3u8")
     shutil.rmtree(home, ignore_errors=True)
     if got != count:
         raise SystemExit(f"catalogsync left {got} of {count} files")
@@ -161,7 +164,8 @@ def scenario_songs(args: argparse.Namespace, work: Path, env: dict[str, str]) ->
         have_aria = shutil.which("aria2c") is not None
         ours, theirs = [], []
         for n in range(-1, args.song_repeat):  # one untimed round first
-            elapsed = run_catalogsync(manifest, work, n, args.workers, len(urls), env)
+            elapsed = run_catalogsync(manifest, work, n, args.workers, len(urls), env,
+                                      not args.no_tags)
             aria = run_aria2c(urls, work / "aria2c-out", args.workers) if have_aria else None
             if n >= 0:
                 ours.append(elapsed)
@@ -169,8 +173,9 @@ def scenario_songs(args: argparse.Namespace, work: Path, env: dict[str, str]) ->
                     theirs.append(aria)
         total_mib = size * len(urls) / (1024 * 1024)
         mine = statistics.median(ours)
+        tagging = "tags off" if args.no_tags else "tags on"
         print(f"(b) {len(urls)} x {args.song_kib} KiB, `catalogsync jobs submit sync_download "
-              f"--wait` ({args.workers} workers), whole process: {mine:.2f} s, "
+              f"--wait` ({args.workers} workers, {tagging}), whole process: {mine:.2f} s, "
               f"{total_mib / mine:.1f} MB/s ({runs(ours)})")
         if not theirs:
             print("(b) aria2c: skipped (aria2c is not installed: apt-get install aria2)")
@@ -194,6 +199,8 @@ def main() -> None:
     parser.add_argument("--song-repeat", type=int, default=3, help="timed rounds in (b)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--skip-songs", action="store_true", help="run (a) only")
+    parser.add_argument("--no-tags", action="store_true",
+                        help="(b) with [library] write_tags = false, as aria2c writes no tags")
     args = parser.parse_args()
     compileall.compile_dir(str(ROOT / "catalogsync"), quiet=1)
     compileall.compile_dir(str(ROOT / "tui"), quiet=1)
