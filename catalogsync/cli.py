@@ -60,6 +60,13 @@ class BackendKind(StrEnum):
     RCLONE = "rclone"
 
 
+class SyncPolicy(StrEnum):
+    """What a sync does with files of tracks removed upstream (catalog set_sync_policy)."""
+
+    ADD = "add"  # the files stay
+    MIRROR = "mirror"  # they go to the trash
+
+
 EXTRAS_NOTE = (
     "Extras: pipx install 'catalogsync\\[musicdl]' adds musicdl's platform clients "
     "(musicdl >= 2.10; musicdl is PolyForm Noncommercial: personal, non-commercial use only)."
@@ -348,11 +355,18 @@ def playlists_unwanted(
 @playlists_app.command("policy")
 @handles_errors
 def playlists_policy(
-    playlist_id: int, policy: Annotated[str, typer.Argument(help="add or mirror.")]
+    playlist_id: int,
+    policy: Annotated[SyncPolicy, typer.Argument(help="add or mirror.", show_default=False)],
+    as_json: JsonOpt = False,
 ) -> None:
     """add: files stay; mirror: files of tracks removed upstream go to the trash."""
-    _service().catalog.set_sync_policy(playlist_id, policy)
-    out.print(f"playlist {playlist_id}: sync policy {policy}", markup=False)
+    service = _service()
+    service.catalog.set_sync_policy(playlist_id, policy.value)
+    if as_json:
+        _print_json({"playlist": next(r for r in service.playlists() if r["id"] == playlist_id),
+                     "policy": policy.value})
+        return
+    _say(f"playlist {playlist_id}: sync policy {policy.value}")
 
 
 @playlists_app.command("plan")

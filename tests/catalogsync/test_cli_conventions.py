@@ -105,11 +105,14 @@ def test_completion_offers_job_types_and_backend_kinds(tmp_path: Path) -> None:
     assert set(_complete(tmp_path, "catalogsync jobs submit sync_")) == {"sync_only",
                                                                         "sync_download"}
     assert set(_complete(tmp_path, "catalogsync backends add nas --kind ")) == set(BACKEND_KINDS)
+    assert set(_complete(tmp_path, "catalogsync playlists policy 1 ")) == {"add", "mirror"}
 
 
-def test_the_enums_are_the_engine_s_lists() -> None:
+def test_the_enums_are_the_engine_s_lists(invoke) -> None:
     assert tuple(t.value for t in JobType) == JOB_TYPES
     assert tuple(k.value for k in cli.BackendKind) == BACKEND_KINDS
+    code, _, err = invoke("playlists", "policy", "1", "delete")
+    assert code == 2 and "delete" in err, "a policy outside the enum is a usage error"
 
 
 def test_job_types_are_listed_in_help_and_a_wrong_one_is_a_usage_error(invoke) -> None:
@@ -162,6 +165,8 @@ NO_DATA = {
     "run": "the headless runner: journal lines on stderr",
     "tui": "the task center itself",
     "demo": "runs the demo; its data is in status/jobs --json",
+    "service unit": "prints the systemd unit file itself: the text is the data",
+    "service install": "writes the unit file and says where",
 }
 
 
@@ -193,6 +198,8 @@ def _examples(tmp_path: Path, song_url: str = "http://127.0.0.1:9/a.mp3") -> dic
         "playlists list": [(["playlists", "list"], 0)],
         "playlists wanted": [(["playlists", "wanted", "1"], 0)],
         "playlists unwanted": [(["playlists", "unwanted", "1"], 0)],
+        "playlists policy": [(["playlists", "policy", "1", "mirror"], 0)],
+        "playlists plan": [(["playlists", "plan", "1"], 0)],
         "jobs submit": [
             (["jobs", "submit", "download_only"], 0),
             # Job 2 runs to its end (job 1 too): the song answers 404, a failed item.
@@ -214,6 +221,7 @@ def _examples(tmp_path: Path, song_url: str = "http://127.0.0.1:9/a.mp3") -> dic
         "library verify": [(["library", "verify"], 0)],
         "library reorganize": [(["library", "reorganize", "--dry-run"], 0)],
         "library relocate": [(["library", "relocate", str(tmp_path / "moved-library")], 0)],
+        "schedules list": [(["schedules", "list"], 0)],
     }
 
 
