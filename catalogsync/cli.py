@@ -6,33 +6,80 @@ systemd units never load Textual.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from enum import IntEnum, StrEnum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from catalogsync import __version__
+from catalogsync.cli_json import dump_json
 from catalogsync.cli_library import library_app
 from catalogsync.cli_schedules import schedules_app
 from catalogsync.cli_service import service_app
 from catalogsync.errors import CatalogsyncError
+from catalogsync.ops.jobdefs import JobType
 from catalogsync.ops.models import CommandType
 from catalogsync.redact import mask_secrets
+
+if TYPE_CHECKING:
+    from catalogsync.service import Catalogsync
+
+
+class ExitCode(IntEnum):
+    """What `catalogsync` exits with (docs/catalogsync.md, "Exit codes")."""
+
+    OK = 0
+    ERROR = 1  # a user error, or a job that failed
+    USAGE = 2  # a bad option or argument (click's own code)
+    SOME_FAILED = 3  # the job finished, but some of its items failed
+    STOPPED = 4  # the job was paused or canceled while we waited
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+
+# `jobs submit --wait`: the job's final status -> the exit code.
+WAIT_EXIT_CODES = {
+    "completed": ExitCode.OK,
+    "completed_with_errors": ExitCode.SOME_FAILED,
+    "failed": ExitCode.ERROR,
+    "paused": ExitCode.STOPPED,
+    "canceled": ExitCode.STOPPED,
+}
+
+
+class BackendKind(StrEnum):
+    """Storage backend kinds (catalog.repository.BACKEND_KINDS; a test keeps them equal)."""
+
+    LOCAL = "local"
+    WEBDAV = "webdav"
+    RCLONE = "rclone"
+
+
+class SyncPolicy(StrEnum):
+    """What a sync does with files of tracks removed upstream (catalog set_sync_policy)."""
+
+    ADD = "add"  # the files stay
+    MIRROR = "mirror"  # they go to the trash
+
+
+EXTRAS_NOTE = (
+    "Extras: pipx install 'catalogsync\\[musicdl]' adds musicdl's platform clients "
+    "(musicdl >= 2.10; musicdl is PolyForm Noncommercial: personal, non-commercial use only)."
+)
 
 app = typer.Typer(
     name="catalogsync",
     help="Keep a NAS music library in step with online playlists.",
+    epilog=EXTRAS_NOTE,
+    rich_markup_mode="rich",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 playlists_app = typer.Typer(help="List, add and flag playlists.", no_args_is_help=True)
@@ -49,7 +96,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state: dict[str, Any] = {}
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (docs/json.md) instead of text.")]
 
 
 def _fail(message: str) -> None:
@@ -69,7 +116,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(mask_secrets(str(exc)))
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         except sqlite3.Error as exc:
             from catalogsync.db import database_error
 
@@ -99,13 +146,13 @@ def _db_path() -> Path:
     return resolve_paths(_state.get("home"), _state.get("db"), _state.get("library"))[2]
 
 
-def _service(*, check_library: bool = True):
+def _service(*, check_library: bool = True) -> Catalogsync:
     """The open service; ``check_library=False`` for `library relocate`, which mends the
     difference between the configured and the recorded library root."""
     from catalogsync.config import load_settings
     from catalogsync.service import Catalogsync
 
-    service = _state.get("service")
+    service: Catalogsync | None = _state.get("service")
     if service is None:
         settings = load_settings(_state.get("home"), _state.get("db"), _state.get("library"))
         service = Catalogsync(settings, check_library=check_library)
@@ -114,7 +161,20 @@ def _service(*, check_library: bool = True):
 
 
 def _print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+    """JSON on stdout (printed even with -q: it was asked for); timestamps ISO 8601 UTC."""
+    sys.stdout.write(dump_json(data) + "\n")
+    sys.stdout.flush()
+
+
+def _say(message: str) -> None:
+    """A plain informational line on stdout (silent with -q)."""
+    out.print(message, markup=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"catalogsync {__version__}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -133,13 +193,32 @@ def main_options(
         str | None, typer.Option("--library", envvar="CATALOGSYNC_LIBRARY", help="Library folder.")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print errors only (--json output still prints).")
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours (the NO_COLOR variable does the same).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
 ) -> None:
     """Keep a NAS music library in step with online playlists."""
-    _state.update(home=home, db=db, library=library, verbose=verbose)
+    if verbose and quiet:
+        raise typer.BadParameter("--verbose and --quiet exclude each other", param_hint="-q")
+    _state.update(home=home, db=db, library=library, verbose=verbose, quiet=quiet)
+    if no_color:
+        # The environment too, so the TUI (Textual honours NO_COLOR) follows the flag.
+        os.environ["NO_COLOR"] = "1"
+    out.no_color = err.no_color = bool(no_color or os.environ.get("NO_COLOR"))
+    out.quiet = quiet
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     from catalogsync.redact import MaskingFormatter
 
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -149,15 +228,19 @@ def main_options(
 
 @app.command()
 @handles_errors
-def version() -> None:
+def version(as_json: JsonOpt = False) -> None:
     """Print the version."""
-    out.print(__version__)
+    if as_json:
+        _print_json({"version": __version__})
+    else:
+        out.print(__version__)
 
 
 @app.command()
 @handles_errors
 def init(
     library: Annotated[str | None, typer.Option("--library", help="Library folder.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create the config file, the database and the library folder."""
     from catalogsync.config import load_settings, save_library_root, write_default_config
@@ -171,9 +254,16 @@ def init(
     settings = load_settings(_state.get("home"), _state.get("db"), library)
     Catalogsync(settings).close()
     note = "" if wrote else " (library saved)" if saved else " (kept)"
-    out.print(f"config:   {settings.config_path}{note}")
-    out.print(f"database: {settings.db_path}")
-    out.print(f"library:  {settings.library_root}")
+    if as_json:
+        _print_json({"home": {
+            "config_path": str(settings.config_path), "config_written": wrote,
+            "library_saved": bool(saved),
+            "db_path": str(settings.db_path), "library_root": str(settings.library_root),
+        }})
+        return
+    _say(f"config:   {settings.config_path}{note}")
+    _say(f"database: {settings.db_path}")
+    _say(f"library:  {settings.library_root}")
 
 
 @app.command()
@@ -203,8 +293,11 @@ def run(
     from catalogsync.logs import setup_runner_logging
 
     service = _service()
-    setup_runner_logging(service.settings.unattended.log, log_file)
-    err.print(f"catalogsync runner on {service.settings.db_path}", markup=False)
+    quiet = bool(_state.get("quiet"))
+    setup_runner_logging(service.settings.unattended.log, log_file,
+                         level=logging.ERROR if quiet else logging.INFO)
+    if not quiet:
+        err.print(f"catalogsync runner on {service.settings.db_path}", markup=False)
     if not service.run_headless(until_idle=until_idle):
         # A worker is stuck in a call that never returns: leave without it. Its items
         # are recovered by the next runner, as after any unclean stop.
@@ -272,11 +365,11 @@ def playlists_add(
     """Register playlists by file or URL."""
     added = _service().add_playlists(refs, name=name, wanted=wanted)
     if as_json:
-        _print_json({"playlists": [a.__dict__ for a in added]})
+        _print_json({"playlists": [vars(a) for a in added]})
         return
     for a in added:
         verb = "added" if a.created else "updated"
-        out.print(f"{verb} playlist {a.id}: {a.name} ({a.platform})", markup=False)
+        _say(f"{verb} playlist {a.id}: {a.name} ({a.platform})")
 
 
 @playlists_app.command("list")
@@ -292,30 +385,50 @@ def playlists_list(as_json: JsonOpt = False) -> None:
         render_playlists(out, rows)
 
 
+def _set_wanted(ids: list[int], wanted: bool, as_json: bool) -> None:
+    service = _service()
+    count = service.set_wanted(ids, wanted)
+    if as_json:
+        chosen = set(ids)
+        _print_json({"changed": count,
+                     "playlists": [r for r in service.playlists() if r["id"] in chosen]})
+    else:
+        _say(f"{count} playlists {'marked wanted' if wanted else 'unmarked'}")
+
+
 @playlists_app.command("wanted")
 @handles_errors
-def playlists_wanted(ids: Annotated[list[int], typer.Argument(help="Playlist ids.")]) -> None:
+def playlists_wanted(
+    ids: Annotated[list[int], typer.Argument(help="Playlist ids.")], as_json: JsonOpt = False
+) -> None:
     """Mark playlists wanted: their songs are downloaded."""
-    count = _service().set_wanted(ids, True)
-    out.print(f"{count} playlists marked wanted")
+    _set_wanted(ids, True, as_json)
 
 
 @playlists_app.command("unwanted")
 @handles_errors
-def playlists_unwanted(ids: Annotated[list[int], typer.Argument(help="Playlist ids.")]) -> None:
+def playlists_unwanted(
+    ids: Annotated[list[int], typer.Argument(help="Playlist ids.")], as_json: JsonOpt = False
+) -> None:
     """Unmark playlists: their songs are no longer downloaded (files are kept)."""
-    count = _service().set_wanted(ids, False)
-    out.print(f"{count} playlists unmarked")
+    _set_wanted(ids, False, as_json)
 
 
 @playlists_app.command("policy")
 @handles_errors
 def playlists_policy(
-    playlist_id: int, policy: Annotated[str, typer.Argument(help="add or mirror.")]
+    playlist_id: int,
+    policy: Annotated[SyncPolicy, typer.Argument(help="add or mirror.", show_default=False)],
+    as_json: JsonOpt = False,
 ) -> None:
     """add: files stay; mirror: files of tracks removed upstream go to the trash."""
-    _service().catalog.set_sync_policy(playlist_id, policy)
-    out.print(f"playlist {playlist_id}: sync policy {policy}", markup=False)
+    service = _service()
+    service.catalog.set_sync_policy(playlist_id, policy.value)
+    if as_json:
+        _print_json({"playlist": next(r for r in service.playlists() if r["id"] == playlist_id),
+                     "policy": policy.value})
+        return
+    _say(f"playlist {playlist_id}: sync policy {policy.value}")
 
 
 @playlists_app.command("plan")
@@ -342,7 +455,7 @@ def playlists_plan(
 @jobs_app.command("submit")
 @handles_errors
 def jobs_submit(
-    job_type: Annotated[str, typer.Argument(help="catalog_sync, sync_only, download_only, ...")],
+    job_type: Annotated[JobType, typer.Argument(help="What to run.", show_default=False)],
     playlist: Annotated[
         list[int] | None, typer.Option("--playlist", "-p", help="Scope to a playlist (repeat).")
     ] = None,
@@ -351,26 +464,29 @@ def jobs_submit(
     ] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="Upload target.")] = None,
     priority: Annotated[int, typer.Option("--priority", help="Lower runs first.")] = 100,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow the job to its end.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Follow the job to its end; exit 0 completed, 3 some items "
+                     "failed, 4 paused or canceled, 1 failed."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Queue a job."""
     service = _service()
     result = service.submit_job(
-        job_type, playlist_ids=playlist, sources=source, backend=backend, priority=priority
+        job_type.value, playlist_ids=playlist, sources=source, backend=backend, priority=priority
     )
     job = result["job"]
     if as_json and not wait:
         _print_json(result)
         return
     if not as_json:
-        out.print(f"job {job['id']} queued: {job['display_name']} ({job['queue_label']})",
-                  markup=False)
+        _say(f"job {job['id']} queued: {job['display_name']} ({job['queue_label']})")
     if wait:
         raise typer.Exit(_wait_for(service, job["id"], as_json))
 
 
-def _wait_for(service: Any, job_id: int, as_json: bool) -> int:
+def _wait_for(service: Catalogsync, job_id: int, as_json: bool) -> int:
     from catalogsync.follow import follow_jobs
 
     embedded = service.runner_holder() is None and service.start_runner_thread()
@@ -381,13 +497,13 @@ def _wait_for(service: Any, job_id: int, as_json: bool) -> int:
             console.print(f"following the runner pid {holder['pid']} on {holder['host']}",
                           markup=False)
     try:
-        statuses = follow_jobs(service, [job_id], console)
+        statuses = follow_jobs(service, [job_id], console, quiet=bool(_state.get("quiet")))
     finally:
         if embedded:
             service.stop_runner()
     if as_json:
         _print_json({"job": service.job_row(job_id)})
-    return 0 if statuses[job_id] == "completed" else 1
+    return int(WAIT_EXIT_CODES.get(statuses[job_id], ExitCode.ERROR))
 
 
 @jobs_app.command("list")
@@ -431,7 +547,7 @@ def _command(job_id: int, kind: CommandType, as_json: bool) -> None:
     if as_json:
         _print_json({"job": service.job_row(job_id), "command": kind.value, "message": message})
         return
-    out.print(message, markup=False)
+    _say(message)
 
 
 @jobs_app.command("pause")
@@ -465,15 +581,31 @@ def jobs_retry(job_id: int, as_json: JsonOpt = False) -> None:
 # -- backends ------------------------------------------------------------------------
 
 
+def _backend_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A storage_backends row with its options as an object, secrets masked."""
+    import json
+
+    from catalogsync.redact import MASK, is_secret_name, mask_value
+
+    view = dict(row)
+    options = json.loads(view.pop("options_json", None) or "{}")
+    # Rows stored before secrets were refused may still hold one: never print it.
+    view["options"] = {k: MASK if is_secret_name(k) else v for k, v in options.items()}
+    view["target"] = mask_value(view["target"])
+    view["is_default"] = bool(view.get("is_default"))
+    return view
+
+
 @backends_app.command("add")
 @handles_errors
 def backends_add(
     name: str,
-    kind: Annotated[str, typer.Option("--kind", help="local, webdav or rclone.")],
+    kind: Annotated[BackendKind, typer.Option("--kind", help="Where the files go.")],
     target: Annotated[str, typer.Option("--target", help="Folder, URL or rclone remote:path.")],
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="KEY=VALUE (repeat).")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Register a storage backend."""
     options: dict[str, str] = {}
@@ -482,24 +614,23 @@ def backends_add(
         if not sep or not key.strip():
             raise CatalogsyncError(f"--option {key.strip() or pair!r}: expected KEY=VALUE")
         options[key.strip()] = value  # secrets are refused by the catalog, masked
-    if kind == "local":
+    if kind == BackendKind.LOCAL:
         target = str(Path(target).expanduser().resolve())
-    backend_id = _service().catalog.add_backend(name, kind, target, options)
-    out.print(f"backend {backend_id}: {name} ({kind}) -> {target}", markup=False)
+    catalog = _service().catalog
+    backend_id = catalog.add_backend(name, kind.value, target, options)
+    if as_json:
+        _print_json({"backend": _backend_view(catalog.get_backend(name))})
+        return
+    _say(f"backend {backend_id}: {name} ({kind.value}) -> {target}")
 
 
 @backends_app.command("list")
 @handles_errors
 def backends_list(as_json: JsonOpt = False) -> None:
     """Storage backends."""
-    from catalogsync.redact import MASK, is_secret_name, mask_value
+    from rich.table import Table
 
-    rows = _service().catalog.list_backends()
-    for row in rows:
-        options = json.loads(row.pop("options_json") or "{}")
-        # Rows stored before secrets were refused may still hold one: never print it.
-        row["options"] = {k: MASK if is_secret_name(k) else v for k, v in options.items()}
-        row["target"] = mask_value(row["target"])
+    rows = [_backend_view(row) for row in _service().catalog.list_backends()]
     if as_json:
         _print_json({"backends": rows})
         return
@@ -512,20 +643,24 @@ def backends_list(as_json: JsonOpt = False) -> None:
 
 @backends_app.command("test")
 @handles_errors
-def backends_test(name: str) -> None:
+def backends_test(name: str, as_json: JsonOpt = False) -> None:
     """Write, read back and delete a small probe file on a backend."""
     from catalogsync.transfer.backends import make_backend
 
     row = _service().catalog.get_backend(name)
     make_backend(row).probe()
-    out.print(f"backend {name}: write, read back and delete OK ({row['kind']} {row['target']})",
-              markup=False)
+    if as_json:
+        _print_json({"backend": _backend_view(row), "probe": "ok"})
+        return
+    _say(f"backend {name}: write, read back and delete OK ({row['kind']} {row['target']})")
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        # A fixed program name: completion scripts and messages say `catalogsync` even
+        # when run as `python -m catalogsync`.
+        app(prog_name="catalogsync")
     finally:
         service = _state.pop("service", None)
         if service is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -18,6 +19,17 @@ STATUS_STYLES = {
     "failed": "bold red",
     "canceled": "dim",
 }
+
+
+def local_time(value: str | None, default: str = "") -> str:
+    """A stored UTC timestamp shown in this machine's local time (JSON keeps UTC)."""
+    if not value:
+        return default
+    try:
+        at = datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return value
+    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def status_text(status: str) -> Text:
@@ -129,7 +141,7 @@ def render_job_detail(console: Console, detail: dict[str, Any]) -> None:
                           f"{p['progress_percent']:.0f}")
         console.print(table)
     for event in detail["events"][:10]:
-        console.print(Text(f"{event['created_at']}  {event['message']}", style="dim"))
+        console.print(Text(f"{local_time(event['created_at'])}  {event['message']}", style="dim"))
 
 
 def render_playlists(console: Console, rows: list[dict[str, Any]]) -> None:
@@ -144,7 +156,7 @@ def render_playlists(console: Console, rows: list[dict[str, Any]]) -> None:
             row["platform"],
             str(row["song_count"]),
             "yes" if row["wanted"] else "no",
-            row["last_synced_at"] or "never",
+            local_time(row["last_synced_at"], "never"),
             row["drift"],
             Text(row["hint"]),
         )

@@ -678,7 +678,8 @@ def _initialize(path: Path, default_library_root: str | Path | None) -> sqlite3.
             MIGRATIONS[index](conn)
         if version > SCHEMA_VERSION:
             raise_newer(path, version)
-        conn.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+        if version < SCHEMA_VERSION:  # writing it unchanged would dirty the header page
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if version == SCHEMA_VERSION:
             # A database stamped current by us can still lack columns if an
             # older tool recreated a table: the column pass is cheap and safe.
@@ -889,9 +890,12 @@ def ensure_default_local_backend(
     if row is not None and not repoint:
         return int(row[0])
     if row is not None:
+        # Only when it changed: an open that writes nothing leaves no WAL frames, so a
+        # read-only command (`status`) does not checkpoint (and fsync) when it closes.
         conn.execute(
-            "UPDATE storage_backends SET target = ?, kind = 'local' WHERE id = ?",
-            (target, row[0]),
+            "UPDATE storage_backends SET target = ?, kind = 'local' "
+            "WHERE id = ? AND (target IS NOT ? OR kind IS NOT 'local')",
+            (target, row[0], target),
         )
         return int(row[0])
     cursor = conn.execute(
@@ -915,7 +919,9 @@ class SqliteStore:
 
     def __init__(self, db_path: str | Path, *, share_with: SqliteStore | None = None) -> None:
         self.db_path = Path(db_path)
-        self._local = share_with._local if share_with is not None else threading.local()
+        self._local: threading.local = (
+            share_with._local if share_with is not None else threading.local()
+        )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -1,4 +1,10 @@
-"""Follow jobs to their end on a console: a rich progress bar, or plain lines when piped."""
+"""Follow jobs to their end on a console: a rich progress bar, or plain lines when piped.
+
+Event-driven rather than interval-polled: between refreshes the follower waits on the
+database (``Catalogsync.wait_for_change``), and after every commit anyone makes it reads
+the jobs' statuses (one small query), so it learns of the end within milliseconds. The
+fuller rows behind the progress display are read at most every ``REFRESH_SECONDS``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from catalogsync.ops.models import JobStatus
 from catalogsync.service import Catalogsync
 
-POLL_SECONDS = 0.5
+REFRESH_SECONDS = 0.5
 PLAIN_EVERY_SECONDS = 2.0
 
 
@@ -23,27 +29,64 @@ def _line(row: dict[str, Any]) -> str:
     )
 
 
+def _settled(statuses: Iterable[JobStatus | str]) -> bool:
+    return all(JobStatus(s).is_finished or s == JobStatus.PAUSED for s in statuses)
+
+
+class _Watch:
+    """The jobs being followed: cheap status checks, and full rows when it is time."""
+
+    def __init__(self, service: Catalogsync, ids: list[int], timeout: float | None) -> None:
+        self.service = service
+        self.ids = ids
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.last_rows_at = 0.0
+
+    def rows(self) -> dict[int, dict[str, Any]]:
+        self.last_rows_at = time.monotonic()
+        return {i: self.service.job_row(i) for i in self.ids}
+
+    def statuses(self) -> dict[int, JobStatus]:
+        found = self.service.ops.job_statuses(self.ids)
+        # A job that vanished (deleted underneath us) counts as failed, never as a hang.
+        return {i: found.get(i, JobStatus.FAILED) for i in self.ids}
+
+    def timed_out(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def next_change(self) -> bool:
+        """Wait for a commit or the next refresh; True when the jobs have settled."""
+        remaining = REFRESH_SECONDS - (time.monotonic() - self.last_rows_at)
+        if self.deadline is not None:
+            remaining = min(remaining, self.deadline - time.monotonic())
+        while remaining > 0:
+            if self.service.wait_for_change(remaining) and _settled(self.statuses().values()):
+                return True
+            remaining = REFRESH_SECONDS - (time.monotonic() - self.last_rows_at)
+            if self.deadline is not None:
+                remaining = min(remaining, self.deadline - time.monotonic())
+        return _settled(self.statuses().values())
+
+
 def follow_jobs(
     service: Catalogsync,
     job_ids: Iterable[int],
     console: Console,
     *,
     timeout: float | None = None,
+    quiet: bool = False,
 ) -> dict[int, str]:
-    """Show progress until every job has finished or paused; returns final statuses."""
-    ids = list(job_ids)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    """Show progress until every job has finished or paused; returns final statuses.
 
-    def rows() -> dict[int, dict[str, Any]]:
-        return {i: service.job_row(i) for i in ids}
-
-    def settled(current: dict[int, dict[str, Any]]) -> bool:
-        return all(
-            JobStatus(r["status"]).is_finished or r["status"] == JobStatus.PAUSED
-            for r in current.values()
-        )
-
-    current = rows()
+    ``quiet`` (or a quiet console) waits the same way but prints nothing (`-q`).
+    """
+    watch = _Watch(service, list(job_ids), timeout)
+    current = watch.rows()
+    done = _settled(r["status"] for r in current.values())
+    if quiet or console.quiet:
+        while not done and not watch.timed_out():
+            done = watch.next_change()
+        return {i: str(s.value) for i, s in watch.statuses().items()}
     if console.is_terminal:
         with Progress(
             TextColumn("[bold]{task.fields[label]}"),
@@ -60,7 +103,7 @@ def follow_jobs(
                                      status=r["status"], speed="")
                 for i, r in current.items()
             }
-            while not settled(current) and (deadline is None or time.monotonic() < deadline):
+            while not done and not watch.timed_out():
                 for i, r in current.items():
                     progress.update(
                         tasks[i],
@@ -69,8 +112,8 @@ def follow_jobs(
                         status=f"{r['status']} ({r['current_stage'] or r['queue_label']})",
                         speed=r["speed_text"] if r["speed_text"] != "-" else "",
                     )
-                time.sleep(POLL_SECONDS)
-                current = rows()
+                done = watch.next_change()
+                current = watch.rows()
             for i, r in current.items():
                 progress.update(
                     tasks[i], total=max(r["total_items"], 1), completed=r["done_items"],
@@ -79,17 +122,17 @@ def follow_jobs(
     else:
         last_print = 0.0
         last_text: dict[int, str] = {}
-        while not settled(current) and (deadline is None or time.monotonic() < deadline):
+        while not done and not watch.timed_out():
             now = time.monotonic()
-            for i, r in current.items():
-                text = _line(r)
-                if text != last_text.get(i) and now - last_print >= PLAIN_EVERY_SECONDS:
-                    console.print(text, highlight=False, markup=False)
-                    last_text[i] = text
             if now - last_print >= PLAIN_EVERY_SECONDS:
+                for i, r in current.items():
+                    text = _line(r)
+                    if text != last_text.get(i):
+                        console.print(text, highlight=False, markup=False)
+                        last_text[i] = text
                 last_print = now
-            time.sleep(POLL_SECONDS)
-            current = rows()
+            done = watch.next_change()
+            current = watch.rows()
         for r in current.values():
             console.print(_line(r), highlight=False, markup=False)
     return {i: r["status"] for i, r in current.items()}

@@ -27,6 +27,7 @@ from catalogsync.ops.repository import OpsRepository
 from catalogsync.redact import mask_value
 
 if TYPE_CHECKING:
+    from catalogsync.nudge import NudgeListener
     from catalogsync.ops.runner import OpsRunner
 
 log = logging.getLogger("catalogsync")
@@ -74,9 +75,12 @@ class Catalogsync:
         self._runner_thread: threading.Thread | None = None
         self._runner_stop = threading.Event()
         self.runner_error: CatalogsyncError | None = None  # why an embedded runner stopped
+        self._nudges: NudgeListener | None = None
 
     @classmethod
-    def open(cls, home: str | None = None, db: str | None = None, library: str | None = None):
+    def open(
+        cls, home: str | None = None, db: str | None = None, library: str | None = None
+    ) -> Catalogsync:
         return cls(load_settings(home, db, library))
 
     def close(self) -> None:
@@ -284,7 +288,7 @@ class Catalogsync:
         lease.acquire()
         self.lease = lease
         recover_on_start(self.ops, self.catalog)
-        self.runner = OpsRunner(
+        runner = self.runner = OpsRunner(
             self.ops,
             sleep_seconds=0.5,
             download_lane_concurrency=self.settings.download_lane_concurrency,
@@ -292,7 +296,42 @@ class Catalogsync:
             settings=self.settings,
             on_event=on_event,
         )
-        return self.runner
+        self._listen_for_nudges(runner)
+        return runner
+
+    # -- nudges and waiting (clients in other processes) ------------------------
+
+    def _listen_for_nudges(self, runner: OpsRunner) -> None:
+        """While we hold the lease, a client in another process can wake our runner."""
+        from catalogsync.nudge import NudgeListener
+
+        self._stop_nudges()
+        self._nudges = NudgeListener(self.settings.db_path, runner.nudge)
+        self._nudges.start()
+
+    def _stop_nudges(self) -> None:
+        if self._nudges is not None:
+            self._nudges.stop()
+            self._nudges = None
+
+    def wait_for_change(self, timeout: float, *, poll: float = 0.01) -> bool:
+        """Block until another connection commits to the database, or ``timeout`` passes.
+
+        ``PRAGMA data_version`` changes whenever any other connection (a runner thread
+        here or a runner in another process) commits, and reading it costs microseconds,
+        so a follower learns that a job ended within ``poll`` seconds instead of sleeping
+        whole refresh intervals. True when something changed.
+        """
+        conn = self.ops._conn()
+        start = conn.execute("PRAGMA data_version").fetchone()[0]
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            if conn.execute("PRAGMA data_version").fetchone()[0] != start:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(poll, remaining))
 
     def start_runner_thread(
         self, on_event: Callable[[str, dict[str, Any]], None] | None = None
@@ -316,6 +355,7 @@ class Catalogsync:
             self.runner_error = exc
             log.error("%s", exc)
         finally:
+            self._stop_nudges()  # before the lease: the next holder binds the address
             if self.lease is not None:
                 self.lease.release()
 
@@ -346,6 +386,7 @@ class Catalogsync:
             self.runner.stop(timeout)
             if self.lease is not None:
                 self.lease.release()
+        self._stop_nudges()
         self.runner = None
         self.lease = None
 
@@ -355,8 +396,13 @@ class Catalogsync:
             self.runner.hold_new_jobs(hold)
 
     def nudge(self) -> None:
+        """Wake the runner now: ours directly, one in another process by a datagram."""
         if self.runner is not None:
             self.runner.nudge()
+        else:
+            from catalogsync.nudge import send_nudge
+
+            send_nudge(self.settings.db_path)
 
     def run_headless(self, *, until_idle: bool = False) -> bool:
         """`catalogsync run`: hold the lease and run jobs until SIGINT/SIGTERM (or idle).
@@ -384,6 +430,7 @@ class Catalogsync:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self._stop_nudges()  # before the lease: the next holder binds the address
             if self.lease is not None:
                 self.lease.release()
             self.runner = None

@@ -131,7 +131,7 @@ class CatalogRepository(SqliteStore):
         wanted_only: bool = False,
         source_names: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        where, params = ["1 = 1"], []
+        where, params = ["1 = 1"], list[Any]()
         if ids is not None:
             if not ids:
                 return []

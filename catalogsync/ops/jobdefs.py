@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 DOWNLOAD_LANE = "download"
 GENERAL_LANE = "general"
 
+
+class JobType(StrEnum):
+    """The job types; a StrEnum, so the CLI's --help and shell completion list them."""
+
+    CATALOG_SYNC = "catalog_sync"
+    COLLECT_ONLY = "collect_only"
+    SYNC_ONLY = "sync_only"
+    SYNC_DOWNLOAD = "sync_download"
+    DOWNLOAD_ONLY = "download_only"
+    UPLOAD_ONLY = "upload_only"
+    DOWNLOAD_UPLOAD = "download_upload"
+    LIBRARY_VERIFY = "library_verify"
+
+
 JOB_STAGE_SEQUENCES: dict[str, list[str]] = {
-    "catalog_sync": ["collect", "sync", "download"],
-    "collect_only": ["collect"],
-    "sync_only": ["sync"],
-    "sync_download": ["sync", "download"],
-    "download_only": ["download"],
-    "upload_only": ["upload"],
-    "download_upload": ["download", "upload"],
-    "library_verify": ["verify"],  # records against files (catalogsync.library.verify)
+    JobType.CATALOG_SYNC.value: ["collect", "sync", "download"],
+    JobType.COLLECT_ONLY.value: ["collect"],
+    JobType.SYNC_ONLY.value: ["sync"],
+    JobType.SYNC_DOWNLOAD.value: ["sync", "download"],
+    JobType.DOWNLOAD_ONLY.value: ["download"],
+    JobType.UPLOAD_ONLY.value: ["upload"],
+    JobType.DOWNLOAD_UPLOAD.value: ["download", "upload"],
+    JobType.LIBRARY_VERIFY.value: ["verify"],  # records against files (catalogsync.library.verify)
 }
 JOB_TYPES = tuple(JOB_STAGE_SEQUENCES)
 DOWNLOAD_LANE_JOB_TYPES = tuple(t for t, s in JOB_STAGE_SEQUENCES.items() if "download" in s)

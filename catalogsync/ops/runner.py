@@ -523,6 +523,7 @@ class OpsRunner:
         if counts.get("pending") or counts.get("running"):
             return  # a resume raced the stop; the job loop runs the stage again
         final = self.repository.get_stage(stage_id)
+        assert final is not None  # the stage row outlives the job's run
         if final.failed_items and not final.done_items:
             status = StageStatus.FAILED
         elif final.failed_items:

@@ -136,8 +136,9 @@ class RunnerHooks:
 
     def job_ended(self, job_id: int) -> None:
         self._guard(lambda: self._mirror(job_id))
-        if self.notifier is not None:
-            self._guard(lambda: self.notifier.job_ended(job_id))  # type: ignore[union-attr]
+        notifier = self.notifier
+        if notifier is not None:
+            self._guard(lambda: notifier.job_ended(job_id))
 
     def _mirror(self, job_id: int) -> None:
         """After a sync: files of the mirror policy's removed tracks go to the trash."""

@@ -495,7 +495,7 @@ def _json_object_offsets(text: str, start: int) -> dict[str, int]:
     if text[index] == "}":
         return offsets
     while True:
-        key, index = json.decoder.scanstring(text, index + 1)
+        key, index = json.decoder.scanstring(text, index + 1)  # type: ignore[attr-defined]
         index = _skip_ws(text, _skip_ws(text, index) + 1)  # skip the colon
         offsets[key] = index  # the last duplicate wins, as in json.loads
         _, index = decoder.raw_decode(text, index)
@@ -503,6 +503,21 @@ def _json_object_offsets(text: str, start: int) -> dict[str, int]:
         if text[index] == "}":
             return offsets
         index = _skip_ws(text, index + 1)
+
+
+def _json_error_at(text: str, exc: json.JSONDecodeError) -> tuple[int, str]:
+    """The line and message of a JSON error, the same on every Python version.
+
+    A trailing comma is reported at its closing bracket (3.11 and 3.12 stop there with
+    "Expecting value"; 3.13 points at the comma itself with "Illegal trailing comma").
+    """
+    pos = exc.pos
+    if exc.msg.startswith("Illegal trailing comma"):
+        pos = _skip_ws(text, pos + 1)
+    before = text[:pos].rstrip()
+    if pos < len(text) and text[pos] in "]}" and before.endswith(","):
+        return text.count("\n", 0, pos) + 1, f"trailing comma before {text[pos]!r}"
+    return exc.lineno, exc.msg
 
 
 def _json_str(item: dict[str, Any], key: str, what: str) -> str:
@@ -565,7 +580,8 @@ def _parse_json(text: str, path: str) -> tuple[str | None, list[_RawEntry]]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PlaylistFormatError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+        at, message = _json_error_at(text, exc)
+        raise PlaylistFormatError(path, at, f"invalid JSON: {message}") from None
     except RecursionError:
         raise PlaylistFormatError(path, None, "invalid JSON: nested too deeply") from None
     except ValueError as exc:  # e.g. an integer literal with too many digits
@@ -578,6 +594,8 @@ def _parse_json(text: str, path: str) -> tuple[str | None, list[_RawEntry]]:
         raise PlaylistFormatError(path, None, f"invalid JSON: {str(exc).split('; ')[0]}") from None
     start = _skip_ws(text, 0)
     name: str | None = None
+    line: int | None
+    tracks_at: int | None
     if isinstance(doc, list):
         tracks, tracks_at = doc, start
     elif isinstance(doc, dict):

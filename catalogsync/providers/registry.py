@@ -146,6 +146,8 @@ def _register_optional() -> None:
     import importlib.util
     import sys
 
+    if "musicdl" in sys.modules and sys.modules["musicdl"] is None:
+        return  # None in sys.modules blocks the import (Python's convention)
     if sys.modules.get("musicdl") is None:
         try:
             if importlib.util.find_spec("musicdl") is None:

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
-from urllib.request import proxy_bypass_environment
 
 import idna
 
@@ -128,7 +127,7 @@ class _ReadTimeout:
 
     read_timeout: float = 30.0
     sock: socket.socket
-    response_class = _Response
+    response_class: type[http.client.HTTPResponse] = _Response
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
@@ -241,6 +240,10 @@ class Session:
         proxy = self._proxies.get(target.scheme)
         if proxy is None:
             return None
+        # urllib.request is imported here, not at the top: it costs each CLI start that
+        # embeds a runner some 20-40 ms, and only a no_proxy list needs it.
+        from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
         if self._no_proxy and proxy_bypass_environment(
             f"{_bracketed(target.host)}:{target.port}", {"no": self._no_proxy}
         ):
@@ -276,7 +279,7 @@ class Session:
                 conn.set_tunnel(target.host, target.port, headers=headers)
         else:  # through a proxy, the request names the absolute URL (see Exchange._once)
             conn = _Connection(host, port, timeout=self.connect_timeout)
-        conn.read_timeout = self.read_timeout  # type: ignore[attr-defined]
+        conn.read_timeout = self.read_timeout
         return conn
 
 

@@ -173,7 +173,8 @@ def test_playlists_policy_sets_it_and_refuses_anything_else(service, tmp_path):
     assert _cli(home, "playlists", "policy", str(playlist), "mirror")[0] == 0
     assert next(p for p in service.playlists() if p["id"] == playlist)["sync_policy"] == "mirror"
     code, _out, err = _cli(home, "playlists", "policy", str(playlist), "delete")
-    assert code == 1 and err == "error: policy must be add or mirror, got 'delete'\n"
+    # A choice on the command line (issue 15): a usage error, exit 2, naming the choices.
+    assert code == 2 and "'delete' is not one of" in err and "mirror" in err
     code, _out, err = _cli(home, "playlists", "policy", "99", "add")
     assert code == 1 and err.startswith("error: no playlist with id 99")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events
@@ -160,8 +160,9 @@ class KeyedTable(DataTable):
         """
         try:
             data = self._data[key]  # type: ignore[index]
-            caches = (self._cell_render_cache, self._row_render_cache)
-            by_index = self._row_renderable_cache
+            # Textual's private caches, keyed by tuples whose shapes differ per cache.
+            caches: tuple[Any, ...] = (self._cell_render_cache, self._row_render_cache)
+            by_index: Any = self._row_renderable_cache
             index = self.get_row_index(key)
             for column, value in changed.items():
                 data[column] = value  # type: ignore[index]

@@ -114,17 +114,17 @@ class SummaryHeader(Static):
         line2.append(self._speed_text, style="bold")
         line2 = fit_text(line2, width)
 
-        left = Text(self.jobs_text)
+        jobs_line = Text(self.jobs_text)
         if self.schedule_text:
-            left.append(f" · {self.schedule_text}", style="dim")
+            jobs_line.append(f" · {self.schedule_text}", style="dim")
         peak = max(self.speeds, default=0.0)
-        label = Text(f" max {format_speed(peak)}" if peak else " no transfer", style="dim")
-        graph_width = min(40, width - left.cell_len - label.cell_len - 4)
-        line3 = left
+        peak_label = Text(f" max {format_speed(peak)}" if peak else " no transfer", style="dim")
+        graph_width = min(40, width - jobs_line.cell_len - peak_label.cell_len - 4)
+        line3 = jobs_line
         if graph_width >= 8:
             line3 = Text.assemble(
-                left, " " * (width - left.cell_len - graph_width - label.cell_len - 2), "↓ ",
-                speed_bars(list(self.speeds), peak, graph_width), label,
+                jobs_line, " " * (width - jobs_line.cell_len - graph_width - peak_label.cell_len - 2), "↓ ",
+                speed_bars(list(self.speeds), peak, graph_width), peak_label,
             )
         # Three lines always (its height is fixed): a repaint, never a layout pass.
         update_if_changed(self, Text("\n").join([line1, line2, fit_text(line3, width)]),

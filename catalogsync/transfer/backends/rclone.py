@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import queue
 import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -29,14 +31,15 @@ from catalogsync.transfer.backends.base import (
     no_progress,
     one_line,
     open_source,
+    option_bool,
     option_float,
 )
+from catalogsync.transfer.backends.rcd import RcloneDaemon, shared_daemon, terminate
 
 _POLL_SECONDS = 0.1
 #: ``rclone backend features`` answers, per (program, config, remote), shared by all instances
 _FEATURES: dict[tuple[str, str | None, str], dict[str, Any]] = {}
 _FEATURES_LOCK = threading.Lock()
-_TERMINATE_GRACE = 0.7
 _HASH_CHUNK = 1024 * 1024
 _TARGET = re.compile(r"^(?!-):?[^/\\:]+:")
 _TIMESTAMP = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\s+")
@@ -90,6 +93,9 @@ _NETWORK = (
 _USAGE = ("unknown flag", "unknown shorthand flag", "unknown command", "usage:", "invalid argument")
 
 
+log = logging.getLogger("catalogsync.rclone")
+
+
 def _has(text: str, needles: tuple[str, ...]) -> bool:
     return any(needle in text for needle in needles)
 
@@ -131,10 +137,12 @@ class RcloneBackend(StorageBackend):
 
     Options: ``config`` (path of an rclone.conf, passed as ``--config``);
     ``binary`` (the rclone program, default ``rclone`` on ``PATH``); ``timeout``
-    (seconds for stat/read/delete commands, default 120).
+    (seconds for stat/read/delete commands, default 120); ``rcd`` (default true: talk
+    to one shared ``rclone rcd``, see ``RcloneDaemon``; false, or an rcd that cannot
+    start, runs one ``rclone`` process per operation as before).
 
-    Progress comes from rclone's JSON stats log (``--use-json-log --stats 0.5s``),
-    so ``on_progress`` is called about twice a second with the bytes transferred.
+    Progress comes from rcd's ``core/stats`` (or, per process, rclone's JSON stats log,
+    ``--use-json-log --stats 0.5s``), so ``on_progress`` is called about twice a second.
     """
 
     kind = "rclone"
@@ -153,7 +161,110 @@ class RcloneBackend(StorageBackend):
         config = self._options.get("config")
         self.config = str(Path(str(config)).expanduser()) if config else None
         self.timeout = option_float(self._options, "timeout", 120.0, self.label)
+        self.use_rcd = option_bool(self._options, "rcd", True, self.label)
         self._features: dict[str, Any] | None = None
+
+    # -- through rclone rcd -------------------------------------------------------------
+
+    def _daemon(self) -> RcloneDaemon | None:
+        """The shared rcd, or None for the one-process-per-operation path."""
+        if not self.use_rcd:
+            return None
+        rate = self.limiter.rate if self.limiter is not None else None
+        try:
+            return shared_daemon(self.binary, self.config, rate)
+        except FileNotFoundError as exc:
+            raise self._not_installed(exc) from exc
+        except OSError as exc:
+            log.warning("%s: %s; running one rclone process per operation", self.label, exc)
+            self.use_rcd = False
+            return None
+
+    def _rc(self, daemon: RcloneDaemon, method: str, params: dict[str, Any], what: str) -> Any:
+        """One rc call; its error mapped like a failed rclone run's stderr."""
+        try:
+            status, data = daemon.call(method, params, self.timeout)
+        except TimeoutError as exc:
+            raise Transient(
+                TransferError(f"rclone rcd {method} timed out after {self.timeout:.0f} s",
+                              code="timeout")
+            ) from exc
+        except OSError as exc:  # the daemon died: the next attempt starts a new one
+            daemon.stop()
+            raise Transient(
+                TransferError(f"rclone rcd stopped answering: {exc}", code="connection")
+            ) from exc
+        if status == 200 and not (isinstance(data, dict) and data.get("error")):
+            return data
+        error = str(data.get("error") if isinstance(data, dict) else data)
+        raise _RcError(error, self._failure(1, error, what))
+
+    def _rc_stat(
+        self, daemon: RcloneDaemon, parts: PurePosixPath, hashes: tuple[str, ...]
+    ) -> dict[str, Any] | None:
+        opt: dict[str, Any] = {"noMimeType": True}
+        if hashes:
+            opt.update(showHash=True, hashTypes=list(hashes))
+        try:
+            data = self._rc(daemon, "operations/stat",
+                            {"fs": self.target, "remote": parts.as_posix(), "opt": opt},
+                            "reading")
+        except _RcError as exc:
+            if _has(exc.text.lower(), _NOT_FOUND):
+                return None
+            raise exc.mapped from None
+        entry = data.get("item") if isinstance(data, dict) else None
+        if not isinstance(entry, dict):
+            return None
+        if entry.get("IsDir"):
+            raise TransferError(
+                f"{self.label}: {self._remote(parts)} is a folder",
+                code="not_a_file",
+                permanent=True,
+            )
+        return entry
+
+    def _rc_copyto(
+        self,
+        daemon: RcloneDaemon,
+        local: Path,
+        parts: PurePosixPath,
+        size: int,
+        should_stop: Callable[[], bool],
+        on_progress: ProgressFn,
+    ) -> None:
+        """``operations/copyfile`` as an rc job, watched through ``core/stats``; stopped on stop."""
+        params = {"srcFs": str(local.parent), "srcRemote": local.name, "dstFs": self.target,
+                  "dstRemote": parts.as_posix(), "_async": True}
+        try:
+            job_id = self._rc(daemon, "operations/copyfile", params, "writing")["jobid"]
+        except _RcError as exc:
+            raise exc.mapped from None
+        on_progress(0, size)
+        reported = 0
+        pause = 0.002  # a small file is done in milliseconds: look soon, then back off
+        while True:
+            if should_stop():
+                with contextlib.suppress(_RcError, Transient):
+                    self._rc(daemon, "job/stop", {"jobid": job_id}, "writing")
+                raise TransferStopped("transfer stopped")
+            try:
+                job = self._rc(daemon, "job/status", {"jobid": job_id}, "writing")
+                stats = self._rc(daemon, "core/stats", {"group": f"job/{job_id}"}, "writing")
+            except _RcError as exc:
+                raise exc.mapped from None
+            done = min(int(stats.get("bytes") or 0), size)
+            if done > reported:
+                reported = done
+                on_progress(done, size)
+            if job.get("finished"):
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, _POLL_SECONDS)
+        if not job.get("success"):
+            raise self._failure(1, str(job.get("error") or "copy failed"), "writing")
+        if reported < size:
+            on_progress(size, size)
 
     # -- command lines ----------------------------------------------------------------
 
@@ -248,10 +359,14 @@ class RcloneBackend(StorageBackend):
             if cached is None:
                 cached = {}
                 with contextlib.suppress(Exception):
-                    done = self._run("backend", "features", self.target)
-                    if done.returncode == 0:
-                        loaded = json.loads(done.stdout or b"{}")
-                        cached = loaded if isinstance(loaded, dict) else {}
+                    daemon = self._daemon()
+                    if daemon is not None:
+                        loaded = self._rc(daemon, "operations/fsinfo", {"fs": self.target},
+                                          "reading")
+                    else:
+                        done = self._run("backend", "features", self.target)
+                        loaded = json.loads(done.stdout or b"{}") if done.returncode == 0 else {}
+                    cached = loaded if isinstance(loaded, dict) else {}
                 if cached:
                     with _FEATURES_LOCK:
                         _FEATURES[key] = cached
@@ -293,6 +408,9 @@ class RcloneBackend(StorageBackend):
 
     def _stat_entry(self, rel: str, hashes: tuple[str, ...]) -> dict[str, Any] | None:
         parts = self._rel(rel)
+        daemon = self._daemon()
+        if daemon is not None:
+            return self._retrying(lambda: self._rc_stat(daemon, parts, hashes))
         return self._retrying(lambda: self._lsjson(parts, hashes))
 
     def stat(self, rel: str, *, checksum: bool = False) -> RemoteFile | None:
@@ -318,9 +436,16 @@ class RcloneBackend(StorageBackend):
         src, size = open_source(local, self.label)
         src.close()
         remote = self._remote(parts)
-        self._retrying(
-            lambda: self._copyto(local, remote, size, should_stop, on_progress), should_stop
-        )
+        daemon = self._daemon()
+        if daemon is not None:
+            self._retrying(
+                lambda: self._rc_copyto(daemon, local, parts, size, should_stop, on_progress),
+                should_stop,
+            )
+        else:
+            self._retrying(
+                lambda: self._copyto(local, remote, size, should_stop, on_progress), should_stop
+            )
         entry = self._stat_entry(rel, _HASHES)
         stored = -1 if entry is None else int(entry.get("Size", -1))
         if entry is None or stored != size:
@@ -421,7 +546,7 @@ class RcloneBackend(StorageBackend):
                     proc.wait(_POLL_SECONDS)
         finally:
             if proc.poll() is None:
-                _terminate(proc)
+                terminate(proc)
             proc.stderr.close()
         if proc.returncode != 0:
             raise self._failure(proc.returncode, "\n".join(lines), "writing")
@@ -431,8 +556,17 @@ class RcloneBackend(StorageBackend):
     def delete(self, rel: str) -> None:
         """``rclone deletefile``; a file that is already gone is fine."""
         parts = self._rel(rel)
+        daemon = self._daemon()
 
         def attempt() -> None:
+            if daemon is not None:
+                try:
+                    self._rc(daemon, "operations/deletefile",
+                             {"fs": self.target, "remote": parts.as_posix()}, "deleting")
+                except _RcError as exc:
+                    if not _has(exc.text.lower(), _NOT_FOUND):
+                        raise exc.mapped from None
+                return
             done = self._run("deletefile", self._remote(parts))
             if done.returncode == 0:
                 return
@@ -464,6 +598,15 @@ class RcloneBackend(StorageBackend):
         return self._retrying(attempt)
 
 
+class _RcError(Exception):
+    """An rc call that answered an error: its text, and the error it maps to."""
+
+    def __init__(self, text: str, mapped: Exception) -> None:
+        super().__init__(text)
+        self.text = text
+        self.mapped = mapped
+
+
 def _read_stderr(stream: IO[bytes], events: queue.SimpleQueue[tuple[str, Any]]) -> None:
     """Turn rclone's stderr into ("bytes", n) and ("line", text) events, then ("eof", None)."""
     try:
@@ -485,19 +628,6 @@ def _read_stderr(stream: IO[bytes], events: queue.SimpleQueue[tuple[str, Any]]) 
         pass
     finally:
         events.put(("eof", None))
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if rclone has not exited within a moment."""
-    with contextlib.suppress(OSError):
-        proc.terminate()
-    try:
-        proc.wait(_TERMINATE_GRACE)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(OSError):
-            proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(1.0)
 
 
 def rclone_available(binary: str = "rclone") -> bool:

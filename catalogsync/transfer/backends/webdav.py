@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import ssl
@@ -306,7 +307,7 @@ class WebDavBackend(StorageBackend):
             with self._folders_lock:
                 if url in self._folders:
                     continue
-            self._retrying(lambda url=url, depth=depth: self._mkcol(url, depth == 0), should_stop)
+            self._retrying(functools.partial(self._mkcol, url, depth == 0), should_stop)
             with self._folders_lock:
                 self._folders.add(url)
 

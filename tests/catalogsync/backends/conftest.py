@@ -174,6 +174,9 @@ rest = list(args)
 if "--config" in rest:
     del rest[rest.index("--config"):rest.index("--config") + 2]
 command = rest[0] if rest else ""
+if command == "rcd" and mode == "no_rcd":
+    sys.stderr.write('Error: unknown command "rcd" for "rclone"\\n')
+    sys.exit(1)
 if command == "copyto":
     count = int(STATE.read_text()) if STATE.exists() else 0
     STATE.write_text(str(count + 1))

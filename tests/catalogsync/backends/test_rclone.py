@@ -36,6 +36,8 @@ class SleepRecorder:
 
 
 def _backend(tmp_path: Path, config: Path, **options: str) -> RcloneBackend:
+    if "binary" in options:  # the misbehaving stand-in is a per-operation rclone process
+        options.setdefault("rcd", "false")
     return RcloneBackend(
         "cloud",
         f"nas:{tmp_path / 'dest'}",
@@ -46,7 +48,9 @@ def _backend(tmp_path: Path, config: Path, **options: str) -> RcloneBackend:
 
 @needs_rclone
 class TestRcloneConformance(BackendConformance):
-    """The shared contract, through ``rclone`` and a local-type remote."""
+    """The shared contract, through one ``rclone rcd`` and a local-type remote."""
+
+    rcd = "true"
 
     def make_backend(self, tmp_path: Path, *, limiter: TokenBucket | None = None) -> StorageBackend:
         config = tmp_path / "rclone.conf"
@@ -54,13 +58,20 @@ class TestRcloneConformance(BackendConformance):
         return RcloneBackend(
             "cloud",
             f"nas:{tmp_path / 'dest'}",
-            {"config": str(config)},
+            {"config": str(config), "rcd": self.rcd},
             limiter=limiter,
             sleep=SleepRecorder(),
         )
 
     def storage_dir(self, tmp_path: Path) -> Path:
         return tmp_path / "dest"
+
+
+@needs_rclone
+class TestRcloneProcessConformance(TestRcloneConformance):
+    """The same contract on the fallback path: one ``rclone`` process per operation."""
+
+    rcd = "false"
 
 
 @needs_rclone

@@ -362,6 +362,8 @@ MALFORMED = [
     ("pls", "[playlist]\njunk\n", 2, "expected Key=value"),
     ("pls", "[playlist]\nNumberOfEntries=two\n", 2, "NumberOfEntries"),
     ("json", '{\n  "tracks": [\n    {"url": "/a.mp3"},\n  ]\n}\n', 4, "invalid JSON"),
+    ("json", '{\n  "tracks": [\n    {"url": "/a.mp3"},\n  ]\n}\n', 4, "trailing comma before ']'"),
+    ('json', '{"tracks": [],\n\n}', 3, "trailing comma before '}'"),
     ("json", '{"tracks": [\n  {"url": "/a.mp3"},\n  {"title": "no url"}\n]}', 3,
      'track 2 has no "url" or "path"'),
     ("json", '[\n {"url": "/a.mp3", "size": -1}\n]', 2, '"size" must be a non-negative integer'),
