@@ -15,6 +15,7 @@ from typing import TextIO
 
 from catalogsync.config import LogSettings
 from catalogsync.errors import ConfigError
+from catalogsync.redact import MaskingFormatter
 
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # journald stamps each line itself and shows the level; keep the lines plain.
@@ -49,7 +50,7 @@ def file_handler(path: str | Path, max_bytes: int = 0, backups: int = 5) -> logg
             handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"log file {path}: {exc.strerror or exc}") from None
-    handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    handler.setFormatter(MaskingFormatter(FILE_FORMAT))
     return handler
 
 
@@ -61,7 +62,7 @@ def setup_runner_logging(
     plain = under_journald()
     for handler in root.handlers:
         if plain and type(handler) is logging.StreamHandler:
-            handler.setFormatter(logging.Formatter(JOURNAL_FORMAT))
+            handler.setFormatter(MaskingFormatter(JOURNAL_FORMAT))
     logging.getLogger("catalogsync").setLevel(level)
     path = log_file or settings.file
     if not path:

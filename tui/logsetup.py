@@ -38,6 +38,8 @@ def tui_logging(log_file: Path) -> Iterator[Path]:
     """
     from textual.logging import TextualHandler
 
+    from catalogsync.redact import MaskingFormatter
+
     log_file = Path(log_file).expanduser()
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -46,9 +48,9 @@ def tui_logging(log_file: Path) -> Iterator[Path]:
         from catalogsync.errors import CatalogsyncError
 
         raise CatalogsyncError(f"cannot write the log file {log_file}: {exc}") from None
-    file_handler.setFormatter(logging.Formatter(FORMAT))
+    file_handler.setFormatter(MaskingFormatter(FORMAT))
     textual_handler = TextualHandler(stderr=False, stdout=False)
-    textual_handler.setFormatter(logging.Formatter(FORMAT))
+    textual_handler.setFormatter(MaskingFormatter(FORMAT))
     root = logging.getLogger()
     set_aside = [h for h in root.handlers if _writes_to_terminal(h)]
     for handler in set_aside:
