@@ -521,13 +521,7 @@ class CatalogRepository(SqliteStore):
             candidate = self._free_path(
                 conn, backend_id, song_id, wanted, exists_on_disk, moving=moving
             )
-            conn.execute(
-                "INSERT INTO path_reservations (backend_id, path_key, relative_path, song_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?)",
-                (int(backend_id), library_path_key(candidate), candidate, int(song_id),
-                 clock.now_text()),
-            )
-            return candidate
+            return self._hold(conn, backend_id, song_id, candidate)
 
     def move_reservation(
         self,
@@ -560,13 +554,18 @@ class CatalogRepository(SqliteStore):
                 (int(backend_id), int(song_id)),
             )
             candidate = self._free_path(conn, backend_id, song_id, wanted, exists_on_disk)
-            conn.execute(
-                "INSERT INTO path_reservations (backend_id, path_key, relative_path, song_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?)",
-                (int(backend_id), library_path_key(candidate), candidate, int(song_id),
-                 clock.now_text()),
-            )
-            return candidate
+            return self._hold(conn, backend_id, song_id, candidate)
+
+    @staticmethod
+    def _hold(conn: sqlite3.Connection, backend_id: int, song_id: int, candidate: str) -> str:
+        """Insert the reservation of a name ``_free_path`` found free; returns the name."""
+        conn.execute(
+            "INSERT INTO path_reservations (backend_id, path_key, relative_path, song_id, "
+            "created_at) VALUES (?, ?, ?, ?, ?)",
+            (int(backend_id), library_path_key(candidate), candidate, int(song_id),
+             clock.now_text()),
+        )
+        return candidate
 
     @staticmethod
     def _free_path(

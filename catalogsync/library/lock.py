@@ -10,9 +10,11 @@ never leaves the library locked.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from catalogsync.errors import CatalogsyncError
 
@@ -45,6 +47,26 @@ def library_lock(db_path: Path, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def holds_library(
+    what: str,
+) -> Callable[[Callable[Concatenate[Any, P], R]], Callable[Concatenate[Any, P], R]]:
+    """Decorate a function whose first argument is the catalog: it runs holding the library."""
+
+    def decorate(func: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+        @functools.wraps(func)
+        def holding(catalog: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with library_lock(catalog.db_path, what):
+                return func(catalog, *args, **kwargs)
+
+        return holding
+
+    return decorate
 
 
 def library_is_busy(db_path: Path) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalogsync.errors import CatalogsyncError, ConfigError
-from catalogsync.library.lock import library_lock
+from catalogsync.library.lock import holds_library
 from catalogsync.library.playlists import write_atomically
 from catalogsync.transfer.durability import sha256_of
 
@@ -157,6 +157,7 @@ def _prune(root: Path, folder: Path) -> None:
         folder = folder.parent
 
 
+@holds_library("library relocate")
 def relocate(
     catalog: CatalogRepository, config_path: Path, new_root: Path, *, move: bool
 ) -> RelocateReport:
@@ -164,14 +165,6 @@ def relocate(
 
     Holds the library (``library.lock``) for the whole move.
     """
-    with library_lock(catalog.db_path, "library relocate"):
-        return _relocate_unlocked(catalog, config_path, new_root, move=move)
-
-
-def _relocate_unlocked(
-    catalog: CatalogRepository, config_path: Path, new_root: Path, *, move: bool
-) -> RelocateReport:
-    """Point the default library backend (and config.toml) at ``new_root``."""
     backend = catalog.default_backend()
     old_root = Path(backend["target"])
     new_root = new_root.expanduser().resolve()

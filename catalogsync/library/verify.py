@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalogsync.config import LibrarySettings
 from catalogsync.library.layout import playlists_folder
-from catalogsync.library.lock import library_lock
+from catalogsync.library.lock import holds_library
 from catalogsync.transfer.durability import sha256_of
 from catalogsync.transfer.paths import UnsafePathError, safe_join
 
@@ -72,6 +72,7 @@ class VerifyReport:
         return {**asdict(self), "summary": self.summary()}
 
 
+@holds_library("library verify")
 def verify_library(
     catalog: CatalogRepository,
     library: LibrarySettings | None,
@@ -85,21 +86,6 @@ def verify_library(
     Holds the library (``library.lock``): a reorganize or relocate in progress makes it
     stop at once with one line instead of undoing their journaled moves.
     """
-    with library_lock(catalog.db_path, "library verify"):
-        return _verify_library_unlocked(
-            catalog, library, fix=fix, check_hash=check_hash, today=today
-        )
-
-
-def _verify_library_unlocked(
-    catalog: CatalogRepository,
-    library: LibrarySettings | None,
-    *,
-    fix: bool = False,
-    check_hash: bool = True,
-    today: dt.date | None = None,
-) -> VerifyReport:
-    """Check every library backend's records against its files (see the module text)."""
     from catalogsync.library.reorganize import recover_moves
 
     settings = library or LibrarySettings()

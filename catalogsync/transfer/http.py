@@ -556,9 +556,15 @@ class HttpDownloader:
                 )
             if total is None:
                 total = spec.expected_size or None
-            return self._receive(
-                reader, spec, part, append, total, should_stop, progress, decoder
-            )
+            try:
+                return self._receive(
+                    reader, spec, part, append, total, should_stop, progress, decoder
+                )
+            except BaseException:
+                if decoder is not None:
+                    # Decoded bytes cannot be resumed with a Range of the encoded body.
+                    _unlink(part)
+                raise
         finally:
             self._reader_thread = reader.close()
 
@@ -601,27 +607,6 @@ class HttpDownloader:
         )
 
     def _receive(
-        self,
-        reader: _StreamReader,
-        spec: DownloadSpec,
-        part: Path,
-        append: bool,
-        total: int | None,
-        should_stop: Callable[[], bool],
-        progress: ProgressCallback,
-        decoder: _Decoder | None = None,
-    ) -> _Outcome:
-        try:
-            return self._receive_into(
-                reader, spec, part, append, total, should_stop, progress, decoder
-            )
-        except BaseException:
-            if decoder is not None:
-                # Decoded bytes cannot be resumed with a Range of the encoded body.
-                _unlink(part)
-            raise
-
-    def _receive_into(
         self,
         reader: _StreamReader,
         spec: DownloadSpec,
