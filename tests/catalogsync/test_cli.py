@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from catalogsync import cli
 from tests.catalogsync.pipeline_support import serve_songs, write_m3u
+from tests.support.audio import mp3_body
 
 
 @pytest.fixture
@@ -188,10 +189,19 @@ def test_submit_wait_embeds_a_runner_and_exits_0_when_completed(
 
 
 def test_submit_wait_exits_3_when_some_items_failed(run_cli, tmp_path, http_server):
+    good = http_server.route("/good.mp3", body=mp3_body(30_000, seed=1))
+    gone = http_server.route("/gone.mp3", status=404)
+    entries = [("A", "Good", good), ("A", "Gone", gone)]
+    run_cli("playlists", "add", str(write_m3u(tmp_path / "g.m3u", entries)))
+    code, _, _ = run_cli("jobs", "submit", "sync_download", "--wait")
+    assert code == 3  # one song in, one failed: completed_with_errors
+
+
+def test_submit_wait_exits_1_when_every_song_failed(run_cli, tmp_path, http_server):
     gone = http_server.route("/gone.mp3", status=404)
     run_cli("playlists", "add", str(write_m3u(tmp_path / "g.m3u", [("A", "Gone", gone)])))
     code, _, _ = run_cli("jobs", "submit", "sync_download", "--wait")
-    assert code == 3  # the sync stage worked, the download failed (test_cli_conventions)
+    assert code == 1  # nothing worked: the job failed
 
 
 def test_backends_add_and_list(run_cli, tmp_path):
