@@ -284,19 +284,11 @@ def _download_never_flushed(service, http_server, tmp_path, name, count):
     return playlist, list(songs.values())
 
 
-def test_a_download_that_dies_before_its_record_finishes_from_its_part(
-    service, http_server, tmp_path
-):
-    """The record comes before the rename: a crash there leaves a complete .part only.
-
-    Untagged: the `.part` is still the server's bytes, so the retry resumes it. (Tagged
-    files leave the `.part` name before tagging; see the next test.)
-    """
+def _download_with_record_dying_once(service, tmp_path, url: str, title: str) -> int:
+    """Run one song's download whose first record fails as if the process died there."""
     from catalogsync.catalog.repository import CatalogRepository
 
-    service.settings.library.write_tags = False
-    url = list(serve_songs(http_server, 1))[0]
-    playlist = _playlist(service, tmp_path, "Crash", [("A", "Window", url)])
+    playlist = _playlist(service, tmp_path, "Crash", [("A", title, url)])
     job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
     real_record = CatalogRepository.record_download
     calls = {"n": 0}
@@ -312,7 +304,20 @@ def test_a_download_that_dies_before_its_record_finishes_from_its_part(
         patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
     ):
         service.run_headless(until_idle=True)
+    return int(job)
 
+
+def test_a_download_that_dies_before_its_record_finishes_from_its_part(
+    service, http_server, tmp_path
+):
+    """The record comes before the rename: a crash there leaves a complete .part only.
+
+    Untagged: the `.part` is still the server's bytes, so the retry resumes it. (Tagged
+    files leave the `.part` name before tagging; see the next test.)
+    """
+    service.settings.library.write_tags = False
+    url = list(serve_songs(http_server, 1))[0]
+    job = _download_with_record_dying_once(service, tmp_path, url, "Window")
     assert service.job_row(job)["status"] == "completed"
     assert list(library_files(service)) == ["manifest/A/Window.mp3"]
     requests = http_server.requests("/song0.mp3")
@@ -323,27 +328,9 @@ def test_a_tagged_download_that_dies_before_its_record_starts_over(
     service, http_server, tmp_path
 ):
     """A tagged file is no prefix of the server's bytes: the retry fetches it whole."""
-    from catalogsync.catalog.repository import CatalogRepository
-
     service.settings.library.write_tags = True
-    url, body = next(iter(serve_songs(http_server, 1).items()))
-    playlist = _playlist(service, tmp_path, "Crash", [("A", "Tagged", url)])
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
-    real_record = CatalogRepository.record_download
-    calls = {"n": 0}
-
-    def dies_once(self, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("killed between tagging and recording")
-        return real_record(self, **kwargs)
-
-    with (
-        patch.object(CatalogRepository, "record_download", dies_once),
-        patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
-    ):
-        service.run_headless(until_idle=True)
-
+    url = list(serve_songs(http_server, 1))[0]
+    job = _download_with_record_dying_once(service, tmp_path, url, "Tagged")
     assert service.job_row(job)["status"] == "completed"
     files = library_files(service)
     assert list(files) == ["manifest/A/Tagged.mp3"]

@@ -214,15 +214,7 @@ class RcloneBackend(StorageBackend):
                 return None
             raise exc.mapped from None
         entry = data.get("item") if isinstance(data, dict) else None
-        if not isinstance(entry, dict):
-            return None
-        if entry.get("IsDir"):
-            raise TransferError(
-                f"{self.label}: {self._remote(parts)} is a folder",
-                code="not_a_file",
-                permanent=True,
-            )
-        return entry
+        return self._file_entry(entry, parts)
 
     def _rc_copyto(
         self,
@@ -396,6 +388,10 @@ class RcloneBackend(StorageBackend):
                     "rclone lsjson printed something that is not JSON", code="bad_response"
                 )
             ) from exc
+        return self._file_entry(entry, parts)
+
+    def _file_entry(self, entry: Any, parts: Any) -> dict[str, Any] | None:
+        """An lsjson / operations/stat entry of a file; None when there is none."""
         if not isinstance(entry, dict):
             return None
         if entry.get("IsDir"):
