@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
+from typer.testing import CliRunner
+
+from catalogsync import cli
 from catalogsync.service import Catalogsync
 from tests.support.audio import mp3_body
 
@@ -34,3 +39,19 @@ def song_files(root: Path) -> list[str]:
     return sorted(
         p.relative_to(root).as_posix() for p in root.rglob("*.mp3") if p.is_file()
     )
+
+
+def run_cli(home: Path, *args: str) -> tuple[int, str, str]:
+    """`catalogsync --home HOME ARGS` in-process: (exit code, stdout, stderr)."""
+    try:
+        result = CliRunner().invoke(cli.app, ["--home", str(home), *args])
+    finally:
+        service: Any = cli._state.pop("service", None)
+        if service is not None:
+            service.close()
+    return result.exit_code, result.stdout, result.stderr
+
+
+def digests(root: Path) -> list[str]:
+    """The SHA-256 of every song file under ``root``, sorted (where they are is ignored)."""
+    return sorted(hashlib.sha256((root / p).read_bytes()).hexdigest() for p in song_files(root))

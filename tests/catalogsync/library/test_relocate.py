@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -11,27 +10,11 @@ import textwrap
 import tomllib
 
 import pytest
-from typer.testing import CliRunner
 
-from catalogsync import cli
 from catalogsync.config import load_settings
 from catalogsync.library.relocate import set_library_root
 from catalogsync.service import Catalogsync
-from tests.catalogsync.library.library_support import build_library, song_files
-
-
-def _cli(home, *args):
-    try:
-        result = CliRunner().invoke(cli.app, ["--home", str(home), *args])
-    finally:
-        service = cli._state.pop("service", None)
-        if service is not None:
-            service.close()
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _digests(root):
-    return sorted(hashlib.sha256((root / p).read_bytes()).hexdigest() for p in song_files(root))
+from tests.catalogsync.library.library_support import build_library, digests, run_cli, song_files
 
 
 def test_relocate_with_move_moves_every_recorded_file_and_leaves_strays(tmp_path, http_server):
@@ -39,13 +22,13 @@ def test_relocate_with_move_moves_every_recorded_file_and_leaves_strays(tmp_path
     service = build_library(home, http_server, 3)
     old = service.settings.library_root
     service.close()
-    before = _digests(old)
+    before = digests(old)
     (old / "notes.txt").write_text("mine")
     new = tmp_path / "nas" / "music"
-    code, out, err = _cli(home, "library", "relocate", str(new), "--move")
+    code, out, err = run_cli(home, "library", "relocate", str(new), "--move")
     assert code == 0, err
     assert "4 files copied" in out and "4 old copies deleted" in out  # 3 songs + Mix.m3u8
-    assert _digests(new) == before and song_files(old) == []
+    assert digests(new) == before and song_files(old) == []
     assert (old / "notes.txt").read_text() == "mine", "a file nobody recorded stays"
     assert (new / "Playlists" / "Mix.m3u8").is_file()
     assert load_settings(home=home).library_root == new
@@ -53,7 +36,7 @@ def test_relocate_with_move_moves_every_recorded_file_and_leaves_strays(tmp_path
     assert service.catalog.default_backend()["target"] == str(new)
     assert service.catalog.library_invariant_violations() == []
     service.close()
-    code, out, _ = _cli(home, "library", "verify")
+    code, out, _ = run_cli(home, "library", "verify")
     assert code == 0, out
 
 
@@ -64,14 +47,14 @@ def test_relocate_without_move_needs_the_files_there(tmp_path, http_server):
     service.close()
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = _cli(home, "library", "relocate", str(empty))
+    code, _, err = run_cli(home, "library", "relocate", str(empty))
     assert code == 1 and "none of the" in err and len(err.strip().splitlines()) == 1
     moved = tmp_path / "moved"
     os.rename(old, moved)  # the user moved the disk
-    code, out, err = _cli(home, "library", "relocate", str(moved))
+    code, out, err = run_cli(home, "library", "relocate", str(moved))
     assert code == 0, err
     assert "the library is now" in out
-    code, out, _ = _cli(home, "library", "verify")
+    code, out, _ = run_cli(home, "library", "verify")
     assert code == 0 and "2 files checked, 2 ok" in out
 
 
@@ -126,7 +109,7 @@ def test_relocate_move_killed_mid_copy_keeps_the_old_library_and_a_rerun_finishe
     service = build_library(home, http_server, 4)
     old = service.settings.library_root
     service.close()
-    before = _digests(old)
+    before = digests(old)
     new = tmp_path / "new"
     script = tmp_path / "killed.py"
     script.write_text(_KILLED_AFTER_COPIES)
@@ -138,10 +121,10 @@ def test_relocate_move_killed_mid_copy_keeps_the_old_library_and_a_rerun_finishe
     assert service.catalog.default_backend()["target"] == str(old), "not switched yet"
     assert service.catalog.library_invariant_violations() == [], "the old library is whole"
     service.close()
-    code, out, err = _cli(home, "library", "relocate", str(new), "--move")
+    code, out, err = run_cli(home, "library", "relocate", str(new), "--move")
     assert code == 0, err
     assert "2 already there" in out
-    assert _digests(new) == before and song_files(old) == []
+    assert digests(new) == before and song_files(old) == []
 
 
 def test_relocate_refusals_are_one_line(tmp_path, http_server):
@@ -156,13 +139,13 @@ def test_relocate_refusals_are_one_line(tmp_path, http_server):
         (old / "sub", "contain one another"),
         (a_file, "is not a folder"),
     ]:
-        code, _, err = _cli(home, "library", "relocate", str(target), "--move")
+        code, _, err = run_cli(home, "library", "relocate", str(target), "--move")
         assert code == 1 and needle in err and len(err.strip().splitlines()) == 1, err
     clash = tmp_path / "clash"
     rel = song_files(old)[0]
     (clash / rel).parent.mkdir(parents=True)
     (clash / rel).write_bytes(b"another song")
-    code, _, err = _cli(home, "library", "relocate", str(clash), "--move")
+    code, _, err = run_cli(home, "library", "relocate", str(clash), "--move")
     assert code == 1 and "exists and is another file" in err
     assert (clash / rel).read_bytes() == b"another song"
     assert load_settings(home=home).library_root == old, "nothing switched"
@@ -174,7 +157,7 @@ def test_relocate_refuses_while_the_library_option_overrides_config(tmp_path, ht
     old = service.settings.library_root
     service.close()
     monkeypatch.setenv("CATALOGSYNC_LIBRARY", str(old))
-    code, _, err = _cli(home, "library", "relocate", str(tmp_path / "new"), "--move")
+    code, _, err = run_cli(home, "library", "relocate", str(tmp_path / "new"), "--move")
     assert code == 1 and "CATALOGSYNC_LIBRARY is set" in err and len(err.strip().splitlines()) == 1
     assert song_files(old) and not (tmp_path / "new").exists()
 
@@ -191,7 +174,7 @@ def test_relocate_move_checks_each_copy_before_it_deletes_the_original(
     service = build_library(home, http_server, 2)
     old = service.settings.library_root
     service.close()
-    before = _digests(old)
+    before = digests(old)
     real_copyfile = shutil.copyfile
 
     def short_copy(src, dst, *args, **kwargs):
@@ -202,7 +185,7 @@ def test_relocate_move_checks_each_copy_before_it_deletes_the_original(
 
     monkeypatch.setattr(relocate_module.shutil, "copyfile", short_copy)
     new = tmp_path / "nas" / "music"
-    code, _, err = _cli(home, "library", "relocate", str(new), "--move")
+    code, _, err = run_cli(home, "library", "relocate", str(new), "--move")
     assert code == 1 and "differs" in err and len(err.strip().splitlines()) == 1, err
-    assert _digests(old) == before, "every original is still there"
+    assert digests(old) == before, "every original is still there"
     assert load_settings(home=home).library_root == old, "nothing switched"

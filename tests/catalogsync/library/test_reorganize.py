@@ -11,29 +11,20 @@ import sys
 import textwrap
 
 import pytest
-from typer.testing import CliRunner
 
-from catalogsync import cli, db
+from catalogsync import db
 from catalogsync.providers.manifest import ManifestProvider
 from catalogsync.service import Catalogsync
-from tests.catalogsync.library.library_support import build_library, song_files, write_config
+from tests.catalogsync.library.library_support import (
+    build_library,
+    digests,
+    run_cli,
+    song_files,
+    write_config,
+)
 from tests.support.audio import mp3_body
 
 V2 = '[library]\ntemplate = "{platform}/{artist}/{title}"\n'
-
-
-def _cli(home, *args):
-    try:
-        result = CliRunner().invoke(cli.app, ["--home", str(home), *args])
-    finally:
-        service = cli._state.pop("service", None)
-        if service is not None:
-            service.close()
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _digests(root):
-    return sorted(hashlib.sha256((root / p).read_bytes()).hexdigest() for p in song_files(root))
 
 
 def test_reorganize_moves_files_to_the_template_without_downloading(tmp_path, http_server):
@@ -43,10 +34,10 @@ def test_reorganize_moves_files_to_the_template_without_downloading(tmp_path, ht
     root = service.settings.library_root
     service.close()
     assert song_files(root) == [f"manifest/Band/Song {n}.mp3" for n in range(3)]
-    before, requests = _digests(root), len(http_server.requests())
+    before, requests = digests(root), len(http_server.requests())
 
     write_config(home, "")  # back to the default template
-    code, out, _ = _cli(home, "library", "reorganize", "--dry-run", "--json")
+    code, out, _ = run_cli(home, "library", "reorganize", "--dry-run", "--json")
     assert code == 0, out
     plan = json.loads(out)
     assert sorted((m["from"], m["to"]) for m in plan["moves"]) == [
@@ -54,12 +45,12 @@ def test_reorganize_moves_files_to_the_template_without_downloading(tmp_path, ht
     ]
     assert song_files(root)[0].startswith("manifest/"), "a dry run moves nothing"
 
-    code, out, _ = _cli(home, "library", "reorganize")
+    code, out, _ = run_cli(home, "library", "reorganize")
     assert code == 0, out
     assert "reorganize: moved 3 files, 0 already in place" in out
     assert song_files(root) == [f"Band/Album/{n + 1:02} Song {n}.mp3" for n in range(3)]
     assert not (root / "manifest").exists(), "emptied folders are removed"
-    assert _digests(root) == before and len(http_server.requests()) == requests
+    assert digests(root) == before and len(http_server.requests()) == requests
     service = Catalogsync.open(home=str(home))
     assert service.catalog.library_invariant_violations() == []
     content = ManifestProvider().fetch_playlist(str(root / "Playlists" / "Mix.m3u8"))
@@ -67,7 +58,7 @@ def test_reorganize_moves_files_to_the_template_without_downloading(tmp_path, ht
         f"{n + 1:02}%20Song%20{n}.mp3" for n in range(3)
     ], "the playlist file follows the move"
     service.close()
-    code, out, _ = _cli(home, "library", "reorganize")
+    code, out, _ = run_cli(home, "library", "reorganize")
     assert "moved 0 files, 3 already in place" in out
 
 
@@ -77,7 +68,7 @@ def test_two_songs_that_render_to_one_path_get_a_numbered_name(tmp_path, http_se
     service = build_library(home, http_server, 2)
     service.close()
     write_config(home, '[library]\ntemplate = "{artist}"\n')
-    code, out, _ = _cli(home, "library", "reorganize", "--json")
+    code, out, _ = run_cli(home, "library", "reorganize", "--json")
     assert code == 0, out
     assert sorted(m["to"] for m in json.loads(out)["moves"]) == ["Band (2).mp3", "Band.mp3"]
 
@@ -88,7 +79,7 @@ def test_reorganize_refuses_while_a_job_runs(tmp_path, http_server):
     job = service.submit_job("sync_only")["job"]["id"]
     service.ops._conn().execute("UPDATE job_runs SET status = 'running' WHERE id = ?", (job,))
     service.close()
-    code, _, err = _cli(home, "library", "reorganize")
+    code, _, err = run_cli(home, "library", "reorganize")
     assert code == 1 and "job(s) are running" in err and len(err.strip().splitlines()) == 1
 
 
@@ -126,7 +117,7 @@ def test_sigkill_in_the_middle_then_a_rerun_finishes_and_nothing_is_lost(
     service = build_library(home, http_server, 6)
     root = service.settings.library_root
     service.close()
-    before = _digests(root)
+    before = digests(root)
     write_config(home, "")
     script = tmp_path / "killed.py"
     script.write_text(_KILLED_AFTER_RENAME)
@@ -146,11 +137,11 @@ def test_sigkill_in_the_middle_then_a_rerun_finishes_and_nothing_is_lost(
         assert (root / rel).is_file() or (root / journal[int(song_id)]).is_file()
     assert sum(p.startswith("Band/") for p in song_files(root)) == (4 if when == "after" else 3)
 
-    code, out, _ = _cli(home, "library", "reorganize")
+    code, out, _ = run_cli(home, "library", "reorganize")
     assert code == 0, out
     assert "1 interrupted moves finished first" in out
     assert song_files(root) == [f"Band/Album/{n + 1:02} Song {n}.mp3" for n in range(6)]
-    assert _digests(root) == before
+    assert digests(root) == before
     service = Catalogsync.open(home=str(home))
     assert service.catalog.library_invariant_violations() == []
     assert service.catalog.journaled_moves() == [] and service.catalog.reservations() == []
@@ -191,19 +182,19 @@ def test_a_v2_database_and_library_upgraded_in_place(tmp_path, http_server):
     conn.close()
     playlist.write_text(json.dumps({"name": "Old", "tracks": tracks}))
 
-    code, out, _ = _cli(home, "jobs", "submit", "sync_download", "--wait")
+    code, out, _ = run_cli(home, "jobs", "submit", "sync_download", "--wait")
     assert code == 0, out
     assert http_server.requests() == [], "recorded songs are not downloaded again"
     assert song_files(root) == ["manifest/Old Band/Tune 0.mp3", "manifest/Old Band/Tune 1.mp3"]
     assert [(root / p).read_bytes() for p in song_files(root)] == bodies, "kept as they were"
     assert (root / "Playlists" / "Old.m3u8").is_file()
-    code, out, _ = _cli(home, "library", "verify")
+    code, out, _ = run_cli(home, "library", "verify")
     assert code == 0, out
 
-    code, out, _ = _cli(home, "library", "reorganize")
+    code, out, _ = run_cli(home, "library", "reorganize")
     assert code == 0, out
     assert song_files(root) == ["Old Band/Past/01 Tune 0.mp3", "Old Band/Past/02 Tune 1.mp3"]
-    code, out, _ = _cli(home, "library", "verify")
+    code, out, _ = run_cli(home, "library", "verify")
     assert code == 0 and "2 files checked, 2 ok" in out
     content = ManifestProvider().fetch_playlist(str(root / "Playlists" / "Old.m3u8"))
     assert [t.name for t in content.tracks] == ["Tune 0", "Tune 1"]
@@ -228,7 +219,7 @@ def test_a_file_two_songs_share_moves_once_and_both_records_follow(tmp_path, htt
     assert len(rows) == 1, "one file serves both songs"
     service.close()
     write_config(home, '[library]\ntemplate = "{title}"\nwrite_tags = false\n')
-    code, out, _ = _cli(home, "library", "reorganize", "--json")
+    code, out, _ = run_cli(home, "library", "reorganize", "--json")
     assert code == 0, out
     assert [m["to"] for m in json.loads(out)["moves"]] == ["One.mp3"]
     service = Catalogsync.open(home=str(home))
@@ -236,7 +227,7 @@ def test_a_file_two_songs_share_moves_once_and_both_records_follow(tmp_path, htt
     assert paths == ["One.mp3", "One.mp3"]
     assert service.catalog.library_invariant_violations() == []
     service.close()
-    code, out, _ = _cli(home, "library", "reorganize")
+    code, out, _ = run_cli(home, "library", "reorganize")
     assert "moved 0 files, 1 already in place" in out
 
 
@@ -248,7 +239,7 @@ def test_a_move_that_fails_is_one_line_and_the_record_stays(tmp_path, http_serve
     service.close()
     (root / "Band").write_text("a file where the artist folder would go")
     write_config(home, '[library]\ntemplate = "{artist}/{title}"\n')
-    code, _, err = _cli(home, "library", "reorganize")
+    code, _, err = run_cli(home, "library", "reorganize")
     assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
     service = Catalogsync.open(home=str(home))
     assert service.catalog.library_invariant_violations() == []

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
-
-from catalogsync import cli
 from catalogsync.ops.jobdefs import JOB_TYPES
-from tests.catalogsync.library.library_support import build_library, song_files
-
-
-def _cli(home, *args):
-    try:
-        result = CliRunner().invoke(cli.app, ["--home", str(home), *args])
-    finally:
-        service = cli._state.pop("service", None)
-        if service is not None:
-            service.close()
-    return result.exit_code, result.stdout, result.stderr
+from tests.catalogsync.library.library_support import build_library, run_cli, song_files
 
 
 def test_a_clean_library_verifies_and_exits_0(tmp_path, http_server):
     home = tmp_path / "home"
     build_library(home, http_server, 3).close()
-    code, out, _ = _cli(home, "library", "verify")
+    code, out, _ = run_cli(home, "library", "verify")
     assert code == 0, out
     assert out.strip().splitlines()[-1] == (
         "verify: 3 files checked, 3 ok, 0 missing, 0 mismatched, 0 unrecorded audio files (left alone)"
@@ -46,7 +33,7 @@ def test_missing_mismatched_and_unrecorded_files(tmp_path, http_server):
     stray.parent.mkdir()
     stray.write_bytes(b"fLaC not ours")
 
-    code, out, _ = _cli(home, "library", "verify", "--json")
+    code, out, _ = run_cli(home, "library", "verify", "--json")
     assert code == 3
     report = json.loads(out)
     assert [m["path"] for m in report["missing"]] == [files[0]]
@@ -57,18 +44,18 @@ def test_missing_mismatched_and_unrecorded_files(tmp_path, http_server):
     assert stray.read_bytes() == b"fLaC not ours", "never touched"
 
     # the missing song is marked: it is what the next download fetches
-    code, out, _ = _cli(home, "jobs", "submit", "download_only", "--wait", "--json")
+    code, out, _ = run_cli(home, "jobs", "submit", "download_only", "--wait", "--json")
     assert code == 0, out
     assert (root / files[0]).is_file()
 
     # --fix moves the mismatched files to the trash and downloads them again
-    code, out, _ = _cli(home, "library", "verify", "--fix")
+    code, out, _ = run_cli(home, "library", "verify", "--fix")
     assert code == 3 and "queued to download them again" in out
     trash = sorted(p.name for p in (root / ".catalogsync-trash").rglob("*.mp3"))
     assert trash == sorted([files[1].rsplit("/", 1)[1], files[2].rsplit("/", 1)[1]])
-    code, out, _ = _cli(home, "run", "--until-idle")
+    code, out, _ = run_cli(home, "run", "--until-idle")
     assert code == 0
-    code, out, _ = _cli(home, "library", "verify")
+    code, out, _ = run_cli(home, "library", "verify")
     assert code == 0, out
     assert "4 files checked, 4 ok" in out and "1 unrecorded" in out
 
@@ -98,10 +85,10 @@ def test_an_unmounted_library_is_not_forgotten(tmp_path, http_server):
     (root.parent / "library-away").mkdir()
     root.rename(root.parent / "library-away" / "x")
     root.mkdir()  # the empty mount point of a share that is not mounted
-    code, out, _ = _cli(home, "library", "verify")
+    code, out, _ = run_cli(home, "library", "verify")
     assert code == 3
     assert "none of its 3 recorded files is under" in out and "nothing was changed" in out
-    code, out, _ = _cli(home, "status", "--json")
+    code, out, _ = run_cli(home, "status", "--json")
     assert json.loads(out)["download_stats"]["downloaded_songs"] == 3
 
 
@@ -116,7 +103,7 @@ def test_a_file_being_downloaded_is_skipped_not_forgotten(tmp_path, http_server)
     )
     (root / first).rename(root / (first + ".cs1.ready"))  # the rename has not happened yet
     service.close()
-    code, out, _ = _cli(home, "library", "verify", "--json")
+    code, out, _ = run_cli(home, "library", "verify", "--json")
     report = json.loads(out)
     assert code == 0, out
     assert (report["in_flight"], report["missing"], report["unrecorded"]) == (1, [], [])
@@ -130,7 +117,7 @@ def test_a_record_that_leaves_the_root_is_reported_not_followed(tmp_path, http_s
         "UPDATE local_files SET relative_path = '../../outside.mp3' WHERE id = 1"
     )
     service.close()
-    code, out, _ = _cli(home, "library", "verify", "--json")
+    code, out, _ = run_cli(home, "library", "verify", "--json")
     report = json.loads(out)
     assert code == 3
     assert [m["path"] for m in report["mismatched"]] == ["../../outside.mp3"]
