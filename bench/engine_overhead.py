@@ -235,7 +235,7 @@ class BigDbBuilder:
             pause_reason = "paused by operator"
         job_rows.append(
             (
-                job_id, plan["job_type"], status, 100, "cli", snapshot, "[]", "[]", jdump(scope),
+                job_id, plan["job_type"], status, 100, "cli", snapshot, "[]", jdump(scope),
                 ts_text(created), ts_text(started) if started else None,
                 ts_text(ended) if ended else None, error, float(job_id), None, pause_reason,
             )
@@ -380,7 +380,6 @@ class BigDbBuilder:
                     None, attempts, jdump(payload), error, error_code, created,
                     ts_text(began) if status != "pending" else None,
                     ts_text(began + 2) if finished else None, None,
-                    payload.get("bytes") if status == "succeeded" else None,
                 )
             )
 
@@ -413,18 +412,18 @@ class BigDbBuilder:
                 row = (
                     worker_id, plan["id"], stage_id, name, "running", None,
                     self.rng.randint(1, self.songs), None, f"Song {n} / Artist {n}", beat,
-                    None, 300 + n, 1, 2_000_000 + n * 1000, 8_000_000, speed, 25.0 + n,
+                    300 + n, 1, 2_000_000 + n * 1000, 8_000_000, speed, 25.0 + n,
                 )
             elif live:
                 row = (
                     worker_id, plan["id"], stage_id, name, "running", None, None,
                     self.rng.randint(1, self.playlists), f"Playlist {n}", beat,
-                    None, 3, 0, None, None, None, None,
+                    3, 0, None, None, None, None,
                 )
             else:
                 row = (
                     worker_id, plan["id"], stage_id, name, "stopped", None, None, None, None,
-                    beat, None, count // len(names), 0, None, None, None, None,
+                    beat, count // len(names), 0, None, None, None, None,
                 )
             self.worker_rows.append(row)
             if stage_type == "download":
@@ -494,8 +493,8 @@ class BigDbBuilder:
         self._write_catalog(conn)
         conn.executemany(
             "INSERT INTO job_runs (id, job_type, status, priority, requested_by, config_snapshot, "
-            "sources, download_sources, playlist_scope, created_at, started_at, ended_at, error, "
-            "queue_rank, backend_name, pause_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "sources, playlist_scope, created_at, started_at, ended_at, error, "
+            "queue_rank, backend_name, pause_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             job_rows,
         )
         conn.executemany(
@@ -507,16 +506,16 @@ class BigDbBuilder:
         conn.executemany(
             "INSERT INTO job_items (id, job_stage_id, job_run_id, item_type, item_key, song_id, "
             "playlist_id, status, worker_id, attempts, payload_json, last_error, "
-            "last_error_code, created_at, started_at, ended_at, next_attempt_at, bytes_done) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "last_error_code, created_at, started_at, ended_at, next_attempt_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             self.item_rows,
         )
         conn.executemany(
             "INSERT INTO job_workers (id, job_run_id, job_stage_id, worker_name, status, "
             "current_job_item_id, current_song_id, current_playlist_id, current_display_text, "
-            "heartbeat_at, last_progress_text, processed_count, error_count, downloaded_bytes, "
+            "heartbeat_at, processed_count, error_count, downloaded_bytes, "
             "total_bytes, speed_bytes_per_sec, progress_percent) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             self.worker_rows,
         )
         conn.executemany(

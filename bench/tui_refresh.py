@@ -192,7 +192,7 @@ def seed_home(home: Path, jobs: int, workers: int) -> dict[str, Any]:
                 speed = _speed(k, tick)
                 done = int(speed * tick * UPDATE_EVERY_S) % totals[k]
                 ops.update_worker_state(
-                    name, job_run_id=running, downloaded_bytes=done, total_bytes=totals[k],
+                    name, job_id=running, downloaded_bytes=done, total_bytes=totals[k],
                     speed_bytes_per_sec=speed, progress_percent=round(done * 100 / totals[k], 1),
                 )
 
@@ -235,7 +235,7 @@ def updater_main(spec: dict[str, Any]) -> None:
                 speed = _speed(k, tick)
                 done[k] = (done[k] + int(speed * UPDATE_EVERY_S)) % total
                 service.ops.update_worker_state(
-                    name, job_run_id=spec["running"], downloaded_bytes=done[k],
+                    name, job_id=spec["running"], downloaded_bytes=done[k],
                     total_bytes=total, speed_bytes_per_sec=speed,
                     progress_percent=round(done[k] * 100 / total, 1),
                 )

@@ -610,6 +610,24 @@ def _migrate_part_validators(conn: sqlite3.Connection) -> None:
     _ensure_columns(conn, "path_reservations", {"validator": "TEXT"})
 
 
+_DROPPED = frozenset(
+    {
+        ("job_runs", "download_sources"),
+        ("job_items", "bytes_done"),
+        ("job_workers", "last_progress_text"),
+    }
+)
+
+
+def _migrate_drop_dead_columns(conn: sqlite3.Connection) -> None:
+    """Columns nothing reads or writes any more (issue 16): ``job_runs.download_sources``,
+    ``job_items.bytes_done`` and ``job_workers.last_progress_text``."""
+    for table, column in sorted(_DROPPED):
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column in columns:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
@@ -620,6 +638,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_sync_policy,
     _migrate_download_claims,
     _migrate_part_validators,
+    _migrate_drop_dead_columns,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -684,7 +703,9 @@ def _initialize(path: Path, default_library_root: str | Path | None) -> sqlite3.
             # A database stamped current by us can still lack columns if an
             # older tool recreated a table: the column pass is cheap and safe.
             for table, columns in _V1_COLUMNS.items():
-                _ensure_columns(conn, table, columns)
+                _ensure_columns(
+                    conn, table, {c: t for c, t in columns.items() if (table, c) not in _DROPPED}
+                )
         _require_tables(conn, path)
         if default_library_root is not None:
             root = Path(default_library_root)
@@ -954,7 +975,8 @@ class SqliteStore:
             except sqlite3.OperationalError as exc:
                 # busy_timeout already waited; still locked means a very long writer
                 # elsewhere. Keep trying for a bounded time rather than fail a user.
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 19:
+                name = getattr(exc, "sqlite_errorname", "")
+                if not name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or attempt == 19:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         try:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+
+def json_loads(value: str | None, default: Any = None) -> Any:
+    """A JSON column's value; an empty or unreadable one reads as ``default`` (``{}``)."""
+    if not value:
+        return {} if default is None else default
+    try:
+        return json.loads(value)
+    except ValueError:
+        return {} if default is None else default
 
 
 class JobStatus(StrEnum):
@@ -74,7 +86,6 @@ class JobRun:
     requested_by: str | None = None
     config_snapshot: dict[str, Any] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
-    download_sources: list[str] = field(default_factory=list)
     playlist_scope: dict[str, Any] = field(default_factory=dict)
     backend_name: str | None = None
     pause_reason: str | None = None
@@ -82,6 +93,27 @@ class JobRun:
     started_at: str | None = None
     ended_at: str | None = None
     error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobRun:
+        keys = row.keys()
+        return cls(
+            id=int(row["id"]),
+            job_type=str(row["job_type"]),
+            status=JobStatus(str(row["status"])),
+            priority=int(row["priority"] if row["priority"] is not None else 100),
+            queue_rank=float(row["queue_rank"] or 0) if "queue_rank" in keys else 0.0,
+            requested_by=row["requested_by"],
+            config_snapshot=json_loads(row["config_snapshot"]),
+            sources=list(json_loads(row["sources"], [])),
+            playlist_scope=json_loads(row["playlist_scope"]),
+            backend_name=row["backend_name"] if "backend_name" in keys else None,
+            pause_reason=row["pause_reason"] if "pause_reason" in keys else None,
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+            error=row["error"],
+        )
 
     @property
     def playlist_ids(self) -> list[int]:
@@ -92,7 +124,7 @@ class JobRun:
 @dataclass
 class JobStage:
     id: int
-    job_run_id: int
+    job_id: int
     stage_type: str
     seq_no: int
     status: StageStatus
@@ -104,6 +136,23 @@ class JobStage:
     started_at: str | None = None
     ended_at: str | None = None
 
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobStage:
+        return cls(
+            id=int(row["id"]),
+            job_id=int(row["job_run_id"]),
+            stage_type=str(row["stage_type"]),
+            seq_no=int(row["seq_no"]),
+            status=StageStatus(str(row["status"])),
+            total_items=int(row["total_items"]),
+            success_items=int(row["success_items"]),
+            failed_items=int(row["failed_items"]),
+            skipped_items=int(row["skipped_items"]),
+            planned=bool(row["planned"]),
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+        )
+
     @property
     def done_items(self) -> int:
         return self.success_items + self.skipped_items
@@ -113,7 +162,7 @@ class JobStage:
 class JobItem:
     id: int
     job_stage_id: int
-    job_run_id: int | None
+    job_id: int | None
     item_type: str
     item_key: str
     status: ItemStatus
@@ -124,3 +173,21 @@ class JobItem:
     payload: dict[str, Any] = field(default_factory=dict)
     last_error: str | None = None
     last_error_code: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobItem:
+        return cls(
+            id=int(row["id"]),
+            job_stage_id=int(row["job_stage_id"]),
+            job_id=row["job_run_id"],
+            item_type=str(row["item_type"]),
+            item_key=str(row["item_key"]),
+            status=ItemStatus(str(row["status"])),
+            song_id=row["song_id"],
+            playlist_id=row["playlist_id"],
+            worker_id=row["worker_id"],
+            attempts=int(row["attempts"]),
+            payload=json_loads(row["payload_json"]),
+            last_error=row["last_error"],
+            last_error_code=row["last_error_code"],
+        )

@@ -62,7 +62,7 @@ class WorkerProgress:
         with self._lock:
             self._retry_shown = True
         self.repository.update_worker_state(
-            self.worker_name, job_run_id=self.job_id, current_display_text=mask_secrets(text)
+            self.worker_name, job_id=self.job_id, current_display_text=mask_secrets(text)
         )
 
     def on_bytes(self, done: int, total: int | None) -> None:
@@ -90,7 +90,7 @@ class WorkerProgress:
         if seconds_left > 0:
             text = f"cooldown {math.ceil(seconds_left)} s" + (f" · {text}" if text else "")
         self.repository.update_worker_state(
-            self.worker_name, job_run_id=self.job_id,
+            self.worker_name, job_id=self.job_id,
             current_display_text=mask_secrets(text) if text else None,
         )
 
@@ -105,7 +105,7 @@ class WorkerProgress:
         extra: dict[str, Any] = {"current_display_text": display} if display else {}
         self.repository.update_worker_state(
             self.worker_name,
-            job_run_id=self.job_id,
+            job_id=self.job_id,
             downloaded_bytes=done,
             total_bytes=total,
             speed_bytes_per_sec=rate,

@@ -631,7 +631,7 @@ class OpsRunner:
                 max_attempts=executor.max_attempts(),
             )
         for name in helper.worker_names:
-            self.repository.update_worker_state(name, job_run_id=job_id, status="idle")
+            self.repository.update_worker_state(name, job_id=job_id, status="idle")
         self._helpers_failed_with(
             job_id, f"{failure}; {len(held)} item(s) it held will be retried"
         )
@@ -691,7 +691,7 @@ class OpsRunner:
             return  # the items and worker rows are the new runner's
         if item is not None:  # claimed with the last success, then told to stop
             self.repository.release_item(item.id)
-        self.repository.update_worker_state(worker_name, job_run_id=job_id, status="idle")
+        self.repository.update_worker_state(worker_name, job_id=job_id, status="idle")
 
     def _process(
         self,

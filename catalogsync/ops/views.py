@@ -16,7 +16,6 @@ from catalogsync.redact import mask_secrets
 from catalogsync.transfer.meter import format_bytes_progress, format_speed
 
 from .jobdefs import (
-    DOWNLOAD_LANE_JOB_TYPES,
     STAGE_UNITS,
     display_name,
     job_lane_type,
@@ -29,9 +28,6 @@ from .schedules import next_schedule
 
 if TYPE_CHECKING:
     from catalogsync.config import ScheduleConfig
-
-_DOWNLOAD_TYPES_SQL = ",".join(f"'{t}'" for t in DOWNLOAD_LANE_JOB_TYPES)
-
 
 def _progress_percent(done: int, total: int) -> float:
     if total <= 0:
@@ -50,54 +46,6 @@ def _scope_text(playlists: int, sources: int) -> str:
     if sources:
         return f"{sources} source" if sources == 1 else f"{sources} sources"
     return "All sources"
-
-
-def _queue_positions(repo: OpsRepository, job_ids: list[int]) -> dict[int, int]:
-    if not job_ids:
-        return {}
-    marks = ",".join("?" * len(job_ids))
-    rows = repo._fetchall(
-        f"""
-        SELECT id, pos FROM (
-            SELECT id, ROW_NUMBER() OVER (
-                PARTITION BY job_type IN ({_DOWNLOAD_TYPES_SQL})
-                ORDER BY priority, queue_rank, id) AS pos
-            FROM job_runs WHERE status = 'queued')
-        WHERE id IN ({marks})
-        """,
-        job_ids,
-    )
-    return {int(r["id"]): int(r["pos"]) for r in rows}
-
-
-def _stages_by_job(repo: OpsRepository, job_ids: list[int]) -> dict[int, list[JobStage]]:
-    out: dict[int, list[JobStage]] = {i: [] for i in job_ids}
-    if not job_ids:
-        return out
-    marks = ",".join("?" * len(job_ids))
-    for row in repo._fetchall(
-        f"SELECT * FROM job_stages WHERE job_run_id IN ({marks}) ORDER BY seq_no, id", job_ids
-    ):
-        out[int(row["job_run_id"])].append(repo._row_to_stage(row))
-    return out
-
-
-def _worker_totals(repo: OpsRepository, job_ids: list[int]) -> dict[int, tuple[int, float | None]]:
-    if not job_ids:
-        return {}
-    marks = ",".join("?" * len(job_ids))
-    rows = repo._fetchall(
-        f"""
-        SELECT job_run_id, COUNT(*) AS n, SUM(speed_bytes_per_sec) AS speed
-        FROM job_workers WHERE status = 'running' AND job_run_id IN ({marks})
-        GROUP BY job_run_id
-        """,
-        job_ids,
-    )
-    return {
-        int(r["job_run_id"]): (int(r["n"]), float(r["speed"]) if r["speed"] else None)
-        for r in rows
-    }
 
 
 def build_task_row(
@@ -169,27 +117,7 @@ def build_task_row(
 def task_center_rows(repo: OpsRepository, limit: int = 50) -> list[dict[str, Any]]:
     """Jobs for the task table: running, then queued in queue order, paused, then newest."""
     with repo.snapshot():
-        # Four small parts instead of one sort over every job ever run. Finished jobs are
-        # most of a long-lived database: `+status` makes SQLite walk ids newest first
-        # (stopping at 50) rather than sort every finished job out of the status index.
-        jobs = [
-            repo._row_to_job(row)
-            for row in repo._fetchall(
-                """
-                SELECT * FROM (SELECT * FROM job_runs
-                    WHERE status IN ('running', 'pause_requested') ORDER BY id LIMIT ?)
-                UNION ALL SELECT * FROM (SELECT * FROM job_runs WHERE status = 'queued'
-                    ORDER BY priority, queue_rank, id LIMIT ?)
-                UNION ALL SELECT * FROM (SELECT * FROM job_runs WHERE status = 'paused'
-                    ORDER BY id DESC LIMIT ?)
-                UNION ALL SELECT * FROM (SELECT * FROM job_runs
-                    WHERE +status IN ('completed', 'completed_with_errors', 'failed', 'canceled')
-                    ORDER BY id DESC LIMIT ?)
-                """,
-                (int(limit),) * 4,
-            )
-        ][: int(limit)]
-        return _task_rows_of(repo, jobs)
+        return _task_rows_of(repo, repo.task_center_jobs(int(limit)))
 
 
 def task_rows_matching(
@@ -203,17 +131,7 @@ def task_rows_matching(
     per job; full rows are built for the first ``limit`` jobs it accepts. Three queries.
     """
     with repo.snapshot():
-        light = repo._fetchall(
-            """
-            SELECT id, job_type, status, priority, queue_rank,
-                CASE WHEN json_valid(playlist_scope)
-                    AND json_type(playlist_scope, '$.playlist_ids') = 'array'
-                    THEN json_array_length(playlist_scope, '$.playlist_ids') ELSE 0 END,
-                CASE WHEN json_valid(sources) AND json_type(sources) = 'array'
-                    THEN json_array_length(sources) ELSE 0 END
-            FROM job_runs
-            """
-        )
+        light = repo.job_filter_facts()
         verdicts: dict[tuple[Any, ...], bool] = {}
         found: list[tuple[tuple[Any, ...], int]] = []
         for job_id, job_type, status, priority, rank, playlists, sources in light:
@@ -236,11 +154,7 @@ def task_rows_matching(
         ids = [job_id for _, job_id in heapq.nsmallest(int(limit), found)]
         if not ids:
             return []
-        marks = ",".join("?" * len(ids))
-        by_id = {
-            int(row["id"]): repo._row_to_job(row)
-            for row in repo._fetchall(f"SELECT * FROM job_runs WHERE id IN ({marks})", ids)
-        }
+        by_id = repo.jobs_by_id(ids)
         return _task_rows_of(repo, [by_id[i] for i in ids if i in by_id])
 
 
@@ -259,9 +173,9 @@ def _table_order(job_id: int, status: str, priority: Any, rank: Any) -> tuple[An
 
 def _task_rows_of(repo: OpsRepository, jobs: list[JobRun]) -> list[dict[str, Any]]:
     ids = [j.id for j in jobs]
-    positions = _queue_positions(repo, ids)
-    stages = _stages_by_job(repo, ids)
-    workers = _worker_totals(repo, ids)
+    positions = repo.queue_positions(ids)
+    stages = repo.stages_by_job(ids)
+    workers = repo.worker_totals(ids)
     return [
         build_task_row(j, stages[j.id], positions.get(j.id), workers.get(j.id, (0, None)))
         for j in jobs
@@ -269,26 +183,19 @@ def _task_rows_of(repo: OpsRepository, jobs: list[JobRun]) -> list[dict[str, Any
 
 
 def dashboard_summary(repo: OpsRepository) -> dict[str, int]:
-    rows = repo._fetchall("SELECT status, COUNT(*) AS n FROM job_runs GROUP BY status")
-    counts = {str(r["status"]): int(r["n"]) for r in rows}
-    queued_download = repo._fetchone(
-        f"SELECT COUNT(*) AS n FROM job_runs WHERE status = 'queued' "
-        f"AND job_type IN ({_DOWNLOAD_TYPES_SQL})"
-    )
-    running_items = repo._fetchone(
-        "SELECT COUNT(*) AS n FROM job_items WHERE status = 'running' "
-        "AND item_type = 'song_download'"
-    )
+    counts = repo.job_status_counts()
+    queued_download = counts.pop("queued_download")
+    running_items = counts.pop("running_song_items")
     return {
         "total_jobs": sum(counts.values()),
         "queued_jobs": counts.get("queued", 0),
-        "queued_download_jobs": int(queued_download["n"]) if queued_download else 0,
+        "queued_download_jobs": queued_download,
         "running_jobs": counts.get("running", 0) + counts.get("pause_requested", 0),
         "paused_jobs": counts.get("paused", 0) + counts.get("pause_requested", 0),
         "failed_jobs": counts.get("failed", 0) + counts.get("completed_with_errors", 0),
         "completed_jobs": counts.get("completed", 0),
         "canceled_jobs": counts.get("canceled", 0),
-        "running_song_items": int(running_items["n"]) if running_items else 0,
+        "running_song_items": running_items,
     }
 
 
@@ -312,7 +219,6 @@ def serialize_worker(row: dict[str, Any], samples: list[float] | None = None) ->
         "display_text": display or fallback.strip(),
         "stage_type": row.get("stage_type"),
         "item_type": row.get("item_type"),
-        "last_progress_text": row.get("last_progress_text"),
         "downloaded_bytes": int(done) if done is not None else None,
         "total_bytes": int(total) if total is not None else None,
         "speed_bytes_per_sec": float(speed) if speed is not None else None,
@@ -338,17 +244,7 @@ def dashboard_payload(
         ]
         total_speed = sum(w["speed_bytes_per_sec"] or 0.0 for w in workers) or None
         stats = catalog.library_stats()
-        running_items = [
-            dict(r)
-            for r in repo._fetchall(
-                """
-                SELECT i.id, i.job_run_id, i.item_type, i.item_key, i.song_id, i.playlist_id,
-                       i.attempts, s.name AS song_name
-                FROM job_items i LEFT JOIN songs s ON s.id = i.song_id
-                WHERE i.status = 'running' ORDER BY i.id LIMIT 20
-                """
-            )
-        ]
+        running_items = repo.running_items(limit=20)
         events = repo.list_events(limit=5)
         lease = repo.get_lease()
         sources = catalog.playlist_source_stats()
@@ -389,9 +285,9 @@ def job_detail(repo: OpsRepository, job_id: int) -> dict[str, Any]:
     catalog = CatalogRepository(repo.db_path, share_with=repo)
     with repo.snapshot():
         job = repo.require_job(job_id)
-        stages = _stages_by_job(repo, [job.id])[job.id]
-        position = _queue_positions(repo, [job.id]).get(job.id)
-        totals = _worker_totals(repo, [job.id]).get(job.id, (0, None))
+        stages = repo.stages_by_job([job.id])[job.id]
+        position = repo.queue_positions([job.id]).get(job.id)
+        totals = repo.worker_totals([job.id]).get(job.id, (0, None))
         worker_rows = repo.list_job_workers(job.id)
         samples = repo.list_speed_samples([int(w["id"]) for w in worker_rows])
         if job.playlist_ids:

@@ -191,7 +191,7 @@ def test_plan_says_what_would_change_and_leaves_the_database_byte_identical(
         with service.ops._connection() as conn:
             conn.execute("UPDATE job_stages SET ended_at = NULL WHERE stage_type = 'download'")
         job = service.ops.create_job("download_only", {})
-        stage = service.ops.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+        stage = service.ops.create_stage(job_id=job, stage_type="download", seq_no=1)
         item = service.ops.create_item(job_stage_id=stage, item_type="song_download",
                                        item_key="song:x")
         service.ops.claim_item(item, "download-1")
@@ -277,7 +277,7 @@ def _speed_stage(service, nbytes: int, seconds: int) -> None:
     with service.ops._connection() as conn:
         conn.execute("UPDATE job_stages SET ended_at = NULL WHERE stage_type = 'download'")
     job = service.ops.create_job("download_only", {})
-    stage = service.ops.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    stage = service.ops.create_stage(job_id=job, stage_type="download", seq_no=1)
     item = service.ops.create_item(job_stage_id=stage, item_type="song_download", item_key="x")
     service.ops.claim_item(item, "download-1")
     service.ops.mark_item_succeeded(item, {"bytes": nbytes})

@@ -14,7 +14,7 @@ MB = 1024 * 1024
 def _running_download(repo, *, song_id=202, speed=3 * MB, name="Song 202"):
     job = repo.create_job(job_type="download_only", config_snapshot={}, status=JobStatus.RUNNING)
     stage = repo.create_stage(
-        job_run_id=job, stage_type="download", seq_no=1, status=StageStatus.RUNNING
+        job_id=job, stage_type="download", seq_no=1, status=StageStatus.RUNNING
     )
     repo.create_item(
         job_stage_id=stage,
@@ -58,7 +58,7 @@ def test_list_task_center_rows_computes_lane_queue_progress_and_speed(repo):
         playlist_scope={"playlist_ids": [11, 12]},
     )
 
-    rows = repo.list_task_center_rows(limit=10)
+    rows = views.task_center_rows(repo, limit=10)
     by_id = {int(row["id"]): row for row in rows}
 
     assert by_id[running_download_job]["lane_type"] == "download"
@@ -85,7 +85,7 @@ def test_task_rows_matching_searches_every_job_in_table_order(repo):
     queued_upload = repo.create_job("upload_only")
     running = repo.create_job("download_only", status=JobStatus.RUNNING,
                               playlist_scope={"playlist_ids": [1, 2, 3]})
-    assert old_upload not in {r["id"] for r in repo.list_task_center_rows(limit=50)}
+    assert old_upload not in {r["id"] for r in views.task_center_rows(repo, limit=50)}
 
     seen: list[dict] = []
 
@@ -115,17 +115,17 @@ def test_task_rows_matching_searches_every_job_in_table_order(repo):
 
 def test_list_task_center_rows_uses_live_worker_speed_for_download_jobs(repo):
     job, _, _ = _running_download(repo, song_id=999, speed=4 * MB, name="Speed Song")
-    row = next(r for r in repo.list_task_center_rows(limit=20) if int(r["id"]) == job)
+    row = next(r for r in views.task_center_rows(repo, limit=20) if int(r["id"]) == job)
     assert row["speed_text"] == "4.0 MB/s"
     assert "4.0 MB/s" in row["primary_progress_text"]
 
 
 def test_no_measured_speed_reads_dash_never_a_guess(repo):
     job = repo.create_job(job_type="download_only", status=JobStatus.RUNNING)
-    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
     item = repo.create_item(job_stage_id=stage, item_type="song_download", item_key="s:1")
     repo.claim_item(item_id=item, worker_name="download-1")
-    row = repo.list_task_center_rows()[0]
+    row = views.task_center_rows(repo)[0]
     assert row["speed_text"] == "-"
     assert row["speed_bytes_per_sec"] is None
     assert row["primary_progress_text"] == "0 / 1 songs"
@@ -136,7 +136,7 @@ def test_queue_labels_number_each_lane_in_queue_order(repo):
     general = repo.create_job("sync_only")
     second = repo.create_job("sync_download", priority=100)
     urgent = repo.create_job("download_upload", priority=10)
-    labels = {r["id"]: r["queue_label"] for r in repo.list_task_center_rows()}
+    labels = {r["id"]: r["queue_label"] for r in views.task_center_rows(repo)}
     assert labels[urgent] == "queued #1"
     assert labels[first] == "queued #2"
     assert labels[second] == "queued #3"
@@ -147,7 +147,7 @@ def test_scope_summary_texts(repo):
     sources = repo.create_job("collect_only", sources=["a", "b", "c"])
     unscoped = repo.create_job("catalog_sync")
     one = repo.create_job("sync_only", playlist_scope={"playlist_ids": [4]})
-    by_id = {r["id"]: r["scope_summary"] for r in repo.list_task_center_rows()}
+    by_id = {r["id"]: r["scope_summary"] for r in views.task_center_rows(repo)}
     assert by_id[sources] == "3 sources"
     assert by_id[unscoped] == "All sources"
     assert by_id[one] == "1 playlist"
@@ -199,7 +199,7 @@ def test_succeeding_an_item_resets_the_worker_and_counts(repo):
 
 def test_succeed_and_claim_next_is_one_transaction_with_both_effects(repo):
     job = repo.create_job("download_only", status=JobStatus.RUNNING)
-    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
     first, second, third = (
         repo.create_item(
             job_stage_id=stage, item_type="song_download", item_key=f"s:{n}",
@@ -246,7 +246,7 @@ def test_succeed_and_claim_next_is_one_transaction_with_both_effects(repo):
 def test_speed_samples_are_kept_to_the_last_120(repo):
     job, _, _ = _running_download(repo)
     for n in range(150):
-        repo.update_worker_state("download-1", job_run_id=job, speed_bytes_per_sec=float(n))
+        repo.update_worker_state("download-1", job_id=job, speed_bytes_per_sec=float(n))
     worker_id = repo.list_job_workers(job)[0]["id"]
     samples = repo.list_speed_samples([worker_id])[worker_id]
     assert len(samples) == 120
@@ -255,7 +255,7 @@ def test_speed_samples_are_kept_to_the_last_120(repo):
 
 def test_failed_item_retries_then_fails_for_good(repo):
     job = repo.create_job("download_only", status=JobStatus.RUNNING)
-    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
     item = repo.create_item(job_stage_id=stage, item_type="song_download", item_key="s:1")
     assert repo.claim_next_item(stage, "download-1").id == item
     repo.mark_item_failed(item, "timeout", error_code="timeout", retry_delay=60, max_attempts=2)

@@ -18,7 +18,7 @@ PATCH_SYNC = "catalogsync.ops.executors.SyncStageExecutor.process_item"
 
 
 def _seed_stage_item(repo, *, job_id: int, stage_type: str, item_key: str) -> int:
-    stage_id = repo.create_stage(job_run_id=job_id, stage_type=stage_type, seq_no=1)
+    stage_id = repo.create_stage(job_id=job_id, stage_type=stage_type, seq_no=1)
     return repo.create_item(
         job_stage_id=stage_id,
         item_type="song_download" if stage_type == "download" else "playlist_sync",
@@ -236,7 +236,7 @@ def test_pause_queued_job_is_immediate_and_resumable(repo):
 
 def test_transient_failures_retry_with_backoff_and_permanent_ones_do_not(repo, runner):
     job = repo.create_job("download_only")
-    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
     flaky = repo.create_item(job_stage_id=stage, item_type="song_download", item_key="flaky")
     gone = repo.create_item(job_stage_id=stage, item_type="song_download", item_key="gone")
     calls: dict[int, int] = {}
@@ -265,7 +265,7 @@ def test_transient_failures_retry_with_backoff_and_permanent_ones_do_not(repo, r
 
 def test_retry_command_requeues_failed_items(repo, runner):
     job = repo.create_job("download_only")
-    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
     item = repo.create_item(job_stage_id=stage, item_type="song_download", item_key="x")
     failing = {"on": True}
 
@@ -289,7 +289,7 @@ def test_retry_command_requeues_failed_items(repo, runner):
 
 def test_disk_full_pauses_the_job_with_an_event(repo, runner):
     job = repo.create_job("download_only")
-    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
     items = [
         repo.create_item(job_stage_id=stage, item_type="song_download", item_key=f"s{n}")
         for n in range(5)
@@ -409,7 +409,7 @@ def test_an_item_claimed_with_a_success_is_released_when_a_stop_follows(repo, ru
     from catalogsync.ops.runner import StopReason
 
     job = repo.create_job("download_only")
-    stage = repo.create_stage(job_run_id=job, stage_type="download", seq_no=1)
+    stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
     items = [
         repo.create_item(job_stage_id=stage, item_type="song_download", item_key=f"song:{n}")
         for n in range(3)

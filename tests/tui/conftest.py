@@ -205,7 +205,7 @@ def _seed_running_job(service: Catalogsync, seeded: Seeded) -> None:
             _at(5 - n * 0.25)
             done = min(total, int(total * n / (len(speeds) + 4)))
             worker_id = ops.update_worker_state(
-                worker, job_run_id=seeded.running, downloaded_bytes=done, total_bytes=total,
+                worker, job_id=seeded.running, downloaded_bytes=done, total_bytes=total,
                 speed_bytes_per_sec=speed, progress_percent=round(done * 100 / total, 1),
             )
         seeded.worker_ids.append(worker_id)

@@ -223,7 +223,7 @@ async def test_80_columns_keep_two_digit_progress_and_speed_whole(seeded: Seeded
     with ops._connection() as conn:
         conn.execute("UPDATE job_stages SET total_items = 18, success_items = 17 WHERE id = ?",
                      (stage.id,))
-    seeded.service.ops.update_worker_state("download-1", job_run_id=seeded.running,
+    seeded.service.ops.update_worker_state("download-1", job_id=seeded.running,
                                            speed_bytes_per_sec=11.4 * MB)
     app = make_app(seeded.service)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -316,7 +316,7 @@ async def test_header_graphs_lane_wide_speed_over_refreshes(seeded: Seeded) -> N
         for tick in (4, 5, 6):
             clock.freeze(FROZEN_AT + tick)  # one sample per second of the clock
             seeded.service.ops.update_worker_state(
-                "download-1", job_run_id=seeded.running, speed_bytes_per_sec=tick * MB)
+                "download-1", job_id=seeded.running, speed_bytes_per_sec=tick * MB)
             await app.refresh_now()
             await pilot.pause()
         header = app.task_center.query_one(SummaryHeader)
@@ -596,7 +596,7 @@ async def test_a_changed_cell_is_drawn_and_other_rows_keep_their_renders(seeded:
         before = table.render_line(3).text  # a queued job's line
         cache = list(table._row_render_cache.keys())  # noqa: SIM118 (an LRUCache)
         kept = [k for k in cache if k[0] == str(seeded.queued_1)]
-        seeded.service.ops.update_worker_state("download-1", job_run_id=seeded.running,
+        seeded.service.ops.update_worker_state("download-1", job_id=seeded.running,
                                                speed_bytes_per_sec=9 * MB)
         await app.refresh_now()
         await pilot.pause()

@@ -51,7 +51,7 @@ async def test_cursor_expanded_job_and_filter_survive_changing_data(
             service.submit_job("download_only", priority=10, requested_by="test")
             service.submit_job("sync_only", requested_by="test")
             service.ops.update_worker_state(
-                "download-1", job_run_id=seeded.running, speed_bytes_per_sec=tick * MB,
+                "download-1", job_id=seeded.running, speed_bytes_per_sec=tick * MB,
                 downloaded_bytes=(16 + tick) * MB // 2, total_bytes=20 * MB,
             )
             await app.refresh_now()
@@ -91,7 +91,7 @@ async def test_scroll_position_survives_refresh(seeded: Seeded) -> None:
         assert scroll > 0
         for _ in range(3):
             seeded.service.ops.update_worker_state(
-                "download-2", job_run_id=seeded.running, speed_bytes_per_sec=5 * MB
+                "download-2", job_id=seeded.running, speed_bytes_per_sec=5 * MB
             )
             await app.refresh_now()
             await pilot.pause()
@@ -106,7 +106,7 @@ async def test_sparklines_get_a_new_list_each_tick(seeded: Seeded) -> None:
         row = app.task_center.query_one(WorkerRow)
         before = row.samples
         seeded.service.ops.update_worker_state(
-            "download-1", job_run_id=seeded.running, speed_bytes_per_sec=9 * MB
+            "download-1", job_id=seeded.running, speed_bytes_per_sec=9 * MB
         )
         await app.refresh_now()
         await pilot.pause()
