@@ -17,7 +17,7 @@ A local HTTP server (a separate process on 127.0.0.1: ThreadingHTTPServer, ``sen
 A job's time runs from ``submit_job`` to the runner's ``job_finished`` event, so it includes
 planning (the sync stage and download planning), every DB write and the SHA-256 / size
 verification, but not interpreter start-up. The engine fsyncs in a background flusher, so
-the time until the runner has stopped and every file is fsynced and stamped ``synced_at``
+the time until the runner has stopped and every file is fsynced and stamped ``flushed_at``
 is printed too (beside ``curl -o`` + fsync). A peer's time is the wall time of its
 process. MB = 2**20 bytes (as the engine's speed text). Goals: catalogsync/curl >= 0.9,
 catalogsync/aria2c >= 1.0, speed error within 5 %.
@@ -302,7 +302,7 @@ def run_engine_job(
         job_id = int(svc.submit_job("sync_download", requested_by="bench")["job"]["id"])
         runner.run_forever(until_idle=True, lease=svc.lease)
         # run_forever ends with the runner's stop, which drains the flusher: from here
-        # every file is fsynced and stamped synced_at.
+        # every file is fsynced and stamped flushed_at.
         durable = time.perf_counter() - started
         if "at" not in finished:
             raise SystemExit(f"{label}: the job did not finish")
@@ -324,9 +324,9 @@ def run_engine_job(
         # Tags (on by default) only add bytes to what the server sent.
         if len(files) != len(tracks) or on_disk < expected:
             raise SystemExit(f"{label}: library holds {len(files)} files, {on_disk} bytes")
-        unsynced = [f for f in files if not f.get("synced_at")]
-        if unsynced:
-            raise SystemExit(f"{label}: {len(unsynced)} files never flushed to disk")
+        unflushed = [f for f in files if not f.get("flushed_at")]
+        if unflushed:
+            raise SystemExit(f"{label}: {len(unflushed)} files never flushed to disk")
         return {
             "elapsed": elapsed,
             "durable": durable,

@@ -534,7 +534,7 @@ class BigDbBuilder:
             self.command_rows,
         )
         conn.execute(
-            "INSERT INTO runner_lease (id, owner, pid, host, started_at, heartbeat_at) "
+            "INSERT INTO runner_lease (id, owner, pid, host, started_at, heartbeat_epoch) "
             "VALUES (1, 'bench:1:cafe', 1, 'bench-host', ?, ?)",
             (ts_text(self.now), self.now),
         )

@@ -628,6 +628,28 @@ def _migrate_drop_dead_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
+def _migrate_flushed_at(conn: sqlite3.Connection) -> None:
+    """``local_files.synced_at`` -> ``flushed_at``: it says when an fsync put the file's
+    bytes on disk, and "synced" already names the stage that reads playlists."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(local_files)")}
+    if "synced_at" in columns:
+        conn.execute("ALTER TABLE local_files RENAME COLUMN synced_at TO flushed_at")
+    conn.execute("DROP INDEX IF EXISTS idx_local_files_unsynced")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_local_files_unflushed ON local_files(id) "
+        "WHERE flushed_at IS NULL"
+    )
+
+
+def _migrate_lease_epoch(conn: sqlite3.Connection) -> None:
+    """``runner_lease.heartbeat_at`` (REAL seconds) -> ``heartbeat_epoch``: every other
+    ``*_at`` column of ours the engine shows is ISO-8601 text (``job_workers.heartbeat_at``
+    among them); the lease's is a number the staleness check computes with."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_lease)")}
+    if "heartbeat_at" in columns:
+        conn.execute("ALTER TABLE runner_lease RENAME COLUMN heartbeat_at TO heartbeat_epoch")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
@@ -639,6 +661,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_download_claims,
     _migrate_part_validators,
     _migrate_drop_dead_columns,
+    _migrate_flushed_at,
+    _migrate_lease_epoch,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -88,3 +88,8 @@ class StorageError(CatalogsyncError):
     def __init__(self, path: object, what: str, hint: str) -> None:
         self.path, self.what, self.hint = str(path), what, hint
         super().__init__(f"{path}: {what} ({hint})")
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters (ending in ``...``) for a one-line message."""
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."

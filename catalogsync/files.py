@@ -49,6 +49,14 @@ def read_regular_file(path: Path, what: str) -> bytes | None:
         raise CatalogsyncError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
 
 
+def size_or_zero(path: Path) -> int:
+    """The file's size in bytes; 0 when it does not exist (a `.part` not started yet)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def file_kind(mode: int) -> str:
     for test, name in (
         (stat.S_ISDIR, "a directory"),

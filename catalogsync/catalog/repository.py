@@ -302,14 +302,14 @@ class CatalogRepository(SqliteStore):
         ext: str | None = None,
         sha256: str | None = None,
         quality_label: str | None = None,
-        synced: bool = True,
+        flushed: bool = True,
         source_sha256: str | None = None,
     ) -> int:
         """Record the song's file at this path; the song's path reservation becomes the record.
 
-        ``synced=False`` when its bytes may still be only in the page cache: such a row is
-        stamped by ``mark_files_synced`` once a flusher has fsynced it, and checked by
-        ``verify_unsynced_files`` at the next start if that never happened. A path another
+        ``flushed=False`` when its bytes may still be only in the page cache: such a row is
+        stamped by ``mark_files_flushed`` once a flusher has fsynced it, and checked by
+        ``verify_unflushed_files`` at the next start if that never happened. A path another
         song's reservation holds is never recorded for this song (that was the bug where
         same-title songs overwrote each other); a file shared through ``share_same_content``
         is the one case where two songs are recorded on one path.
@@ -317,7 +317,7 @@ class CatalogRepository(SqliteStore):
         with self._connection() as conn:
             return self._record_in(
                 conn, song_id, backend_id, relative_path, file_size_bytes, ext, sha256,
-                quality_label, synced, source_sha256,
+                quality_label, flushed, source_sha256,
             )
 
     @staticmethod
@@ -330,7 +330,7 @@ class CatalogRepository(SqliteStore):
         ext: str | None,
         sha256: str | None,
         quality_label: str | None,
-        synced: bool,
+        flushed: bool,
         source_sha256: str | None,
     ) -> int:
         now = clock.now_text()
@@ -346,11 +346,11 @@ class CatalogRepository(SqliteStore):
         row = conn.execute(
             """
             INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes,
-                ext, quality_label, sha256, created_at, synced_at, path_key, source_sha256)
+                ext, quality_label, sha256, created_at, flushed_at, path_key, source_sha256)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (backend_id, relative_path, song_id) DO UPDATE SET
                 file_size_bytes = excluded.file_size_bytes, ext = excluded.ext,
-                sha256 = excluded.sha256, synced_at = excluded.synced_at,
+                sha256 = excluded.sha256, flushed_at = excluded.flushed_at,
                 source_sha256 = excluded.source_sha256
             RETURNING id
             """,
@@ -363,7 +363,7 @@ class CatalogRepository(SqliteStore):
                 quality_label,
                 sha256,
                 now,
-                now if synced else None,
+                now if flushed else None,
                 key,
                 source_sha256 or sha256,
             ),
@@ -411,7 +411,7 @@ class CatalogRepository(SqliteStore):
         ``(file_id, relative_path, size)`` of the new record, or None.
         """
         for file_row in conn.execute(
-            "SELECT relative_path, file_size_bytes, ext, quality_label, sha256, synced_at "
+            "SELECT relative_path, file_size_bytes, ext, quality_label, sha256, flushed_at "
             "FROM local_files WHERE backend_id = ? AND source_sha256 = ? "
             "AND song_id != ? ORDER BY id",
             (int(backend_id), source_sha256, int(song_id)),
@@ -422,7 +422,7 @@ class CatalogRepository(SqliteStore):
             row = conn.execute(
                 """
                 INSERT INTO local_files (song_id, backend_id, relative_path,
-                    file_size_bytes, ext, quality_label, sha256, created_at, synced_at,
+                    file_size_bytes, ext, quality_label, sha256, created_at, flushed_at,
                     path_key, source_sha256)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (backend_id, relative_path, song_id) DO UPDATE SET
@@ -438,7 +438,7 @@ class CatalogRepository(SqliteStore):
                     file_row["quality_label"],
                     file_row["sha256"],
                     clock.now_text(),
-                    file_row["synced_at"],
+                    file_row["flushed_at"],
                     library_path_key(rel),
                     source_sha256,
                 ),
@@ -474,7 +474,7 @@ class CatalogRepository(SqliteStore):
                 str(r[0])
                 for r in conn.execute(
                     "SELECT relative_path FROM local_files WHERE backend_id = ? "
-                    "AND source_sha256 = ? AND song_id != ? AND synced_at IS NULL",
+                    "AND source_sha256 = ? AND song_id != ? AND flushed_at IS NULL",
                     (int(backend_id), source_sha256, int(song_id)),
                 )
             }
@@ -661,8 +661,8 @@ class CatalogRepository(SqliteStore):
             )
             return int(cursor.rowcount or 0)
 
-    def mark_files_synced(self, file_ids: list[int]) -> None:
-        """Stamp ``synced_at`` on files whose bytes an fsync has put on disk.
+    def mark_files_flushed(self, file_ids: list[int]) -> None:
+        """Stamp ``flushed_at`` on files whose bytes an fsync has put on disk.
 
         Every record of the same path is stamped too: a song that shared the file while
         it was still unflushed copied its NULL, and a record left NULL for good is skipped
@@ -673,18 +673,20 @@ class CatalogRepository(SqliteStore):
         now = clock.now_text()
         with self._connection() as conn:
             conn.executemany(
-                "UPDATE local_files SET synced_at = ? WHERE synced_at IS NULL AND "
+                "UPDATE local_files SET flushed_at = ? WHERE flushed_at IS NULL AND "
                 "(backend_id, relative_path) = "
                 "(SELECT backend_id, relative_path FROM local_files WHERE id = ?)",
                 [(now, int(file_id)) for file_id in file_ids],
             )
 
-    def unsynced_files(self) -> list[dict[str, Any]]:
+    mark_files_synced = mark_files_flushed  # until the stage modules use the new name
+
+    def unflushed_files(self) -> list[dict[str, Any]]:
         """Local files recorded but never confirmed on disk, with their backend's root."""
         rows = self._fetchall(
             "SELECT lf.*, b.target AS target, b.name AS backend_name FROM local_files lf "
             "JOIN storage_backends b ON b.id = lf.backend_id "
-            "WHERE lf.synced_at IS NULL AND b.kind = 'local' ORDER BY lf.id"
+            "WHERE lf.flushed_at IS NULL AND b.kind = 'local' ORDER BY lf.id"
         )
         return [dict(r) for r in rows]
 
@@ -1112,7 +1114,7 @@ class CatalogRepository(SqliteStore):
                 conn.execute(
                     """
                     INSERT OR IGNORE INTO local_files (song_id, backend_id, relative_path,
-                        file_size_bytes, ext, quality_label, sha256, created_at, synced_at,
+                        file_size_bytes, ext, quality_label, sha256, created_at, flushed_at,
                         path_key, source_sha256)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,

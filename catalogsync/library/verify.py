@@ -109,7 +109,7 @@ def verify_library(
         for row in rows:
             rel = str(row["relative_path"])
             recorded.add(rel)
-            if row.get("synced_at") is None:
+            if row.get("flushed_at") is None:
                 # Recorded just before its rename and not yet flushed: a download in
                 # flight (the runner checks such files itself when it starts).
                 report.in_flight += 1

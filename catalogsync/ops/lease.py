@@ -89,6 +89,6 @@ class RunnerLease:
         row = self.repository.get_lease()
         if row is None:
             return None
-        if clock.now() - float(row["heartbeat_at"]) >= self.stale_after:
+        if clock.now() - float(row["heartbeat_epoch"]) >= self.stale_after:
             return None
         return row if self._holder_alive(row) else None

@@ -1,4 +1,4 @@
-"""Live worker progress: bytes, smoothed speed and percent, written at most twice a second."""
+"""Live worker progress: bytes, smoothed speed and percent, written about twice a second."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ class WorkerProgress:
         self.meter = ThroughputMeter(clock=clock)
         self._clock = clock
         self._interval = interval
-        self._last_slot: int | None = None
+        self._last_write: float | None = None
+        self._last_bytes_at: float | None = None
         self._last_done = 0
         self._display: str | None = None
         self._retry_shown = False
@@ -73,16 +74,33 @@ class WorkerProgress:
                 self.meter.add(delta)
             self._last_done = done
             now = self._clock()
-            # One write per `interval` slot of the clock, not `interval` after the last
-            # write: a server that sends every 0.5 s (1 MiB bursts) is then shown at
-            # every burst instead of every other one, still at most twice a second.
-            slot = int(now // self._interval)
-            if slot == self._last_slot:
+            quiet = now - self._last_bytes_at if self._last_bytes_at is not None else 0.0
+            if delta > 0:
+                self._last_bytes_at = now
+            if not self._due(now, quiet):
                 return
-            self._last_slot = slot
+            self._last_write = now
             restore = self._retry_shown
             self._retry_shown = False
         self._write(done, total, self.meter.rate(), display=self._display if restore else None)
+
+    def _due(self, now: float, quiet: float) -> bool:
+        """Whether bytes that landed at ``now`` after ``quiet`` seconds without any are
+        written: about twice a second for a steady flow, and at every burst of a server
+        that sends one every 0.5 s.
+
+        Neither "``interval`` after the last write" (0.5 s bursts would be shown at every
+        other one) nor "once per 0.5 s slot of the clock" (bursts landing either side of a
+        slot boundary alias: two in one slot, none in the next, and the row stands still
+        for a second) does both. A steady flow is written 0.9 ``interval`` after the last
+        write; the first bytes after a pause (a burst) once half an interval has passed.
+        """
+        last = self._last_write
+        if last is None:
+            return True
+        gap = now - last
+        burst = quiet >= 0.4 * self._interval
+        return gap >= 0.9 * self._interval or (burst and gap >= 0.5 * self._interval)
 
     def on_wait(self, seconds_left: float) -> None:
         """Pacing callback: the row shows ``cooldown 42 s`` while a platform holds us back."""

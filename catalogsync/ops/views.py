@@ -270,7 +270,7 @@ def dashboard_payload(
 def _lease_view(lease: dict[str, Any] | None) -> dict[str, Any] | None:
     if lease is None:
         return None
-    age = clock.now() - float(lease["heartbeat_at"])
+    age = clock.now() - float(lease["heartbeat_epoch"])
     return {
         "owner": lease["owner"],
         "pid": lease["pid"],

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from catalogsync.errors import PlaylistFormatError, ProviderError
+from catalogsync.errors import PlaylistFormatError, ProviderError, shorten
 from catalogsync.files import NotRegularFileError, open_regular
 from catalogsync.providers.base import PlaylistContent, PlaylistRef, Provider, Track
 
@@ -90,9 +90,7 @@ class _RawEntry:
 
 def _short(text: str, limit: int = 60) -> str:
     """Quote ``text`` for an error message, cut to ``limit`` characters."""
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return repr(text)
+    return repr(shorten(text, limit))
 
 
 def _line_of(text: str, offset: int) -> int:

@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from catalogsync.errors import CatalogsyncError, ProviderError, TransferError, TransferStopped
+from catalogsync.errors import (
+    CatalogsyncError,
+    ProviderError,
+    TransferError,
+    TransferStopped,
+    shorten,
+)
 from catalogsync.providers.base import (
     DownloadSpec,
     PlaylistContent,
@@ -89,16 +95,11 @@ PLATFORMS: dict[str, MusicdlPlatform] = {
 # --------------------------------------------------------------------------- URLs
 
 
-def _short(text: str, limit: int = 200) -> str:
-    """``text`` cut to ``limit`` characters for a one-line message."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _one_line(exc: BaseException) -> str:
     """An exception as a short single line: its type and first message line."""
     lines = str(exc).strip().splitlines()
     text = lines[0].strip() if lines else ""
-    return _short(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 160)
+    return shorten(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 160)
 
 
 def _split_url(ref: object) -> Any:
@@ -446,7 +447,7 @@ class MusicdlProvider(Provider):
             reason = "has no playlist id"
         else:
             reason = f"is not a {self.spec.label} playlist URL"
-        shown = _short(repr(ref if isinstance(ref, str) else str(ref)))
+        shown = shorten(repr(ref if isinstance(ref, str) else str(ref)))
         hosts = ", ".join(self.spec.hosts)
         raise ProviderError(f"{shown} {reason} (expected an http(s) link on {hosts})")
 
@@ -476,11 +477,11 @@ class MusicdlProvider(Provider):
             raise
         except NotImplementedError:
             raise ProviderError(
-                f"this musicdl release cannot read {self.spec.label} playlists ({_short(url)})"
+                f"this musicdl release cannot read {self.spec.label} playlists ({shorten(url)})"
             ) from None
         except Exception as exc:
             raise ProviderError(
-                f"musicdl could not read playlist {_short(url)}: {_one_line(exc)}"
+                f"musicdl could not read playlist {shorten(url)}: {_one_line(exc)}"
             ) from exc
         headers = _string_headers(getattr(client, "default_download_headers", None))
         name, tracks, live = "", [], {}
@@ -493,7 +494,7 @@ class MusicdlProvider(Provider):
             name = name or self._name_from_work_dir(_field(song, "work_dir"), playlist_id)
         if not tracks:
             raise ProviderError(
-                f"musicdl found no playable songs in {_short(url)} "
+                f"musicdl found no playable songs in {shorten(url)} "
                 "(network problem, private or empty playlist?)"
             )
         name = name or f"{self.spec.label} playlist {playlist_id}"
@@ -582,7 +583,7 @@ class MusicdlProvider(Provider):
         url = track.download_url or ""
         if _split_url(url) is None:
             raise TransferError(
-                f"song {track.name!r} has a non-HTTP download URL {_short(url)!r}",
+                f"song {track.name!r} has a non-HTTP download URL {shorten(url)!r}",
                 code="bad_url",
                 permanent=True,
             )
@@ -626,7 +627,7 @@ class MusicdlProvider(Provider):
         hit = parsed.track(track.remote_id)
         if hit is None:
             raise TransferError(
-                f"song {track.name!r} is no longer offered by playlist {_short(ref)}",
+                f"song {track.name!r} is no longer offered by playlist {shorten(ref)}",
                 code="refresh_failed",
             )
         return hit, parsed.songs.get(track.remote_id)

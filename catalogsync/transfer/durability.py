@@ -1,13 +1,13 @@
 """Getting downloaded files onto the disk without making the download wait for it.
 
 A download is verified (size, SHA-256), renamed into place and recorded at once, with
-``synced_at`` left empty: its bytes may still be only in the page cache. A ``Flusher``
+``flushed_at`` left empty: its bytes may still be only in the page cache. A ``Flusher``
 thread fsyncs such files and their folders a batch at a time, off the download path, and
 stamps them synced. A runner that stops cleanly drains it first.
 
 If the machine dies before the flush (a power cut, a kernel panic), the record may point
-at a file that is short or full of zeros. ``verify_unsynced_files`` runs when the next
-runner starts: every file still unsynced is checked against the size and SHA-256 taken
+at a file that is short or full of zeros. ``verify_unflushed_files`` runs when the next
+runner starts: every file still unflushed is checked against the size and SHA-256 taken
 while it downloaded. A file that matches is fsynced and kept; one that does not is
 deleted and its record dropped, so the song counts as missing and the next download
 fetches it again. No damaged file is ever trusted as complete.
@@ -29,6 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from catalogsync.errors import TransferStopped
+from catalogsync.transfer.stop import never
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +65,20 @@ def fsync_file(path: Path) -> None:
 class Flusher:
     """A background thread that fsyncs recorded files and reports which made it to disk.
 
-    ``on_synced(ids)`` is called from the thread with the ids of each batch whose file and
+    ``on_flushed(ids)`` is called from the thread with the ids of each batch whose file and
     folder were fsynced; ``on_error(path, exc)`` for a file that could not be (it stays
-    unsynced and is checked at the next start). Both must not raise; if they do, the error
+    unflushed and is checked at the next start). Both must not raise; if they do, the error
     is logged and the thread carries on.
     """
 
     def __init__(
         self,
-        on_synced: Callable[[list[int]], None],
+        on_flushed: Callable[[list[int]], None],
         *,
         on_error: Callable[[Path, OSError], None] | None = None,
         batch_delay: float = 0.05,
     ) -> None:
-        self._on_synced = on_synced
+        self._on_flushed = on_flushed
         self._on_error = on_error
         self._batch_delay = max(float(batch_delay), 0.0)
         self._cond = threading.Condition()
@@ -165,8 +168,8 @@ class Flusher:
             done.extend(ids)
         if done:
             try:
-                self._on_synced(done)
-            except Exception:  # noqa: BLE001 - the rows stay unsynced and are checked later
+                self._on_flushed(done)
+            except Exception:  # noqa: BLE001 - the rows stay unflushed and are checked later
                 log.exception("could not mark %d flushed files as synced", len(done))
 
     def _report_error(self, path: Path, exc: OSError) -> None:
@@ -180,7 +183,7 @@ class Flusher:
 
 @dataclass
 class VerifyReport:
-    """What ``verify_unsynced_files`` found."""
+    """What ``verify_unflushed_files`` found."""
 
     kept: int = 0
     dropped: list[str] = field(default_factory=list)
@@ -191,24 +194,29 @@ class VerifyReport:
         return bool(self.kept or self.dropped or self.unflushed)
 
 
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
+def sha256_of(path: Path, should_stop: Callable[[], bool] = never) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks: the one file hash we compute.
+
+    ``should_stop`` is asked between blocks (a pause must not wait for a 1 GB hash).
+    """
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(_HASH_BLOCK):
+            if should_stop():
+                raise TransferStopped("transfer stopped")
             digest.update(block)
     return digest.hexdigest()
 
 
-def verify_unsynced_files(catalog: Any) -> VerifyReport:
+def verify_unflushed_files(catalog: Any) -> VerifyReport:
     """Check every file recorded but never flushed; keep the sound ones, drop the rest.
 
-    ``catalog`` is a ``CatalogRepository`` (``unsynced_files``, ``mark_files_synced``,
+    ``catalog`` is a ``CatalogRepository`` (``unflushed_files``, ``mark_files_flushed``,
     ``forget_local_file``). A file is sound when it exists with the recorded size and,
     when one was recorded, the recorded SHA-256.
     """
     report = VerifyReport()
-    for row in catalog.unsynced_files():
+    for row in catalog.unflushed_files():
         root = Path(row["target"])
         if not root.is_dir():
             # An unmounted share is not a lost file: check again at the next start.
@@ -222,10 +230,10 @@ def verify_unsynced_files(catalog: Any) -> VerifyReport:
                 fsync_dir(path.parent)
             except OSError as exc:
                 # The bytes are right but the disk will not confirm them: keep the file
-                # (unsynced) and say so, rather than delete a sound copy.
+                # (unflushed) and say so, rather than delete a sound copy.
                 report.unflushed.append(f"{row['relative_path']} ({exc.strerror or exc})")
                 continue
-            catalog.mark_files_synced([int(row["id"])])
+            catalog.mark_files_flushed([int(row["id"])])
             report.kept += 1
             continue
         log.warning("dropping %s from the library: %s", path, problem)
@@ -255,3 +263,6 @@ def _check(path: Path, row: dict[str, Any]) -> str | None:
         if digest != str(row["sha256"]).lower():
             return "content does not match its SHA-256"
     return None
+
+
+verify_unsynced_files = verify_unflushed_files  # until ops/runner.py uses the new name

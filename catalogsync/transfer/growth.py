@@ -78,10 +78,10 @@ class FileGrowthMonitor:
 
     def current_size(self) -> int:
         """Bytes on disk now: the final file, else its ``.part`` or a same-stem temporary."""
-        size = _size_of(self.path)
+        size = _regular_size(self.path)
         if size is not None:
             return size
-        best = _size_of(self.path.with_name(self.path.name + ".part")) or 0
+        best = _regular_size(self.path.with_name(self.path.name + ".part")) or 0
         stem = self.path.stem
         try:
             with os.scandir(self.path.parent) as entries:
@@ -122,7 +122,7 @@ class FileGrowthMonitor:
             self.error = exc
 
 
-def _size_of(path: Path) -> int | None:
+def _regular_size(path: Path) -> int | None:
     try:
         st = path.stat()
     except OSError:

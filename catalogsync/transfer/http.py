@@ -25,12 +25,13 @@ from catalogsync.errors import (
     TransferError,
     TransferStopped,
 )
-from catalogsync.files import NotRegularFileError, open_regular
+from catalogsync.files import NotRegularFileError, open_regular, size_or_zero
 from catalogsync.transfer.durability import fsync_dir
 from catalogsync.transfer.pacing import PlatformGate
 from catalogsync.transfer.ratelimit import TokenBucket
 from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
 from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
+from catalogsync.transfer.stop import never
 from catalogsync.transfer.wire import (
     BadCertificate,
     BadFraming,
@@ -61,10 +62,6 @@ _UNAVAILABLE_ERRNOS = frozenset(
 )
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-def _never() -> bool:
-    return False
 
 
 @dataclass(frozen=True)
@@ -371,7 +368,7 @@ class HttpDownloader:
         spec: DownloadSpec,
         dest: Path,
         *,
-        should_stop: Callable[[], bool] = _never,
+        should_stop: Callable[[], bool] = never,
         on_progress: ProgressCallback | None = None,
         before_rename: Callable[[int, str], None] | None = None,
         part: Path | None = None,
@@ -479,7 +476,7 @@ class HttpDownloader:
         should_stop: Callable[[], bool],
         progress: ProgressCallback,
     ) -> _Outcome:
-        offset = _size_of(part)
+        offset = size_or_zero(part)
         headers = {**spec.headers, "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -618,7 +615,7 @@ class HttpDownloader:
         decoder: _Decoder | None,
     ) -> _Outcome:
         hasher = _hash_file(part) if append else hashlib.sha256()
-        done = _size_of(part) if append else 0
+        done = size_or_zero(part) if append else 0
         with self._storage_guard(part, delete=part):
             fh = open(part, "ab" if append else "wb")  # noqa: SIM115 - closed in finally
         try:
@@ -708,7 +705,7 @@ class HttpDownloader:
                 f"cannot read {source}: {exc.strerror or exc}", code="source_unreadable"
             ) from exc
         try:
-            offset = _size_of(part)
+            offset = size_or_zero(part)
             append = 0 < offset <= src_size
             if not append:
                 offset = 0
@@ -916,13 +913,6 @@ def _int_header(value: str | None) -> int | None:
     except ValueError:
         return None
     return number if number >= 0 else None
-
-
-def _size_of(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def _unlink(path: Path) -> None:

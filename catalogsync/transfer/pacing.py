@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from catalogsync.errors import TransferStopped
+from catalogsync.transfer.stop import never
 
 WAIT_SLICE_SECONDS = 0.1
 # A 429 without Retry-After still means "slow down": this long, unless max_cooldown is less.
@@ -33,10 +34,6 @@ class PlatformPacing:
     jitter: float = 0.0  # up to this fraction of the interval added at random
     max_concurrent: int = 0  # 0 = as many as there are workers
     max_cooldown: float = 600.0  # a Retry-After longer than this is cut to it
-
-
-def _never() -> bool:
-    return False
 
 
 class PlatformGate:
@@ -103,7 +100,7 @@ class PlatformGate:
             return at
 
     def before_request(
-        self, should_stop: Callable[[], bool] = _never, on_wait: WaitCallback | None = None
+        self, should_stop: Callable[[], bool] = never, on_wait: WaitCallback | None = None
     ) -> float:
         """Block until a request may be sent; returns the seconds waited."""
         start = self._clock()
@@ -126,7 +123,7 @@ class PlatformGate:
         return self._clock() - start
 
     @contextmanager
-    def slot(self, should_stop: Callable[[], bool] = _never) -> Iterator[None]:
+    def slot(self, should_stop: Callable[[], bool] = never) -> Iterator[None]:
         """One of ``max_concurrent`` transfers to this platform (no cap when 0)."""
         if self._slots is None:
             yield

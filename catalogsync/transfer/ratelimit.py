@@ -7,13 +7,10 @@ import time
 from collections.abc import Callable
 
 from catalogsync.errors import TransferStopped
+from catalogsync.transfer.stop import never
 
 MIN_BURST_BYTES = 16 * 1024
 MAX_SLEEP_SLICE = 0.1
-
-
-def _never() -> bool:
-    return False
 
 
 class TokenBucket:
@@ -60,7 +57,7 @@ class TokenBucket:
             self._configure(rate_bytes_per_sec, self._explicit_burst)
             self._tokens = min(self._tokens, float(self._burst))
 
-    def acquire(self, n: int, should_stop: Callable[[], bool] = _never) -> None:
+    def acquire(self, n: int, should_stop: Callable[[], bool] = never) -> None:
         """Block until ``n`` tokens were taken; raise ``TransferStopped`` once ``should_stop()``."""
         remaining = int(n)
         while remaining > 0:

@@ -126,11 +126,11 @@ def test_v2_library_files_count_as_synced_and_stamping_keeps_totals(tmp_path):
     initialize_database(db_path).close()
 
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("SELECT synced_at FROM local_files").fetchone()[0] == (
+        assert conn.execute("SELECT flushed_at FROM local_files").fetchone()[0] == (
             "2026-01-02T03:04:05Z"
         )
-        conn.execute("UPDATE local_files SET synced_at = NULL")
-        conn.execute("UPDATE local_files SET synced_at = 'now'")
+        conn.execute("UPDATE local_files SET flushed_at = NULL")
+        conn.execute("UPDATE local_files SET flushed_at = 'now'")
         conn.commit()
         assert conn.execute("SELECT songs, bytes FROM library_summary").fetchone() == (1, 10)
         assert conn.execute("SELECT files, bytes FROM library_totals").fetchone() == (1, 10)

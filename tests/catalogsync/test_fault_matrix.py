@@ -751,7 +751,7 @@ def test_a_runner_that_lost_its_lease_writes_nothing_more_about_its_jobs(
         assert wait_for(lambda: _worker_bytes(home) > 0, timeout=30)
         with sqlite3.connect(home / "catalogsync.db", timeout=10) as conn:
             conn.execute(
-                "UPDATE runner_lease SET owner = 'newcomer', pid = 1, heartbeat_at = ?",
+                "UPDATE runner_lease SET owner = 'newcomer', pid = 1, heartbeat_epoch = ?",
                 (time.time() + 3600,),
             )
         thread.join(timeout=LEASE_HEARTBEAT_SECONDS + 40)

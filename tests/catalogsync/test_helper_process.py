@@ -115,8 +115,8 @@ def test_a_helper_process_downloads_beside_the_runner_and_the_files_are_identica
     assert helper_done >= 1, "the helper's workers took items"
     assert sum(w["processed_count"] for n, w in workers.items() if n.startswith("download")) == 12
     recorded = service.catalog.list_library_files(service.catalog.default_backend()["id"])
-    unsynced = [f for f in recorded if not f.get("synced_at")]
-    assert unsynced == [], "the helper flushed and stamped its files before it exited"
+    unflushed = [f for f in recorded if not f.get("flushed_at")]
+    assert unflushed == [], "the helper flushed and stamped its files before it exited"
 
 
 def test_a_helper_alone_finishes_the_stage(service, http_server, tmp_path):

@@ -265,8 +265,8 @@ def test_library_path_layout(service, http_server, tmp_path):
     assert (service.settings.library_root / Path("manifest/Björk/Jóga.mp3")).exists()
 
 
-def _unsynced(service):
-    return service.catalog._fetchall("SELECT * FROM local_files WHERE synced_at IS NULL")
+def _unflushed(service):
+    return service.catalog._fetchall("SELECT * FROM local_files WHERE flushed_at IS NULL")
 
 
 def _download_never_flushed(service, http_server, tmp_path, name, count):
@@ -280,7 +280,7 @@ def _download_never_flushed(service, http_server, tmp_path, name, count):
     service.submit_job("sync_download", playlist_ids=[playlist])
     with patch.object(Flusher, "add", lambda self, file_id, path: None):
         service.run_headless(until_idle=True)
-    assert len(_unsynced(service)) == count
+    assert len(_unflushed(service)) == count
     return playlist, list(songs.values())
 
 
@@ -404,8 +404,8 @@ def test_downloads_are_flushed_and_stamped_synced_by_the_end_of_a_run(
     )
     service.submit_job("sync_download", playlist_ids=[playlist])
     service.run_headless(until_idle=True)
-    rows = service.catalog._fetchall("SELECT synced_at FROM local_files")
-    assert len(rows) == 4 and all(r["synced_at"] for r in rows)
+    rows = service.catalog._fetchall("SELECT flushed_at FROM local_files")
+    assert len(rows) == 4 and all(r["flushed_at"] for r in rows)
 
 
 def test_files_never_flushed_are_checked_at_the_next_start(service, http_server, tmp_path):
@@ -423,14 +423,14 @@ def test_files_never_flushed_are_checked_at_the_next_start(service, http_server,
     events = [e for e in service.ops.list_events(limit=50) if e["event_type"] == "files_dropped"]
     assert len(events) == 1 and events[0]["message"].startswith("3 downloaded files")
     assert "expected" in events[0]["message"] and "SHA-256" in events[0]["message"]
-    assert _unsynced(service) == []
+    assert _unflushed(service) == []
     files = library_files(service)
     for n, body in enumerate(bodies):
         assert files[f"manifest/A/P{n}.mp3"] == body
     assert sorted(files) == [f"manifest/A/P{n}.mp3" for n in range(3)]
 
 
-def test_a_file_the_disk_refuses_to_flush_is_reported_and_left_unsynced(
+def test_a_file_the_disk_refuses_to_flush_is_reported_and_left_unflushed(
     service, http_server, tmp_path
 ):
     import errno
@@ -447,21 +447,21 @@ def test_a_file_the_disk_refuses_to_flush_is_reported_and_left_unsynced(
     events = [e for e in service.ops.list_events(limit=50) if e["event_type"] == "flush_failed"]
     assert len(events) == 1 and events[0]["level"] == "error"
     assert "Eio.mp3" in events[0]["message"] and "Input/output error" in events[0]["message"]
-    assert len(_unsynced(service)) == 1, "checked again at the next start"
+    assert len(_unflushed(service)) == 1, "checked again at the next start"
 
     # Next start: the bytes match but the disk still refuses: kept, reported, not deleted.
     with patch("catalogsync.transfer.durability.fsync_file", broken_disk):
         service.submit_job("sync_download", playlist_ids=[playlist])
         service.run_headless(until_idle=True)
     assert (service.settings.library_root / "manifest/A/Eio.mp3").exists()
-    assert len(_unsynced(service)) == 1
+    assert len(_unflushed(service)) == 1
     assert len(http_server.requests("/song0.mp3")) == 1
     messages = [e["message"] for e in service.ops.list_events(limit=50)]
     assert any(m.startswith("1 downloaded files are intact") for m in messages)
     # A disk that works again: the file is confirmed, nothing downloaded again.
     service.submit_job("sync_download", playlist_ids=[playlist])
     service.run_headless(until_idle=True)
-    assert _unsynced(service) == []
+    assert _unflushed(service) == []
     assert len(http_server.requests("/song0.mp3")) == 1
 
 
@@ -469,24 +469,24 @@ def test_a_sound_unflushed_file_is_kept_without_a_new_download(service, http_ser
     playlist, _ = _download_never_flushed(service, http_server, tmp_path, "Sound", 1)
     service.submit_job("sync_download", playlist_ids=[playlist])
     service.run_headless(until_idle=True)
-    assert _unsynced(service) == []
+    assert _unflushed(service) == []
     assert len(http_server.requests("/song0.mp3")) == 1
     assert not [e for e in service.ops.list_events(limit=50) if e["event_type"] == "files_dropped"]
 
 
 def test_an_unmounted_library_is_not_taken_for_lost_files(service, http_server, tmp_path):
-    from catalogsync.transfer.durability import verify_unsynced_files
+    from catalogsync.transfer.durability import verify_unflushed_files
 
     _download_never_flushed(service, http_server, tmp_path, "Mount", 1)
     root = service.settings.library_root
     moved = root.with_name("library-unmounted")
     root.rename(moved)
     try:
-        report = verify_unsynced_files(service.catalog)
+        report = verify_unflushed_files(service.catalog)
     finally:
         moved.rename(root)
     assert (report.kept, report.dropped) == (0, [])
-    assert len(_unsynced(service)) == 1
+    assert len(_unflushed(service)) == 1
 
 
 def test_download_upload_job_ends_with_identical_bytes_on_a_local_share(

@@ -41,16 +41,16 @@ class LeaseRepository(SqliteStore):
         with self._connection() as conn:
             row = conn.execute("SELECT * FROM runner_lease WHERE id = 1").fetchone()
             if row is not None and row["owner"] != owner:
-                fresh = clock.now() - float(row["heartbeat_at"]) < stale_after
+                fresh = clock.now() - float(row["heartbeat_epoch"]) < stale_after
                 if fresh and holder_alive(dict(row)):
                     return dict(row)
             conn.execute(
                 """
-                INSERT INTO runner_lease (id, owner, pid, host, started_at, heartbeat_at)
+                INSERT INTO runner_lease (id, owner, pid, host, started_at, heartbeat_epoch)
                 VALUES (1, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, pid = excluded.pid,
                     host = excluded.host, started_at = excluded.started_at,
-                    heartbeat_at = excluded.heartbeat_at
+                    heartbeat_epoch = excluded.heartbeat_epoch
                 """,
                 (owner, int(pid), host, clock.now_text(), clock.now()),
             )
@@ -60,7 +60,7 @@ class LeaseRepository(SqliteStore):
         """Refresh our lease; False when someone else holds it now."""
         with self._connection() as conn:
             cursor = conn.execute(
-                "UPDATE runner_lease SET heartbeat_at = ? WHERE id = 1 AND owner = ?",
+                "UPDATE runner_lease SET heartbeat_epoch = ? WHERE id = 1 AND owner = ?",
                 (clock.now(), owner),
             )
             return cursor.rowcount == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import tempfile
@@ -23,25 +22,21 @@ from catalogsync.errors import (
     TransferError,
     TransferStopped,
 )
+from catalogsync.transfer.durability import sha256_of
 from catalogsync.transfer.http import parse_retry_after
 from catalogsync.transfer.paths import UnsafePathError
 from catalogsync.transfer.ratelimit import TokenBucket
 from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
+from catalogsync.transfer.stop import never
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int | None], None]
 
 PROBE_PREFIX = ".catalogsync-probe-"
-_HASH_CHUNK = 1024 * 1024
 _MAX_MESSAGE = 400
 _NETWORK_CODES = frozenset({"connection", "timeout"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
-def never() -> bool:
-    """A ``should_stop`` that never asks to stop."""
-    return False
 
 
 def no_progress(done: int, total: int | None) -> None:
@@ -106,17 +101,6 @@ def option_float(options: Mapping[str, Any], key: str, default: float, label: st
     if number <= 0:
         raise ConfigError(f"{label}: option {key}={value!r} is not a positive number")
     return number
-
-
-def sha256_file(path: Path, should_stop: Callable[[], bool] = never) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
-    hasher = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            if should_stop():
-                raise TransferStopped("transfer stopped")
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def open_source(local: Path, label: str) -> tuple[IO[bytes], int]:
@@ -285,7 +269,7 @@ class StorageBackend(ABC):
             return True
         if remote.sha256 is None:
             return False
-        digest = local_sha256 or sha256_file(Path(local))
+        digest = local_sha256 or sha256_of(Path(local))
         return digest.lower() != remote.sha256.lower()
 
     # -- helpers for subclasses -------------------------------------------------

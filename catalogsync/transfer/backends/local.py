@@ -26,9 +26,8 @@ from catalogsync.transfer.backends.base import (
     open_source,
     option_bool,
     read_source,
-    sha256_file,
 )
-from catalogsync.transfer.durability import fsync_dir
+from catalogsync.transfer.durability import fsync_dir, sha256_of
 from catalogsync.transfer.paths import safe_join
 
 TEMP_SUFFIX = ".catalogsync-tmp"
@@ -152,7 +151,7 @@ class LocalBackend(StorageBackend):
         digest = None
         if checksum:
             try:
-                digest = sha256_file(path)
+                digest = sha256_of(path)
             except OSError as exc:
                 raise self._os_error(exc, path, "reading") from exc
         return RemoteFile(st.st_size, digest)
@@ -192,7 +191,7 @@ class LocalBackend(StorageBackend):
             src.close()
         try:
             os.utime(tmp, ns=(source_stat.st_atime_ns, source_stat.st_mtime_ns))
-            stored = sha256_file(tmp, should_stop)
+            stored = sha256_of(tmp, should_stop)
             stored_size = tmp.stat().st_size
         except TransferStopped:
             _unlink(tmp)

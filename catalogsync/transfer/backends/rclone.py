@@ -40,7 +40,6 @@ _POLL_SECONDS = 0.1
 #: ``rclone backend features`` answers, per (program, config, remote), shared by all instances
 _FEATURES: dict[tuple[str, str | None, str], dict[str, Any]] = {}
 _FEATURES_LOCK = threading.Lock()
-_HASH_CHUNK = 1024 * 1024
 _TARGET = re.compile(r"^(?!-):?[^/\\:]+:")
 _TIMESTAMP = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\s+")
 #: hashes we can compute locally, strongest first
@@ -125,11 +124,9 @@ def _error_lines(stderr: str) -> list[str]:
 
 
 def _hash_file(path: Path, name: str) -> str:
-    hasher = hashlib.new(name)
+    """The local file's digest in one of the hashes rclone reports (md5, sha1...)."""
     with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+        return hashlib.file_digest(fh, name).hexdigest()
 
 
 class RcloneBackend(StorageBackend):

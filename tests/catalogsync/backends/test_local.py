@@ -172,7 +172,7 @@ def test_verification_failure_removes_the_copy(
     share: Path, song: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A copy that reads back differently is removed and reported as verify_failed."""
-    monkeypatch.setattr(local, "sha256_file", lambda path, should_stop=None: "0" * 64)
+    monkeypatch.setattr(local, "sha256_of", lambda path, should_stop=None: "0" * 64)
     with pytest.raises(TransferError) as info:
         LocalBackend("nas", str(share), {}).upload(song, "a/song.mp3")
     assert info.value.code == "verify_failed" and not info.value.permanent

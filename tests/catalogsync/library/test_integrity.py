@@ -364,7 +364,7 @@ def test_a_v2_database_is_upgraded_in_place_and_keeps_its_files(tmp_path):
         row = upgraded.execute("SELECT * FROM local_files").fetchone()
         assert row["relative_path"] == "manifest/Band/Intro.MP3"
         assert row["path_key"] == "manifest/band/intro"
-        assert row["source_sha256"] == "ab" and row["synced_at"] == "2026-01-01"
+        assert row["source_sha256"] == "ab" and row["flushed_at"] == "2026-01-01"
         assert upgraded.execute("SELECT songs, bytes FROM library_summary").fetchone()[:] == (
             1,
             10,

@@ -44,9 +44,9 @@ def test_a_song_sharing_an_unflushed_file_is_synced_with_it_and_not_lost_later(t
         assert catalog.share_same_content(
             song_id=twin, backend_id=backend, source_sha256=digest, exists=on_disk
         ) is not None
-        catalog.mark_files_synced([file_id])  # what the flusher does once it fsynced the file
-        unsynced = catalog._fetchall("SELECT song_id FROM local_files WHERE synced_at IS NULL")
-        assert [r[0] for r in unsynced] == [], "the shared record is flushed with its file"
+        catalog.mark_files_flushed([file_id])  # what the flusher does once it fsynced the file
+        unflushed = catalog._fetchall("SELECT song_id FROM local_files WHERE flushed_at IS NULL")
+        assert [r[0] for r in unflushed] == [], "the shared record is flushed with its file"
 
         # The file goes (deleted by hand): verify drops every record of it, not only one.
         (root / rel).unlink()

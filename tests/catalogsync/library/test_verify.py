@@ -99,7 +99,7 @@ def test_a_file_being_downloaded_is_skipped_not_forgotten(tmp_path, http_server)
     root = service.settings.library_root
     first = song_files(root)[0]
     service.catalog._conn().execute(
-        "UPDATE local_files SET synced_at = NULL WHERE relative_path = ?", (first,)
+        "UPDATE local_files SET flushed_at = NULL WHERE relative_path = ?", (first,)
     )
     (root / first).rename(root / (first + ".cs1.ready"))  # the rename has not happened yet
     service.close()

@@ -50,7 +50,7 @@ def test_queued_files_are_fsynced_then_reported(tmp_path, monkeypatch):
     flusher.close()
 
 
-def test_a_file_that_cannot_be_flushed_stays_unsynced_and_is_reported(tmp_path):
+def test_a_file_that_cannot_be_flushed_stays_unflushed_and_is_reported(tmp_path):
     errors: list[tuple[Path, OSError]] = []
     synced = Synced()
     flusher = Flusher(synced, on_error=lambda path, exc: errors.append((path, exc)))
@@ -67,12 +67,12 @@ def test_a_file_that_cannot_be_flushed_stays_unsynced_and_is_reported(tmp_path):
 def test_a_failing_callback_does_not_stop_the_flusher(tmp_path, caplog):
     calls: list[list[int]] = []
 
-    def on_synced(ids: list[int]) -> None:
+    def on_flushed(ids: list[int]) -> None:
         calls.append(ids)
         if len(calls) == 1:
             raise RuntimeError("database is locked")
 
-    flusher = Flusher(on_synced, batch_delay=0)
+    flusher = Flusher(on_flushed, batch_delay=0)
     first, second = _files(tmp_path, ["1.mp3", "2.mp3"])
     flusher.add(1, first)
     assert flusher.drain(timeout=10)
@@ -109,10 +109,10 @@ class FakeCatalog:
         self.synced: list[int] = []
         self.forgotten: list[int] = []
 
-    def unsynced_files(self) -> list[dict]:
+    def unflushed_files(self) -> list[dict]:
         return self.rows
 
-    def mark_files_synced(self, ids: list[int]) -> None:
+    def mark_files_flushed(self, ids: list[int]) -> None:
         self.synced.extend(ids)
 
     def forget_local_file(self, file_id: int) -> None:
@@ -141,7 +141,7 @@ def test_verify_keeps_sound_files_and_drops_damaged_ones(
         "id": 5, "target": str(tmp_path / "lib"), "relative_path": "x/song.mp3",
         "file_size_bytes": row_size, "sha256": row_sha,
     }])
-    report = durability.verify_unsynced_files(catalog)
+    report = durability.verify_unflushed_files(catalog)
     if problem is None:
         assert (report.kept, report.dropped, catalog.synced) == (1, [], [5])
         assert path.read_bytes() == content
@@ -165,7 +165,7 @@ def test_verify_keeps_a_sound_file_the_disk_will_not_confirm(tmp_path, monkeypat
         "id": 9, "target": str(tmp_path / "lib"), "relative_path": "song.mp3",
         "file_size_bytes": 3, "sha256": None,
     }])
-    report = durability.verify_unsynced_files(catalog)
+    report = durability.verify_unflushed_files(catalog)
     assert report.unflushed == ["song.mp3 (Input/output error)"]
     assert (report.kept, report.dropped, catalog.synced, catalog.forgotten) == (0, [], [], [])
     assert path.read_bytes() == b"abc"
