@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from catalogsync import clock
@@ -13,6 +15,7 @@ from catalogsync.db import SqliteStore, library_path_key
 from catalogsync.errors import CatalogsyncError, NotFoundError
 from catalogsync.providers.base import Track
 from catalogsync.redact import mask_secrets
+from catalogsync.transfer.paths import UnsafePathError, partial_paths, safe_join
 
 BACKEND_KINDS = ("local", "webdav", "rclone")
 _MAX_NUMBERED = 10_000
@@ -649,17 +652,37 @@ class CatalogRepository(SqliteStore):
         return [dict(r) for r in self._fetchall("SELECT * FROM path_reservations ORDER BY rowid")]
 
     def release_stale_reservations(self) -> int:
-        """Drop reservations of songs no unfinished job item is downloading (at runner start)."""
+        """Drop reservations of songs no unfinished job item is downloading (at runner start),
+        and the ``.part`` / ``.ready`` files they held: no try will resume them."""
         with self._connection() as conn:
-            cursor = conn.execute(
+            released = conn.execute(
                 """
                 DELETE FROM path_reservations WHERE song_id NOT IN (
                     SELECT ji.song_id FROM job_items ji
                     WHERE ji.song_id IS NOT NULL AND ji.item_type = 'song_download'
                       AND ji.status IN ('pending', 'running'))
+                RETURNING backend_id, relative_path, song_id
                 """
-            )
-            return int(cursor.rowcount or 0)
+            ).fetchall()
+            roots = {
+                int(r["id"]): r["target"]
+                for r in conn.execute(
+                    "SELECT id, target FROM storage_backends WHERE kind = 'local'"
+                ).fetchall()
+            }
+        for row in released:
+            root = roots.get(int(row["backend_id"]))
+            if root is None:
+                continue
+            try:
+                dest = safe_join(Path(root), str(row["relative_path"]))
+            except UnsafePathError:
+                continue
+            for leftover in partial_paths(dest, int(row["song_id"])):
+                with contextlib.suppress(OSError):
+                    if leftover.is_file() and not leftover.is_symlink():
+                        leftover.unlink()
+        return len(released)
 
     def mark_files_flushed(self, file_ids: list[int]) -> None:
         """Stamp ``flushed_at`` on files whose bytes an fsync has put on disk.

@@ -186,3 +186,14 @@ def ensure_space(candidates: list[Path], needed_bytes: int | None, reserve_bytes
         f"no local backend has room for {max(needed_bytes or 0, 0) / _MIB:.1f} MB "
         f"(+ {max(reserve_bytes, 0) / _MIB:.1f} MB reserve): " + "; ".join(checked)
     )
+
+
+def partial_paths(dest: Path, song_id: int) -> tuple[Path, Path]:
+    """The ``.part`` (bytes arriving) and ``.ready`` (verified, being tagged) files of a
+    song whose reserved library path is ``dest``: ``<stem>.cs<song id>.part`` beside it,
+    so two songs never share partial bytes even when one of them is renamed."""
+    stem = PurePosixPath(dest.name).stem
+    return (
+        dest.with_name(f"{stem}.cs{int(song_id)}.part"),
+        dest.with_name(f"{stem}.cs{int(song_id)}.ready"),
+    )

@@ -510,3 +510,45 @@ def test_a_song_that_changed_on_the_server_during_a_pause_is_fetched_whole(tmp_p
             service.close()
         log = server.access_log.read_text()
         assert " 200 " in log.splitlines()[-1], log
+
+
+def test_partial_files_no_download_will_resume_are_swept_at_the_next_start(tmp_path):
+    """A canceled job's `.part` (kept for a resume that will never come) and a tagging
+    try's `.ready` are removed with their reservation when a runner starts; the partial
+    file of a song still pending is kept for its resume."""
+    from catalogsync.transfer.paths import partial_paths
+
+    service = open_service(tmp_path / "home")
+    try:
+        catalog = service.catalog
+        conn = catalog._conn()
+        for n in (1, 2):
+            conn.execute(
+                "INSERT INTO songs (platform, remote_id, name) VALUES ('manifest', ?, ?)",
+                (str(n), f"Song {n}"),
+            )
+        backend = catalog.default_backend()
+        root = Path(backend["target"])
+        free = lambda rel: False  # noqa: E731
+        leftovers = {}
+        for song_id in (1, 2):
+            rel = catalog.reserve_path(
+                int(backend["id"]), song_id, f"Band/Song {song_id}.mp3", exists_on_disk=free
+            )
+            part, ready = partial_paths(root / rel, song_id)
+            part.parent.mkdir(parents=True, exist_ok=True)
+            part.write_bytes(b"\xff\xfb" * 100)
+            ready.write_bytes(b"\xff\xfb" * 100)
+            leftovers[song_id] = (part, ready)
+        job = service.ops.create_job("download_only", {})
+        stage = service.ops.create_stage(job_id=job, stage_type="download", seq_no=1)
+        service.ops.create_item(stage, "song_download", "song:2", song_id=2)
+
+        runner_module.recover_on_start(service.ops, catalog)
+
+        assert not any(path.exists() for path in leftovers[1])
+        assert all(path.exists() for path in leftovers[2]), "song 2 resumes: kept"
+        held = [r["song_id"] for r in catalog._fetchall("SELECT song_id FROM path_reservations")]
+        assert held == [2]
+    finally:
+        service.close()
