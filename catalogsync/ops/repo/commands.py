@@ -9,6 +9,7 @@ from typing import Any
 from catalogsync import clock
 from catalogsync.errors import InvalidTransitionError
 
+from ..commands_policy import allowed_commands, refusal
 from ..models import ACTIVE_JOB_STATUSES, CommandStatus, CommandType, JobRun, JobStatus
 from ._sql import cancel_unfinished, insert_event, retry_failed_items
 from .jobs import JobsRepository
@@ -30,36 +31,25 @@ class CommandsRepository(JobsRepository):
     # -- commands ----------------------------------------------------------
 
     def validate_command(self, job: JobRun, command_type: CommandType) -> None:
-        """Raise InvalidTransitionError when ``command_type`` makes no sense for ``job`` now."""
-        status = job.status
-        reason: str | None = None
-        if command_type == CommandType.PAUSE:
-            if status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-                reason = "only queued or running jobs can be paused"
-        elif command_type == CommandType.RESUME:
-            if status not in (JobStatus.PAUSED, JobStatus.PAUSE_REQUESTED):
-                reason = "only paused jobs can be resumed"
-        elif command_type == CommandType.CANCEL:
-            if status.is_finished:
-                reason = "it has already finished"
-        elif command_type == CommandType.RETRY:
-            if status in ACTIVE_JOB_STATUSES:
-                reason = "pause it or let it finish before retrying its failed items"
-            elif status == JobStatus.CANCELED:
-                reason = "a canceled job cannot be retried; submit a new one"
-            else:
-                row = self._fetchone(
-                    "SELECT COUNT(*) AS n FROM job_items WHERE job_run_id = ? AND status = 'failed'",
-                    (job.id,),
-                )
-                if not row or not int(row["n"]):
-                    reason = "it has no failed items"
-        if reason is not None:
-            raise InvalidTransitionError(
-                f"cannot {command_type.value} job {job.id}: it is {status.value}; {reason}"
-                if not reason.startswith("it ")
-                else f"cannot {command_type.value} job {job.id}: {reason}"
+        """Raise InvalidTransitionError when ``command_type`` makes no sense for ``job`` now
+        (``commands_policy.allowed_commands`` decides, ``refusal`` says why; only a retry
+        needs the failed-item count)."""
+        failed = 0
+        if command_type == CommandType.RETRY:
+            row = self._fetchone(
+                "SELECT COUNT(*) AS n FROM job_items WHERE job_run_id = ? AND status = 'failed'",
+                (job.id,),
             )
+            failed = int(row["n"]) if row else 0
+        if command_type in allowed_commands(job.status, failed):
+            return
+        reason = refusal(command_type, job.status, failed)
+        assert reason is not None  # allowed_commands is exactly the commands without one
+        raise InvalidTransitionError(
+            f"cannot {command_type.value} job {job.id}: it is {job.status.value}; {reason}"
+            if not reason.startswith("it ")
+            else f"cannot {command_type.value} job {job.id}: {reason}"
+        )
 
     def submit_command(
         self, job_id: int, command_type: CommandType | str, *, requested_by: str | None = None
