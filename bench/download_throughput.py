@@ -299,7 +299,7 @@ def run_engine_job(
         settle_disk()
         usage0 = _engine_usage()
         started = time.perf_counter()
-        job_id = int(svc.submit_job("sync_download", requested_by="bench")["job"]["id"])
+        job_id = int(svc.submit_job("sync_download", requested_by="bench").id)
         runner.run_forever(until_idle=True, lease=svc.lease)
         # run_forever ends with the runner's stop, which drains the flusher: from here
         # every file is fsynced and stamped flushed_at.

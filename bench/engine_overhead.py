@@ -701,7 +701,7 @@ def explain_slowest(repo: Any) -> None:
     from catalogsync.ops import views
 
     catalog = CatalogRepository(repo.db_path, share_with=repo)
-    ids = [row["id"] for row in views.task_center_rows(repo, 50)]
+    ids = [row.id for row in views.task_center_rows(repo, 50)]
     parts: list[tuple[str, Callable[[], Any]]] = [
         ("task_center_rows: job list query", lambda: repo._fetchall(
             "SELECT * FROM job_runs ORDER BY CASE status WHEN 'running' THEN 0 "
@@ -710,11 +710,12 @@ def explain_slowest(repo: Any) -> None:
             "CASE WHEN status = 'queued' THEN queue_rank ELSE 0 END, "
             "CASE WHEN status IN ('queued', 'running', 'pause_requested') THEN id ELSE -id END "
             "LIMIT 50")),
-        ("task_center_rows: _queue_positions", lambda: views._queue_positions(repo, ids)),
-        ("task_center_rows: _stages_by_job", lambda: views._stages_by_job(repo, ids)),
-        ("task_center_rows: _worker_totals", lambda: views._worker_totals(repo, ids)),
+        ("task_center_rows: queue_positions", lambda: repo.queue_positions(ids)),
+        ("task_center_rows: stages_by_job", lambda: repo.stages_by_job(ids)),
+        ("task_center_rows: worker_totals", lambda: repo.worker_totals(ids)),
         ("dashboard: dashboard_summary", lambda: views.dashboard_summary(repo)),
-        ("dashboard: _running_workers", lambda: views._running_workers(repo)),
+        ("dashboard: active workers", lambda: repo.list_job_workers(
+            None, active_only=True, limit=50)),
         ("dashboard: catalog.library_stats", catalog.library_stats),
         ("dashboard: running items query", lambda: repo._fetchall(
             "SELECT i.id, s.name FROM job_items i LEFT JOIN songs s ON s.id = i.song_id "
@@ -746,8 +747,8 @@ def read_model_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         }
         rows = views.task_center_rows(repo, 50)
         print(
-            f"read models: {len(rows)} task rows; first: #{rows[0]['id']} {rows[0]['status']} "
-            f"{rows[0]['primary_progress_text']!r}"
+            f"read models: {len(rows)} task rows; first: #{rows[0].id} {rows[0].status} "
+            f"{rows[0].primary_progress_text!r}"
         )
         any_missed = False
         for label, fn in checks.items():

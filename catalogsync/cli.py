@@ -11,6 +11,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from enum import IntEnum, StrEnum
 from functools import wraps
 from pathlib import Path
@@ -118,7 +119,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             err.print("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         except sqlite3.Error as exc:
-            from catalogsync.db import database_error
+            from catalogsync.service import database_error
 
             _verbose_traceback()
             _fail(str(database_error(_db_path(), exc)))
@@ -391,7 +392,7 @@ def _set_wanted(ids: list[int], wanted: bool, as_json: bool) -> None:
     if as_json:
         chosen = set(ids)
         _print_json({"changed": count,
-                     "playlists": [r for r in service.playlists() if r["id"] in chosen]})
+                     "playlists": [r for r in service.playlists() if r.id in chosen]})
     else:
         _say(f"{count} playlists {'marked wanted' if wanted else 'unmarked'}")
 
@@ -423,10 +424,9 @@ def playlists_policy(
 ) -> None:
     """add: files stay; mirror: files of tracks removed upstream go to the trash."""
     service = _service()
-    service.catalog.set_sync_policy(playlist_id, policy.value)
+    service.set_sync_policy(playlist_id, policy.value)
     if as_json:
-        _print_json({"playlist": next(r for r in service.playlists() if r["id"] == playlist_id),
-                     "policy": policy.value})
+        _print_json({"playlist": service.playlist(playlist_id), "policy": policy.value})
         return
     _say(f"playlist {playlist_id}: sync policy {policy.value}")
 
@@ -438,10 +438,11 @@ def playlists_plan(
     as_json: JsonOpt = False,
 ) -> None:
     """What the next sync and download would do; changes nothing."""
-    from catalogsync.cli_plan import plan_for, render_plan
+    from catalogsync.cli_plan import render_plan
     from catalogsync.config import load_settings
+    from catalogsync.service import read_only_plan
 
-    plan = plan_for(load_settings(_state.get("home"), _state.get("db"), _state.get("library")),
+    plan = read_only_plan(load_settings(_state.get("home"), _state.get("db"), _state.get("library")),
                     list(ids or []))
     if as_json:
         _print_json(plan)
@@ -473,17 +474,16 @@ def jobs_submit(
 ) -> None:
     """Queue a job."""
     service = _service()
-    result = service.submit_job(
+    job = service.submit_job(
         job_type.value, playlist_ids=playlist, sources=source, backend=backend, priority=priority
     )
-    job = result["job"]
     if as_json and not wait:
-        _print_json(result)
+        _print_json({"job": job})
         return
     if not as_json:
-        _say(f"job {job['id']} queued: {job['display_name']} ({job['queue_label']})")
+        _say(f"job {job.id} queued: {job.display_name} ({job.queue_label})")
     if wait:
-        raise typer.Exit(_wait_for(service, job["id"], as_json))
+        raise typer.Exit(_wait_for(service, job.id, as_json))
 
 
 def _wait_for(service: Catalogsync, job_id: int, as_json: bool) -> int:
@@ -494,7 +494,7 @@ def _wait_for(service: Catalogsync, job_id: int, as_json: bool) -> int:
     if not embedded and service.runner is None:
         holder = service.runner_holder()
         if holder:
-            console.print(f"following the runner pid {holder['pid']} on {holder['host']}",
+            console.print(f"following the runner pid {holder.pid} on {holder.host}",
                           markup=False)
     try:
         statuses = follow_jobs(service, [job_id], console, quiet=bool(_state.get("quiet")))
@@ -534,7 +534,7 @@ def jobs_show(
     service = _service()
     detail = service.job_detail(job_id)
     if failed:
-        detail["failed_items"] = service.job_failed_items(job_id, limit=None)
+        detail = replace(detail, failed_items=service.job_failed_items(job_id, limit=None))
     if as_json:
         _print_json(detail)
     else:
@@ -543,11 +543,12 @@ def jobs_show(
 
 def _command(job_id: int, kind: CommandType, as_json: bool) -> None:
     service = _service()
-    message = service.command(job_id, kind)
+    result = service.command(job_id, kind)
     if as_json:
-        _print_json({"job": service.job_row(job_id), "command": kind.value, "message": message})
+        _print_json({"job": service.job_row(job_id), "command": result.command,
+                     "message": result.message})
         return
-    _say(message)
+    _say(result.message)
 
 
 @jobs_app.command("pause")
@@ -581,21 +582,6 @@ def jobs_retry(job_id: int, as_json: JsonOpt = False) -> None:
 # -- backends ------------------------------------------------------------------------
 
 
-def _backend_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A storage_backends row with its options as an object, secrets masked."""
-    import json
-
-    from catalogsync.redact import MASK, is_secret_name, mask_value
-
-    view = dict(row)
-    options = json.loads(view.pop("options_json", None) or "{}")
-    # Rows stored before secrets were refused may still hold one: never print it.
-    view["options"] = {k: MASK if is_secret_name(k) else v for k, v in options.items()}
-    view["target"] = mask_value(view["target"])
-    view["is_default"] = bool(view.get("is_default"))
-    return view
-
-
 @backends_app.command("add")
 @handles_errors
 def backends_add(
@@ -616,10 +602,10 @@ def backends_add(
         options[key.strip()] = value  # secrets are refused by the catalog, masked
     if kind == BackendKind.LOCAL:
         target = str(Path(target).expanduser().resolve())
-    catalog = _service().catalog
-    backend_id = catalog.add_backend(name, kind.value, target, options)
+    service = _service()
+    backend_id = service.add_backend(name, kind.value, target, options)
     if as_json:
-        _print_json({"backend": _backend_view(catalog.get_backend(name))})
+        _print_json({"backend": service.backend(name)})
         return
     _say(f"backend {backend_id}: {name} ({kind.value}) -> {target}")
 
@@ -630,7 +616,7 @@ def backends_list(as_json: JsonOpt = False) -> None:
     """Storage backends."""
     from rich.table import Table
 
-    rows = [_backend_view(row) for row in _service().catalog.list_backends()]
+    rows = _service().backends()
     if as_json:
         _print_json({"backends": rows})
         return
@@ -645,12 +631,9 @@ def backends_list(as_json: JsonOpt = False) -> None:
 @handles_errors
 def backends_test(name: str, as_json: JsonOpt = False) -> None:
     """Write, read back and delete a small probe file on a backend."""
-    from catalogsync.transfer.backends import make_backend
-
-    row = _service().catalog.get_backend(name)
-    make_backend(row).probe()
+    row = _service().probe_backend(name)
     if as_json:
-        _print_json({"backend": _backend_view(row), "probe": "ok"})
+        _print_json({"backend": row, "probe": "ok"})
         return
     _say(f"backend {name}: write, read back and delete OK ({row['kind']} {row['target']})")
 

@@ -84,10 +84,10 @@ def verify(
                             check_hash=not quick)
     job = None
     if fix and report.needs_download:
-        job = service.submit_job("download_only", requested_by="library verify")["job"]
+        job = service.submit_job("download_only", requested_by="library verify")
     playlists = _refresh_playlists(service) if report.missing or report.moved_to_trash else None
     if as_json:
-        cli._print_json({**report.as_dict(), "download_job": job["id"] if job else None})
+        cli._print_json({**report.as_dict(), "download_job": job.id if job else None})
     else:
         for entry in report.missing:
             cli.out.print(f"missing:    {entry['backend']}:{entry['path']} ({entry['song']})",
@@ -99,7 +99,7 @@ def verify(
             cli.out.print(f"unrecorded: {rel}", markup=False)
         cli.out.print(report.summary(), markup=False)
         if job:
-            cli.out.print(f"job {job['id']} queued to download them again", markup=False)
+            cli.out.print(f"job {job.id} queued to download them again", markup=False)
         elif report.missing:
             cli.out.print("the next download fetches the missing songs "
                           "(`catalogsync jobs submit download_only`)", markup=False)

@@ -1,46 +1,13 @@
-"""`playlists plan`: the database is neither upgraded nor written, only read; a table."""
+"""`playlists plan` as a table (``service.read_only_plan`` reads it without writing)."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from catalogsync.config import Settings
-from catalogsync.errors import CatalogsyncError
 from catalogsync.transfer.meter import format_speed
-
-
-def plan_for(settings: Settings, playlist_ids: list[int]) -> dict[str, Any]:
-    """The plan, read from the database without upgrading or writing it."""
-    from catalogsync.catalog.repository import CatalogRepository
-    from catalogsync.db import SCHEMA_VERSION
-    from catalogsync.ops.plan import playlist_plan
-    from catalogsync.ops.repository import OpsRepository
-
-    path = settings.db_path
-    if not path.exists():
-        raise CatalogsyncError(f"no database at {path}; run `catalogsync init` first")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise CatalogsyncError(f"{path}: {exc}") from None
-    if version < SCHEMA_VERSION:
-        raise CatalogsyncError(
-            f"{path} is from an older catalogsync; run `catalogsync status` once to upgrade it"
-        )
-    ops = OpsRepository(path)
-    catalog = CatalogRepository(path, share_with=ops)
-    try:
-        return playlist_plan(catalog, ops, playlist_ids or None)
-    finally:
-        ops.close()
 
 
 def _size(n: int | None) -> str:

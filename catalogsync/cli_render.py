@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from catalogsync.ops.readmodels import (
+    DashboardView,
+    JobDetailView,
+    PlaylistRow,
+    TaskRow,
+    WorkerView,
+)
 
 STATUS_STYLES = {
     "running": "green",
@@ -36,128 +44,127 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-def render_jobs(console: Console, rows: list[dict[str, Any]]) -> None:
+def render_jobs(console: Console, rows: Sequence[TaskRow]) -> None:
     if not rows:
         console.print("no jobs yet: `catalogsync jobs submit catalog_sync` queues one")
         return
     table = Table("ID", "Task", "Status", "Scope", "Primary Progress", "Workers", "Lane")
     for row in rows:
         table.add_row(
-            str(row["id"]),
-            Text(row["display_name"]),
-            status_text(row["status"]),
-            Text(row["scope_summary"]),
-            Text(row["primary_progress_text"]),
-            str(row["active_worker_count"]),
-            Text(row["queue_label"]),
+            str(row.id),
+            Text(row.display_name),
+            status_text(row.status),
+            Text(row.scope_summary),
+            Text(row.primary_progress_text),
+            str(row.active_worker_count),
+            Text(row.queue_label),
         )
     console.print(table)
 
 
-def render_status(console: Console, payload: dict[str, Any]) -> None:
-    s = payload["summary"]
-    stats = payload["download_stats"]
-    runner = payload.get("runner")
+def render_status(console: Console, payload: DashboardView) -> None:
+    s = payload.summary
+    stats = payload.download_stats
+    runner = payload.runner
     console.print(
         Text(
-            f"running {s['running_jobs']} | queued downloads {s['queued_download_jobs']} | "
-            f"queued {s['queued_jobs']} | paused {s['paused_jobs']} | failed {s['failed_jobs']} | "
-            f"speed {stats['speed_text']}"
+            f"running {s.running_jobs} | queued downloads {s.queued_download_jobs} | "
+            f"queued {s.queued_jobs} | paused {s.paused_jobs} | failed {s.failed_jobs} | "
+            f"speed {stats.speed_text}"
         )
     )
     console.print(
         Text(
-            f"library: {stats.get('downloaded_songs', 0)} of {stats.get('total_songs', 0)} songs "
+            f"library: {stats.downloaded_songs} of {stats.total_songs} songs "
             f"downloaded | runner: "
-            + (f"pid {runner['pid']} on {runner['host']}" if runner else "not running")
+            + (f"pid {runner.pid} on {runner.host}" if runner else "not running")
         )
     )
-    render_jobs(console, payload["task_rows"])
-    render_workers(console, payload["workers"])
+    render_jobs(console, payload.task_rows)
+    render_workers(console, payload.workers)
 
 
-def render_workers(console: Console, workers: list[dict[str, Any]]) -> None:
+def render_workers(console: Console, workers: Sequence[WorkerView]) -> None:
     if not workers:
         return
     table = Table("Job", "Worker", "Now", "Bytes", "Speed", "%")
     for w in workers:
-        percent = w.get("progress_percent")
+        percent = w.progress_percent
         table.add_row(
-            str(w.get("job_run_id") or ""),
-            w["worker_name"],
-            Text(w["display_text"] or "-"),
-            w["bytes_text"],
-            w["speed_text"],
+            str(w.job_run_id or ""),
+            w.worker_name,
+            Text(w.display_text or "-"),
+            w.bytes_text,
+            w.speed_text,
             f"{percent:.0f}" if percent is not None else "-",
         )
     console.print(table)
 
 
-def render_job_detail(console: Console, detail: dict[str, Any]) -> None:
-    job = detail["job"]
+def render_job_detail(console: Console, detail: JobDetailView) -> None:
+    job = detail.job
     console.print(
         Text.assemble(
-            (f"job {job['id']} {job['display_name']} ", "bold"),
-            status_text(job["status"]),
-            f"  {job['scope_summary']}  {job['primary_progress_text']}  lane {job['queue_label']}",
+            (f"job {job.id} {job.display_name} ", "bold"),
+            status_text(job.status),
+            f"  {job.scope_summary}  {job.primary_progress_text}  lane {job.queue_label}",
         )
     )
-    if job.get("pause_reason") and job["status"] == "paused":
-        console.print(Text(f"paused: {job['pause_reason']}", style="yellow"))
-    if job.get("error"):
-        console.print(Text(job["error"], style="red"))
+    if job.pause_reason and job.status == "paused":
+        console.print(Text(f"paused: {job.pause_reason}", style="yellow"))
+    if job.error:
+        console.print(Text(job.error, style="red"))
     table = Table("Stage", "Status", "Progress", "Failed", "Skipped")
-    for stage in detail["stages"]:
+    for stage in detail.stages:
         table.add_row(
-            stage["stage_type"],
-            status_text(stage["status"]),
-            stage["progress_text"],
-            str(stage["failed_items"]),
-            str(stage["skipped_items"]),
+            stage.stage_type,
+            status_text(stage.status),
+            stage.progress_text,
+            str(stage.failed_items),
+            str(stage.skipped_items),
         )
     console.print(table)
-    render_workers(console, [w for w in detail["workers"] if w["status"] == "running"])
-    failed = detail.get("failed_items") or {"total": 0, "items": []}
-    if failed["total"]:
-        table = Table("Item", "Song", "Playlist", "Code", "Error", title=f"{failed['total']} failed")
-        for item in failed["items"]:
+    render_workers(console, [w for w in detail.workers if w.status == "running"])
+    failed = detail.failed_items
+    if failed.total:
+        table = Table("Item", "Song", "Playlist", "Code", "Error", title=f"{failed.total} failed")
+        for item in failed.items:
             table.add_row(
-                str(item["item_id"]),
-                Text(item["song"] or "-"),
-                Text(item["playlist"] or "-"),
-                item["error_code"] or "-",
-                Text(item["error"] or ""),
+                str(item.item_id),
+                Text(item.song or "-"),
+                Text(item.playlist or "-"),
+                item.error_code or "-",
+                Text(item.error or ""),
             )
         console.print(table)
-        hidden = failed["total"] - len(failed["items"])
+        hidden = failed.total - len(failed.items)
         if hidden > 0:
             console.print(
-                f"... and {hidden} more: catalogsync jobs show {detail['job']['id']} --failed"
+                f"... and {hidden} more: catalogsync jobs show {job.id} --failed"
             )
-    if detail["playlist_progress"]:
+    if detail.playlist_progress:
         table = Table("Playlist", "Downloaded", "%")
-        for p in detail["playlist_progress"]:
-            table.add_row(Text(p["playlist_name"]), p["progress_text"],
-                          f"{p['progress_percent']:.0f}")
+        for p in detail.playlist_progress:
+            table.add_row(Text(p.playlist_name), p.progress_text, f"{p.progress_percent:.0f}")
         console.print(table)
-    for event in detail["events"][:10]:
-        console.print(Text(f"{local_time(event['created_at'])}  {event['message']}", style="dim"))
+    for event in detail.events[:10]:
+        console.print(Text(f"{local_time(event.created_at)}  {event.message}", style="dim"))
 
 
-def render_playlists(console: Console, rows: list[dict[str, Any]]) -> None:
+def render_playlists(console: Console, rows: Sequence[PlaylistRow]) -> None:
     if not rows:
         console.print("no playlists yet: `catalogsync playlists add FILE_OR_URL` adds one")
         return
     table = Table("ID", "Name", "Platform", "Songs", "Wanted", "Last synced", "Drift", "Hint")
     for row in rows:
         table.add_row(
-            str(row["id"]),
-            Text(row["name"]),
-            row["platform"],
-            str(row["song_count"]),
-            "yes" if row["wanted"] else "no",
-            local_time(row["last_synced_at"], "never"),
-            row["drift"],
-            Text(row["hint"]),
+            str(row.id),
+            Text(row.name),
+            row.platform,
+            str(row.song_count),
+            "yes" if row.wanted else "no",
+            local_time(row.last_synced_at, "never"),
+            row.drift,
+            Text(row.hint),
         )
     console.print(table)

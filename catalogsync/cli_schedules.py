@@ -14,10 +14,8 @@ schedules_app = typer.Typer(help="Scheduled jobs from config.toml.", no_args_is_
 @handled
 def schedules_list(as_json: JsonOpt = False) -> None:
     """Each schedule with its next run (local time) and what its last run did."""
-    from catalogsync.ops.schedules import schedule_rows
-
     service, out = cli()._service(), cli().out
-    rows = schedule_rows(service.settings.unattended.schedules, service.ops.schedule_states())
+    rows = service.schedules()
     if as_json:
         cli()._print_json({"schedules": rows})
         return

@@ -48,7 +48,7 @@ def prepare_demo(home: str | None) -> tuple[Catalogsync, DemoServer, list[int]]:
         server.stop()
         service.close()
         raise
-    return service, server, [j["job"]["id"] for j in jobs]
+    return service, server, [j.id for j in jobs]
 
 
 def run_demo(home: str | None, *, headless: bool, console: Console) -> int:
@@ -65,17 +65,18 @@ def run_demo(home: str | None, *, headless: bool, console: Console) -> int:
         from catalogsync.follow import follow_jobs
 
         if not service.start_runner_thread():
-            holder = service.runner_holder() or {}
+            holder = service.runner_holder()
             console.print(
-                f"another runner (pid {holder.get('pid')}) holds this home; following it",
+                f"another runner (pid {holder.pid if holder else None}) holds this home; "
+                "following it",
                 markup=False,
             )
         statuses = follow_jobs(service, job_ids, console)
         service.stop_runner()
-        stats = service.dashboard()["download_stats"]
+        stats = service.dashboard().download_stats
         console.print(
-            f"library: {service.settings.library_root} - {stats['downloaded_songs']} songs, "
-            f"{stats['library_bytes'] / 1024 / 1024:.1f} MB",
+            f"library: {service.settings.library_root} - {stats.downloaded_songs} songs, "
+            f"{stats.library_bytes / 1024 / 1024:.1f} MB",
             markup=False,
         )
         failed = {i: s for i, s in statuses.items() if s != "completed"}

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from catalogsync.ops.models import JobStatus
+from catalogsync.ops.readmodels import TaskRow
 from catalogsync.service import Catalogsync
 
 REFRESH_SECONDS = 0.5
 PLAIN_EVERY_SECONDS = 2.0
 
 
-def _line(row: dict[str, Any]) -> str:
+def _line(row: TaskRow) -> str:
     return (
-        f"job {row['id']} {row['display_name']}: {row['status']}, "
-        f"{row['primary_progress_text']}, lane {row['queue_label']}"
+        f"job {row.id} {row.display_name}: {row.status}, "
+        f"{row.primary_progress_text}, lane {row.queue_label}"
     )
 
 
@@ -42,12 +42,12 @@ class _Watch:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.last_rows_at = 0.0
 
-    def rows(self) -> dict[int, dict[str, Any]]:
+    def rows(self) -> dict[int, TaskRow]:
         self.last_rows_at = time.monotonic()
         return {i: self.service.job_row(i) for i in self.ids}
 
     def statuses(self) -> dict[int, JobStatus]:
-        found = self.service.ops.job_statuses(self.ids)
+        found = self.service.job_statuses(self.ids)
         # A job that vanished (deleted underneath us) counts as failed, never as a hang.
         return {i: found.get(i, JobStatus.FAILED) for i in self.ids}
 
@@ -82,7 +82,7 @@ def follow_jobs(
     """
     watch = _Watch(service, list(job_ids), timeout)
     current = watch.rows()
-    done = _settled(r["status"] for r in current.values())
+    done = _settled(r.status for r in current.values())
     if quiet or console.quiet:
         while not done and not watch.timed_out():
             done = watch.next_change()
@@ -99,25 +99,25 @@ def follow_jobs(
             transient=False,
         ) as progress:
             tasks = {
-                i: progress.add_task("", total=None, label=f"#{i} {r['display_name']}",
-                                     status=r["status"], speed="")
+                i: progress.add_task("", total=None, label=f"#{i} {r.display_name}",
+                                     status=r.status, speed="")
                 for i, r in current.items()
             }
             while not done and not watch.timed_out():
                 for i, r in current.items():
                     progress.update(
                         tasks[i],
-                        total=max(r["total_items"], 1),
-                        completed=r["done_items"],
-                        status=f"{r['status']} ({r['current_stage'] or r['queue_label']})",
-                        speed=r["speed_text"] if r["speed_text"] != "-" else "",
+                        total=max(r.total_items, 1),
+                        completed=r.done_items,
+                        status=f"{r.status} ({r.current_stage or r.queue_label})",
+                        speed=r.speed_text if r.speed_text != "-" else "",
                     )
                 done = watch.next_change()
                 current = watch.rows()
             for i, r in current.items():
                 progress.update(
-                    tasks[i], total=max(r["total_items"], 1), completed=r["done_items"],
-                    status=r["status"], speed="",
+                    tasks[i], total=max(r.total_items, 1), completed=r.done_items,
+                    status=r.status, speed="",
                 )
     else:
         last_print = 0.0
@@ -135,4 +135,4 @@ def follow_jobs(
             current = watch.rows()
         for r in current.values():
             console.print(_line(r), highlight=False, markup=False)
-    return {i: r["status"] for i, r in current.items()}
+    return {i: str(r.status) for i, r in current.items()}

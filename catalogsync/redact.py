@@ -8,9 +8,12 @@ message, event, log line, ``--json`` output and TUI text goes through
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MASK = "***"
 
@@ -57,16 +60,33 @@ def mask_secrets(text: str) -> str:
     return _QUERY.sub(_query, text)
 
 
-def mask_value(value: Any) -> Any:
-    """``mask_secrets`` applied to every string inside a JSON-like value."""
+def mask_value(value: T) -> T:
+    """``mask_secrets`` applied to every string inside a JSON-like value or read model.
+
+    Frozen dataclasses (ops/readmodels.py) come back as copies only where a field
+    changed; anything without a secret is returned as it is.
+    """
+    return _masked(value)
+
+
+def _masked(value: Any) -> Any:
     if isinstance(value, str):
         return mask_secrets(value)
     if isinstance(value, dict):
-        return {key: mask_value(item) for key, item in value.items()}
+        return {key: _masked(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [mask_value(item) for item in value]
+        return [_masked(item) for item in value]
     if isinstance(value, tuple):
-        return tuple(mask_value(item) for item in value)
+        items = tuple(_masked(item) for item in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for field in dataclasses.fields(value):
+            old = getattr(value, field.name)
+            new = _masked(old)
+            if new is not old and new != old:
+                changes[field.name] = new
+        return dataclasses.replace(value, **changes) if changes else value
     return value
 
 

@@ -17,18 +17,31 @@ from typing import TYPE_CHECKING, Any
 
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import Settings, load_settings
-from catalogsync.db import initialize_database
+from catalogsync.db import database_error, initialize_database
 from catalogsync.errors import CatalogsyncError, LeaseHeldError
 from catalogsync.ops import views
 from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage
 from catalogsync.ops.lease import RunnerLease
 from catalogsync.ops.models import CommandStatus, CommandType, JobStatus
+from catalogsync.ops.readmodels import (
+    CommandResult,
+    DashboardView,
+    EventView,
+    FailedItems,
+    JobDetailView,
+    JobFacts,
+    PlaylistRow,
+    RunnerView,
+    TaskRow,
+)
 from catalogsync.ops.repository import OpsRepository
 from catalogsync.redact import mask_value
 
 if TYPE_CHECKING:
     from catalogsync.nudge import NudgeListener
     from catalogsync.ops.runner import OpsRunner
+
+__all__ = ["AddedPlaylist", "Catalogsync", "database_error", "read_only_plan"]  # database_error: for the CLI
 
 log = logging.getLogger("catalogsync")
 
@@ -58,6 +71,51 @@ def _log_event(kind: str, data: dict[str, Any]) -> None:
         log.warning("job %s paused: %s", data["job_id"], data.get("message"))
     elif kind == "command":
         log.info("%s", data["message"])
+
+
+def read_only_plan(settings: Settings, playlist_ids: list[int]) -> dict[str, Any]:
+    """`playlists plan`: the plan, read from the database without upgrading or writing it."""
+    import sqlite3
+
+    from catalogsync.db import SCHEMA_VERSION
+    from catalogsync.ops.plan import playlist_plan
+
+    path = settings.db_path
+    if not path.exists():
+        raise CatalogsyncError(f"no database at {path}; run `catalogsync init` first")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise CatalogsyncError(f"{path}: {exc}") from None
+    if version < SCHEMA_VERSION:
+        raise CatalogsyncError(
+            f"{path} is from an older catalogsync; run `catalogsync status` once to upgrade it"
+        )
+    repository = OpsRepository(path)
+    catalog = CatalogRepository(path, share_with=repository)
+    try:
+        return playlist_plan(catalog, repository, playlist_ids or None)
+    finally:
+        repository.close()
+
+
+def _backend_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A storage_backends row with its options as an object, secrets masked."""
+    import json
+
+    from catalogsync.redact import MASK, is_secret_name
+
+    view = dict(row)
+    options = json.loads(view.pop("options_json", None) or "{}")
+    # Rows stored before secrets were refused may still hold one: never print it.
+    view["options"] = {k: MASK if is_secret_name(k) else v for k, v in options.items()}
+    view["target"] = mask_value(view["target"])
+    view["is_default"] = bool(view.get("is_default"))
+    return view
 
 
 class Catalogsync:
@@ -109,34 +167,49 @@ class Catalogsync:
     # Every read model passes mask_value: a playlist URL's password is never shown,
     # in the CLI, its --json or the TUI.
 
-    def dashboard(self, task_limit: int = 50) -> dict[str, Any]:
+    def dashboard(self, task_limit: int = 50) -> DashboardView:
         return mask_value(
             views.dashboard_payload(self.ops, task_limit=task_limit,
                                     schedules=self.settings.unattended.schedules)
         )
 
-    def recent_events(self, limit: int = 200) -> list[dict[str, Any]]:
-        return mask_value(self.ops.list_events(limit=limit))
+    def recent_events(self, limit: int = 200) -> list[EventView]:
+        return mask_value([views.event_view(e) for e in self.ops.list_events(limit=limit)])
 
-    def task_rows(self, limit: int = 50) -> list[dict[str, Any]]:
+    def task_rows(self, limit: int = 50) -> list[TaskRow]:
         return mask_value(views.task_center_rows(self.ops, limit=limit))
 
     def task_rows_matching(
-        self, matches: Callable[[dict[str, Any]], bool], limit: int = 50
-    ) -> list[dict[str, Any]]:
+        self, matches: Callable[[JobFacts], bool], limit: int = 50
+    ) -> list[TaskRow]:
         return mask_value(views.task_rows_matching(self.ops, matches, limit=limit))
 
-    def job_detail(self, job_id: int) -> dict[str, Any]:
+    def job_detail(self, job_id: int) -> JobDetailView:
         return mask_value(views.job_detail(self.ops, int(job_id)))
 
     def job_failed_items(
         self, job_id: int, *, limit: int | None = 20, offset: int = 0
-    ) -> dict[str, Any]:
+    ) -> FailedItems:
         self.ops.require_job(int(job_id))
         return views.job_failed_items(self.ops, int(job_id), limit=limit, offset=offset)
 
-    def playlists(self) -> list[dict[str, Any]]:
+    def job_statuses(self, job_ids: Iterable[int]) -> dict[int, JobStatus]:
+        """Just the statuses of these jobs (one small query; a follower asks often)."""
+        return self.ops.job_statuses([int(i) for i in job_ids])
+
+    def playlists(self) -> list[PlaylistRow]:
         return mask_value(views.playlist_rows(self.catalog))
+
+    def playlist(self, playlist_id: int) -> PlaylistRow:
+        """One playlist's row (NotFoundError names the id when there is none)."""
+        self.catalog.require_playlists([int(playlist_id)])
+        return next(r for r in self.playlists() if r.id == int(playlist_id))
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """Each `[[schedules]]` entry with its next run and what its last run did."""
+        from catalogsync.ops.schedules import schedule_rows
+
+        return schedule_rows(self.settings.unattended.schedules, self.ops.schedule_states())
 
     def plan(self, playlist_ids: Iterable[int] | None = None) -> dict[str, Any]:
         """What syncing and downloading these playlists would do (ops/plan.py); no writes."""
@@ -155,8 +228,8 @@ class Catalogsync:
         backend: str | None = None,
         priority: int = 100,
         requested_by: str = "cli",
-    ) -> dict[str, Any]:
-        """Validate and queue a job; returns ``{"job": task row + playlist_scope}``."""
+    ) -> TaskRow:
+        """Validate and queue a job; returns its task row."""
         if job_type not in JOB_TYPES:
             raise CatalogsyncError(
                 f"unknown job type {job_type!r}; choose one of: {', '.join(JOB_TYPES)}"
@@ -185,10 +258,10 @@ class Catalogsync:
         self.ops.add_event(job_id, "submitted", f"job {job_id} submitted by {requested_by}")
         self.ops.ensure_job_stages(job_id)
         self.nudge()
-        return {"job": self.job_row(job_id)}
+        return self.job_row(job_id)
 
-    def job_row(self, job_id: int) -> dict[str, Any]:
-        return self.job_detail(job_id)["job"]
+    def job_row(self, job_id: int) -> TaskRow:
+        return self.job_detail(job_id).job
 
     def command(
         self,
@@ -197,34 +270,40 @@ class Catalogsync:
         *,
         requested_by: str = "cli",
         wait_seconds: float = COMMAND_VERDICT_SECONDS,
-    ) -> str:
+    ) -> CommandResult:
         """Send pause/resume/cancel/retry and return the runner's verdict.
 
         With no live runner the command is a pure state change and is applied here.
         Otherwise the runner applies it; we wait up to ``wait_seconds`` for its verdict,
-        so a rejection (``CatalogsyncError`` with the runner's reason) is not lost.
+        so a rejection (``CatalogsyncError`` with the runner's reason) is not lost; with
+        no verdict by then the result is ``applied=False`` (sent, applied when it can).
         """
-        command_id = self.ops.submit_command(int(job_id), command, requested_by=requested_by)
+        kind = CommandType(command)
+        command_id = self.ops.submit_command(int(job_id), kind, requested_by=requested_by)
+
+        def result(applied: bool, message: str) -> CommandResult:
+            return CommandResult(int(job_id), kind, command_id, applied, message)
+
         if self.runner is None and self._live_runner() is None:
             # Nobody runs the queue: this is a pure state change, apply it ourselves.
             outcome = self.ops.apply_command(command_id)
             if not outcome.applied:
                 raise CatalogsyncError(outcome.message)
-            return outcome.message
+            return result(True, outcome.message)
         self.nudge()
         deadline = time.monotonic() + wait_seconds
         while True:
             row = self.ops.get_command(command_id)
             if row is not None and row["status"] == CommandStatus.APPLIED.value:
-                return str(row["message"] or "applied")
+                return result(True, str(row["message"] or "applied"))
             if row is not None and row["status"] == CommandStatus.REJECTED.value:
                 reason = str(row["message"] or f"job {job_id}: rejected")
                 raise CatalogsyncError(f"the runner refused: {reason}")
             if time.monotonic() >= deadline:
-                return (
-                    f"job {job_id}: {CommandType(command).value} sent; the runner has not "
+                return result(False, (
+                    f"job {job_id}: {kind.value} sent; the runner has not "
                     f"answered within {wait_seconds:.0f} s (it applies it when it can)"
-                )
+                ))
             time.sleep(0.05)
 
     def move_job(self, job_id: int, direction: int) -> bool:
@@ -264,16 +343,50 @@ class Catalogsync:
     def set_wanted(self, playlist_ids: Iterable[int], wanted: bool) -> int:
         return self.catalog.set_wanted(playlist_ids, wanted)
 
+    def set_sync_policy(self, playlist_id: int, policy: str) -> None:
+        """``add`` (files stay) or ``mirror`` (files of tracks removed upstream are trashed)."""
+        self.catalog.set_sync_policy(int(playlist_id), policy)
+
+    def source_names(self) -> list[str]:
+        """The `[[sources]]` of config.toml, by name."""
+        return [s.name for s in self.settings.sources]
+
+    # -- storage backends -------------------------------------------------------
+
+    def backends(self) -> list[dict[str, Any]]:
+        """Every storage backend, options as an object with secrets masked."""
+        return [_backend_view(row) for row in self.catalog.list_backends()]
+
+    def backend(self, name: str) -> dict[str, Any]:
+        """One backend by name (CatalogsyncError naming it when there is none)."""
+        return _backend_view(self.catalog.get_backend(name))
+
+    def add_backend(self, name: str, kind: str, target: str, options: dict[str, str]) -> int:
+        """Register a storage backend; secrets in ``options`` are refused by the catalog."""
+        return self.catalog.add_backend(name, kind, target, options)
+
+    def probe_backend(self, name: str) -> dict[str, Any]:
+        """Write, read back and delete a small probe file on a backend; its view."""
+        from catalogsync.transfer.backends import make_backend
+
+        row = self.catalog.get_backend(name)
+        make_backend(row).probe()
+        return _backend_view(row)
+
     # -- runner ---------------------------------------------------------------
 
     def _live_runner(self) -> dict[str, Any] | None:
         return RunnerLease(self.ops).live_holder()
 
-    def runner_holder(self) -> dict[str, Any] | None:
+    def runner_holder(self) -> RunnerView | None:
         """Who runs the queue when it is not us (None when nobody or we do)."""
         if self.runner is not None:
             return None
-        return self._live_runner()
+        return views.lease_view(self._live_runner())
+
+    def runner_pid(self) -> int | None:
+        """The pid in our own lease while this process runs the queue."""
+        return self.lease.info.pid if self.lease is not None else None
 
     def make_runner(self, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OpsRunner:
         """Take the lease (LeaseHeldError if a live runner has it), recover, build a runner."""

@@ -7,27 +7,40 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import (
+    Worker,
+    WorkerCancelled,
+    WorkerFailed,
+    WorkerState,
+    get_current_worker,
+)
 
 from catalogsync import clock
-from catalogsync.errors import CatalogsyncError, NotFoundError
+from catalogsync.errors import CatalogsyncError
 from catalogsync.ops.models import ACTIVE_JOB_STATUSES
+from catalogsync.ops.readmodels import RunnerView, TaskRow
 from catalogsync.service import Catalogsync
 from tui.messages import JobsRefreshed, RunnerEventReceived
+from tui.reads import RefreshRequest, read_models
+from tui.requests import ScreenRequests
 from tui.screens.confirm import ConfirmScreen, quit_dialog, running_text
 from tui.screens.log_view import LogScreen
 from tui.screens.playlists import PlaylistsScreen
 from tui.screens.task_center import TaskCenterScreen
-from tui.widgets.job_table import filter_key, job_matches
+from tui.widgets.job_table import filter_key
+
+if TYPE_CHECKING:  # imported when first used, like the screens themselves
+    from tui.screens.failures import FailuresScreen
+    from tui.screens.new_job import NewJobScreen
 
 # Toasts on screen at once (older ones go to the log view, `l`) and how long they stay.
 MAX_TOASTS = 2
@@ -36,6 +49,7 @@ HISTORY = 500
 HANG_UP_GRACE = 1.0  # seconds the app gets to exit by itself after a hang-up
 
 T = TypeVar("T")
+log = logging.getLogger("catalogsync.tui")
 
 
 class CatalogsyncApp(App[None]):
@@ -61,6 +75,7 @@ class CatalogsyncApp(App[None]):
     ) -> None:
         super().__init__()
         self.service = service
+        self.requests = ScreenRequests(self)
         self.embed_runner = embed_runner
         # -1: the configured `[tui] refresh_seconds`; None: no timer (tests).
         tui_settings = getattr(service.settings, "tui", None)
@@ -80,10 +95,11 @@ class CatalogsyncApp(App[None]):
         self._last_refresh_error: str | None = None
         self._quit_after: set[int] | None = None
         self._statuses: dict[int, str] = {}
-        self._holder: dict[str, Any] | None = None
+        self._holder: RunnerView | None = None
         self._holder_seen = False
         self._playlists_open = False
         self._log_open = False
+        self._highlight_next: int | None = None  # a new job, put under the cursor
         self.hung_up = False
 
     def get_default_screen(self) -> Screen:
@@ -104,9 +120,10 @@ class CatalogsyncApp(App[None]):
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread (tests) or no signals here
         if self.embed_runner:
-            self.embedded = await asyncio.to_thread(
+            started = await self.engine_result(partial(
                 self.service.start_runner_thread, on_event=self._runner_event_in_thread
-            )
+            ))
+            self.embedded = bool(started)
         await self.refresh_now()
         if self.refresh_interval:
             self.set_interval(self.refresh_interval, self.request_refresh)
@@ -150,39 +167,34 @@ class CatalogsyncApp(App[None]):
 
     # -- reading the engine -------------------------------------------------
 
-    def _read_models(self) -> JobsRefreshed:
-        """One consistent read of everything the screens show (runs off the event loop)."""
-        dashboard = self.service.dashboard(self.task_limit)
-        job_id = self.task_center.expanded_job_id
-        detail = None
-        if job_id is not None:
-            try:
-                detail = self.service.job_detail(job_id)
-            except NotFoundError:
-                detail = None
-        playlists = self.service.playlists() if self._playlists_open else None
-        holder = None if self.embedded else self.service.runner_holder()
-        text = filter_key(self.task_center.filter_text)
-        matches = (
-            self.service.task_rows_matching(lambda row: job_matches(row, text)) if text else None
+    def refresh_request(self) -> RefreshRequest:
+        """What the next read needs, taken from the screens (on the event loop)."""
+        return RefreshRequest(
+            task_limit=self.task_limit,
+            detail_job_id=self.task_center.expanded_job_id,
+            filter_text=filter_key(self.task_center.filter_text),
+            playlists=self._playlists_open,
+            events=self._log_open,
+            attached=not self.embedded,
         )
-        events = self.service.recent_events(200) if self._log_open else None
-        return JobsRefreshed(dashboard, detail, job_id, playlists, holder, matches, text, events)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="refresh")
-    def _refresh_worker(self) -> None:
-        message = self._read_models()
-        if not get_current_worker().is_cancelled:
+    def _refresh_worker(self, request: RefreshRequest, post: bool = True) -> JobsRefreshed:
+        message = read_models(self.service, request)
+        if post and not get_current_worker().is_cancelled:
             self.post_message(message)
+        return message
 
     def request_refresh(self) -> None:
         """Read the models in a thread worker; a JobsRefreshed follows."""
         if self.is_running and not self._exit:
-            self._refresh_worker()
+            self._refresh_worker(self.refresh_request())
 
     async def refresh_now(self) -> None:
         """Read and apply at once (tests call this instead of waiting for the timer)."""
-        self._apply(await asyncio.to_thread(self._read_models))
+        message = await self._result_of(self._refresh_worker(self.refresh_request(), post=False))
+        if message is not None:
+            self._apply(message)
 
     @on(JobsRefreshed)
     def _jobs_refreshed(self, message: JobsRefreshed) -> None:
@@ -202,32 +214,35 @@ class CatalogsyncApp(App[None]):
         self._watch_runner(message.runner_holder)
         self.task_center.runner_text = self._runner_text(message.runner_holder)
         self.task_center.show_refresh(message)
+        if self._highlight_next is not None:
+            self.task_center.highlight_job(self._highlight_next)
+            self._highlight_next = None
         if message.playlists is not None:
             self.playlists_screen.show_playlists(message.playlists)
         if message.events is not None and self.log_screen.is_attached:
             self.log_screen.show_log(self.history, message.events)
-        rows = message.dashboard.get("task_rows") or []
+        rows = message.dashboard.task_rows
         if not self.embedded:
             self._notify_transitions(rows)
-        running = sum(1 for r in rows if r["status"] in ACTIVE_JOB_STATUSES)
+        running = sum(1 for r in rows if r.status in ACTIVE_JOB_STATUSES)
         if isinstance(self.screen, ConfirmScreen) and self.screen.id == "quit-dialog":
             self.screen.set_message(running_text(running))
         if self._quit_after is not None:
-            active = {int(r["id"]) for r in rows if r["status"] in ACTIVE_JOB_STATUSES}
+            active = {r.id for r in rows if r.status in ACTIVE_JOB_STATUSES}
             if not self._quit_after & active:
                 self._quit_after = None
                 self.notify("The jobs finished: quitting.")
                 self._stop_runner_and_exit()
 
-    def _runner_text(self, holder: dict[str, Any] | None) -> str:
+    def _runner_text(self, holder: RunnerView | None) -> str:
         if self.embedded:
-            lease = self.service.lease
-            text = f"runner: this app (pid {lease.info.pid})" if lease else "runner: this app"
+            pid = self.service.runner_pid()
+            text = f"runner: this app (pid {pid})" if pid is not None else "runner: this app"
             if self._quit_after is not None:
                 text = f"quitting when jobs finish · {text}"
             return text
         if holder:
-            return f"attached to runner pid {holder['pid']} on {holder['host']}"
+            return f"attached to runner pid {holder.pid} on {holder.host}"
         return "no runner: jobs wait · t runs them"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -241,14 +256,14 @@ class CatalogsyncApp(App[None]):
         """No runner is live and this app could run the queue itself."""
         return not self.embedded and self._holder_seen and self._holder is None
 
-    def _watch_runner(self, holder: dict[str, Any] | None) -> None:
+    def _watch_runner(self, holder: RunnerView | None) -> None:
         """Attached: say so when the runner goes away, and offer to take over (`t`)."""
         before, seen = self._holder, self._holder_seen
         self._holder, self._holder_seen = (None if self.embedded else holder), True
         if self.embedded:
             return
         if before is not None and holder is None:
-            self.notify(f"The runner (pid {before['pid']} on {before['host']}) stopped: "
+            self.notify(f"The runner (pid {before.pid} on {before.host}) stopped: "
                         "queued jobs wait. Press t to run them in this app.",
                         severity="warning", timeout=8)
         if seen != self._holder_seen or (before is None) != (holder is None):
@@ -259,9 +274,9 @@ class CatalogsyncApp(App[None]):
         if self.embedded:
             self.notify("This app already runs the queue.", timeout=3)
             return
-        started = await asyncio.to_thread(
+        started = await self.engine_result(partial(
             self.service.start_runner_thread, on_event=self._runner_event_in_thread
-        )
+        ))
         if started:
             self.embedded = True
             self.notify("This app now runs the queue.", timeout=4)
@@ -271,30 +286,102 @@ class CatalogsyncApp(App[None]):
         await self.refresh_now()
         self.task_center.refresh_bindings()
 
+    # -- calling the engine ---------------------------------------------------
+    #
+    # Every engine call runs in a thread worker: the refresh in the exclusive "refresh"
+    # group, everything else through ``run_engine`` in the "engine" group, the last stop
+    # in "shutdown". A worker that fails lands in ``_worker_failed``, the one error path.
+
+    def run_engine(
+        self, call: Callable[[], T], done: Callable[[T], Awaitable[None] | None] | None = None
+    ) -> Worker[T]:
+        """Run one engine call off the event loop; ``done`` gets its result on the loop,
+        then the screens are read again. A failure is one notification (``_worker_failed``).
+        """
+        return self._engine_worker(call, done)
+
+    @work(thread=True, exit_on_error=False, group="engine")
+    def _engine_worker(
+        self, call: Callable[[], T], done: Callable[[T], Awaitable[None] | None] | None
+    ) -> T:
+        result = call()
+        if done is not None and self.is_running and not self._exit:
+            self.call_from_thread(done, result)
+        if self.is_running and not self._exit:
+            self.call_from_thread(self.request_refresh)
+        return result
+
+    async def engine_result(self, call: Callable[[], T]) -> T | None:
+        """``run_engine`` awaited: the call's result, or None when it failed (notified)."""
+        return await self._result_of(self.run_engine(call))
+
+    @staticmethod
+    async def _result_of(worker: Worker[T]) -> T | None:
+        try:
+            return await worker.wait()
+        except (WorkerFailed, WorkerCancelled):
+            return None  # a failure was notified by _worker_failed; a cancel was superseded
+
     @on(Worker.StateChanged)
-    def _worker_state(self, event: Worker.StateChanged) -> None:
-        """One handler for worker failures: a notification, once per distinct error."""
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """One handler for worker failures: one notification line, logged; no traceback."""
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        text = str(error) if isinstance(error, CatalogsyncError) else (
-            f"{type(error).__name__}: {error}"
-        )
-        # The refresh fails again every second while the database is unreadable: say it once.
-        if text != self._last_refresh_error:
-            self._last_refresh_error = text
-            self.notify(f"Could not read the task center: {text}", severity="error",
-                        timeout=10)
+        ours = isinstance(error, CatalogsyncError)
+        text = str(error) if ours else f"{type(error).__name__}: {error}"
+        if ours:
+            log.warning("%s failed: %s", event.worker.name, text)
+        else:
+            log.error("%s failed", event.worker.name, exc_info=error)
+        if event.worker.group == "refresh":
+            # The refresh fails again every second while the database is unreadable: say
+            # it once.
+            if text != self._last_refresh_error:
+                self._last_refresh_error = text
+                self.notify(f"Could not read the task center: {text}", severity="error",
+                            timeout=10)
+            return
+        self.notify(text, severity="error", timeout=6)
 
-    async def call_engine(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """Run one engine call off the event loop; a CatalogsyncError becomes a notification."""
-        try:
-            result = await asyncio.to_thread(partial(func, *args, **kwargs))
-        except CatalogsyncError as exc:
-            self.notify(str(exc), severity="error", timeout=6)
-            return None
-        self.request_refresh()
-        return result
+    # -- what the screens ask for (run by tui/requests.py) ---------------------
+
+    @on(TaskCenterScreen.CommandRequested)
+    def _command_requested(self, message: TaskCenterScreen.CommandRequested) -> None:
+        self.requests.command(message.job_id, message.command)
+
+    @on(TaskCenterScreen.BulkCommandRequested)
+    def _bulk_command_requested(self, message: TaskCenterScreen.BulkCommandRequested) -> None:
+        self.requests.bulk_command(message.job_ids, message.command)
+
+    @on(TaskCenterScreen.MoveRequested)
+    def _move_requested(self, message: TaskCenterScreen.MoveRequested) -> None:
+        self.requests.move(message.job_id, message.direction, message.lane)
+
+    @on(PlaylistsScreen.JobRequested)
+    def _playlist_job_requested(self, message: PlaylistsScreen.JobRequested) -> None:
+        self.requests.playlist_job(message.job_type, message.playlist_ids)
+
+    @on(PlaylistsScreen.WantedRequested)
+    def _wanted_requested(self, message: PlaylistsScreen.WantedRequested) -> None:
+        self.requests.wanted(message.playlist_ids, message.wanted)
+
+    @on(PlaylistsScreen.PlanRequested)
+    def _plan_requested(self, message: PlaylistsScreen.PlanRequested) -> None:
+        self.requests.plan(message.playlist_ids)
+
+    # By handler name: FailuresScreen and NewJobScreen load only when first opened.
+
+    def on_failures_screen_items_requested(self, message: FailuresScreen.ItemsRequested) -> None:
+        self.requests.failed_items(message.screen, message.job_id)
+
+    def on_failures_screen_retry_requested(self, message: FailuresScreen.RetryRequested) -> None:
+        self.requests.retry_failed(message.screen, message.job_id)
+
+    def on_new_job_screen_submit_requested(
+        self, message: NewJobScreen.SubmitRequested
+    ) -> None:
+        self.requests.submit(message)
 
     # -- runner events ------------------------------------------------------
 
@@ -320,7 +407,7 @@ class CatalogsyncApp(App[None]):
 
     def _job_name(self, job_id: Any) -> str:
         row = self.task_center.job_row(int(job_id)) if job_id is not None else None
-        return f"Job {job_id}" + (f" ({row['display_name']})" if row else "")
+        return f"Job {job_id}" + (f" ({row.display_name})" if row else "")
 
     def _notify_finished(self, job_id: Any, status: str, message: Any) -> None:
         name = self._job_name(job_id)
@@ -342,18 +429,19 @@ class CatalogsyncApp(App[None]):
             self.notify(f"{self._job_name(job_id)} paused itself: {message}",
                         severity="error", timeout=15)
 
-    def _notify_transitions(self, rows: Iterable[dict[str, Any]]) -> None:
+    def _notify_transitions(self, rows: Iterable[TaskRow]) -> None:
         """Attached to another runner: tell finished and self-paused jobs from the rows.
 
         A job may go from queued to failed between two reads, or be submitted and fail
         between them: any change to an end state counts, and so does a job newer than
         every job of the last read that is already at its end."""
         first = not self._statuses
-        previous, self._statuses = self._statuses, {int(r["id"]): r["status"] for r in rows}
+        rows = list(rows)
+        previous, self._statuses = self._statuses, {r.id: str(r.status) for r in rows}
         if first:
             return
         newest_before = max(previous, default=0)
-        by_id = {int(r["id"]): r for r in rows}
+        by_id = {r.id: r for r in rows}
         for job_id, status in self._statuses.items():
             before = previous.get(job_id)
             if status == before or (before is None and job_id <= newest_before):
@@ -361,9 +449,9 @@ class CatalogsyncApp(App[None]):
             if status == "paused" and before not in ACTIVE_JOB_STATUSES:
                 continue
             if status == "paused":
-                self._notify_paused(job_id, by_id[job_id].get("pause_reason"))
+                self._notify_paused(job_id, by_id[job_id].pause_reason)
             elif status not in ACTIVE_JOB_STATUSES and status != "queued":
-                self._notify_finished(job_id, status, by_id[job_id].get("error"))
+                self._notify_finished(job_id, status, by_id[job_id].error)
 
     # -- screens and commands -----------------------------------------------
 
@@ -398,7 +486,7 @@ class CatalogsyncApp(App[None]):
         await self.push_screen("log")
         await self.refresh_now()
 
-    def show_failures(self, job: dict[str, Any]) -> None:
+    def show_failures(self, job: TaskRow) -> None:
         """The failures view of one job."""
         from tui.screens.failures import FailuresScreen  # imported when first used
 
@@ -411,29 +499,30 @@ class CatalogsyncApp(App[None]):
         while self.screen is not self.task_center and len(self.screen_stack) > 1:
             self.pop_screen()
 
-    async def show_new_job(self, job: dict[str, Any]) -> None:
+    async def show_new_job(self, job: TaskRow) -> None:
         """After a launch: back to the task center with the new job highlighted."""
-        self.notify(f"Job {job['id']} queued: {job['display_name']} ({job['queue_label']})",
+        self.notify(f"Job {job.id} queued: {job.display_name} ({job.queue_label})",
                     timeout=4)
         self.show_tasks()
+        # Highlighted by the first read that lands, this one or a newer one superseding it.
+        self._highlight_next = job.id
         await self.refresh_now()
-        self.task_center.highlight_job(int(job["id"]))
 
     async def open_new_job(self) -> None:
         """The new-job dialog; a submitted job gets highlighted."""
         from tui.screens.new_job import NewJobChoices, NewJobScreen  # imported when used
 
-        playlists = await self.call_engine(self.service.playlists)
-        backends = await self.call_engine(self.service.catalog.list_backends)
+        playlists = await self.engine_result(self.service.playlists)
+        backends = await self.engine_result(self.service.backends)
         if playlists is None or backends is None:
             return
         choices = NewJobChoices(
             playlists=playlists,
-            sources=[s.name for s in self.service.settings.sources],
+            sources=self.service.source_names(),
             backends=[b["name"] for b in backends if not b.get("is_default")],
         )
 
-        async def submitted(job: dict[str, Any] | None) -> None:
+        async def submitted(job: TaskRow | None) -> None:
             if job is not None:
                 await self.show_new_job(job)
 
@@ -461,7 +550,9 @@ class CatalogsyncApp(App[None]):
         if not self.embedded:
             self.exit()
             return
-        running = await asyncio.to_thread(self.service.active_job_count)
+        running = await self.engine_result(self.service.active_job_count)
+        if running is None:
+            return  # could not tell (notified): stay
         if not running:
             self._stop_runner_and_exit()
             return
@@ -474,8 +565,7 @@ class CatalogsyncApp(App[None]):
                 # Queued jobs stay queued: they would otherwise start while we wait.
                 self.service.hold_new_jobs(True)
                 self._quit_after = {
-                    int(r["id"]) for r in self.task_center.rows
-                    if r["status"] in ACTIVE_JOB_STATUSES
+                    r.id for r in self.task_center.rows if r.status in ACTIVE_JOB_STATUSES
                 }
                 self.notify("Quitting when the running jobs finish (q again to choose again).",
                             timeout=6)

@@ -1,4 +1,4 @@
-"""Messages the app posts to itself: past-tense facts carrying plain dicts from the read models."""
+"""Messages the app posts to itself: past-tense facts carrying the engine's read models."""
 
 from __future__ import annotations
 
@@ -7,21 +7,30 @@ from typing import Any
 
 from textual.message import Message
 
+from catalogsync.ops.readmodels import (
+    DashboardView,
+    EventView,
+    JobDetailView,
+    PlaylistRow,
+    RunnerView,
+    TaskRow,
+)
+
 
 @dataclass
 class JobsRefreshed(Message):
     """A fresh read of the task center: dashboard payload and the expanded job's detail."""
 
-    dashboard: dict[str, Any]
-    detail: dict[str, Any] | None = None
+    dashboard: DashboardView
+    detail: JobDetailView | None = None
     detail_job_id: int | None = None
-    playlists: list[dict[str, Any]] | None = None
-    runner_holder: dict[str, Any] | None = None
+    playlists: list[PlaylistRow] | None = None
+    runner_holder: RunnerView | None = None
     # With a job filter: the rows it matches among every job, and the text searched.
-    matches: list[dict[str, Any]] | None = None
+    matches: list[TaskRow] | None = None
     match_text: str = ""
     # With the log view open: the newest events of every job.
-    events: list[dict[str, Any]] | None = None
+    events: list[EventView] | None = None
 
 
 @dataclass
@@ -30,4 +39,3 @@ class RunnerEventReceived(Message):
 
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
-

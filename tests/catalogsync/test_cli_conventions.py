@@ -288,7 +288,7 @@ def test_plain_tables_show_local_time(tmp_path: Path) -> None:
     cli_process(home, "jobs", "submit", "download_only")
     service = Catalogsync.open(home=str(home))
     try:
-        stored = service.job_detail(1)["events"][0]["created_at"]
+        stored = service.job_detail(1).events[0].created_at
     finally:
         service.close()
     at = datetime.strptime(stored[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
@@ -338,8 +338,8 @@ def _slow_waiting_job(tmp_path: Path, http_server) -> tuple[Path, subprocess.Pop
         def downloading() -> bool:
             detail = service.job_detail(1) if service.ops.get_job(1) else None
             return bool(detail) and any(
-                s["stage_type"] == "download" and s["status"] == "running"
-                for s in detail["stages"]
+                s.stage_type == "download" and s.status == "running"
+                for s in detail.stages
             )
 
         assert wait_for(downloading, timeout=60), "the job never started downloading"

@@ -41,13 +41,13 @@ path = "{folder}"
     )
     service = open_service(home)
     for _ in range(2):
-        job = service.submit_job("collect_only")["job"]["id"]
+        job = service.submit_job("collect_only").id
         service.run_headless(until_idle=True)
-        assert service.job_row(job)["status"] == "completed"
+        assert service.job_row(job).status == "completed"
     rows = service.playlists()
-    assert sorted(r["name"] for r in rows) == ["One", "Three", "Two"]
-    assert {r["source_name"] for r in rows} == {"mine", "folder"}
-    assert all(r["hint"] == "0 songs, sync recommended" for r in rows)
+    assert sorted(r.name for r in rows) == ["One", "Three", "Two"]
+    assert {r.source_name for r in rows} == {"mine", "folder"}
+    assert all(r.hint == "0 songs, sync recommended" for r in rows)
     service.close()
 
 
@@ -60,23 +60,23 @@ def test_a_bad_line_in_a_source_list_names_file_and_line(tmp_path):
         f'[[sources]]\nname = "mine"\nkind = "manual_file"\npath = "{tmp_path / "list.txt"}"\n',
     )
     service = open_service(home)
-    job = service.submit_job("collect_only", sources=["mine"])["job"]["id"]
+    job = service.submit_job("collect_only", sources=["mine"]).id
     service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == "failed"
-    stage = service.job_detail(job)["stages"][0]
-    item = service.ops.list_stage_items(stage["id"])[0]
+    assert service.job_row(job).status == "failed"
+    stage = service.job_detail(job).stages[0]
+    item = service.ops.list_stage_items(stage.id)[0]
     assert item.status == ItemStatus.FAILED
     assert f"{tmp_path / 'list.txt'}:2" in item.last_error
-    assert [r["name"] for r in service.playlists()] == ["Good"], "the good line still counts"
+    assert [r.name for r in service.playlists()] == ["Good"], "the good line still counts"
     service.close()
 
 
 def test_collect_with_no_sources_is_a_no_op_with_an_event(tmp_path):
     service = open_service(tmp_path / "home")
-    job = service.submit_job("collect_only")["job"]["id"]
+    job = service.submit_job("collect_only").id
     service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == "completed"
-    assert any("no [[sources]]" in e["message"] for e in service.job_detail(job)["events"])
+    assert service.job_row(job).status == "completed"
+    assert any("no [[sources]]" in e.message for e in service.job_detail(job).events)
     service.close()
 
 

@@ -514,7 +514,7 @@ def test_a_command_rejected_by_the_live_runner_exits_1_with_its_reason(home: Pat
     _init(home)
     service = Catalogsync.open(str(home))
     try:
-        job_id = service.submit_job("collect_only")["job"]["id"]
+        job_id = service.submit_job("collect_only").id
         service.make_runner()  # we hold the lease: the CLI sees a live runner
         service.ops.submit_command(job_id, CommandType.CANCEL, requested_by="test")
         proc = subprocess.Popen(
@@ -541,7 +541,7 @@ def test_a_command_the_live_runner_applies_prints_its_outcome(home: Path):
     _init(home)
     service = Catalogsync.open(str(home))
     try:
-        job_id = service.submit_job("collect_only")["job"]["id"]
+        job_id = service.submit_job("collect_only").id
         service.make_runner()
         proc = subprocess.Popen(
             [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "jobs", "pause",
@@ -742,7 +742,7 @@ def test_a_runner_that_lost_its_lease_writes_nothing_more_about_its_jobs(
         url = http_server.route("/slow.mp3", body=mp3_body(2_000_000), rate_bps=100_000)
         playlist = write_m3u(tmp_path / "p.m3u", [("A", "Slow", url)])
         service.add_playlists([str(playlist)])
-        job_id = service.submit_job("sync_download")["job"]["id"]
+        job_id = service.submit_job("sync_download").id
         runner = service.make_runner()
         thread = threading.Thread(
             target=runner.run_forever, kwargs={"lease": service.lease}, daemon=True

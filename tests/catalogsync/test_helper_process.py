@@ -41,12 +41,12 @@ def _job(service, http_server, tmp_path, count, **song_options):
     entries = [("A", f"S{n}", url) for n, url in enumerate(songs)]
     path = write_m3u(tmp_path / "many.m3u", entries, name="Many")
     playlist = service.add_playlists([str(path)])[0].id
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     return job, songs
 
 
 def _download_stage(service, job):
-    return next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
+    return next(s for s in service.job_detail(job).stages if s.stage_type == "download")
 
 
 def _assert_library_matches(service, songs):
@@ -59,13 +59,13 @@ _real_worker_loop = OpsRunner._worker_loop
 
 
 def _downloaded(service, job) -> int:
-    return sum((w["downloaded_bytes"] or 0) for w in service.job_detail(job)["workers"])
+    return sum((w.downloaded_bytes or 0) for w in service.job_detail(job).workers)
 
 
 def _assert_handed_back(service, job):
     """Stopped mid-file: no item left running, the partial files kept for a resume."""
     stage = _download_stage(service, job)
-    statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
+    statuses = {i.status for i in service.ops.list_stage_items(stage.id)}
     assert ItemStatus.RUNNING not in statuses
     assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
 
@@ -107,13 +107,13 @@ def test_a_helper_process_downloads_beside_the_runner_and_the_files_are_identica
     with patch.object(OpsRunner, "_start_helper", remember):
         runner.run_forever(until_idle=True, lease=service.lease)
 
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     assert len(pids) == 1 and os.getpid() not in pids
     _assert_library_matches(service, songs)
-    workers = {w["worker_name"]: w for w in service.job_detail(job)["workers"]}
-    helper_done = workers["download-2"]["processed_count"] + workers["download-4"]["processed_count"]
+    workers = {w.worker_name: w for w in service.job_detail(job).workers}
+    helper_done = workers["download-2"].processed_count + workers["download-4"].processed_count
     assert helper_done >= 1, "the helper's workers took items"
-    assert sum(w["processed_count"] for n, w in workers.items() if n.startswith("download")) == 12
+    assert sum(w.processed_count for n, w in workers.items() if n.startswith("download")) == 12
     recorded = service.catalog.list_library_files(service.catalog.default_backend()["id"])
     unflushed = [f for f in recorded if not f.get("flushed_at")]
     assert unflushed == [], "the helper flushed and stamped its files before it exited"
@@ -123,10 +123,10 @@ def test_a_helper_alone_finishes_the_stage(service, http_server, tmp_path):
     job, songs = _job(service, http_server, tmp_path, 6)
     with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
         service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     _assert_library_matches(service, songs)
     stage = _download_stage(service, job)
-    assert (stage["success_items"], stage["failed_items"]) == (6, 0)
+    assert (stage.success_items, stage.failed_items) == (6, 0)
 
 
 def test_pause_reaches_the_helper_within_a_second_and_resume_finishes(
@@ -139,14 +139,14 @@ def test_pause_reaches_the_helper_within_a_second_and_resume_finishes(
             assert wait_for(lambda: _downloaded(service, job) > 100_000)
             assert service.runner.helper_pids()
             service.command(job, CommandType.PAUSE)
-            assert wait_for(lambda: service.job_row(job)["status"] == "paused", timeout=5)
+            assert wait_for(lambda: service.job_row(job).status == "paused", timeout=5)
             assert service.runner.helper_pids() == []
             _assert_handed_back(service, job)
         finally:
             service.stop_runner()
     service.command(job, CommandType.RESUME)
     service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     assert any(r.range for n in range(4) for r in http_server.requests(f"/song{n}.mp3"))
     _assert_library_matches(service, songs)
 
@@ -157,10 +157,10 @@ def test_a_full_disk_in_the_helper_pauses_the_whole_job(service, http_server, tm
     with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
         service.run_headless(until_idle=True)
     row = service.job_row(job)
-    assert row["status"] == "paused"
-    assert "no local backend has room" in row["pause_reason"]
+    assert row.status == "paused"
+    assert "no local backend has room" in row.pause_reason
     stage = _download_stage(service, job)
-    statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
+    statuses = {i.status for i in service.ops.list_stage_items(stage.id)}
     assert statuses == {ItemStatus.PENDING}
     assert all(http_server.requests(f"/song{n}.mp3") == [] for n in range(4))
 
@@ -177,24 +177,24 @@ def test_a_killed_helper_hands_its_items_back_and_the_runner_finishes_alone(
             helper_names = ("download-2", "download-4")
             assert wait_for(
                 lambda: any(
-                    (w["downloaded_bytes"] or 0) > 50_000
-                    for w in service.job_detail(job)["workers"]
-                    if w["worker_name"] in helper_names
+                    (w.downloaded_bytes or 0) > 50_000
+                    for w in service.job_detail(job).workers
+                    if w.worker_name in helper_names
                 ),
                 timeout=20,
             )
             killed = service.runner.helper_pids()
             os.kill(killed[0], signal.SIGKILL)
-            assert wait_for(lambda: service.job_row(job)["status"] == "completed", timeout=60)
+            assert wait_for(lambda: service.job_row(job).status == "completed", timeout=60)
             assert service.runner.helper_pids() == [], "no new helper after one died"
         finally:
             service.stop_runner()
     _assert_library_matches(service, songs)
     stage = _download_stage(service, job)
-    assert (stage["success_items"], stage["failed_items"]) == (8, 0)
-    events = [e for e in service.job_detail(job)["events"] if e["event_type"] == "helper_failed"]
+    assert (stage.success_items, stage.failed_items) == (8, 0)
+    events = [e for e in service.job_detail(job).events if e.event_type == "helper_failed"]
     assert len(events) == 1
-    assert f"process {killed[0]} was killed by signal 9" in events[0]["message"]
+    assert f"process {killed[0]} was killed by signal 9" in events[0].message
     assert not list(service.settings.library_root.rglob("*.part"))
 
 
@@ -229,9 +229,9 @@ def test_a_helper_that_cannot_start_leaves_its_workers_in_the_runner(
     with patch("catalogsync.ops.helper_process.subprocess.Popen", no_interpreter):
         service.run_headless(until_idle=True)
 
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     _assert_library_matches(service, songs)
-    workers = {w["worker_name"]: w for w in service.job_detail(job)["workers"]}
-    assert sum(workers[f"download-{n}"]["processed_count"] for n in range(1, 5)) == 6
-    events = [e for e in service.job_detail(job)["events"] if e["event_type"] == "helper_failed"]
-    assert len(events) == 1 and "cannot start a download helper" in events[0]["message"]
+    workers = {w.worker_name: w for w in service.job_detail(job).workers}
+    assert sum(workers[f"download-{n}"].processed_count for n in range(1, 5)) == 6
+    events = [e for e in service.job_detail(job).events if e.event_type == "helper_failed"]
+    assert len(events) == 1 and "cannot start a download helper" in events[0].message

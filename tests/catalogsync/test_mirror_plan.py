@@ -72,10 +72,10 @@ def test_mirror_moves_a_removed_tracks_file_to_the_trash_and_keeps_everything_el
     mine.write_bytes(b"ID3 mine")
     # Upstream, S0 and S2 leave A; S2 is still in B (wanted), S0 in no wanted playlist.
     write_m3u(a_path, _entries(urls, ["S1"]), name="A")
-    job = service.submit_job("sync_only", playlist_ids=[a])["job"]["id"]
+    job = service.submit_job("sync_only", playlist_ids=[a]).id
     service.run_headless(until_idle=True)
 
-    assert service.job_row(job)["status"] == JobStatus.COMPLETED
+    assert service.job_row(job).status == JobStatus.COMPLETED
     rel = s0.relative_to(root).as_posix()
     trashed = list((root / quarantine.TRASH_DIR).glob(f"*/{rel}"))
     assert len(trashed) == 1 and trashed[0].read_bytes() == s0_bytes, "moved, not deleted"
@@ -91,8 +91,8 @@ def test_mirror_moves_a_removed_tracks_file_to_the_trash_and_keeps_everything_el
     assert service.catalog.files_for_song(song["id"]) == [], "no record left to chase"
     events = service.ops.list_events(job)
     assert any(e["event_type"] == "quarantined" and rel in e["message"] for e in events)
-    playlist = next(p for p in service.playlists() if p["id"] == a)
-    assert (playlist["song_count"], playlist["sync_policy"]) == (1, "mirror")
+    playlist = next(p for p in service.playlists() if p.id == a)
+    assert (playlist.song_count, playlist.sync_policy) == (1, "mirror")
 
 
 def test_add_never_moves_anything(service, http_server, tmp_path):
@@ -103,7 +103,7 @@ def test_add_never_moves_anything(service, http_server, tmp_path):
     service.run_headless(until_idle=True)
     assert s0.exists()
     assert not (service.settings.library_root / quarantine.TRASH_DIR).exists()
-    assert next(p for p in service.playlists() if p["id"] == a)["song_count"] == 1
+    assert next(p for p in service.playlists() if p.id == a).song_count == 1
 
 
 def test_a_file_changed_since_it_was_written_stays_and_says_why(service, http_server, tmp_path):
@@ -111,7 +111,7 @@ def test_a_file_changed_since_it_was_written_stays_and_says_why(service, http_se
     s0 = _path_of(service, "S0")
     s0.write_bytes(b"edited by the user")
     write_m3u(a_path, _entries(urls, ["S1", "S2"]), name="A")
-    job = service.submit_job("sync_only", playlist_ids=[a])["job"]["id"]
+    job = service.submit_job("sync_only", playlist_ids=[a]).id
     service.run_headless(until_idle=True)
     assert s0.read_bytes() == b"edited by the user"
     kept = [e for e in service.ops.list_events(job) if e["event_type"] == "quarantine_kept"]
@@ -171,7 +171,7 @@ def test_playlists_policy_sets_it_and_refuses_anything_else(service, tmp_path):
     playlist = service.add_playlists([str(path)])[0].id
     home = tmp_path / "home"
     assert _cli(home, "playlists", "policy", str(playlist), "mirror")[0] == 0
-    assert next(p for p in service.playlists() if p["id"] == playlist)["sync_policy"] == "mirror"
+    assert next(p for p in service.playlists() if p.id == playlist).sync_policy == "mirror"
     code, _out, err = _cli(home, "playlists", "policy", str(playlist), "delete")
     # A choice on the command line (issue 15): a usage error, exit 2, naming the choices.
     assert code == 2 and "'delete' is not one of" in err and "mirror" in err
@@ -265,7 +265,7 @@ def test_a_file_two_songs_share_stays_while_either_is_wanted(service, http_serve
     assert shared.is_file(), "B still lists a song that is this file"
     assert not (service.settings.library_root / quarantine.TRASH_DIR).exists()
     service.catalog.set_wanted([b], False)
-    job = service.submit_job("sync_only", playlist_ids=[a])["job"]["id"]
+    job = service.submit_job("sync_only", playlist_ids=[a]).id
     service.run_headless(until_idle=True)
     assert shared.is_file(), "a file another song's record names is never moved from under it"
     kept = [e for e in service.ops.list_events(job) if e["event_type"] == "quarantine_kept"]

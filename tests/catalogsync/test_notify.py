@@ -93,7 +93,7 @@ def _mixed_job(service, http_server, tmp_path) -> int:
     gone = http_server.route("/gone.mp3", status=404)
     entries = [("A", "Ok 0", ok[0]), ("A", "Ok 1", ok[1]), ("A", "Gone", gone)]
     playlist = service.add_playlists([str(write_m3u(tmp_path / "mix.m3u", entries))])[0].id
-    return service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    return service.submit_job("sync_download", playlist_ids=[playlist]).id
 
 
 def test_a_finished_job_sends_one_message_with_outcome_songs_reasons_and_bytes(
@@ -106,7 +106,7 @@ def test_a_finished_job_sends_one_message_with_outcome_songs_reasons_and_bytes(
     try:
         job = _mixed_job(service, http_server, tmp_path)
         service.run_headless(until_idle=True)  # delivers what is queued before it returns
-        assert service.job_row(job)["status"] == JobStatus.COMPLETED_WITH_ERRORS
+        assert service.job_row(job).status == JobStatus.COMPLETED_WITH_ERRORS
     finally:
         service.close()
     assert len(receiver.posts) == 1, "one message per job end (the sync stage sends none)"
@@ -126,9 +126,9 @@ def test_a_finished_job_sends_one_message_with_outcome_songs_reasons_and_bytes(
 def test_outcomes_not_in_on_send_nothing(tmp_path, http_server, receiver):
     service = _home(tmp_path, f'[notify]\nurls = ["{receiver.url()}"]\n')  # default on
     try:
-        job = service.submit_job("download_only")["job"]["id"]
+        job = service.submit_job("download_only").id
         service.run_headless(until_idle=True)
-        assert service.job_row(job)["status"] == JobStatus.COMPLETED
+        assert service.job_row(job).status == JobStatus.COMPLETED
     finally:
         service.close()
     assert receiver.posts == []
@@ -140,10 +140,10 @@ def test_an_undeliverable_notification_is_an_event_and_a_log_line_never_a_failed
     url = f"json://catalogsync:{SECRET}@127.0.0.1:{_closed_port()}/hook"
     service = _home(tmp_path, f'[notify]\nurls = ["{url}"]\non = ["completed"]\n')
     try:
-        job = service.submit_job("download_only")["job"]["id"]
+        job = service.submit_job("download_only").id
         with caplog.at_level(logging.INFO, logger="catalogsync"):
             service.run_headless(until_idle=True)
-        assert service.job_row(job)["status"] == JobStatus.COMPLETED
+        assert service.job_row(job).status == JobStatus.COMPLETED
         events = [e for e in service.ops.list_events(job) if e["event_type"] == "notify_failed"]
     finally:
         service.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from catalogsync.errors import InvalidTransitionError
@@ -59,18 +61,18 @@ def test_list_task_center_rows_computes_lane_queue_progress_and_speed(repo):
     )
 
     rows = views.task_center_rows(repo, limit=10)
-    by_id = {int(row["id"]): row for row in rows}
+    by_id = {int(row.id): row for row in rows}
 
-    assert by_id[running_download_job]["lane_type"] == "download"
-    assert by_id[queued_download_job]["queue_label"] == "queued #1"
-    assert by_id[general_job]["lane_type"] == "general"
-    assert by_id[general_job]["scope_summary"] == "2 playlists"
-    assert by_id[running_download_job]["active_worker_count"] == 1
-    assert by_id[running_download_job]["primary_progress_percent"] == 50
-    assert by_id[running_download_job]["speed_bytes_per_sec"] == 3 * MB
-    assert by_id[running_download_job]["speed_text"] == "3.0 MB/s"
-    assert "1 / 2 songs" in by_id[running_download_job]["primary_progress_text"]
-    assert by_id[running_download_job]["queue_label"] == "running"
+    assert by_id[running_download_job].lane_type == "download"
+    assert by_id[queued_download_job].queue_label == "queued #1"
+    assert by_id[general_job].lane_type == "general"
+    assert by_id[general_job].scope_summary == "2 playlists"
+    assert by_id[running_download_job].active_worker_count == 1
+    assert by_id[running_download_job].primary_progress_percent == 50
+    assert by_id[running_download_job].speed_bytes_per_sec == 3 * MB
+    assert by_id[running_download_job].speed_text == "3.0 MB/s"
+    assert "1 / 2 songs" in by_id[running_download_job].primary_progress_text
+    assert by_id[running_download_job].queue_label == "running"
 
 
 def test_task_rows_matching_searches_every_job_in_table_order(repo):
@@ -85,39 +87,39 @@ def test_task_rows_matching_searches_every_job_in_table_order(repo):
     queued_upload = repo.create_job("upload_only")
     running = repo.create_job("download_only", status=JobStatus.RUNNING,
                               playlist_scope={"playlist_ids": [1, 2, 3]})
-    assert old_upload not in {r["id"] for r in views.task_center_rows(repo, limit=50)}
+    assert old_upload not in {r.id for r in views.task_center_rows(repo, limit=50)}
 
     seen: list[dict] = []
 
     def upload(row: dict) -> bool:
         seen.append(row)
-        return "upload" in row["display_name"].lower()
+        return "upload" in row.display_name.lower()
 
     rows = task_rows_matching(repo, upload)
-    assert [r["id"] for r in rows] == [queued_upload, newer_upload, old_upload]
-    assert rows[1]["scope_summary"] == "2 sources" and rows[1]["status"] == "failed"
+    assert [r.id for r in rows] == [queued_upload, newer_upload, old_upload]
+    assert rows[1].scope_summary == "2 sources" and rows[1].status == "failed"
     # Asked once per distinct name, status and scope, not once per job.
     # The filter's facets (type:, lane:) see the job type and lane too.
-    assert {(r["job_type"], r["lane_type"]) for r in seen if r["display_name"] == "Upload"} == {
+    assert {(r.job_type, r.lane_type) for r in seen if r.display_name == "Upload"} == {
         ("upload_only", "general")}
-    assert sorted((r["display_name"], r["status"], r["scope_summary"]) for r in seen) == [
+    assert sorted((r.display_name, r.status, r.scope_summary) for r in seen) == [
         ("Download Selected Playlists", "running", "3 playlists"),
         ("Sync", "completed", "All sources"),
         ("Upload", "completed", "All sources"),
         ("Upload", "failed", "2 sources"),
         ("Upload", "queued", "All sources"),
     ]
-    assert running not in {r["id"] for r in rows}
-    assert [r["id"] for r in task_rows_matching(repo, upload, limit=2)] == [
+    assert running not in {r.id for r in rows}
+    assert [r.id for r in task_rows_matching(repo, upload, limit=2)] == [
         queued_upload, newer_upload]
     assert task_rows_matching(repo, lambda row: False) == []
 
 
 def test_list_task_center_rows_uses_live_worker_speed_for_download_jobs(repo):
     job, _, _ = _running_download(repo, song_id=999, speed=4 * MB, name="Speed Song")
-    row = next(r for r in views.task_center_rows(repo, limit=20) if int(r["id"]) == job)
-    assert row["speed_text"] == "4.0 MB/s"
-    assert "4.0 MB/s" in row["primary_progress_text"]
+    row = next(r for r in views.task_center_rows(repo, limit=20) if int(r.id) == job)
+    assert row.speed_text == "4.0 MB/s"
+    assert "4.0 MB/s" in row.primary_progress_text
 
 
 def test_no_measured_speed_reads_dash_never_a_guess(repo):
@@ -126,9 +128,9 @@ def test_no_measured_speed_reads_dash_never_a_guess(repo):
     item = repo.create_item(job_stage_id=stage, item_type="song_download", item_key="s:1")
     repo.claim_item(item_id=item, worker_name="download-1")
     row = views.task_center_rows(repo)[0]
-    assert row["speed_text"] == "-"
-    assert row["speed_bytes_per_sec"] is None
-    assert row["primary_progress_text"] == "0 / 1 songs"
+    assert row.speed_text == "-"
+    assert row.speed_bytes_per_sec is None
+    assert row.primary_progress_text == "0 / 1 songs"
 
 
 def test_queue_labels_number_each_lane_in_queue_order(repo):
@@ -136,7 +138,7 @@ def test_queue_labels_number_each_lane_in_queue_order(repo):
     general = repo.create_job("sync_only")
     second = repo.create_job("sync_download", priority=100)
     urgent = repo.create_job("download_upload", priority=10)
-    labels = {r["id"]: r["queue_label"] for r in views.task_center_rows(repo)}
+    labels = {r.id: r.queue_label for r in views.task_center_rows(repo)}
     assert labels[urgent] == "queued #1"
     assert labels[first] == "queued #2"
     assert labels[second] == "queued #3"
@@ -147,7 +149,7 @@ def test_scope_summary_texts(repo):
     sources = repo.create_job("collect_only", sources=["a", "b", "c"])
     unscoped = repo.create_job("catalog_sync")
     one = repo.create_job("sync_only", playlist_scope={"playlist_ids": [4]})
-    by_id = {r["id"]: r["scope_summary"] for r in views.task_center_rows(repo)}
+    by_id = {r.id: r.scope_summary for r in views.task_center_rows(repo)}
     assert by_id[sources] == "3 sources"
     assert by_id[unscoped] == "All sources"
     assert by_id[one] == "1 playlist"
@@ -161,28 +163,29 @@ def test_dashboard_summary_counts_queued_download_jobs(repo):
     paused = repo.create_job("download_only", status=JobStatus.PAUSED)
     failed = repo.create_job("sync_only", status=JobStatus.FAILED)
     payload = views.dashboard_payload(repo)
-    summary = payload["summary"]
-    assert summary["queued_download_jobs"] == 2
-    assert summary["queued_jobs"] == 3
-    assert summary["running_jobs"] == 1
-    assert summary["paused_jobs"] == 1
-    assert summary["failed_jobs"] == 1
-    assert summary["running_song_items"] == 1
-    assert summary["total_jobs"] == 6
-    assert {r["id"] for r in payload["task_rows"]} >= {paused, failed}
+    summary = payload.summary
+    assert summary.queued_download_jobs == 2
+    assert summary.queued_jobs == 3
+    assert summary.running_jobs == 1
+    assert summary.paused_jobs == 1
+    assert summary.failed_jobs == 1
+    assert summary.running_song_items == 1
+    assert summary.total_jobs == 6
+    assert {r.id for r in payload.task_rows} >= {paused, failed}
+    fields = {f.name for f in dataclasses.fields(payload)}
     for key in ("download_stats", "playlist_sources", "workers", "running_items", "recent_events"):
-        assert key in payload
+        assert key in fields
 
 
 def test_api_dashboard_exposes_worker_speed_and_bytes_text(repo):
     job, _, _ = _running_download(repo, song_id=301, speed=5 * MB, name="API Speed")
     payload = views.dashboard_payload(repo)
-    row = next(r for r in payload["task_rows"] if int(r["id"]) == job)
-    worker = next(w for w in payload["workers"] if w["worker_name"] == "download-1")
-    assert worker["speed_bytes_per_sec"] == 5 * MB
-    assert worker["speed_text"] == "5.0 MB/s"
-    assert worker["bytes_text"] == "10.0 / 20.0 MB"
-    assert "5.0 MB/s" in row["primary_progress_text"]
+    row = next(r for r in payload.task_rows if int(r.id) == job)
+    worker = next(w for w in payload.workers if w.worker_name == "download-1")
+    assert worker.speed_bytes_per_sec == 5 * MB
+    assert worker.speed_text == "5.0 MB/s"
+    assert worker.bytes_text == "10.0 / 20.0 MB"
+    assert "5.0 MB/s" in row.primary_progress_text
 
 
 def test_succeeding_an_item_resets_the_worker_and_counts(repo):

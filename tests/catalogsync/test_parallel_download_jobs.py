@@ -26,13 +26,13 @@ def test_two_jobs_downloading_one_song_at_once_record_its_own_bytes(tmp_path, ht
         service.submit_job("sync_only")
         service.run_headless(until_idle=True)
         jobs = [
-            service.submit_job("download_only", playlist_ids=[int(pid)])["job"]["id"]
+            service.submit_job("download_only", playlist_ids=[int(pid)]).id
             for pid in ids
         ]
         service.run_headless(until_idle=True)
         for job in jobs:
-            events = [e["message"] for e in service.job_detail(job)["events"]]
-            assert service.job_row(job)["status"] == "completed", events
+            events = [e.message for e in service.job_detail(job).events]
+            assert service.job_row(job).status == "completed", events
         assert len(http_server.requests()) == 1, "the song is fetched once"
         rows = service.catalog._fetchall("SELECT relative_path, sha256 FROM local_files")
         assert len(rows) == 1

@@ -44,19 +44,19 @@ def test_sync_download_of_an_m3u_playlist_lands_byte_identical_files(
     entries = [("Artist A", f"Song {n}", url) for n, url in enumerate(songs)]
     playlist = _playlist(service, tmp_path, "Road Trip", entries)
 
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     service.run_headless(until_idle=True)
 
     row = service.job_row(job)
-    assert row["status"] == "completed"
-    assert row["primary_progress_text"] == "3 / 3 songs"
+    assert row.status == "completed"
+    assert row.primary_progress_text == "3 / 3 songs"
     files = library_files(service)
     for n, body in enumerate(songs.values()):
         assert files[f"manifest/Artist A/Song {n}.mp3"] == body
     assert not [p for p in files if p.endswith(".part")]
     listed = service.playlists()[0]
-    assert (listed["song_count"], listed["drift"], listed["hint"]) == (3, "+3 / -0", "Idle")
-    assert listed["last_synced_at"]
+    assert (listed.song_count, listed.drift, listed.hint) == (3, "+3 / -0", "Idle")
+    assert listed.last_synced_at
 
 
 def test_a_song_shared_by_two_playlists_downloads_once_and_reruns_download_nothing(
@@ -70,12 +70,12 @@ def test_a_song_shared_by_two_playlists_downloads_once_and_reruns_download_nothi
     assert len(http_server.requests("/song0.mp3")) == 1
     assert len(library_files(service)) == 3
 
-    again = service.submit_job("sync_download")["job"]["id"]
+    again = service.submit_job("sync_download").id
     service.run_headless(until_idle=True)
     detail = service.job_detail(again)
-    download = next(s for s in detail["stages"] if s["stage_type"] == "download")
-    assert detail["job"]["status"] == "completed"
-    assert download["total_items"] == 0, "songs with a local file are not downloaded again"
+    download = next(s for s in detail.stages if s.stage_type == "download")
+    assert detail.job.status == "completed"
+    assert download.total_items == 0, "songs with a local file are not downloaded again"
     assert len(http_server.requests()) == 3
 
 
@@ -90,7 +90,7 @@ def test_resync_records_drift_and_keeps_removed_songs_on_disk(service, http_serv
     service.submit_job("sync_only", playlist_ids=[playlist])
     service.run_headless(until_idle=True)
     row = service.playlists()[0]
-    assert (row["song_count"], row["drift"]) == (2, "+1 / -1")
+    assert (row.song_count, row.drift) == (2, "+1 / -1")
     assert "manifest/A/S0.mp3" in library_files(service), "a removed track is never deleted"
 
 
@@ -101,14 +101,14 @@ def test_one_malformed_playlist_fails_its_item_not_the_job(service, http_server,
     bad = service.add_playlists([str(bad_path)])[0].id
     bad_path.write_text("#EXTM3U\n#EXTINF:abc,A - S\nhttp://127.0.0.1:9/x.mp3\n")
 
-    job = service.submit_job("sync_only", playlist_ids=[good, bad])["job"]["id"]
+    job = service.submit_job("sync_only", playlist_ids=[good, bad]).id
     service.run_headless(until_idle=True)
 
-    assert service.job_row(job)["status"] == "completed_with_errors"
-    rows = {r["id"]: r for r in service.playlists()}
-    assert rows[good]["song_count"] == 1
-    assert f"{bad_path}:2" in rows[bad]["last_error"]
-    item = service.ops.list_stage_items(service.job_detail(job)["stages"][0]["id"])
+    assert service.job_row(job).status == "completed_with_errors"
+    rows = {r.id: r for r in service.playlists()}
+    assert rows[good].song_count == 1
+    assert f"{bad_path}:2" in rows[bad].last_error
+    item = service.ops.list_stage_items(service.job_detail(job).stages[0].id)
     failed = [i for i in item if i.status == ItemStatus.FAILED]
     assert len(failed) == 1 and f"{bad_path}:2" in failed[0].last_error
 
@@ -137,10 +137,10 @@ def test_hostile_names_stay_inside_the_library(service, http_server, tmp_path):
         )
     )
     playlist = service.add_playlists([str(manifest)])[0].id
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     service.run_headless(until_idle=True)
 
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     root = service.settings.library_root.resolve()
     files = [p for p in root.rglob("*") if p.is_file()]
     assert len(files) == len(hostile)
@@ -154,19 +154,19 @@ def test_hostile_names_stay_inside_the_library(service, http_server, tmp_path):
 def test_pause_in_the_middle_of_a_file_then_resume_with_range(service, http_server, tmp_path):
     body_url = list(serve_songs(http_server, 1, size=600_000, rate_bps=150_000))[0]
     playlist = _playlist(service, tmp_path, "Slow", [("A", "Slow", body_url)])
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     assert service.start_runner_thread()
     try:
         assert wait_for(
-            lambda: any((w["downloaded_bytes"] or 0) > 100_000
-                        for w in service.job_detail(job)["workers"])
+            lambda: any((w.downloaded_bytes or 0) > 100_000
+                        for w in service.job_detail(job).workers)
         )
         service.command(job, CommandType.PAUSE)
-        assert wait_for(lambda: service.job_row(job)["status"] == "paused", timeout=5)
+        assert wait_for(lambda: service.job_row(job).status == "paused", timeout=5)
         parts = list(service.settings.library_root.rglob("*.part"))
         assert len(parts) == 1 and 0 < parts[0].stat().st_size < 600_000
         service.command(job, CommandType.RESUME)
-        assert wait_for(lambda: service.job_row(job)["status"] == "completed", timeout=30)
+        assert wait_for(lambda: service.job_row(job).status == "completed", timeout=30)
     finally:
         service.stop_runner()
     assert any(r.range for r in http_server.requests("/song0.mp3")), "resume used HTTP Range"
@@ -180,15 +180,15 @@ def test_reported_speed_matches_a_throttled_server_within_ten_percent(
     rate = 400_000
     url = list(serve_songs(http_server, 1, size=1_600_000, rate_bps=rate))[0]
     playlist = _playlist(service, tmp_path, "Throttled", [("A", "T", url)])
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     started = time.monotonic()
     service.run_headless(until_idle=True)
     elapsed = time.monotonic() - started
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     # Three workers race for the only song: check the one that downloaded it.
-    worker = next(w for w in service.job_detail(job)["workers"] if w["processed_count"] == 1)
+    worker = next(w for w in service.job_detail(job).workers if w.processed_count == 1)
     # Samples after the first second, when the meter's window is full of real traffic.
-    samples = [s for s in worker["speed_samples"][2:] if s]
+    samples = [s for s in worker.speed_samples[2:] if s]
     assert len(samples) >= 3
     real = 1_600_000 / max(elapsed - 0.3, 0.1)  # the job's own set-up is not transfer time
     measured = statistics.median(samples)
@@ -198,7 +198,7 @@ def test_reported_speed_matches_a_throttled_server_within_ten_percent(
 def test_disk_full_mid_write_pauses_the_job_and_records_nothing(service, http_server, tmp_path):
     url = list(serve_songs(http_server, 1, size=300_000))[0]
     playlist = _playlist(service, tmp_path, "Full", [("A", "Full", url)])
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
 
     def no_space(self, fh, data):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -207,26 +207,26 @@ def test_disk_full_mid_write_pauses_the_job_and_records_nothing(service, http_se
         service.run_headless(until_idle=True)
 
     row = service.job_row(job)
-    assert row["status"] == "paused"
-    assert "no space left" in row["pause_reason"]
+    assert row.status == "paused"
+    assert "no space left" in row.pause_reason
     assert not list(service.settings.library_root.rglob("*.part")), "the .part was removed"
     assert service.catalog.list_library_files(service.catalog.default_backend()["id"]) == []
-    events = [e["message"] for e in service.job_detail(job)["events"]]
+    events = [e.message for e in service.job_detail(job).events]
     assert any("no space left" in m for m in events)
     service.command(job, CommandType.RESUME)
     service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == "completed", "resume after freeing space finishes"
+    assert service.job_row(job).status == "completed", "resume after freeing space finishes"
 
 
 def test_no_room_for_the_expected_size_pauses_before_writing(service, http_server, tmp_path):
     url = list(serve_songs(http_server, 1))[0]
     playlist = _playlist(service, tmp_path, "Huge", [("A", "Huge", url)])
     service.settings.download.reserve_mb = 1 << 40  # more than any disk has
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     service.run_headless(until_idle=True)
     row = service.job_row(job)
-    assert row["status"] == "paused"
-    assert "no local backend has room" in row["pause_reason"]
+    assert row.status == "paused"
+    assert "no local backend has room" in row.pause_reason
     assert http_server.requests("/song0.mp3") == []
 
 
@@ -234,19 +234,19 @@ def test_missing_song_fails_permanently_while_others_complete(service, http_serv
     songs = list(serve_songs(http_server, 1))
     gone = http_server.route("/gone.mp3", status=404)
     playlist = _playlist(service, tmp_path, "Mixed", [("A", "Ok", songs[0]), ("A", "Gone", gone)])
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == "completed_with_errors"
+    assert service.job_row(job).status == "completed_with_errors"
     assert len(http_server.requests("/gone.mp3")) == 1, "a 404 is not retried"
-    stage = next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
-    items = service.ops.list_stage_items(stage["id"])
+    stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
+    items = service.ops.list_stage_items(stage.id)
     assert {i.last_error_code for i in items if i.status == ItemStatus.FAILED} == {"http_404"}
 
 
 def test_a_download_job_with_nothing_wanted_completes_empty(service):
-    job = service.submit_job("download_only")["job"]["id"]
+    job = service.submit_job("download_only").id
     service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == JobStatus.COMPLETED
+    assert service.job_row(job).status == JobStatus.COMPLETED
 
 
 def test_upload_job_without_a_backend_is_refused_at_submit(service):
@@ -289,7 +289,7 @@ def _download_with_record_dying_once(service, tmp_path, url: str, title: str) ->
     from catalogsync.catalog.repository import CatalogRepository
 
     playlist = _playlist(service, tmp_path, "Crash", [("A", title, url)])
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     real_record = CatalogRepository.record_download
     calls = {"n": 0}
 
@@ -318,7 +318,7 @@ def test_a_download_that_dies_before_its_record_finishes_from_its_part(
     service.settings.library.write_tags = False
     url = list(serve_songs(http_server, 1))[0]
     job = _download_with_record_dying_once(service, tmp_path, url, "Window")
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     assert list(library_files(service)) == ["manifest/A/Window.mp3"]
     requests = http_server.requests("/song0.mp3")
     assert [r.range for r in requests] == [None, "bytes=150000-"], "no byte fetched twice"
@@ -331,7 +331,7 @@ def test_a_tagged_download_that_dies_before_its_record_starts_over(
     service.settings.library.write_tags = True
     url = list(serve_songs(http_server, 1))[0]
     job = _download_with_record_dying_once(service, tmp_path, url, "Tagged")
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     files = library_files(service)
     assert list(files) == ["manifest/A/Tagged.mp3"]
     assert [r.range for r in http_server.requests("/song0.mp3")] == [None, None]
@@ -345,25 +345,25 @@ def test_a_download_that_dies_after_its_rename_counts_as_succeeded_not_skipped(
     """Killed between the rename and marking the item: the restart finds the file in place."""
     url = list(serve_songs(http_server, 1))[0]
     playlist = _playlist(service, tmp_path, "Late", [("A", "Late", url)])
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     service.run_headless(until_idle=True)
-    stage = next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
+    stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
     # The database as a SIGKILL leaves it in that window: file recorded and renamed, the
     # item still running, the stage and job too.
     conn = service.ops._conn()
     conn.execute("UPDATE job_items SET status = 'running', ended_at = NULL "
-                 "WHERE job_stage_id = ?", (stage["id"],))
+                 "WHERE job_stage_id = ?", (stage.id,))
     conn.execute("UPDATE job_stages SET status = 'running', success_items = 0 WHERE id = ?",
-                 (stage["id"],))
+                 (stage.id,))
     conn.execute("UPDATE job_runs SET status = 'running', ended_at = NULL WHERE id = ?", (job,))
 
     service.run_headless(until_idle=True)
 
-    assert service.job_row(job)["status"] == "completed"
-    [item] = service.ops.list_stage_items(stage["id"])
+    assert service.job_row(job).status == "completed"
+    [item] = service.ops.list_stage_items(stage.id)
     assert item.status == ItemStatus.SUCCEEDED and item.attempts == 2
-    stage = next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
-    assert (stage["success_items"], stage["skipped_items"]) == (1, 0)
+    stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
+    assert (stage.success_items, stage.skipped_items) == (1, 0)
     assert len(http_server.requests("/song0.mp3")) == 1, "not downloaded again"
     assert list(library_files(service)) == ["manifest/A/Late.mp3"]
 
@@ -373,7 +373,7 @@ def test_a_rename_that_fails_after_the_record_takes_the_record_back(
 ):
     url = list(serve_songs(http_server, 1))[0]
     playlist = _playlist(service, tmp_path, "Rename", [("A", "Rename", url)])
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     real_replace = __import__("os").replace
     calls = {"n": 0}
 
@@ -389,7 +389,7 @@ def test_a_rename_that_fails_after_the_record_takes_the_record_back(
     ):
         service.run_headless(until_idle=True)
 
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     rows = service.catalog._fetchall("SELECT relative_path FROM local_files")
     assert [r["relative_path"] for r in rows] == ["manifest/A/Rename.mp3"]
     assert list(library_files(service)) == ["manifest/A/Rename.mp3"]
@@ -501,23 +501,23 @@ def test_download_upload_job_ends_with_identical_bytes_on_a_local_share(
     )
     service.submit_job("sync_only", playlist_ids=[playlist])  # download_upload does not sync
     service.run_headless(until_idle=True)  # lanes run side by side: finish the sync first
-    job = service.submit_job("download_upload", playlist_ids=[playlist], backend="nas")["job"]
-    assert job["display_name"] == "Download Then Upload"
+    job = service.submit_job("download_upload", playlist_ids=[playlist], backend="nas")
+    assert job.display_name == "Download Then Upload"
     service.run_headless(until_idle=True)
 
-    detail = service.job_detail(job["id"])
-    assert detail["job"]["status"] == "completed"
-    upload = next(s for s in detail["stages"] if s["stage_type"] == "upload")
-    assert (upload["success_items"], upload["total_items"]) == (3, 3)
+    detail = service.job_detail(job.id)
+    assert detail.job.status == "completed"
+    upload = next(s for s in detail.stages if s.stage_type == "upload")
+    assert (upload.success_items, upload.total_items) == (3, 3)
     for n, body in enumerate(songs.values()):
         assert (share / "manifest" / "A" / f"S{n}.mp3").read_bytes() == body
     assert not list(service.settings.library_root.rglob("*.part"))
 
-    again = service.submit_job("upload_only", backend="nas")["job"]["id"]
+    again = service.submit_job("upload_only", backend="nas").id
     service.run_headless(until_idle=True)
-    stage = service.job_detail(again)["stages"][0]
-    assert service.job_row(again)["status"] == "completed"
-    assert stage["total_items"] == 0, "copies are recorded, so a second run uploads nothing"
+    stage = service.job_detail(again).stages[0]
+    assert service.job_row(again).status == "completed"
+    assert stage.total_items == 0, "copies are recorded, so a second run uploads nothing"
     assert len(http_server.requests()) == 3, "the upload target never receives downloads"
 
 
@@ -532,8 +532,8 @@ def test_upload_skips_a_file_already_on_the_target(service, http_server, tmp_pat
     (share / "manifest" / "A" / "Same.mp3").write_bytes(
         (service.settings.library_root / "manifest" / "A" / "Same.mp3").read_bytes()
     )
-    job = service.submit_job("upload_only", backend="nas")["job"]["id"]
+    job = service.submit_job("upload_only", backend="nas").id
     service.run_headless(until_idle=True)
-    stage = service.job_detail(job)["stages"][0]
-    assert (stage["skipped_items"], stage["success_items"]) == (1, 0)
-    assert service.job_row(job)["status"] == "completed"
+    stage = service.job_detail(job).stages[0]
+    assert (stage.skipped_items, stage.success_items) == (1, 0)
+    assert service.job_row(job).status == "completed"

@@ -58,7 +58,7 @@ def slow_job(tmp_path, http_server):
     songs = serve_songs(http_server, 6, size=300_000, rate_bps=200_000)
     path = write_m3u(tmp_path / "slow.m3u", [("A", f"S{n}", u) for n, u in enumerate(songs)])
     playlist = service.add_playlists([str(path)])[0].id
-    job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
     service.close()
     return home, job, songs
 
@@ -70,7 +70,7 @@ def test_sigkill_mid_download_then_a_new_runner_finishes_every_item_once(slow_jo
         service = open_service(home)
         # Kill while at least one song is done and others are half-written.
         assert wait_for(
-            lambda: service.job_row(job)["done_items"] >= 1
+            lambda: service.job_row(job).done_items >= 1
             and list(service.settings.library_root.rglob("*.part")),
             timeout=30,
         )
@@ -78,18 +78,18 @@ def test_sigkill_mid_download_then_a_new_runner_finishes_every_item_once(slow_jo
         runner.wait(10)
     finally:
         _stop(runner)
-    assert service.job_row(job)["status"] == "running", "a killed runner leaves the job running"
+    assert service.job_row(job).status == "running", "a killed runner leaves the job running"
 
     finisher = subprocess.run(
         _cli(home, "run", "--until-idle"), capture_output=True, text=True, timeout=120
     )
     assert finisher.returncode == 0, finisher.stderr
 
-    assert service.job_row(job)["status"] == JobStatus.COMPLETED
-    stage = next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
-    items = service.ops.list_stage_items(stage["id"])
+    assert service.job_row(job).status == JobStatus.COMPLETED
+    stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
+    items = service.ops.list_stage_items(stage.id)
     assert len(items) == 6 and all(i.status == ItemStatus.SUCCEEDED for i in items)
-    assert (stage["success_items"], stage["failed_items"], stage["total_items"]) == (6, 0, 6)
+    assert (stage.success_items, stage.failed_items, stage.total_items) == (6, 0, 6)
     files = library_files(service)
     assert sorted(files) == sorted(f"manifest/A/S{n}.mp3" for n in range(6)), "no duplicates"
     assert [files[f"manifest/A/S{n}.mp3"] for n in range(6)] == list(songs.values())
@@ -111,9 +111,9 @@ def test_sigterm_stops_gracefully_and_requeues_the_job_first(slow_job):
     finally:
         _stop(runner)
     assert runner.returncode == 0
-    assert service.job_row(job)["status"] == "queued"
-    stage = next(s for s in service.job_detail(job)["stages"] if s["stage_type"] == "download")
-    statuses = {i.status for i in service.ops.list_stage_items(stage["id"])}
+    assert service.job_row(job).status == "queued"
+    stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
+    statuses = {i.status for i in service.ops.list_stage_items(stage.id)}
     assert ItemStatus.RUNNING not in statuses
     assert service.ops.get_lease() is None, "a graceful stop releases the lease"
     assert list(service.settings.library_root.rglob("*.part")), "partial files are kept"
@@ -165,7 +165,7 @@ CLIENT = textwrap.dedent(
     home, seconds = sys.argv[1], float(sys.argv[2])
     service = Catalogsync.open(home=home)
     errors, commands, reads = [], [], 0
-    job = service.submit_job("download_only", requested_by="client")["job"]["id"]
+    job = service.submit_job("download_only", requested_by="client").id
     deadline = time.monotonic() + seconds
     want = "pause"
     while time.monotonic() < deadline:
@@ -173,7 +173,7 @@ CLIENT = textwrap.dedent(
             service.dashboard()
             service.task_rows()
             reads += 1
-            status = service.job_row(job)["status"]
+            status = service.job_row(job).status
             if want == "pause" and status == "queued":
                 commands.append(service.ops.submit_command(job, CommandType.PAUSE))
                 service.nudge()

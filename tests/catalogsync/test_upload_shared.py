@@ -30,11 +30,11 @@ def test_a_shared_library_file_is_uploaded_once_for_both_songs(tmp_path, http_se
         # Paced, so two workers copying the same file would overlap in its temp file.
         service.settings.upload.workers = 2
         service.settings.upload.max_bytes_per_sec = 400_000
-        job = service.submit_job("upload_only", backend="nas")["job"]["id"]
+        job = service.submit_job("upload_only", backend="nas").id
         service.run_headless(until_idle=True)
-        assert service.job_row(job)["status"] == "completed", [e["message"] for e in service.job_detail(job)["events"]]
-        stage = service.job_detail(job)["stages"][0]
-        assert stage["total_items"] == 1, "one file, one upload"
+        assert service.job_row(job).status == "completed", [e.message for e in service.job_detail(job).events]
+        stage = service.job_detail(job).stages[0]
+        assert stage.total_items == 1, "one file, one upload"
         nas = int(service.catalog.get_backend("nas")["id"])
         on_nas = service.catalog._fetchall(
             "SELECT song_id, relative_path FROM local_files WHERE backend_id = ? ORDER BY song_id",

@@ -284,15 +284,22 @@ def make_app(service: Catalogsync, **options: Any) -> CatalogsyncApp:
 
 
 async def drain_workers(app: CatalogsyncApp) -> None:
-    """Wait for every worker (a refresh replaced by a newer one counts as done)."""
-    for worker in list(app.workers):
-        with contextlib.suppress(WorkerCancelled, WorkerFailed):
-            await worker.wait()
+    """Wait for every worker, and for those they start in turn (a refresh replaced by a
+    newer one counts as done); bounded."""
+    for _ in range(20):
+        pending = [w for w in app.workers if not w.is_finished]
+        if not pending:
+            return
+        for worker in pending:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
 
 
 async def settle(pilot: Pilot, app: CatalogsyncApp) -> None:
-    """Let actions, workers and a fresh read land before asserting on the screen."""
-    await pilot.pause()
-    await drain_workers(app)
+    """Let actions, the messages screens post to the app, the engine calls they start and
+    a fresh read land before asserting on the screen."""
+    for _ in range(2):  # key -> action -> message to the app -> engine worker -> callback
+        await pilot.pause()
+        await drain_workers(app)
     await app.refresh_now()
     await pilot.pause()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from catalogsync.config import load_settings
 from catalogsync.errors import ConfigError
 from catalogsync.ops.lease import RunnerLease
 from catalogsync.ops.models import JobStatus
+from catalogsync.ops.readmodels import DashboardView, FailedItems, ScheduleView
 from catalogsync.service import Catalogsync
 from tests.tui.conftest import FROZEN_AT, MB, Seeded, make_app, settle
 from tui.logsetup import default_log_file, tui_logging
@@ -55,14 +57,14 @@ def job_status(seeded: Seeded, job_id: int) -> JobStatus:
 
 def test_failed_items_read_model_masks_credentials_and_pages(seeded: Seeded) -> None:
     failed = seeded.service.job_failed_items(seeded.failed)
-    assert failed["total"] == 2
-    first, second = failed["items"]
-    assert first["playlist"] == "Late Night Jazz" and first["error_code"] == "http_404"
-    assert first["error"] == "HTTP 404 from https://dj:***@lists.example/late-night-jazz.m3u"
-    assert (second["attempts"], second["stage_type"]) == (3, "sync")
+    assert failed.total == 2
+    first, second = failed.items
+    assert first.playlist == "Late Night Jazz" and first.error_code == "http_404"
+    assert first.error == "HTTP 404 from https://dj:***@lists.example/late-night-jazz.m3u"
+    assert (second.attempts, second.stage_type) == (3, "sync")
     page = seeded.service.job_failed_items(seeded.failed, limit=1, offset=1)
-    assert page == {"total": 2, "items": [second]}
-    assert seeded.service.job_detail(seeded.failed)["failed_items"] == failed
+    assert page == FailedItems(total=2, items=(second,))
+    assert seeded.service.job_detail(seeded.failed).failed_items == failed
 
 
 async def test_detail_lists_failed_items_and_f_opens_all_of_them_where_R_retries(
@@ -569,11 +571,9 @@ async def test_next_schedule_shows_in_the_header(seeded: Seeded, monkeypatch: An
     time.tzset()
     dashboard = seeded.service.dashboard
 
-    def with_schedule(task_limit: int = 50) -> dict[str, Any]:
-        payload = dashboard(task_limit)
-        payload["next_schedule"] = {"name": "nightly", "job_type": "catalog_sync",
-                                    "next_run_at": "2024-05-02 03:00:00"}
-        return payload
+    def with_schedule(task_limit: int = 50) -> DashboardView:
+        return replace(dashboard(task_limit), next_schedule=ScheduleView(
+            name="nightly", job_type="catalog_sync", next_run_at="2024-05-02 03:00:00"))
 
     monkeypatch.setattr(seeded.service, "dashboard", with_schedule)
     app = make_app(seeded.service)

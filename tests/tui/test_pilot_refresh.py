@@ -132,10 +132,10 @@ async def test_the_timer_refreshes_by_itself(seeded: Seeded) -> None:
     app = make_app(seeded.service, refresh_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         table = app.task_center.query_one(JobTable)
-        job = seeded.service.submit_job("collect_only", requested_by="test")["job"]
+        job = seeded.service.submit_job("collect_only", requested_by="test")
         for _ in range(100):
             await asyncio.sleep(0.02)
             await pilot.pause()
-            if str(job["id"]) in table.row_keys():
+            if str(job.id) in table.row_keys():
                 break
-        assert str(job["id"]) in table.row_keys()
+        assert str(job.id) in table.row_keys()

@@ -222,17 +222,17 @@ async def test_brackets_move_a_queued_job_within_its_lane(seeded: Seeded) -> Non
         await highlight(pilot, app, seeded.queued_2)
         await pilot.press("left_square_bracket")
         await settle(pilot, app)
-        rows = {r["id"]: r for r in seeded.service.task_rows()}
-        assert rows[seeded.queued_2]["queue_label"] == "queued #1"
-        assert rows[seeded.queued_1]["queue_label"] == "queued #2"
+        rows = {r.id: r for r in seeded.service.task_rows()}
+        assert rows[seeded.queued_2].queue_label == "queued #1"
+        assert rows[seeded.queued_1].queue_label == "queued #2"
         assert table.get_cell(str(seeded.queued_2), "status").plain == "queued #1"
         assert table.row_keys()[1:3] == [str(seeded.queued_2), str(seeded.queued_1)]
         # The cursor follows the job it moved.
         assert table.highlighted_job_id == seeded.queued_2
         await pilot.press("right_square_bracket")
         await settle(pilot, app)
-        rows = {r["id"]: r for r in seeded.service.task_rows()}
-        assert rows[seeded.queued_2]["queue_label"] == "queued #2"
+        rows = {r.id: r for r in seeded.service.task_rows()}
+        assert rows[seeded.queued_2].queue_label == "queued #2"
         assert table.highlighted_job_id == seeded.queued_2
 
 

@@ -79,9 +79,9 @@ def demo_home(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     try:
         added = service.add_playlists([str(p) for p in server.manifest_paths], wanted=True)
         job = service.submit_job("sync_download", playlist_ids=[a.id for a in added],
-                                 requested_by="test")["job"]
+                                 requested_by="test")
         service.close()
-        yield home, int(job["id"])
+        yield home, job.id
     finally:
         server.stop()
 

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from catalogsync.ops.readmodels import TaskRow
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -79,11 +81,11 @@ class ConfirmScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-def cancel_job_dialog(job: dict) -> ConfirmScreen:
+def cancel_job_dialog(job: TaskRow) -> ConfirmScreen:
     """`Cancel job 4?` with `Cancel job (y)` / `Keep it (n)`."""
     return ConfirmScreen(
-        f"Cancel job {job['id']}?",
-        f"{job.get('display_name')} · {job.get('status')} · {job.get('scope_summary')}\n"
+        f"Cancel job {job.id}?",
+        f"{job.display_name} · {job.status} · {job.scope_summary}\n"
         "Unfinished items are canceled; partial files are kept for a later job.",
         [Choice("yes", "Cancel job", "y", "error"), Choice("no", "Keep it", "n", "primary")],
     )
@@ -112,9 +114,9 @@ def quit_dialog(running: int) -> ConfirmScreen:
     )
 
 
-def all_jobs_dialog(what: str, jobs: list[dict]) -> ConfirmScreen:
+def all_jobs_dialog(what: str, jobs: list[TaskRow]) -> ConfirmScreen:
     """`Pause all 3 jobs?` with `Pause all (y)` / `Keep them (n)`."""
-    names = ", ".join(f"{j['id']} {j.get('display_name')}" for j in jobs[:4])
+    names = ", ".join(f"{j.id} {j.display_name}" for j in jobs[:4])
     more = f" and {len(jobs) - 4} more" if len(jobs) > 4 else ""
     count = "1 job" if len(jobs) == 1 else f"{len(jobs)} jobs"
     return ConfirmScreen(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
-from catalogsync.ops.models import CommandType
+from catalogsync.ops.readmodels import FailedItems, FailedItemView, TaskRow
 from tui.formatting import plain, relative_time
 from tui.widgets.footer import FittedFooter
 from tui.widgets.keyed_table import Cells, ColumnSpec, KeyedTable
@@ -19,16 +21,16 @@ if TYPE_CHECKING:
     from tui.app import CatalogsyncApp
 
 
-def failure_cells(item: dict[str, Any]) -> Cells:
+def failure_cells(item: FailedItemView) -> Cells:
     """The cells of one failed item."""
     return {
-        "id": Text(str(item["item_id"]), style="bold"),
-        "song": plain(item.get("song") or item.get("stage_type")),
-        "playlist": plain(item.get("playlist")),
-        "code": Text(str(item.get("error_code") or "-"), style="red"),
-        "error": plain(item.get("error")),
-        "tries": Text(str(item.get("attempts") or 0), justify="right"),
-        "when": plain(relative_time(item.get("ended_at"), never="-")),
+        "id": Text(str(item.item_id), style="bold"),
+        "song": plain(item.song or item.stage_type),
+        "playlist": plain(item.playlist),
+        "code": Text(str(item.error_code or "-"), style="red"),
+        "error": plain(item.error),
+        "tries": Text(str(item.attempts or 0), justify="right"),
+        "when": plain(relative_time(item.ended_at, never="-")),
     }
 
 
@@ -50,6 +52,20 @@ class FailureTable(KeyedTable):
 class FailuresScreen(Screen[None]):
     """The failures view of one job (the detail pane shows only the first few)."""
 
+    @dataclass
+    class ItemsRequested(Message):
+        """Read every failed item of the job; the app answers with ``show_items``."""
+
+        screen: FailuresScreen
+        job_id: int
+
+    @dataclass
+    class RetryRequested(Message):
+        """Retry the job's failed items, then read them again."""
+
+        screen: FailuresScreen
+        job_id: int
+
     BINDINGS = [
         Binding("R,shift+r", "retry", "Retry all", id="failures.retry", key_display="R",
                 tooltip="Retry every failed item of this job"),
@@ -57,10 +73,10 @@ class FailuresScreen(Screen[None]):
                 tooltip="Back to the task center"),
     ]
 
-    def __init__(self, job: dict[str, Any]) -> None:
+    def __init__(self, job: TaskRow) -> None:
         super().__init__(id="failures")
         self.job = job
-        self.items: list[dict[str, Any]] = []
+        self.items: list[FailedItemView] = []
         self.total = 0
 
     @property
@@ -74,42 +90,33 @@ class FailuresScreen(Screen[None]):
         yield Static(id="failures-empty")
         yield FittedFooter()
 
-    async def on_mount(self) -> None:
+    def on_mount(self) -> None:
         self.query_one(FailureTable).focus()
-        await self.reload()
+        self.reload()
 
-    async def reload(self) -> None:
+    def reload(self) -> None:
         """Read every failed item of the job."""
-        result = await self.capp.call_engine(
-            self.capp.service.job_failed_items, int(self.job["id"]), limit=None
-        )
-        if result is not None:
-            self.show_items(result)
+        self.post_message(self.ItemsRequested(self, self.job.id))
 
-    def show_items(self, failed: dict[str, Any]) -> None:
-        """Show a ``job_failed_items`` payload."""
-        self.items, self.total = list(failed.get("items") or []), int(failed.get("total") or 0)
+    def show_items(self, failed: FailedItems) -> None:
+        """Show a ``job_failed_items`` read."""
+        self.items, self.total = list(failed.items), failed.total
         title = Text.assemble(
-            (f"Job {self.job['id']}", "bold"), f" · {self.job.get('display_name')} · ",
+            (f"Job {self.job.id}", "bold"), f" · {self.job.display_name} · ",
             (f"{self.total} failed item{'s' if self.total != 1 else ''}", "bold red"),
             ("  R retries them · Esc back", "dim"),
         )
         self.query_one("#failures-title", Static).update(title)
         self.query_one(FailureTable).sync_rows(
-            [(str(item["item_id"]), failure_cells(item)) for item in self.items]
+            [(str(item.item_id), failure_cells(item)) for item in self.items]
         )
         empty = self.query_one("#failures-empty", Static)
         empty.display = not self.items
         empty.update(Text("No failed items: nothing to retry.", style="dim"))
 
-    async def action_retry(self) -> None:
+    def action_retry(self) -> None:
         """Retry the job's failed items, then read them again."""
-        result = await self.capp.call_engine(
-            self.capp.service.command, int(self.job["id"]), CommandType.RETRY, requested_by="tui"
-        )
-        if result is not None:
-            self.notify(f"Job {self.job['id']}: retry {result}", timeout=3)
-            await self.reload()
+        self.post_message(self.RetryRequested(self, self.job.id))
 
     def action_back(self) -> None:
         """Back to the task center."""

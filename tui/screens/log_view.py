@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from catalogsync import clock
+from catalogsync.ops.readmodels import EventView
 from tui.formatting import plain
 from tui.widgets.footer import FittedFooter
 from tui.widgets.keyed_table import Cells, ColumnSpec, KeyedTable
@@ -29,7 +31,7 @@ def clock_text(at: float | None) -> str:
 
 
 def log_entries(
-    notices: list[tuple[float, str, str]], events: list[dict[str, Any]]
+    notices: list[tuple[float, str, str]], events: Sequence[EventView]
 ) -> list[tuple[str, Cells]]:
     """Notifications and events in one list, newest first."""
     merged: list[tuple[float, str, Cells]] = []
@@ -43,14 +45,14 @@ def log_entries(
             "message": plain(message),
         }))
     for event in events:
-        at = clock.parse_text(event.get("created_at")) or 0.0
-        level = str(event.get("level") or "info")
-        merged.append((at, f"e{event['id']}", {
+        at = clock.parse_text(event.created_at) or 0.0
+        level = str(event.level or "info")
+        merged.append((at, f"e{event.id}", {
             "when": Text(clock_text(at), style="dim"),
             "kind": Text("event"),
-            "job": Text(str(event.get("job_run_id") or "-")),
+            "job": Text(str(event.job_run_id or "-")),
             "level": Text(level, style=LEVEL_STYLES.get(level, "")),
-            "message": plain(event.get("message")),
+            "message": plain(event.message),
         }))
     merged.sort(key=lambda entry: (-entry[0], entry[1]))
     return [(key, cells) for _, key, cells in merged]
@@ -107,7 +109,7 @@ class LogScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(LogTable).focus()
 
-    def show_log(self, notices: list[tuple[float, str, str]], events: list[dict[str, Any]]) -> None:
+    def show_log(self, notices: list[tuple[float, str, str]], events: Sequence[EventView]) -> None:
         """Take the app's notification history and a fresh read of the events."""
         self.query_one(LogTable).sync_entries(log_entries(notices, events))
 

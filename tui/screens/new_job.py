@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.widgets.selection_list import Selection
 
 from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage, scoped_display_name
+from catalogsync.ops.readmodels import PlaylistRow, TaskRow
 from tui.widgets.pick_list import PickList
 
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 class NewJobChoices:
     """What the dialog offers: playlists, configured sources and upload backends."""
 
-    playlists: list[dict[str, Any]] = field(default_factory=list)
+    playlists: list[PlaylistRow] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
     job_type: str = "sync_download"
@@ -41,8 +43,19 @@ def job_type_label(job_type: str) -> str:
     return f"{scoped_display_name(job_type, False).removesuffix(' All')} ({job_type})"
 
 
-class NewJobScreen(ModalScreen[dict[str, Any] | None]):
-    """Submit a job through the service; dismisses with the new job's row."""
+class NewJobScreen(ModalScreen[TaskRow | None]):
+    """Submit a job through the app; dismisses with the new job's row."""
+
+    @dataclass
+    class SubmitRequested(Message):
+        """Queue this job; the app dismisses ``dialog`` with it (an error keeps it open)."""
+
+        dialog: NewJobScreen
+        job_type: str
+        playlist_ids: list[int] | None
+        sources: list[str] | None
+        backend: str | None
+        priority: int
 
     BINDINGS = [Binding("escape", "close", "Close", id="new_job.close")]
 
@@ -70,7 +83,7 @@ class NewJobScreen(ModalScreen[dict[str, Any] | None]):
                         id="playlists-label")
             yield PickList[int](
                 *(
-                    Selection(Text(f"{p['name']}  ({p['song_count']} songs)"), int(p["id"]))
+                    Selection(Text(f"{p.name}  ({p.song_count} songs)"), p.id)
                     for p in self.choices.playlists
                 ),
                 id="job-playlists",
@@ -126,7 +139,7 @@ class NewJobScreen(ModalScreen[dict[str, Any] | None]):
 
     @on(Input.Submitted, "#job-priority")
     @on(Button.Pressed, "#submit")
-    async def submit(self) -> None:
+    def submit(self) -> None:
         """Queue the job; errors show as a notification and the dialog stays."""
         job_type = str(self.query_one("#job-type", Select).value)
         playlists = self.query_one("#job-playlists", PickList)
@@ -143,17 +156,14 @@ class NewJobScreen(ModalScreen[dict[str, Any] | None]):
             self.notify(NO_BACKEND if not self.choices.backends
                         else "Choose the backend to upload to.", severity="error")
             return
-        result = await self.capp.call_engine(
-            self.capp.service.submit_job,
+        self.post_message(self.SubmitRequested(
+            self,
             job_type,
             playlist_ids=list(playlists.selected) if playlists.display else None,
             sources=list(sources.selected) if sources.display else None,
             backend=backend if isinstance(backend, str) else None,
             priority=priority,
-            requested_by="tui",
-        )
-        if result is not None:
-            self.dismiss(result["job"])
+        ))
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

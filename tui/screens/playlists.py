@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
+from catalogsync.ops.readmodels import PlaylistRow
 from tui.widgets.footer import FittedFooter
 from tui.widgets.playlist_table import PlaylistTable, playlist_matches
 
@@ -31,7 +34,30 @@ BUTTONS = {
 
 
 class PlaylistsScreen(Screen[None]):
-    """Every playlist; the selection (kept in the order made) survives filtering and refresh."""
+    """Every playlist; the selection (kept in the order made) survives filtering and refresh.
+
+    Jobs, wanted flags and plans are asked of the app with messages.
+    """
+
+    @dataclass
+    class JobRequested(Message):
+        """Queue a job of this type scoped to these playlists (in this order)."""
+
+        job_type: str
+        playlist_ids: tuple[int, ...]
+
+    @dataclass
+    class WantedRequested(Message):
+        """Mark (or unmark) these playlists wanted."""
+
+        playlist_ids: tuple[int, ...]
+        wanted: bool
+
+    @dataclass
+    class PlanRequested(Message):
+        """Show what syncing and downloading these playlists would do."""
+
+        playlist_ids: tuple[int, ...]
 
     BINDINGS = [
         Binding("space", "toggle_selection", "Select", id="playlists.toggle",
@@ -64,7 +90,7 @@ class PlaylistsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="playlists")
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[PlaylistRow] = []
         self.selected: list[int] = []
         self.filter_text = ""
         self._ready = False
@@ -97,14 +123,14 @@ class PlaylistsScreen(Screen[None]):
 
     # -- data -------------------------------------------------------------
 
-    def show_playlists(self, rows: list[dict[str, Any]]) -> None:
+    def show_playlists(self, rows: list[PlaylistRow]) -> None:
         """Take a fresh read of every playlist."""
         self.rows = rows
-        known = {int(r["id"]) for r in rows}
+        known = {r.id for r in rows}
         self.selected = [i for i in self.selected if i in known]
         self._show_rows()
 
-    def shown_rows(self) -> list[dict[str, Any]]:
+    def shown_rows(self) -> list[PlaylistRow]:
         """The playlists the filter lets through."""
         return [r for r in self.rows if playlist_matches(r, self.filter_text)]
 
@@ -137,7 +163,7 @@ class PlaylistsScreen(Screen[None]):
 
     def action_select_shown(self) -> None:
         """Select every playlist shown; when all already are, unselect them."""
-        shown = [int(r["id"]) for r in self.shown_rows()]
+        shown = [r.id for r in self.shown_rows()]
         if shown and all(i in self.selected for i in shown):
             self.selected = [i for i in self.selected if i not in shown]
         else:
@@ -192,12 +218,12 @@ class PlaylistsScreen(Screen[None]):
     # -- actions ------------------------------------------------------------
 
     @on(Button.Pressed, "#playlist-actions Button")
-    async def _button(self, event: Button.Pressed) -> None:
+    def _button(self, event: Button.Pressed) -> None:
         button_id = str(event.button.id)
         if button_id.startswith("bulk-"):
-            await self.action_bulk(button_id.removeprefix("bulk-"))
+            self.action_bulk(button_id.removeprefix("bulk-"))
         else:
-            await self.action_set_wanted(button_id == "wanted-yes")
+            self.action_set_wanted(button_id == "wanted-yes")
 
     def _require_selection(self) -> list[int] | None:
         if not self.selected:
@@ -206,43 +232,25 @@ class PlaylistsScreen(Screen[None]):
             return None
         return list(self.selected)
 
-    async def action_bulk(self, action: str) -> None:
+    def action_bulk(self, action: str) -> None:
         """Queue a sync / download / sync-then-download job scoped to the selection."""
         ids = self._require_selection()
-        if ids is None:
-            return
-        job_type = BULK_JOBS[action]
-        result = await self.capp.call_engine(
-            self.capp.service.submit_job, job_type, playlist_ids=ids, requested_by="tui"
-        )
-        if result is None:
-            return
+        if ids is not None:
+            self.post_message(self.JobRequested(BULK_JOBS[action], tuple(ids)))
+
+    def unselect_all(self) -> None:
+        """Unselect everything (after the selection's job was queued)."""
         self.selected = []
         self._show_rows()
-        await self.capp.show_new_job(result["job"])
 
-    async def action_set_wanted(self, wanted: bool) -> None:
+    def action_set_wanted(self, wanted: bool) -> None:
         """Mark or unmark the selected playlists wanted."""
         ids = self._require_selection()
-        if ids is None:
-            return
-        count = await self.capp.call_engine(self.capp.service.set_wanted, ids, wanted)
-        if count is None:
-            return
-        self.notify(f"{count} playlist{'s' if count != 1 else ''} "
-                    f"{'marked wanted' if wanted else 'unmarked'}", timeout=3)
-        await self.capp.refresh_now()
+        if ids is not None:
+            self.post_message(self.WantedRequested(tuple(ids), wanted))
 
-    async def action_plan(self) -> None:
+    def action_plan(self) -> None:
         """Show the plan for the selection, and launch it from there if wanted."""
-        from tui.screens.plan import PlanScreen
-
         ids = self._require_selection()
-        plan = None if ids is None else await self.capp.call_engine(self.capp.service.plan, ids)
-
-        async def answered(choice: str | None) -> None:
-            if choice:
-                await self.action_bulk("sync_download")
-
-        if plan is not None:
-            self.app.push_screen(PlanScreen(plan), answered)
+        if ids is not None:
+            self.post_message(self.PlanRequested(tuple(ids)))

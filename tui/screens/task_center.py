@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from catalogsync.ops.models import CommandType
+from catalogsync.ops.readmodels import TaskRow
 from tui.messages import JobsRefreshed
 from tui.screens.confirm import all_jobs_dialog, cancel_job_dialog
 from tui.widgets.footer import FittedFooter
@@ -29,7 +32,33 @@ JOB_ACTIONS = {"toggle_pause", "cancel_job", "retry_job", "move_job", "show_fail
 
 
 class TaskCenterScreen(Screen[None]):
-    """One table of jobs; Enter expands the highlighted job's detail."""
+    """One table of jobs; Enter expands the highlighted job's detail.
+
+    What the operator asks of the engine goes to the app as a message (the app runs it
+    off the event loop and says what became of it).
+    """
+
+    @dataclass
+    class CommandRequested(Message):
+        """Pause, resume, cancel or retry one job."""
+
+        job_id: int
+        command: CommandType
+
+    @dataclass
+    class BulkCommandRequested(Message):
+        """Pause (or resume) every one of these jobs."""
+
+        job_ids: tuple[int, ...]
+        command: CommandType
+
+    @dataclass
+    class MoveRequested(Message):
+        """Move a queued job one place up (-1) or down (+1) in its lane."""
+
+        job_id: int
+        direction: int
+        lane: str
 
     AUTO_FOCUS = "#jobs"
     # Help and Quit first: at 60 columns the footer cuts what does not fit on the right.
@@ -74,12 +103,12 @@ class TaskCenterScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="task-center")
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[TaskRow] = []
         self.expanded_job_id: int | None = None
         self.filter_text = ""
         # Rows the filter matched among every job (the table's rows are only the first
         # 50), from the last read, and the filter text that read searched for.
-        self.matches: list[dict[str, Any]] | None = None
+        self.matches: list[TaskRow] | None = None
         self.matches_for = ""
         self.runner_text = ""
         self.demo = False
@@ -125,8 +154,8 @@ class TaskCenterScreen(Screen[None]):
     def show_refresh(self, message: JobsRefreshed) -> None:
         """Apply a fresh read: header, rows (filtered), and the expanded job's detail."""
         self._last = message
-        self.rows = list(message.dashboard.get("task_rows") or [])
-        self.total_jobs = int((message.dashboard.get("summary") or {}).get("total_jobs") or 0)
+        self.rows = list(message.dashboard.task_rows)
+        self.total_jobs = message.dashboard.summary.total_jobs
         self.matches, self.matches_for = message.matches, message.match_text
         # Not composed yet (on_mount applies it) or already taken down (the app is closing).
         if not self._ready or not self.is_attached or not self.app.is_running:
@@ -173,14 +202,14 @@ class TaskCenterScreen(Screen[None]):
             ))
         return len(rows)
 
-    def job_row(self, job_id: int | None) -> dict[str, Any] | None:
+    def job_row(self, job_id: int | None) -> TaskRow | None:
         """The latest task row of a job (one the filter found among older jobs too)."""
         for row in (*self.rows, *(self.matches or ())):
-            if int(row["id"]) == job_id:
+            if row.id == job_id:
                 return row
         return None
 
-    def highlighted_job(self) -> dict[str, Any] | None:
+    def highlighted_job(self) -> TaskRow | None:
         """The task row under the cursor; notifies when there is none."""
         row = self.job_row(self.query_one(JobTable).highlighted_job_id)
         if row is None:
@@ -291,86 +320,67 @@ class TaskCenterScreen(Screen[None]):
 
     # -- commands ---------------------------------------------------------
 
-    async def action_toggle_pause(self) -> None:
+    def action_toggle_pause(self) -> None:
         """Pause a queued/running job; resume a paused one."""
         job = self.highlighted_job()
         if job is None:
             return
-        if job["can_resume"]:
+        if job.can_resume:
             command = CommandType.RESUME
-        elif job["can_pause"]:
+        elif job.can_pause:
             command = CommandType.PAUSE
         else:
-            self.notify(f"Job {job['id']} is {job['status']}: nothing to pause or resume.",
+            self.notify(f"Job {job.id} is {job.status}: nothing to pause or resume.",
                         severity="warning")
             return
-        result = await self.capp.call_engine(self.capp.service.command, job["id"], command,
-                                             requested_by="tui")
-        self._told(job["id"], command, result)
+        self.post_message(self.CommandRequested(job.id, command))
 
     def action_cancel_job(self) -> None:
         """Ask, then cancel the highlighted job."""
         job = self.highlighted_job()
         if job is None:
             return
-        if not job["can_cancel"]:
-            self.notify(f"Job {job['id']} is {job['status']}: nothing to cancel.",
+        if not job.can_cancel:
+            self.notify(f"Job {job.id} is {job.status}: nothing to cancel.",
                         severity="warning")
             return
 
-        async def answered(choice: str | None) -> None:
-            if choice != "yes":
-                return
-            result = await self.capp.call_engine(
-                self.capp.service.command, job["id"], CommandType.CANCEL, requested_by="tui"
-            )
-            self._told(job["id"], CommandType.CANCEL, result)
+        def answered(choice: str | None) -> None:
+            if choice == "yes":
+                self.post_message(self.CommandRequested(job.id, CommandType.CANCEL))
 
         self.app.push_screen(cancel_job_dialog(job), answered)
 
     def action_all_jobs(self, what: str) -> None:
         """Pause every queued and running job, or resume every paused one (asks first)."""
-        key = "can_pause" if what == "pause" else "can_resume"
-        jobs = [r for r in self.rows if r[key]]
+        jobs = [r for r in self.rows if (r.can_pause if what == "pause" else r.can_resume)]
         if not jobs:
             self.notify(f"No job to {what}.", severity="warning", timeout=3)
             return
 
-        async def answered(choice: str | None) -> None:
-            if choice != "yes":
-                return
-            command = CommandType.PAUSE if what == "pause" else CommandType.RESUME
-            done = 0
-            for job in jobs:
-                if await self.capp.call_engine(self.capp.service.command, job["id"], command,
-                                               requested_by="tui") is not None:
-                    done += 1
-            self.notify(f"{what.title()} sent to {done} of {len(jobs)} jobs.", timeout=3)
+        def answered(choice: str | None) -> None:
+            if choice == "yes":
+                command = CommandType.PAUSE if what == "pause" else CommandType.RESUME
+                self.post_message(self.BulkCommandRequested(tuple(j.id for j in jobs), command))
 
         self.app.push_screen(all_jobs_dialog(what, jobs), answered)
 
-    async def action_move_job(self, direction: int) -> None:
+    def action_move_job(self, direction: int) -> None:
         """Move a queued job one place up (-1) or down (+1) in its lane."""
         job = self.highlighted_job()
         if job is None:
             return
-        if job["status"] != "queued":
-            self.notify(f"Job {job['id']} is {job['status']}: only queued jobs can be moved.",
+        if job.status != "queued":
+            self.notify(f"Job {job.id} is {job.status}: only queued jobs can be moved.",
                         severity="warning")
             return
-        moved = await self.capp.call_engine(self.capp.service.move_job, job["id"], direction)
-        if moved is False:
-            self.notify(f"Job {job['id']} is already {'first' if direction < 0 else 'last'} "
-                        f"in the {job['lane_type']} lane.", timeout=3)
+        self.post_message(self.MoveRequested(job.id, direction, job.lane_type))
 
-    async def action_retry_job(self) -> None:
+    def action_retry_job(self) -> None:
         """Retry the highlighted job's failed items."""
         job = self.highlighted_job()
-        if job is None:
-            return
-        result = await self.capp.call_engine(self.capp.service.command, job["id"],
-                                             CommandType.RETRY, requested_by="tui")
-        self._told(job["id"], CommandType.RETRY, result)
+        if job is not None:
+            self.post_message(self.CommandRequested(job.id, CommandType.RETRY))
 
     def action_show_failures(self) -> None:
         """Every failed item of the highlighted job."""
@@ -381,11 +391,3 @@ class TaskCenterScreen(Screen[None]):
     async def action_new_job(self) -> None:
         """Open the new-job dialog."""
         await self.capp.open_new_job()
-
-    def _told(self, job_id: int, command: CommandType, result: str | None) -> None:
-        """Say what became of a command (nothing when it failed: the error was shown)."""
-        if result is None:
-            return
-        if result.startswith("sent"):
-            result = f"job {job_id}: {command.value} {result}"
-        self.notify(result[:1].upper() + result[1:], timeout=3)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from rich.text import Text
 from textual.binding import Binding
 
+from catalogsync.ops.readmodels import TaskRow
 from tui.formatting import plain, status_label, status_text
 from tui.widgets.keyed_table import Cells, ColumnSpec, KeyedTable
 
@@ -15,33 +16,32 @@ LANE_STYLES = {"download": "cyan", "general": "magenta"}
 FINISHED = ("completed", "completed_with_errors", "failed", "canceled")
 
 
-def progress_text(row: dict[str, Any]) -> str:
+def progress_text(row: TaskRow) -> str:
     """`17 / 18 songs`; `nothing to do` for a finished job that had no items; `-` before
     a queued job is planned."""
-    total = int(row.get("total_items") or 0)
-    if total == 0:
-        return "nothing to do" if row.get("status") in FINISHED else "-"
-    return str(row.get("primary_progress_text") or "-").split(" | ")[0]
+    if row.total_items == 0:
+        return "nothing to do" if row.status in FINISHED else "-"
+    return (row.primary_progress_text or "-").split(" | ")[0]
 
 
-def status_cell(row: dict[str, Any]) -> Text:
+def status_cell(row: TaskRow) -> Text:
     """The status, with the job's place in its lane's queue when queued (`queued #2`)."""
-    text = status_text(str(row.get("status")))
-    if row.get("status") == "queued" and row.get("queue_position"):
-        text.append(f" #{row['queue_position']}")
+    text = status_text(str(row.status))
+    if row.status == "queued" and row.queue_position:
+        text.append(f" #{row.queue_position}")
     return text
 
 
-def job_cells(row: dict[str, Any]) -> Cells:
+def job_cells(row: TaskRow) -> Cells:
     """The cells of one task-center row (rich Text, never markup)."""
-    workers = int(row.get("active_worker_count") or 0)
-    lane = str(row.get("lane_type") or "-")
-    speed = row.get("speed_text") if row.get("speed_bytes_per_sec") else "-"
+    workers = row.active_worker_count
+    lane = row.lane_type or "-"
+    speed = row.speed_text if row.speed_bytes_per_sec else "-"
     return {
-        "id": Text(str(row["id"]), style="bold"),
-        "task": plain(row.get("display_name") or row.get("job_type")),
+        "id": Text(str(row.id), style="bold"),
+        "task": plain(row.display_name or row.job_type),
         "status": status_cell(row),
-        "scope": plain(row.get("scope_summary")),
+        "scope": plain(row.scope_summary),
         "progress": Text(progress_text(row)),
         "speed": Text(str(speed), justify="right", style="bold" if speed != "-" else "dim"),
         "workers": Text(str(workers) if workers else "-", justify="right"),
@@ -62,23 +62,38 @@ FACETS = {
 }
 
 
-def job_matches(row: dict[str, Any], text: str) -> bool:
+class Filterable(Protocol):
+    """What a job filter looks at: a task row, or the engine's ``JobFacts`` of any job."""
+
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def job_type(self) -> str: ...
+    @property
+    def lane_type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def scope_summary(self) -> str: ...
+
+
+def job_matches(row: Filterable, text: str) -> bool:
     """Whether every word of the filter matches the job: `status:failed`, `type:sync`,
     `lane:download` look at one field (by prefix); other words at the name, status or
     scope (any case)."""
     needle = filter_key(text)
     if not needle:
         return True
-    status = str(row.get("status") or "")
+    status = str(row.status or "")
     fields = {
         "status": status,
         "status_label": status_label(status),
-        "job_type": str(row.get("job_type") or ""),
-        "lane_type": str(row.get("lane_type") or ""),
+        "job_type": str(row.job_type or ""),
+        "lane_type": str(row.lane_type or ""),
     }
     haystack = " ".join(
-        (str(row.get("display_name") or ""), status, status_label(status),
-         str(row.get("scope_summary") or ""))
+        (str(row.display_name or ""), status, status_label(status),
+         str(row.scope_summary or ""))
     ).lower()
     for word in needle.split():
         facet, _, value = word.partition(":")
@@ -90,18 +105,18 @@ def job_matches(row: dict[str, Any], text: str) -> bool:
     return True
 
 
-def _progress_key(row: dict[str, Any]) -> tuple[float, int]:
-    return (-float(row.get("primary_progress_percent") or 0.0), int(row["id"]))
+def _progress_key(row: TaskRow) -> tuple[float, int]:
+    return (-float(row.primary_progress_percent or 0.0), row.id)
 
 
 # name, column marked, key (None: the task center's own order: running, queued, paused, newest)
-SORTS: tuple[tuple[str, str, Callable[[dict[str, Any]], Any] | None], ...] = (
+SORTS: tuple[tuple[str, str, Callable[[TaskRow], Any] | None], ...] = (
     ("queue", "id", None),
-    ("newest", "id", lambda r: -int(r["id"])),
-    ("status", "status", lambda r: (str(r.get("status")), int(r["id"]))),
-    ("task", "task", lambda r: (str(r.get("display_name") or "").lower(), int(r["id"]))),
+    ("newest", "id", lambda r: -r.id),
+    ("status", "status", lambda r: (str(r.status), r.id)),
+    ("task", "task", lambda r: ((r.display_name or "").lower(), r.id)),
     ("progress", "progress", _progress_key),
-    ("speed", "speed", lambda r: (-float(r.get("speed_bytes_per_sec") or 0.0), int(r["id"]))),
+    ("speed", "speed", lambda r: (-float(r.speed_bytes_per_sec or 0.0), r.id)),
 )
 
 
@@ -144,13 +159,13 @@ class JobTable(KeyedTable):
             self.set_column_label(column, f"{label} ▼")
         return name
 
-    def show_jobs(self, rows: Iterable[dict[str, Any]]) -> None:
+    def show_jobs(self, rows: Iterable[TaskRow]) -> None:
         """Show these task rows in this order (or the chosen sort's)."""
         ordered = list(rows)
         key = SORTS[self.sort_index][2]
         if key is not None:
             ordered.sort(key=key)
-        self.sync_rows([(str(row["id"]), job_cells(row)) for row in ordered])
+        self.sync_rows([(str(row.id), job_cells(row)) for row in ordered])
 
     @property
     def highlighted_job_id(self) -> int | None:

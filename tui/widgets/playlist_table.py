@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 
+from catalogsync.ops.readmodels import PlaylistRow
 from tui.formatting import plain, relative_time
 from tui.widgets.keyed_table import Cells, ColumnSpec, KeyedTable
 
@@ -20,9 +21,9 @@ def selection_marker(position: int | None) -> Text:
     return Text(f"[{position}]", style="bold reverse")
 
 
-def playlist_cells(row: dict[str, Any], position: int | None) -> Cells:
+def playlist_cells(row: PlaylistRow, position: int | None) -> Cells:
     """The cells of one playlist row."""
-    hint = str(row.get("hint") or "-")
+    hint = row.hint or "-"
     if hint.startswith("Running"):
         hint_style = "green"
     elif hint.startswith("0 songs"):
@@ -31,23 +32,23 @@ def playlist_cells(row: dict[str, Any], position: int | None) -> Cells:
         hint_style = HINT_STYLES.get(hint, "")
     return {
         "sel": selection_marker(position),
-        "id": Text(str(row["id"]), style="bold"),
-        "name": plain(row.get("name")),
-        "platform": plain(row.get("platform")),
-        "songs": Text(str(row.get("song_count") or 0), justify="right"),
-        "wanted": Text("yes", style="green") if row.get("wanted") else Text("no", style="dim"),
-        "synced": plain(relative_time(row.get("last_synced_at"))),
-        "drift": plain(row.get("drift")),
+        "id": Text(str(row.id), style="bold"),
+        "name": plain(row.name),
+        "platform": plain(row.platform),
+        "songs": Text(str(row.song_count or 0), justify="right"),
+        "wanted": Text("yes", style="green") if row.wanted else Text("no", style="dim"),
+        "synced": plain(relative_time(row.last_synced_at)),
+        "drift": plain(row.drift),
         "hint": Text(hint, style=hint_style),
     }
 
 
-def playlist_matches(row: dict[str, Any], text: str) -> bool:
+def playlist_matches(row: PlaylistRow, text: str) -> bool:
     """Whether the filter text occurs in the playlist's name, platform, id or hint."""
     needle = text.strip().lower()
     if not needle:
         return True
-    haystack = " ".join(str(row.get(k) or "") for k in ("id", "name", "platform", "hint"))
+    haystack = " ".join(str(v or "") for v in (row.id, row.name, row.platform, row.hint))
     return needle in haystack.lower()
 
 
@@ -67,12 +68,10 @@ class PlaylistTable(KeyedTable):
     )
     NARROW_BELOW: ClassVar[int] = 110
 
-    def show_playlists(self, rows: Iterable[dict[str, Any]], selected: Sequence[int]) -> None:
+    def show_playlists(self, rows: Iterable[PlaylistRow], selected: Sequence[int]) -> None:
         """Show these playlists, marking the selected ones with their place in the order."""
         order = {playlist_id: n for n, playlist_id in enumerate(selected, start=1)}
-        self.sync_rows(
-            [(str(row["id"]), playlist_cells(row, order.get(int(row["id"])))) for row in rows]
-        )
+        self.sync_rows([(str(row.id), playlist_cells(row, order.get(row.id))) for row in rows])
 
     @property
     def highlighted_playlist_id(self) -> int | None:

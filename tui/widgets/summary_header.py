@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from catalogsync import clock
+from catalogsync.ops.readmodels import DashboardSummary, DashboardView, ScheduleView
 from catalogsync.transfer.meter import format_speed
 from tui.widgets.speed_graph import speed_bars
 from tui.widgets.updates import update_if_changed
 
-# summary key, labels wide / narrow / tiny, colour of a non-zero count
-COUNTS = (
-    ("running_jobs", ("Running", "Running", "Run"), "green"),
-    ("queued_download_jobs", ("Queued Download Jobs", "Queued downloads", "Queued"), "yellow"),
-    ("paused_jobs", ("Paused", "Paused", "Paused"), "yellow"),
-    ("failed_jobs", ("Failed / Errors", "Failed", "Failed"), "red"),
+# the count, labels wide / narrow / tiny, colour of a non-zero count
+COUNTS: tuple[tuple[Callable[[DashboardSummary], int], tuple[str, str, str], str], ...] = (
+    (lambda s: s.running_jobs, ("Running", "Running", "Run"), "green"),
+    (lambda s: s.queued_download_jobs, ("Queued Download Jobs", "Queued downloads", "Queued"),
+     "yellow"),
+    (lambda s: s.paused_jobs, ("Paused", "Paused", "Paused"), "yellow"),
+    (lambda s: s.failed_jobs, ("Failed / Errors", "Failed", "Failed"), "red"),
 )
 NARROW_BELOW = 90
 TINY_BELOW = 76
@@ -35,16 +37,16 @@ def fit_text(text: Text, width: int) -> Text:
     return cut
 
 
-def next_schedule_text(schedule: dict[str, Any] | None) -> str:
+def next_schedule_text(schedule: ScheduleView | None) -> str:
     """`next: nightly 03:00` (local time) from the dashboard's ``next_schedule``."""
     if not schedule:
         return ""
-    at = clock.parse_text(schedule.get("next_run_at"))
+    at = clock.parse_text(schedule.next_run_at)
     if at is None:
         return ""
     import time
 
-    return f"next: {schedule.get('name')} {time.strftime('%H:%M', time.localtime(at))}"
+    return f"next: {schedule.name} {time.strftime('%H:%M', time.localtime(at))}"
 
 
 class SummaryHeader(Static):
@@ -55,19 +57,19 @@ class SummaryHeader(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._summary: dict[str, Any] = {}
+        self._summary: DashboardSummary | None = None
         self._speed_text = "-"
         self.speeds: deque[float] = deque(maxlen=HISTORY)
         self._sampled_at: int | None = None
         self.jobs_text = ""
         self.schedule_text = ""
 
-    def show_dashboard(self, dashboard: dict[str, Any], jobs_text: str = "") -> None:
+    def show_dashboard(self, dashboard: DashboardView, jobs_text: str = "") -> None:
         """Take the counts and speed from a dashboard payload (each call adds a sample)."""
-        self._summary = dict(dashboard.get("summary") or {})
-        stats = dashboard.get("download_stats") or {}
-        speed = stats.get("speed_bytes_per_sec")
-        self._speed_text = str(stats.get("speed_text") or "-")
+        self._summary = dashboard.summary
+        stats = dashboard.download_stats
+        speed = stats.speed_bytes_per_sec
+        self._speed_text = stats.speed_text or "-"
         # One sample per second of the clock, not per read: extra reads after a command
         # would otherwise stretch the graph's time axis.
         second = int(clock.now())
@@ -77,7 +79,7 @@ class SummaryHeader(Static):
             self.speeds.append(float(speed or 0.0))
             self._sampled_at = second
         self.jobs_text = jobs_text
-        self.schedule_text = next_schedule_text(dashboard.get("next_schedule"))
+        self.schedule_text = next_schedule_text(dashboard.next_schedule)
         self.refresh_text()
 
     def watch_runner_text(self) -> None:
@@ -102,9 +104,9 @@ class SummaryHeader(Static):
 
         line2 = Text()
         level = 0 if width >= NARROW_BELOW else 1 if width >= TINY_BELOW else 2
-        for key, labels, style in COUNTS:
+        for count, labels, style in COUNTS:
             label = labels[level]
-            value = int(self._summary.get(key) or 0)
+            value = count(self._summary) if self._summary else 0
             if line2:
                 line2.append(" │ ", style="dim")
             line2.append(f"{label} ")

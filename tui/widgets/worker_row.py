@@ -2,39 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
+from catalogsync.ops.readmodels import WorkerView
 from tui.formatting import percent_text
 from tui.widgets.speed_graph import SpeedGraph
 from tui.widgets.updates import update_if_changed
 
 
-def worker_stats(worker: dict[str, Any]) -> Text:
+def worker_stats(worker: WorkerView) -> Text:
     """`3.2 MB/s  78%  15.6 / 20.0 MB  Artist - Song` (the song last, cut with an ellipsis)."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{worker.get('speed_text') or '-':>9}", style="bold")
-    text.append(f" {percent_text(worker.get('progress_percent')):>4}")
-    text.append(f"  {worker.get('bytes_text') or '-':<15}", style="dim")
-    text.append(f" {worker.get('display_text') or '-'}")
+    text.append(f"{worker.speed_text or '-':>9}", style="bold")
+    text.append(f" {percent_text(worker.progress_percent):>4}")
+    text.append(f"  {worker.bytes_text or '-':<15}", style="dim")
+    text.append(f" {worker.display_text or '-'}")
     return text
 
 
 class WorkerRow(Horizontal):
     """A worker's line; ``show`` updates it in place, its bars on the job's shared scale."""
 
-    def __init__(self, worker: dict[str, Any], scale: float = 0.0) -> None:
+    def __init__(self, worker: WorkerView, scale: float = 0.0) -> None:
         super().__init__(classes="worker-row")
-        self.worker_id = int(worker["id"])
+        self.worker_id = worker.id
         self._worker = worker
         self.scale = scale
 
     def compose(self) -> ComposeResult:
-        yield Label(Text(str(self._worker.get("worker_name") or "-")), classes="worker-name")
+        yield Label(Text(self._worker.worker_name or "-"), classes="worker-name")
         yield SpeedGraph(classes="worker-speed")
         yield Label(worker_stats(self._worker), classes="worker-stats")
 
@@ -46,14 +45,14 @@ class WorkerRow(Horizontal):
         """The speed samples drawn (a new list each tick)."""
         return self.query_one(SpeedGraph).samples
 
-    def show(self, worker: dict[str, Any], scale: float) -> None:
-        """Take a fresh worker dict from the read model and the job's speed scale."""
+    def show(self, worker: WorkerView, scale: float) -> None:
+        """Take a fresh worker from the read model and the job's speed scale."""
         self._worker, self.scale = worker, scale
         if not self.is_mounted:
             return
-        name = Text(str(worker.get("worker_name") or "-"))
+        name = Text(worker.worker_name or "-")
         update_if_changed(self.query_one(".worker-name", Label), name, layout=False)
-        self.query_one(SpeedGraph).show(list(worker.get("speed_samples") or []), scale)
+        self.query_one(SpeedGraph).show(list(worker.speed_samples), scale)
         update_if_changed(
             self.query_one(".worker-stats", Label), worker_stats(worker), layout=False
         )

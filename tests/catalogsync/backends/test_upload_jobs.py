@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -40,18 +41,18 @@ def _add_dav(service, server, password_env="DAV_TEST_PASSWORD"):
 def test_upload_to_webdav_then_a_second_run_uploads_nothing(library, webdav_server):
     service, songs = library
     _add_dav(service, webdav_server)
-    job = service.submit_job("upload_only", backend="dav")["job"]["id"]
+    job = service.submit_job("upload_only", backend="dav").id
     service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == "completed"
+    assert service.job_row(job).status == "completed"
     for n, body in enumerate(songs.values()):
         assert (webdav_server.root / "manifest" / "A" / f"S{n}.mp3").read_bytes() == body
     puts = len(webdav_server.faults.methods("PUT"))
     assert puts == 3
 
-    again = service.submit_job("upload_only", backend="dav")["job"]["id"]
+    again = service.submit_job("upload_only", backend="dav").id
     service.run_headless(until_idle=True)
-    assert service.job_row(again)["status"] == "completed"
-    assert service.job_detail(again)["stages"][0]["total_items"] == 0
+    assert service.job_row(again).status == "completed"
+    assert service.job_detail(again).stages[0].total_items == 0
     assert len(webdav_server.faults.methods("PUT")) == puts
 
 
@@ -61,10 +62,10 @@ def test_a_file_already_on_the_server_is_skipped_not_sent(library, webdav_server
     target = webdav_server.root / "manifest" / "A"
     target.mkdir(parents=True)
     (target / "S0.mp3").write_bytes(list(songs.values())[0])
-    job = service.submit_job("upload_only", backend="dav")["job"]["id"]
+    job = service.submit_job("upload_only", backend="dav").id
     service.run_headless(until_idle=True)
-    stage = service.job_detail(job)["stages"][0]
-    assert (stage["skipped_items"], stage["success_items"]) == (1, 2)
+    stage = service.job_detail(job).stages[0]
+    assert (stage.skipped_items, stage.success_items) == (1, 2)
     assert "/music/manifest/A/S0.mp3" not in webdav_server.faults.methods("PUT")
 
 
@@ -72,13 +73,13 @@ def test_insufficient_storage_pauses_the_job_with_an_event(library, webdav_serve
     service, _ = library
     _add_dav(service, webdav_server)
     webdav_server.faults.put_status = 507
-    job = service.submit_job("upload_only", backend="dav")["job"]["id"]
+    job = service.submit_job("upload_only", backend="dav").id
     service.run_headless(until_idle=True)
     row = service.job_row(job)
-    assert row["status"] == "paused"
-    events = [e["message"] for e in service.job_detail(job)["events"]]
+    assert row.status == "paused"
+    events = [e.message for e in service.job_detail(job).events]
     assert any("paused" in m and "dav" in m for m in events), events
-    items = service.ops.list_stage_items(service.job_detail(job)["stages"][0]["id"])
+    items = service.ops.list_stage_items(service.job_detail(job).stages[0].id)
     assert {i.status.value for i in items} == {"pending"}, "nothing is recorded as uploaded"
 
 
@@ -86,13 +87,13 @@ def test_a_truncating_server_is_caught_by_verification(library, webdav_server):
     service, _ = library
     _add_dav(service, webdav_server)
     webdav_server.faults.truncate_put_to = 1000
-    job = service.submit_job("upload_only", backend="dav")["job"]["id"]
+    job = service.submit_job("upload_only", backend="dav").id
     from unittest.mock import patch
 
     with patch("catalogsync.ops.runner.retry_delay", return_value=0.01):
         service.run_headless(until_idle=True)
-    assert service.job_row(job)["status"] == "failed"
-    items = service.ops.list_stage_items(service.job_detail(job)["stages"][0]["id"])
+    assert service.job_row(job).status == "failed"
+    items = service.ops.list_stage_items(service.job_detail(job).stages[0].id)
     assert {i.last_error_code for i in items} == {"verify_failed"}
     remote = service.catalog.list_library_files(service.catalog.get_backend("dav")["id"])
     assert remote == [], "a copy that failed verification is never recorded"
@@ -104,12 +105,12 @@ def test_wrong_password_pauses_with_one_clear_line_without_the_secret(
     service, _ = library
     monkeypatch.setenv("DAV_WRONG", "not-the-password")
     _add_dav(service, webdav_server, password_env="DAV_WRONG")
-    job = service.submit_job("upload_only", backend="dav")["job"]["id"]
+    job = service.submit_job("upload_only", backend="dav").id
     service.run_headless(until_idle=True)
     row = service.job_row(job)
-    assert row["status"] == "paused"
-    assert "401" in row["pause_reason"] and "\n" not in row["pause_reason"]
-    assert "not-the-password" not in json.dumps(service.job_detail(job))
+    assert row.status == "paused"
+    assert "401" in row.pause_reason and "\n" not in row.pause_reason
+    assert "not-the-password" not in json.dumps(dataclasses.asdict(service.job_detail(job)))
 
 
 def test_backends_test_command_probes_the_server(tmp_path, webdav_server, monkeypatch):

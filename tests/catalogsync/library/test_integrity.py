@@ -41,7 +41,7 @@ def write_json_playlist(path: Path, name: str, tracks: list[dict[str, object]]) 
 
 
 def run_download(service: Catalogsync, playlist_ids: list[int] | None = None) -> int:
-    job = service.submit_job("sync_download", playlist_ids=playlist_ids)["job"]["id"]
+    job = service.submit_job("sync_download", playlist_ids=playlist_ids).id
     service.run_headless(until_idle=True)
     return int(job)
 
@@ -117,17 +117,17 @@ def test_same_title_songs_from_nginx_each_land_intact_once(tmp_path, monkeypatch
         try:
             service.add_playlists([str(playlist)])
             job = run_download(service)
-            assert service.job_row(job)["status"] == "completed", service.job_detail(job)
+            assert service.job_row(job).status == "completed", service.job_detail(job)
             assert len(helpers) == processes - 1
             first = _assert_each_song_has_its_own_bytes(service, bodies)
 
             again = run_download(service)
-            assert service.job_row(again)["status"] == "completed"
+            assert service.job_row(again).status == "completed"
             assert recorded(service) == first, "a second run changes nothing"
             download = next(
-                s for s in service.job_detail(again)["stages"] if s["stage_type"] == "download"
+                s for s in service.job_detail(again).stages if s.stage_type == "download"
             )
-            assert download["total_items"] == 0
+            assert download.total_items == 0
         finally:
             service.close()
 
@@ -150,7 +150,7 @@ def test_same_bytes_for_two_songs_are_stored_once_and_both_recorded(tmp_path, ht
     try:
         service.add_playlists([str(playlist)])
         job = run_download(service)
-        assert service.job_row(job)["status"] == "completed"
+        assert service.job_row(job).status == "completed"
         records = recorded(service)
         assert len(records) == 2
         assert len({rel for rel, _ in records.values()}) == 1, "one file serves both songs"
@@ -208,7 +208,7 @@ def test_a_body_compressed_despite_identity_is_decoded(tmp_path, http_server, en
     )
     service, job = _one_song_job(tmp_path, url)
     try:
-        assert service.job_row(job)["status"] == "completed", service.job_detail(job)
+        assert service.job_row(job).status == "completed", service.job_detail(job)
         [(rel, data)] = recorded(service).values()
         assert data == body and rel.endswith(".mp3")
         assert http_server.requests()[0].headers["accept-encoding"] == "identity"
@@ -261,7 +261,7 @@ def test_a_body_that_is_not_audio_fails_the_song(
     url = http_server.route("/song.mp3", body=body, content_type=content_type)
     service, job = _one_song_job(tmp_path, url)
     try:
-        assert service.job_row(job)["status"] in ("failed", "completed_with_errors")
+        assert service.job_row(job).status in ("failed", "completed_with_errors")
         code, message = _failed_item(service, job)
         assert code == "not_audio"
         assert message.startswith(expected), message
@@ -287,7 +287,7 @@ def test_a_flac_served_as_mp3_is_saved_as_flac(tmp_path, http_server):
     url = http_server.route("/song.mp3", body=body)
     service, job = _one_song_job(tmp_path, url)
     try:
-        assert service.job_row(job)["status"] == "completed", service.job_detail(job)
+        assert service.job_row(job).status == "completed", service.job_detail(job)
         [(rel, data)] = recorded(service).values()
         assert rel.endswith("/Song.flac") and data == body
         ext = service.catalog._fetchone("SELECT ext FROM local_files")[0]
@@ -429,7 +429,7 @@ def test_a_bare_mpeg2_stream_without_id3_is_audio(tmp_path, http_server):
     url = http_server.route("/song", body=body)  # no extension in the URL either
     service, job = _one_song_job(tmp_path, url, title="Bare")
     try:
-        assert service.job_row(job)["status"] == "completed", service.job_detail(job)
+        assert service.job_row(job).status == "completed", service.job_detail(job)
         [(rel, data)] = recorded(service).values()
         assert rel.endswith(".mp3") and data == body
     finally:
@@ -451,7 +451,7 @@ def test_the_same_bytes_finishing_in_several_workers_at_once_are_stored_once(
     try:
         service.add_playlists([str(playlist)])
         job = run_download(service)
-        assert service.job_row(job)["status"] == "completed", service.job_detail(job)
+        assert service.job_row(job).status == "completed", service.job_detail(job)
         rows = service.catalog._fetchall("SELECT song_id, relative_path FROM local_files")
         assert len(rows) == 6 and len({r["relative_path"] for r in rows}) == 1
         files = [p for p in service.settings.library_root.rglob("*") if p.is_file()
@@ -484,14 +484,14 @@ def test_a_song_that_changed_on_the_server_during_a_pause_is_fetched_whole(tmp_p
         service.settings.library.write_tags = False
         try:
             service.add_playlists([str(playlist)])
-            job = service.submit_job("sync_download")["job"]["id"]
+            job = service.submit_job("sync_download").id
             assert service.start_runner_thread()
             assert wait_for(
-                lambda: any((w["downloaded_bytes"] or 0) > 100_000
-                            for w in service.job_detail(job)["workers"])
+                lambda: any((w.downloaded_bytes or 0) > 100_000
+                            for w in service.job_detail(job).workers)
             )
             service.command(job, CommandType.PAUSE)
-            assert wait_for(lambda: service.job_row(job)["status"] == "paused", timeout=10)
+            assert wait_for(lambda: service.job_row(job).status == "paused", timeout=10)
             [part] = list(service.settings.library_root.rglob("*.part"))
             assert 0 < part.stat().st_size < len(first)
             # The file changes on the server (same size, new bytes, a new mtime: new ETag).
@@ -499,7 +499,7 @@ def test_a_song_that_changed_on_the_server_during_a_pause_is_fetched_whole(tmp_p
             later = time.time() + 5
             os.utime(song, (later, later))
             service.command(job, CommandType.RESUME)
-            assert wait_for(lambda: service.job_row(job)["status"] == "completed", timeout=60)
+            assert wait_for(lambda: service.job_row(job).status == "completed", timeout=60)
         finally:
             service.stop_runner()
         try:

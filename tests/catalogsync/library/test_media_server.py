@@ -61,9 +61,9 @@ def test_mpd_reads_the_tags_and_the_playlist_files(tmp_path, http_server):
     service = Catalogsync.open(home=str(tmp_path / "home"))
     try:
         service.add_playlists([str(playlist)])
-        job = service.submit_job("sync_download")["job"]["id"]
+        job = service.submit_job("sync_download").id
         service.run_headless(until_idle=True)
-        assert service.job_row(job)["status"] == "completed", service.ops._fetchall(
+        assert service.job_row(job).status == "completed", service.ops._fetchall(
             "SELECT last_error FROM job_items WHERE status = 'failed'")[0][0]
         root = service.settings.library_root
     finally:

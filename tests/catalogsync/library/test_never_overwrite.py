@@ -30,12 +30,12 @@ def test_a_file_put_at_the_reserved_name_during_the_download_is_kept(tmp_path, h
     try:
         service.settings.library.write_tags = False
         service.add_playlists([str(playlist)])
-        job = service.submit_job("sync_download")["job"]["id"]
+        job = service.submit_job("sync_download").id
         helper = threading.Thread(target=copy_in_by_hand)
         helper.start()
         service.run_headless(until_idle=True)
         helper.join(timeout=30)
-        assert service.job_row(job)["status"] == "completed"
+        assert service.job_row(job).status == "completed"
         assert theirs, "the download was seen in progress"
         assert (root / theirs[0]).read_bytes() == b"the user's own recording"
         [record] = service.catalog.list_library_files(service.catalog.default_backend()["id"])

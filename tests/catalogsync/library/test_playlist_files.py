@@ -59,7 +59,7 @@ def test_each_wanted_playlist_gets_an_ordered_m3u8_that_follows_syncs(service, h
     content, files = _read(m3u8)
     assert [t.name for t in content.tracks] == ["D", "B", "C"]
     assert all(f.is_file() for f in files)
-    events = [e["message"] for e in service.job_detail(2)["events"]]
+    events = [e.message for e in service.job_detail(2).events]
     assert any("playlist files: wrote 1" in m for m in events)
 
 
@@ -141,11 +141,11 @@ def test_a_playlist_file_that_cannot_be_written_is_an_event_not_a_failed_job(
     root = service.settings.library_root
     root.mkdir(parents=True, exist_ok=True)
     (root / "Playlists").write_text("a file where the folder should be")
-    job = service.submit_job("sync_download")["job"]["id"]
+    job = service.submit_job("sync_download").id
     service.run_headless(until_idle=True)
     detail = service.job_detail(job)
-    assert detail["job"]["status"] == "completed"
-    assert any(e["message"].startswith("playlist files not written:") for e in detail["events"])
+    assert detail.job.status == "completed"
+    assert any(e.message.startswith("playlist files not written:") for e in detail.events)
     assert (root / "Playlists").read_text() == "a file where the folder should be"
 
 

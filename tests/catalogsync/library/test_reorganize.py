@@ -76,7 +76,7 @@ def test_two_songs_that_render_to_one_path_get_a_numbered_name(tmp_path, http_se
 def test_reorganize_refuses_while_a_job_runs(tmp_path, http_server):
     home = tmp_path / "home"
     service = build_library(home, http_server, 1)
-    job = service.submit_job("sync_only")["job"]["id"]
+    job = service.submit_job("sync_only").id
     service.ops._conn().execute("UPDATE job_runs SET status = 'running' WHERE id = ?", (job,))
     service.close()
     code, _, err = run_cli(home, "library", "reorganize")

@@ -25,7 +25,7 @@ def test_disk_full_while_tagging_pauses_and_records_nothing(tmp_path, http_serve
     service = open_service(tmp_path / "home")
     try:
         service.add_playlists([str(playlist)])
-        job = service.submit_job("sync_download")["job"]["id"]
+        job = service.submit_job("sync_download").id
 
         def save_then_disk_full(self, *args, **kwargs):
             # mutagen moves the audio to make room for the tag: cut short by ENOSPC.
@@ -44,12 +44,12 @@ def test_disk_full_while_tagging_pauses_and_records_nothing(tmp_path, http_serve
         root = service.settings.library_root
         assert service.catalog.list_library_files(service.catalog.default_backend()["id"]) == []
         row = service.job_row(job)
-        assert row["status"] == "paused", [e["message"] for e in service.job_detail(job)["events"]]
-        assert "no space left" in row["pause_reason"]
+        assert row.status == "paused", [e.message for e in service.job_detail(job).events]
+        assert "no space left" in row.pause_reason
 
         service.command(job, CommandType.RESUME)
         service.run_headless(until_idle=True)
-        assert service.job_row(job)["status"] == "completed"
+        assert service.job_row(job).status == "completed"
         [record] = service.catalog.list_library_files(service.catalog.default_backend()["id"])
         assert (root / record["relative_path"]).stat().st_size > len(body), "tagged in full"
         assert service.catalog.library_invariant_violations() == []
@@ -68,7 +68,7 @@ def test_a_tagger_that_fails_after_changing_the_file_records_nothing(tmp_path, h
     try:
         service.settings.download.max_attempts = 1
         service.add_playlists([str(playlist)])
-        job = service.submit_job("sync_download")["job"]["id"]
+        job = service.submit_job("sync_download").id
 
         def save_half_then_fail(self, *args, **kwargs):
             with open(self.filename, "r+b") as fh:
@@ -82,7 +82,7 @@ def test_a_tagger_that_fails_after_changing_the_file_records_nothing(tmp_path, h
             "SELECT last_error_code FROM job_items WHERE status = 'failed'"
         )
         assert [r[0] for r in failed] == ["tags_failed"]
-        assert service.job_row(job)["status"] == "failed", "its only song failed"
+        assert service.job_row(job).status == "failed", "its only song failed"
         root = service.settings.library_root
         assert [p for p in root.rglob("*") if p.is_file() and p.suffix != ".m3u8"] == []
     finally:

@@ -66,12 +66,12 @@ def test_library_verify_is_a_job_type_offered_by_the_new_job_dialog(tmp_path, ht
     service = build_library(home, http_server, 2)
     root = service.settings.library_root
     (root / song_files(root)[0]).unlink()
-    job = service.submit_job("library_verify")["job"]
-    assert job["display_name"] == "Verify Library"
+    job = service.submit_job("library_verify")
+    assert job.display_name == "Verify Library"
     service.run_headless(until_idle=True)
-    detail = service.job_detail(job["id"])
-    assert detail["job"]["status"] == "completed"
-    messages = [e["message"] for e in detail["events"]]
+    detail = service.job_detail(job.id)
+    assert detail.job.status == "completed"
+    messages = [e.message for e in detail.events]
     assert any(m.startswith("verify: 2 files checked, 1 ok, 1 missing") for m in messages)
     assert len(service.catalog.songs_to_download([1])) == 1
     service.close()

@@ -704,9 +704,9 @@ def test_sync_download_end_to_end_refreshes_an_expired_url(
         assert [(a.platform, a.name) for a in added] == [
             ("netease", "NetEase Cloud Music playlist 24381616")
         ]
-        job = service.submit_job("sync_download")["job"]["id"]
+        job = service.submit_job("sync_download").id
         service.make_runner().run_forever(until_idle=True)
-        assert service.job_row(job)["status"] == "completed", service.job_detail(job)
+        assert service.job_row(job).status == "completed", service.job_detail(job)
         files = [p for p in service.settings.library_root.rglob("*") if p.is_file()]
         assert [p.relative_to(service.settings.library_root).as_posix() for p in files] == [
             "netease/Singer A/Signed Song.mp3"

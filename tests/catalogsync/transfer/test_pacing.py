@@ -158,9 +158,9 @@ def test_the_worker_row_shows_the_cooldown(repo):
     progress.start("Song / Artist")
     progress.on_wait(41.2)
     row = repo.list_job_workers(job)[0]
-    assert serialize_worker(row)["display_text"] == "cooldown 42 s · Song / Artist"
+    assert serialize_worker(row).display_text == "cooldown 42 s · Song / Artist"
     progress.on_wait(0.0)
-    assert serialize_worker(repo.list_job_workers(job)[0])["display_text"] == "Song / Artist"
+    assert serialize_worker(repo.list_job_workers(job)[0]).display_text == "Song / Artist"
 
 
 def test_a_job_through_the_runner_waits_out_a_429_and_completes(http_server, tmp_path):
@@ -176,9 +176,9 @@ def test_a_job_through_the_runner_waits_out_a_429_and_completes(http_server, tmp
     try:
         path = write_m3u(tmp_path / "p.m3u", [("A", f"S{n}", u) for n, u in enumerate(urls)])
         playlist = service.add_playlists([str(path)])[0].id
-        job = service.submit_job("sync_download", playlist_ids=[playlist])["job"]["id"]
+        job = service.submit_job("sync_download", playlist_ids=[playlist]).id
         service.run_headless(until_idle=True)
-        assert service.job_row(job)["status"] == "completed"
+        assert service.job_row(job).status == "completed"
         events = [e["message"] for e in service.ops.list_events() if e["event_type"] == "cooldown"]
     finally:
         service.close()
