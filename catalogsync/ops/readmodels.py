@@ -10,9 +10,23 @@ tests/catalogsync/test_json_golden.py). ``job_run_id`` keeps the JSON's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .models import CommandType, JobStatus, StageStatus
+
+R = TypeVar("R")
+
+
+def assemble(cls: type[R], values: dict[str, Any]) -> R:
+    """A read model from a value for every one of its fields, without the generated
+    ``__init__``: a frozen dataclass sets each field through ``object.__setattr__``, which
+    made a 30-field task row cost 7.7 us instead of 1.1 us, and a read builds 50 of them.
+    For the per-row models only (``TaskRow``, ``WorkerView``: no ``slots``, so they have
+    a ``__dict__``); tests check every field is set and nothing else.
+    """
+    model = object.__new__(cls)
+    model.__dict__.update(values)
+    return model
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +40,7 @@ class JobFacts:
     scope_summary: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskRow:
     """One task-center row: the seed's fields plus what the TUI needs."""
 
@@ -62,7 +76,7 @@ class TaskRow:
     ended_at: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WorkerView:
     """A worker with its display texts (`3.0 MB/s`, `10.0 / 20.0 MB`) and speed samples."""
 
