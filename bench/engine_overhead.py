@@ -41,7 +41,7 @@ from typing import Any
 from unittest.mock import patch
 
 GOAL_MS = 20.0
-PATCH_DOWNLOAD = "catalogsync.ops.executors.DownloadStageExecutor.process_item"
+PATCH_DOWNLOAD = "catalogsync.ops.stages.download.DownloadStageExecutor.process_item"
 # Bump when the generated data changes shape, so cached databases are rebuilt.
 GENERATOR_VERSION = 1
 
@@ -778,7 +778,7 @@ def read_model_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def _noop_process_item(executor: Any, item_id: int, worker_name: str, *, already_claimed=False):
     """What the real download executor does once a file is in place, without the file."""
-    from catalogsync.ops.executors import ItemDone
+    from catalogsync.ops.stages import ItemDone
 
     return ItemDone({"noop": True})
 

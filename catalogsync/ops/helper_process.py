@@ -184,7 +184,8 @@ def _write(out: IO[str], lock: threading.Lock, message: dict[str, Any]) -> None:
 def main() -> int:
     """Run one assignment from stdin; exit 0 after ``done`` (the runner checks both)."""
     from catalogsync.ops.repository import OpsRepository
-    from catalogsync.ops.runner import JobContext, OpsRunner, StopReason
+    from catalogsync.ops.context import JobContext, StopReason
+    from catalogsync.ops.runner import OpsRunner
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     line = sys.stdin.readline()

@@ -31,57 +31,20 @@ from catalogsync.library.lock import library_is_busy
 from catalogsync.library.playlists import after_stage
 from catalogsync.transfer.durability import verify_unsynced_files
 
-from . import executors
+from . import stages
+from .context import JobContext, StopReason
 from .helper_process import HELPER_MIN_ITEMS, HelperProcess, helper_groups
 from .jobdefs import DOWNLOAD_LANE, job_lane_type
 from .lease import RunnerLease
 from .models import ItemStatus, JobItem, JobStatus, StageStatus
 from .repository import CommandOutcome, OpsRepository
+from .shared import SharedResources
 from .unattended import RunnerHooks
 
 log = logging.getLogger("catalogsync.runner")
 
 RETRY_BACKOFF_BASE = 2.0
 RETRY_BACKOFF_MAX = 300.0
-
-
-class StopReason:
-    PAUSE = "pause"
-    CANCEL = "cancel"
-    SHUTDOWN = "shutdown"
-    STORAGE = "storage"
-
-
-class JobContext:
-    """What a running job's workers share: its stop flag and why it was raised."""
-
-    def __init__(self, job_id: int) -> None:
-        self.job_id = job_id
-        self._stop = threading.Event()
-        self.reason: str | None = None
-        self.message: str | None = None
-        self._lock = threading.Lock()
-
-    def stop(self, reason: str, message: str | None = None) -> None:
-        with self._lock:
-            # A cancel or shutdown outranks a pause; the first storage message is kept.
-            order = [StopReason.PAUSE, StopReason.STORAGE, StopReason.CANCEL, StopReason.SHUTDOWN]
-            if self.reason is None or order.index(reason) > order.index(self.reason):
-                self.reason = reason
-                self.message = message
-            self._stop.set()
-
-    def clear(self) -> None:
-        with self._lock:
-            self.reason = None
-            self.message = None
-            self._stop.clear()
-
-    def should_stop(self) -> bool:
-        return self._stop.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        return self._stop.wait(seconds)
 
 
 def retry_delay(attempts: int) -> float:
@@ -119,7 +82,7 @@ class OpsRunner:
         self._stopping = threading.Event()
         self._holding = threading.Event()
         self.on_event = on_event
-        self.shared = executors.SharedResources.build(settings, self.catalog, repository)
+        self.shared = SharedResources.build(settings, self.catalog, repository)
         self._helpers: dict[int, HelperProcess] = {}
         self._helpers_failed = False
         self.hooks: RunnerHooks | None = None  # schedules, sd_notify, notifications
@@ -458,8 +421,8 @@ class OpsRunner:
                 self.repository.set_stage_status(stage.id, StageStatus.PENDING)
         return True
 
-    def _executor(self, job: Any, stage: Any, ctx: JobContext) -> executors.StageExecutor:
-        return executors.make_executor(
+    def _executor(self, job: Any, stage: Any, ctx: JobContext) -> stages.StageExecutor:
+        return stages.make_executor(
             stage.stage_type,
             ops_repo=self.repository,
             catalog_repo=self.catalog,
@@ -496,7 +459,7 @@ class OpsRunner:
             executor.close()
 
     def _run_stage_items(
-        self, job: Any, stage: Any, executor: executors.StageExecutor, ctx: JobContext
+        self, job: Any, stage: Any, executor: stages.StageExecutor, ctx: JobContext
     ) -> None:
         stage_id = stage.id
         if not stage.planned:
@@ -544,7 +507,7 @@ class OpsRunner:
 
     def _run_workers(
         self,
-        executor: executors.StageExecutor,
+        executor: stages.StageExecutor,
         stage_id: int,
         names: list[str],
         ctx: JobContext,
@@ -578,7 +541,7 @@ class OpsRunner:
 
     # -- helper processes ----------------------------------------------------
 
-    def _helper_processes(self, executor: executors.StageExecutor, stage_id: int) -> int:
+    def _helper_processes(self, executor: stages.StageExecutor, stage_id: int) -> int:
         """How many processes this stage's workers run in (1 = only this one)."""
         settings = self.settings
         if (
@@ -610,7 +573,7 @@ class OpsRunner:
         helper: HelperProcess,
         job_id: int,
         stage_id: int,
-        executor: executors.StageExecutor,
+        executor: stages.StageExecutor,
         ctx: JobContext,
     ) -> None:
         """Wait for a helper; if it died, its items go back with a retry (attempts bound it)."""
@@ -649,7 +612,7 @@ class OpsRunner:
             return list(self._helpers)
 
     def _worker_loop(
-        self, executor: executors.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
+        self, executor: stages.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
     ) -> None:
         try:
             self._worker_items(executor, stage_id, worker_name, ctx)
@@ -660,7 +623,7 @@ class OpsRunner:
             ctx.stop(StopReason.SHUTDOWN, "database fault")
 
     def _worker_items(
-        self, executor: executors.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
+        self, executor: stages.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
     ) -> None:
         job_id = ctx.job_id
         item: JobItem | None = None
@@ -695,12 +658,12 @@ class OpsRunner:
 
     def _process(
         self,
-        executor: executors.StageExecutor,
+        executor: stages.StageExecutor,
         item_id: int,
         attempts: int,
         worker_name: str,
         ctx: JobContext,
-    ) -> executors.ItemDone | None:
+    ) -> stages.ItemDone | None:
         """Run one claimed item; an ``ItemDone`` is for the caller to mark succeeded."""
         max_attempts = executor.max_attempts()
         try:
@@ -741,7 +704,7 @@ class OpsRunner:
                 max_attempts=max_attempts,
             )
             return None
-        if isinstance(done, executors.ItemDone):
+        if isinstance(done, stages.ItemDone):
             return done
         item = self.repository.get_item(item_id)
         if item is not None and item.status == ItemStatus.RUNNING:

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from catalogsync.catalog.repository import CatalogRepository
     from catalogsync.config import Settings
 
-    from .executors import SharedResources
     from .repository import OpsRepository
+    from .shared import SharedResources
 
 log = logging.getLogger("catalogsync.runner")
 PURGE_EVERY_SECONDS = 6 * 3600

@@ -13,8 +13,8 @@ from catalogsync.ops.jobdefs import DOWNLOAD_LANE, GENERAL_LANE, job_lane_type
 from catalogsync.ops.models import CommandType, ItemStatus, JobStatus
 from catalogsync.ops.runner import OpsRunner
 
-PATCH_DOWNLOAD = "catalogsync.ops.executors.DownloadStageExecutor.process_item"
-PATCH_SYNC = "catalogsync.ops.executors.SyncStageExecutor.process_item"
+PATCH_DOWNLOAD = "catalogsync.ops.stages.download.DownloadStageExecutor.process_item"
+PATCH_SYNC = "catalogsync.ops.stages.sync.SyncStageExecutor.process_item"
 
 
 def _seed_stage_item(repo, *, job_id: int, stage_type: str, item_key: str) -> int:
@@ -404,9 +404,9 @@ def test_holding_new_jobs_lets_running_ones_finish_and_starts_nothing(repo, runn
 def test_an_item_claimed_with_a_success_is_released_when_a_stop_follows(repo, runner):
     """ItemDone: the runner marks it and claims the next in one go; a pause right then
     must leave the new claim pending, not running."""
-    from catalogsync.ops.executors import ItemDone
+    from catalogsync.ops.stages import ItemDone
     from catalogsync.ops.repository import OpsRepository
-    from catalogsync.ops.runner import StopReason
+    from catalogsync.ops.context import StopReason
 
     job = repo.create_job("download_only")
     stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
@@ -434,7 +434,7 @@ def test_an_item_claimed_with_a_success_is_released_when_a_stop_follows(repo, ru
         patch(PATCH_DOWNLOAD, new=done),
         patch.object(OpsRepository, "succeed_and_claim_next", then_pause),
         patch(
-            "catalogsync.ops.executors.DownloadStageExecutor.worker_count", return_value=1
+            "catalogsync.ops.stages.download.DownloadStageExecutor.worker_count", return_value=1
         ),
     ):
         stop, thread = _run_loop_in_background(runner)

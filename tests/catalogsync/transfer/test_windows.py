@@ -12,7 +12,7 @@ from catalogsync import clock
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import BandwidthWindow, load_settings
 from catalogsync.errors import ConfigError
-from catalogsync.ops.executors import SharedResources
+from catalogsync.ops.shared import SharedResources
 from catalogsync.ops.unattended import RunnerHooks
 from catalogsync.providers.base import DownloadSpec
 from catalogsync.transfer.http import HttpDownloader

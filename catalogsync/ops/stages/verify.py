@@ -7,7 +7,7 @@ from typing import Any
 from catalogsync.library.playlists import refresh_playlist_files
 from catalogsync.library.verify import verify_library
 
-from .executors import StageExecutor
+from .base import StageExecutor
 
 
 class VerifyStageExecutor(StageExecutor):
