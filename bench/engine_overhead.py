@@ -7,7 +7,7 @@ Goal: median and p95 under 20 ms each.
 
 Part 2 pushes N no-op items through the real ``OpsRunner`` (one ``download_only`` job whose
 download stage holds N pending items; ``DownloadStageExecutor.process_item`` is patched to
-return ``ItemDone`` at once, as the real one does when a file is in place, so the runner
+return ``Succeeded`` at once, as the real one does when a file is in place, so the runner
 marks the item and claims the next in one transaction; 4 download workers) and N no-op tasks through huey's
 ``SqliteHuey`` (file-backed, ``Consumer(workers=4, worker_type="thread")``). Both queues are
 filled before the clock starts; the clock stops when the job is completed / when every
@@ -776,11 +776,11 @@ def read_model_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 # -- part 2: no-op items through the runner vs huey --------------------------------
 
 
-def _noop_process_item(executor: Any, item_id: int, worker_name: str, *, already_claimed=False):
+def _noop_process_item(executor: Any, item: Any, worker_name: str) -> Any:
     """What the real download executor does once a file is in place, without the file."""
-    from catalogsync.ops.stages import ItemDone
+    from catalogsync.ops.stages.base import Succeeded
 
-    return ItemDone({"noop": True})
+    return Succeeded({"noop": True})
 
 
 def engine_throughput(n: int, workers: int, *, profile: bool, top: int) -> float:
@@ -789,6 +789,7 @@ def engine_throughput(n: int, workers: int, *, profile: bool, top: int) -> float
     from catalogsync.ops import runner as runner_module
     from catalogsync.ops.models import JobStatus
     from catalogsync.ops.repository import OpsRepository
+    from catalogsync.ops.workers import StageWorkers
 
     home = Path(tempfile.mkdtemp(prefix="cs-bench-engine-"))
     repo = None
@@ -832,7 +833,7 @@ def engine_throughput(n: int, workers: int, *, profile: bool, top: int) -> float
             on_event=on_event,
         )
         profiles: list[cProfile.Profile] = []
-        real_loop = runner_module.OpsRunner._worker_loop
+        real_loop = StageWorkers.work
 
         def profiled_loop(self: Any, *a: Any, **kw: Any) -> None:
             prof = cProfile.Profile()
@@ -846,7 +847,7 @@ def engine_throughput(n: int, workers: int, *, profile: bool, top: int) -> float
         os.sync()  # untimed: earlier runs' dirty pages are not this run's cost
         with patch(PATCH_DOWNLOAD, new=_noop_process_item):
             if profile:
-                with patch.object(runner_module.OpsRunner, "_worker_loop", profiled_loop):
+                with patch.object(StageWorkers, "work", profiled_loop):
                     started = time.perf_counter()
                     runner.run_forever(until_idle=True)
             else:

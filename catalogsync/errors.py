@@ -66,7 +66,15 @@ class TransferError(CatalogsyncError):
         self.permanent = permanent
 
 
-class TransferStopped(CatalogsyncError):
+class CatalogsyncSignal(Exception):
+    """Base of signals: control flow between our layers, never an error shown to a user.
+
+    Deliberately not a ``CatalogsyncError``, so an ``except CatalogsyncError`` meant for
+    user errors never swallows one.
+    """
+
+
+class TransferStopped(CatalogsyncSignal):
     """A transfer stopped at a chunk boundary because its job was paused or canceled."""
 
 

@@ -390,7 +390,8 @@ class Catalogsync:
 
     def make_runner(self, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OpsRunner:
         """Take the lease (LeaseHeldError if a live runner has it), recover, build a runner."""
-        from catalogsync.ops.runner import OpsRunner, recover_on_start
+        from catalogsync.ops.recovery import recover_on_start
+        from catalogsync.ops.runner import OpsRunner
         from catalogsync.transfer.wire import BadURL, check_proxy_environment
 
         try:

@@ -377,6 +377,19 @@ class CatalogRepository(SqliteStore):
         )
         return int(row[0])
 
+    def has_same_content(
+        self, backend_id: int, source_sha256: str, song_id: int, exists: Callable[[str], bool]
+    ) -> bool:
+        """True when another song's file on this backend, on disk, holds these bytes (a read)."""
+        return any(
+            exists(str(row[0]))
+            for row in self._fetchall(
+                "SELECT relative_path FROM local_files WHERE backend_id = ? "
+                "AND source_sha256 = ? AND song_id != ? ORDER BY id",
+                (int(backend_id), source_sha256, int(song_id)),
+            )
+        )
+
     def share_same_content(
         self,
         *,
@@ -617,6 +630,13 @@ class CatalogRepository(SqliteStore):
                 (int(song_id), int(item_id), clock.now_text()),
             )
             return True
+
+    def holds_download(self, song_id: int, item_id: int) -> bool:
+        """True when this job item holds the song's download claim (a read)."""
+        row = self._fetchone(
+            "SELECT item_id FROM download_claims WHERE song_id = ?", (int(song_id),)
+        )
+        return row is not None and int(row[0]) == int(item_id)
 
     def release_download(self, song_id: int, item_id: int) -> None:
         with self._connection() as conn:

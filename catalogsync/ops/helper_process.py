@@ -1,11 +1,13 @@
-"""Download workers in a helper process, so a stage of many small files uses two cores.
+"""The runner's side of a download helper process: start it, talk to it, see how it ended.
+
+The helper's own side is ``ops/helper_main.py``. Why helpers exist:
 
 A Python process runs Python code on one core at a time (the GIL). Downloading a small
 file is mostly Python (HTTP, SQLite, paths), so the workers of one process can queue
 for the GIL while the machine's other cores idle. With ``[download] processes = 2`` (off
 by default: on 2 cores one process measured faster) a download stage with many items
 runs some of its workers in helper processes: each is a fresh
-interpreter (``python -m catalogsync.ops.helper_process``) with its own SQLite
+interpreter (``python -m catalogsync.ops.helper_main``) with its own SQLite
 connections, HTTP connections and flusher, claiming items from the same database as the
 runner's own workers. Items are claimed one at a time, so a helper that starts late or
 runs slower simply takes fewer.
@@ -37,7 +39,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import catalogsync
 from catalogsync.config import Settings
@@ -46,6 +48,21 @@ log = logging.getLogger("catalogsync.helper")
 
 # Below this many pending items a helper's start-up (~0.25 s of imports) buys nothing.
 HELPER_MIN_ITEMS = 64
+
+
+def helper_process_count(settings: Settings | None, stage_type: str, pending: int) -> int:
+    """How many processes a stage's workers run in (1 = only the runner's)."""
+    if (
+        settings is None
+        or stage_type != "download"
+        or settings.download.processes < 2
+        or settings.download.max_bytes_per_sec  # one token bucket lives in one process
+        or settings.unattended.download_limits  # and so do bandwidth windows
+        or settings.unattended.platforms  # and the pacing that cooldowns share
+        or pending < HELPER_MIN_ITEMS
+    ):
+        return 1
+    return min(settings.download.processes, os.cpu_count() or 1)
 
 
 def helper_groups(names: list[str], processes: int) -> list[list[str]]:
@@ -79,7 +96,7 @@ class HelperProcess:
         # Its own session: a Ctrl-C in the runner's terminal reaches the runner, which
         # stops the helper in order (items released), instead of killing it mid-write.
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__],
+            [sys.executable, "-m", "catalogsync.ops.helper_main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -170,62 +187,3 @@ class HelperProcess:
         last = f": {self._stderr[-1]}" if self._stderr else ""
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         return f"download helper process {self.pid} {how}{last}"
-
-
-# -- the helper's side ---------------------------------------------------------------------
-
-
-def _write(out: IO[str], lock: threading.Lock, message: dict[str, Any]) -> None:
-    with lock:
-        out.write(json.dumps(message) + "\n")
-        out.flush()
-
-
-def main() -> int:
-    """Run one assignment from stdin; exit 0 after ``done`` (the runner checks both)."""
-    from catalogsync.ops.repository import OpsRepository
-    from catalogsync.ops.context import JobContext, StopReason
-    from catalogsync.ops.runner import OpsRunner
-
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
-    line = sys.stdin.readline()
-    if not line.strip():
-        return 0
-    spec = json.loads(line)
-    settings: Settings = pickle.loads(base64.b64decode(spec["settings"]))
-    out_lock = threading.Lock()
-
-    class HelperContext(JobContext):
-        """A stop raised by this helper's own workers is reported to the runner."""
-
-        def stop(self, reason: str, message: str | None = None) -> None:
-            super().stop(reason, message)
-            _write(sys.stdout, out_lock, {"stop": reason, "message": message})
-
-        def stop_from_runner(self, reason: str, message: str | None) -> None:
-            super().stop(reason, message)
-
-    ctx = HelperContext(int(spec["job_id"]))
-
-    def listen() -> None:
-        for command in sys.stdin:
-            try:
-                message = json.loads(command)
-            except ValueError:
-                continue
-            if message.get("stop"):
-                ctx.stop_from_runner(str(message["stop"]), message.get("message"))
-        ctx.stop_from_runner(StopReason.SHUTDOWN, "the runner went away")
-
-    threading.Thread(target=listen, name="helper-listen", daemon=True).start()
-    runner = OpsRunner(OpsRepository(spec["db_path"]), settings=settings)
-    try:
-        runner.run_stage_workers(int(spec["stage_id"]), list(spec["workers"]), ctx)
-    finally:
-        runner.shared.close()  # every file it downloaded is fsynced and stamped
-    _write(sys.stdout, out_lock, {"done": True})
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

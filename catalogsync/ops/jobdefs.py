@@ -1,7 +1,13 @@
-"""Job types: their stage sequences, lanes and display names, in one place."""
+"""Stage types and job types: item kinds, stage sequences, lanes and names, in one place.
+
+Adding a stage type: its ``StageDef`` here (and the job types that run it), one module
+under ``ops/stages/`` registered in ``STAGES``, and its tests. The read models and the
+TUI read stage order, item kinds and what a job is scoped by from here.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +28,28 @@ class JobType(StrEnum):
     LIBRARY_VERIFY = "library_verify"
 
 
+@dataclass(frozen=True)
+class StageDef:
+    """One stage type: what its items are, what they are called, what scopes a job of it."""
+
+    item_type: str  # job_items.item_type of its items
+    unit: str  # what its items are called in progress text (`12 / 40 songs`)
+    inputs: frozenset[str]  # what a job of it takes: "playlists", "sources", "backend"
+
+
+STAGE_DEFS: dict[str, StageDef] = {
+    "collect": StageDef("source_collect", "sources", frozenset({"sources"})),
+    "sync": StageDef("playlist_sync", "playlists", frozenset({"playlists", "sources"})),
+    "download": StageDef("song_download", "songs", frozenset({"playlists"})),
+    "upload": StageDef("file_upload", "files", frozenset({"playlists", "backend"})),
+    "verify": StageDef("library_verify", "libraries", frozenset()),
+}
+# The order stages are shown in (each job type runs its own sequence of them).
+STAGE_ORDER = tuple(STAGE_DEFS)
+DOWNLOAD_ITEM_TYPE = STAGE_DEFS["download"].item_type
+# What a stage's items are called in progress text (`12 / 40 songs`).
+STAGE_UNITS = {name: stage.unit for name, stage in STAGE_DEFS.items()}
+
 JOB_STAGE_SEQUENCES: dict[str, list[str]] = {
     JobType.CATALOG_SYNC.value: ["collect", "sync", "download"],
     JobType.COLLECT_ONLY.value: ["collect"],
@@ -35,15 +63,16 @@ JOB_STAGE_SEQUENCES: dict[str, list[str]] = {
 JOB_TYPES = tuple(JOB_STAGE_SEQUENCES)
 DOWNLOAD_LANE_JOB_TYPES = tuple(t for t, s in JOB_STAGE_SEQUENCES.items() if "download" in s)
 
-# What a stage's items are called in progress text (`12 / 40 songs`).
-STAGE_UNITS = {
-    "collect": "sources", "sync": "playlists", "download": "songs", "upload": "files",
-    "verify": "libraries",
-}  # fmt: skip
-
 
 def job_has_stage(job_type: str, stage_type: str) -> bool:
     return stage_type in JOB_STAGE_SEQUENCES.get(str(job_type), [])
+
+
+def job_inputs(job_type: str) -> frozenset[str]:
+    """What a job of this type can be scoped by or needs: "playlists", "sources", "backend"."""
+    return frozenset().union(
+        *(STAGE_DEFS[s].inputs for s in JOB_STAGE_SEQUENCES.get(str(job_type), []))
+    )
 
 
 def job_lane_type(job_type: str) -> str:

@@ -8,7 +8,6 @@ workers. Pause and cancel reach a running item through a per-job stop flag.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -16,41 +15,27 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from catalogsync import clock
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import Settings
 from catalogsync.db import database_error, is_storage_fault
 from catalogsync.errors import (
     CatalogsyncError,
-    StorageFullError,
-    StorageUnavailableError,
-    TransferError,
     TransferStopped,
 )
-from catalogsync.library.lock import library_is_busy
 from catalogsync.library.playlists import after_stage
-from catalogsync.transfer.durability import verify_unsynced_files
 
 from . import stages
 from .context import JobContext, StopReason
-from .helper_process import HELPER_MIN_ITEMS, HelperProcess, helper_groups
+from .helper_process import HelperProcess, helper_groups, helper_process_count
 from .jobdefs import DOWNLOAD_LANE, job_lane_type
 from .lease import RunnerLease
-from .models import ItemStatus, JobItem, JobStatus, StageStatus
+from .models import JobStatus, StageStatus
 from .repository import CommandOutcome, OpsRepository
 from .shared import SharedResources
 from .unattended import RunnerHooks
+from .workers import FailureKind, StageWorkers, classify, fail_items_of_lost_workers
 
 log = logging.getLogger("catalogsync.runner")
-
-RETRY_BACKOFF_BASE = 2.0
-RETRY_BACKOFF_MAX = 300.0
-
-
-def retry_delay(attempts: int) -> float:
-    """Exponential backoff for an item's next try: 2, 4, 8 ... seconds, capped."""
-    return min(RETRY_BACKOFF_BASE ** max(attempts, 1), RETRY_BACKOFF_MAX)
-
 
 class OpsRunner:
     """Runs queued jobs: one download-class lane and one general lane."""
@@ -66,7 +51,8 @@ class OpsRunner:
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.repository = repository
-        self.catalog = CatalogRepository(repository.db_path)
+        # One connection per thread for both: a worker settles an item across them at once.
+        self.catalog = CatalogRepository(repository.db_path, share_with=repository)
         self.settings = settings
         self.sleep_seconds = max(float(sleep_seconds), 0.005)
         self.download_lane_concurrency = max(int(download_lane_concurrency), 1)
@@ -357,21 +343,24 @@ class OpsRunner:
                 return
             try:
                 self._run_stage(job, stage.id, ctx)
-            except StorageFullError as exc:
-                ctx.stop(StopReason.STORAGE, str(exc))
-            except StorageUnavailableError as exc:
-                ctx.stop(StopReason.STORAGE, str(exc))
-            except CatalogsyncError as exc:
-                # Planning failed (no source, no backend...): the job cannot proceed.
-                message = str(exc)
-                self.repository.set_stage_status(stage.id, StageStatus.FAILED)
-                self.repository.cancel_pending_items(job_id)
-                self.repository.set_job_status(job_id, JobStatus.FAILED, error=message)
-                self.repository.add_event(job_id, "failed", message, level="error")
-                self._emit("job_finished", {"job_id": job_id, "status": "failed",
-                                            "message": message})
-                return
+            except (CatalogsyncError, TransferStopped) as exc:
+                failure = classify(exc)
+                if failure.kind == FailureKind.STOPPED:
+                    pass  # a stop raised while planning: settled at the top of the loop
+                elif failure.kind == FailureKind.STORAGE:
+                    ctx.stop(StopReason.STORAGE, failure.message)
+                else:
+                    # Planning failed (no source, no backend...): the job cannot proceed.
+                    self._fail_job_in_stage(job_id, stage.id, failure.message)
+                    return
             self.apply_pending_commands()
+
+    def _fail_job_in_stage(self, job_id: int, stage_id: int, message: str) -> None:
+        self.repository.set_stage_status(stage_id, StageStatus.FAILED)
+        self.repository.cancel_pending_items(job_id)
+        self.repository.set_job_status(job_id, JobStatus.FAILED, error=message)
+        self.repository.add_event(job_id, "failed", message, level="error")
+        self._emit("job_finished", {"job_id": job_id, "status": "failed", "message": message})
 
     def _settle_stop(self, job_id: int, ctx: JobContext) -> bool:
         """Bring a stopped job to rest; False when a resume cleared the stop meanwhile."""
@@ -424,8 +413,8 @@ class OpsRunner:
     def _executor(self, job: Any, stage: Any, ctx: JobContext) -> stages.StageExecutor:
         return stages.make_executor(
             stage.stage_type,
-            ops_repo=self.repository,
-            catalog_repo=self.catalog,
+            repository=self.repository,
+            catalog=self.catalog,
             settings=self.settings,
             job=job,
             stage=stage,
@@ -439,22 +428,6 @@ class OpsRunner:
         self.repository.set_stage_status(stage_id, StageStatus.RUNNING)
         try:
             self._run_stage_items(job, stage, executor, ctx)
-        finally:
-            executor.close()
-
-    def run_stage_workers(self, stage_id: int, worker_names: list[str], ctx: JobContext) -> None:
-        """Run these workers on a stage's items until none is left or ``ctx`` stops.
-
-        This is all a helper process does (see ``helper_process``): the runner that
-        started it plans the stage, and settles it once every worker is done.
-        """
-        stage = self.repository.get_stage(stage_id)
-        job = self.repository.get_job(ctx.job_id)
-        if stage is None or job is None:
-            return
-        executor = self._executor(job, stage, ctx)
-        try:
-            self._run_workers(executor, stage_id, worker_names, ctx)
         finally:
             executor.close()
 
@@ -476,7 +449,7 @@ class OpsRunner:
                 except OSError as exc:  # no interpreter to start: these workers stay here
                     self._helpers_failed_with(job.id, f"cannot start a download helper: {exc}")
                     local = local + group
-            self._run_workers(executor, stage_id, local, ctx, helpers)
+            self._workers(executor, ctx).run(local, helpers)
         finally:
             for helper in helpers:
                 self._finish_helper(helper, job.id, stage_id, executor, ctx)
@@ -505,59 +478,14 @@ class OpsRunner:
         library = self.settings.library if self.settings is not None else None
         after_stage(self.catalog, self.repository, library, job.id, stage.stage_type)
 
-    def _run_workers(
-        self,
-        executor: stages.StageExecutor,
-        stage_id: int,
-        names: list[str],
-        ctx: JobContext,
-        helpers: list[HelperProcess] | None = None,
-    ) -> None:
-        """Worker threads for ``names``; returns once they, and any helpers, are done."""
-        threads = [
-            threading.Thread(
-                target=self._worker_loop,
-                args=(executor, stage_id, name, ctx),
-                name=f"job{ctx.job_id}-{name}",
-                daemon=True,
-            )
-            for name in names
-        ]
-        for thread in threads:
-            thread.start()
-        if not helpers:
-            for thread in threads:
-                thread.join()
-            return
-        # Pass a stop on to the helpers as soon as it is raised, not once our own
-        # workers have wound down: a pause must reach every worker within a second.
-        while any(t.is_alive() for t in threads) or any(h.running() for h in helpers):
-            if ctx.should_stop():
-                for helper in helpers:
-                    helper.request_stop(ctx.reason or StopReason.SHUTDOWN, ctx.message)
-                time.sleep(0.05)
-            else:
-                ctx.wait(0.05)
-
     # -- helper processes ----------------------------------------------------
 
     def _helper_processes(self, executor: stages.StageExecutor, stage_id: int) -> int:
         """How many processes this stage's workers run in (1 = only this one)."""
-        settings = self.settings
-        if (
-            settings is None
-            or executor.stage_type != "download"
-            or self._helpers_failed
-            or settings.download.processes < 2
-            or settings.download.max_bytes_per_sec  # one token bucket lives in one process
-            or settings.unattended.download_limits  # and so do bandwidth windows
-            or settings.unattended.platforms  # and the pacing that cooldowns share
-        ):
+        if self._helpers_failed:
             return 1
         pending = self.repository.stage_item_counts(stage_id).get("pending", 0)
-        if pending < HELPER_MIN_ITEMS:
-            return 1
-        return min(settings.download.processes, os.cpu_count() or 1)
+        return helper_process_count(self.settings, executor.stage_type, pending)
 
     def _start_helper(
         self, job_id: int, stage_id: int, names: list[str], ctx: JobContext
@@ -584,19 +512,12 @@ class OpsRunner:
             self._helpers.pop(helper.pid, None)
         if failure is None:
             return
-        held = self.repository.running_items_of_workers(stage_id, helper.worker_names)
-        for item in held:
-            self.repository.mark_item_failed(
-                item.id,
-                failure,
-                error_code="helper_died",
-                retry_delay=retry_delay(item.attempts),
-                max_attempts=executor.max_attempts(),
-            )
-        for name in helper.worker_names:
-            self.repository.update_worker_state(name, job_id=job_id, status="idle")
+        held = fail_items_of_lost_workers(
+            self.repository, stage_id, job_id, helper.worker_names, failure,
+            executor.max_attempts(),
+        )
         self._helpers_failed_with(
-            job_id, f"{failure}; {len(held)} item(s) it held will be retried"
+            job_id, f"{failure}; {held} item(s) it held will be retried"
         )
 
     def _helpers_failed_with(self, job_id: int, message: str) -> None:
@@ -611,110 +532,13 @@ class OpsRunner:
         with self._lock:
             return list(self._helpers)
 
-    def _worker_loop(
-        self, executor: stages.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
-    ) -> None:
-        try:
-            self._worker_items(executor, stage_id, worker_name, ctx)
-        except Exception as exc:
-            if not is_storage_fault(exc):
-                raise
-            self.storage_fault(exc)
-            ctx.stop(StopReason.SHUTDOWN, "database fault")
-
-    def _worker_items(
-        self, executor: stages.StageExecutor, stage_id: int, worker_name: str, ctx: JobContext
-    ) -> None:
-        job_id = ctx.job_id
-        item: JobItem | None = None
-        while not ctx.should_stop():
-            if item is None:
-                item = self.repository.claim_next_item(stage_id, worker_name)
-            if item is None:
-                counts = self.repository.stage_item_counts(stage_id)
-                if not counts.get("pending"):
-                    break
-                # Only items waiting for a retry remain: sleep until the first is due.
-                due = self.repository.next_retry_at(stage_id) or clock.now()
-                ctx.wait(min(max(due - clock.now(), 0.05), 0.5))
-                continue
-            executor.claimed[item.id] = item
-            done = self._process(executor, item.id, item.attempts, worker_name, ctx)
-            executor.claimed.pop(item.id, None)
-            finished, item = item.id, None
-            if done is None:
-                continue
-            if ctx.should_stop():
-                self.repository.mark_item_succeeded(finished, done.payload)
-            else:
-                item = self.repository.succeed_and_claim_next(
-                    finished, done.payload, stage_id, worker_name
-                )
-        if self.lease_lost:
-            return  # the items and worker rows are the new runner's
-        if item is not None:  # claimed with the last success, then told to stop
-            self.repository.release_item(item.id)
-        self.repository.update_worker_state(worker_name, job_id=job_id, status="idle")
-
-    def _process(
-        self,
-        executor: stages.StageExecutor,
-        item_id: int,
-        attempts: int,
-        worker_name: str,
-        ctx: JobContext,
-    ) -> stages.ItemDone | None:
-        """Run one claimed item; an ``ItemDone`` is for the caller to mark succeeded."""
-        max_attempts = executor.max_attempts()
-        try:
-            done = executor.process_item(item_id, worker_name, already_claimed=True)
-        except TransferStopped:
-            if not self.lease_lost:
-                self.repository.release_item(item_id)
-            return None
-        except (StorageFullError, StorageUnavailableError) as exc:
-            self.repository.release_item(item_id)
-            ctx.stop(StopReason.STORAGE, str(exc))
-            return None
-        except TransferError as exc:
-            self.repository.mark_item_failed(
-                item_id,
-                str(exc),
-                error_code=exc.code,
-                retry_delay=None if exc.permanent else retry_delay(attempts),
-                max_attempts=max_attempts,
-            )
-            return None
-        except CatalogsyncError as exc:
-            self.repository.mark_item_failed(
-                item_id, str(exc), error_code="error", retry_delay=None
-            )
-            return None
-        except Exception as exc:  # noqa: BLE001 - the item fails, the worker goes on
-            if is_storage_fault(exc):
-                self.storage_fault(exc)
-                ctx.stop(StopReason.SHUTDOWN, "database fault")
-                return None
-            log.exception("item %s failed unexpectedly", item_id)
-            self.repository.mark_item_failed(
-                item_id,
-                f"{type(exc).__name__}: {exc}",
-                error_code="internal",
-                retry_delay=retry_delay(attempts),
-                max_attempts=max_attempts,
-            )
-            return None
-        if isinstance(done, stages.ItemDone):
-            return done
-        item = self.repository.get_item(item_id)
-        if item is not None and item.status == ItemStatus.RUNNING:
-            if ctx.should_stop():
-                self.repository.release_item(item_id)
-            else:
-                self.repository.mark_item_failed(
-                    item_id, "the stage finished the item without a result", error_code="internal"
-                )
-        return None
+    def _workers(self, executor: stages.StageExecutor, ctx: JobContext) -> StageWorkers:
+        return StageWorkers(
+            executor,
+            ctx,
+            owned=lambda: not self.lease_lost,
+            on_database_fault=self.storage_fault,
+        )
 
     def _finalize_job(self, job_id: int) -> None:
         stages = self.repository.list_job_stages(job_id)
@@ -744,48 +568,3 @@ class OpsRunner:
             )
             self._emit("job_finished", {"job_id": job_id, "status": status.value,
                                         "message": error})
-
-
-def recover_on_start(repository: OpsRepository, catalog: CatalogRepository | None = None) -> None:
-    """Run once after taking the lease: undo what an unclean stop left behind.
-
-    With ``catalog``, files recorded but never flushed to disk are checked too; a damaged
-    one is dropped, so the next download fetches its song again.
-    """
-    report = repository.recover_interrupted()
-    if report.anything:
-        repository.add_event(
-            None,
-            "recovered",
-            f"recovered after an unclean stop: {report.jobs_requeued} jobs re-queued, "
-            f"{report.jobs_paused} paused, {report.items_reset} items back to pending",
-            level="warning",
-        )
-    if catalog is None:
-        return
-    # Names held for downloads that no unfinished item will resume are free again,
-    # unless a reorganize or relocate (which reserve names too) is moving files now.
-    if not library_is_busy(catalog.db_path):
-        catalog.release_stale_reservations()
-    files = verify_unsynced_files(catalog)
-    if files.dropped:
-        shown = "; ".join(files.dropped[:5])
-        more = f" and {len(files.dropped) - 5} more" if len(files.dropped) > 5 else ""
-        repository.add_event(
-            None,
-            "files_dropped",
-            f"{len(files.dropped)} downloaded files did not survive an unclean stop and will "
-            f"be downloaded again: {shown}{more}",
-            level="warning",
-        )
-    if files.unflushed:
-        repository.add_event(
-            None,
-            "flush_failed",
-            f"{len(files.unflushed)} downloaded files are intact but the disk would not "
-            f"confirm them; kept, and checked again at the next start: "
-            + "; ".join(files.unflushed[:5]),
-            level="error",
-        )
-    if files.kept:
-        log.info("%d downloaded files checked and flushed after an unclean stop", files.kept)

@@ -17,6 +17,7 @@ from catalogsync.transfer.meter import format_bytes_progress, format_speed
 
 from .commands_policy import allowed_commands
 from .jobdefs import (
+    STAGE_ORDER,
     STAGE_UNITS,
     display_name,
     job_lane_type,
@@ -345,7 +346,7 @@ def job_detail(repo: OpsRepository, job_id: int) -> JobDetailView:
         events = repo.list_events(job.id, limit=20)
         failed_items = job_failed_items(repo, job.id, limit=20)
     row = build_task_row(job, stages, position, totals)
-    order = {s: n for n, s in enumerate(("collect", "sync", "download", "upload"))}
+    order = {s: n for n, s in enumerate(STAGE_ORDER)}
     return JobDetailView(
         job=row,
         stages=tuple(

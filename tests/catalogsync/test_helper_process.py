@@ -9,10 +9,11 @@ from unittest.mock import patch
 
 import pytest
 
-from catalogsync.ops import runner as runner_module
+from catalogsync.ops import helper_process as helper_module
 from catalogsync.ops.helper_process import helper_groups
 from catalogsync.ops.models import CommandType, ItemStatus
 from catalogsync.ops.runner import OpsRunner
+from catalogsync.ops.workers import StageWorkers
 from tests.catalogsync.pipeline_support import (
     library_files,
     open_service,
@@ -27,8 +28,8 @@ pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX processe
 @pytest.fixture
 def service(tmp_path, monkeypatch):
     # Helpers start from 64 pending items; these tests use a handful.
-    monkeypatch.setattr(runner_module, "HELPER_MIN_ITEMS", 1)
-    monkeypatch.setattr(runner_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(helper_module, "HELPER_MIN_ITEMS", 1)
+    monkeypatch.setattr(helper_module.os, "cpu_count", lambda: 2)
     svc = open_service(tmp_path / "home")
     svc.settings.download.workers = 4
     svc.settings.download.processes = 2
@@ -55,7 +56,7 @@ def _assert_library_matches(service, songs):
     assert [files[f"manifest/A/S{n}.mp3"] for n in range(len(songs))] == list(songs.values())
 
 
-_real_worker_loop = OpsRunner._worker_loop
+_real_work = StageWorkers.work
 
 
 def _downloaded(service, job) -> int:
@@ -70,10 +71,11 @@ def _assert_handed_back(service, job):
     assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
 
 
-def _idle_local_workers(self, executor, stage_id, worker_name, ctx):
+def _idle_local_workers(self, worker_name):
     """The runner's own download workers take nothing: every song goes through the helper."""
+    executor, stage_id, ctx = self.executor, self.stage_id, self.ctx
     if executor.stage_type != "download":
-        return _real_worker_loop(self, executor, stage_id, worker_name, ctx)
+        return _real_work(self, worker_name)
     wait_for(
         lambda: ctx.should_stop()
         or not {"pending", "running"} & set(self.repository.stage_item_counts(stage_id)),
@@ -121,7 +123,7 @@ def test_a_helper_process_downloads_beside_the_runner_and_the_files_are_identica
 
 def test_a_helper_alone_finishes_the_stage(service, http_server, tmp_path):
     job, songs = _job(service, http_server, tmp_path, 6)
-    with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
+    with patch.object(StageWorkers, "work", _idle_local_workers):
         service.run_headless(until_idle=True)
     assert service.job_row(job).status == "completed"
     _assert_library_matches(service, songs)
@@ -133,7 +135,7 @@ def test_pause_reaches_the_helper_within_a_second_and_resume_finishes(
     service, http_server, tmp_path
 ):
     job, songs = _job(service, http_server, tmp_path, 4, size=400_000, rate_bps=100_000)
-    with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
+    with patch.object(StageWorkers, "work", _idle_local_workers):
         assert service.start_runner_thread()
         try:
             assert wait_for(lambda: _downloaded(service, job) > 100_000)
@@ -154,7 +156,7 @@ def test_pause_reaches_the_helper_within_a_second_and_resume_finishes(
 def test_a_full_disk_in_the_helper_pauses_the_whole_job(service, http_server, tmp_path):
     job, _songs = _job(service, http_server, tmp_path, 4)
     service.settings.download.reserve_mb = 1 << 40  # the helper gets these settings
-    with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
+    with patch.object(StageWorkers, "work", _idle_local_workers):
         service.run_headless(until_idle=True)
     row = service.job_row(job)
     assert row.status == "paused"
@@ -170,7 +172,7 @@ def test_a_killed_helper_hands_its_items_back_and_the_runner_finishes_alone(
 ):
     job, songs = _job(service, http_server, tmp_path, 8, size=300_000, rate_bps=150_000)
     killed: list[int] = []
-    with patch("catalogsync.ops.runner.retry_delay", return_value=0.05):
+    with patch("catalogsync.ops.workers.retry_delay", return_value=0.05):
         assert service.start_runner_thread()
         try:
             assert wait_for(lambda: service.runner.helper_pids(), timeout=10)
@@ -205,7 +207,7 @@ def test_a_helper_whose_runner_dies_stops_and_hands_its_items_back(
     from catalogsync.ops.helper_process import HelperProcess
 
     job, _songs = _job(service, http_server, tmp_path, 4, size=400_000, rate_bps=100_000)
-    with patch.object(OpsRunner, "_worker_loop", _idle_local_workers):
+    with patch.object(StageWorkers, "work", _idle_local_workers):
         assert service.start_runner_thread()
         try:
             assert wait_for(lambda: _downloaded(service, job) > 50_000)

@@ -12,6 +12,7 @@ from catalogsync.errors import StorageFullError, TransferError
 from catalogsync.ops.jobdefs import DOWNLOAD_LANE, GENERAL_LANE, job_lane_type
 from catalogsync.ops.models import CommandType, ItemStatus, JobStatus
 from catalogsync.ops.runner import OpsRunner
+from catalogsync.ops.stages.base import Succeeded
 
 PATCH_DOWNLOAD = "catalogsync.ops.stages.download.DownloadStageExecutor.process_item"
 PATCH_SYNC = "catalogsync.ops.stages.sync.SyncStageExecutor.process_item"
@@ -52,9 +53,9 @@ def test_download_lane_runs_only_one_job_at_a_time(repo, runner):
     _seed_stage_item(repo, job_id=job_b, stage_type="download", item_key="song:b")
     gate = threading.Event()
 
-    def slow_download(executor, item_id, worker_name, *, already_claimed=False):
+    def slow_download(executor, item, worker_name):
         gate.wait(5)
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+        return Succeeded()
 
     with patch(PATCH_DOWNLOAD, new=slow_download):
         runner.loop_once()
@@ -79,13 +80,13 @@ def test_general_lane_job_can_run_while_download_lane_job_is_active(repo, runner
     download_gate = threading.Event()
     sync_seen = threading.Event()
 
-    def slow_download(executor, item_id, worker_name, *, already_claimed=False):
+    def slow_download(executor, item, worker_name):
         download_gate.wait(5)
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+        return Succeeded()
 
-    def fast_sync(executor, item_id, worker_name, *, already_claimed=False):
+    def fast_sync(executor, item, worker_name):
         sync_seen.set()
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+        return Succeeded()
 
     with patch(PATCH_DOWNLOAD, new=slow_download), patch(PATCH_SYNC, new=fast_sync):
         runner.loop_once()
@@ -116,9 +117,9 @@ def test_general_lane_runs_up_to_three_jobs_at_once(repo, runner):
         _seed_stage_item(repo, job_id=job, stage_type="sync", item_key=f"p:{n}")
     gate = threading.Event()
 
-    def blocked_sync(executor, item_id, worker_name, *, already_claimed=False):
+    def blocked_sync(executor, item, worker_name):
         gate.wait(5)
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+        return Succeeded()
 
     with patch(PATCH_SYNC, new=blocked_sync):
         runner.loop_once()
@@ -137,7 +138,7 @@ def test_general_lane_runs_up_to_three_jobs_at_once(repo, runner):
 def _blocking_download(started: threading.Event, release: threading.Event):
     """An executor that works like a transfer: it checks the stop flag between chunks."""
 
-    def process(executor, item_id, worker_name, *, already_claimed=False):
+    def process(executor, item, worker_name):
         started.set()
         while not release.is_set():
             if executor.ctx.should_stop():
@@ -145,7 +146,7 @@ def _blocking_download(started: threading.Event, release: threading.Event):
 
                 raise TransferStopped("stopped")
             time.sleep(0.01)
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+        return Succeeded()
 
     return process
 
@@ -241,17 +242,18 @@ def test_transient_failures_retry_with_backoff_and_permanent_ones_do_not(repo, r
     gone = repo.create_item(job_stage_id=stage, item_type="song_download", item_key="gone")
     calls: dict[int, int] = {}
 
-    def process(executor, item_id, worker_name, *, already_claimed=False):
+    def process(executor, item, worker_name):
+        item_id = item.id
         calls[item_id] = calls.get(item_id, 0) + 1
         if item_id == gone:
             raise TransferError("HTTP 404 for x", code="http_404", permanent=True)
         if calls[item_id] == 1:
             raise TransferError("connection reset", code="connection")
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+        return Succeeded()
 
     with (
         patch(PATCH_DOWNLOAD, new=process),
-        patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
+        patch("catalogsync.ops.workers.retry_delay", return_value=0.05),
     ):
         stop, thread = _run_loop_in_background(runner)
         assert _wait_for(lambda: repo.get_job(job).status.is_finished)
@@ -269,10 +271,10 @@ def test_retry_command_requeues_failed_items(repo, runner):
     item = repo.create_item(job_stage_id=stage, item_type="song_download", item_key="x")
     failing = {"on": True}
 
-    def process(executor, item_id, worker_name, *, already_claimed=False):
+    def process(executor, item, worker_name):
         if failing["on"]:
             raise TransferError("HTTP 404", code="http_404", permanent=True)
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+        return Succeeded()
 
     with patch(PATCH_DOWNLOAD, new=process):
         stop, thread = _run_loop_in_background(runner)
@@ -295,7 +297,7 @@ def test_disk_full_pauses_the_job_with_an_event(repo, runner):
         for n in range(5)
     ]
 
-    def full(executor, item_id, worker_name, *, already_claimed=False):
+    def full(executor, item, worker_name):
         raise StorageFullError("no space left on the device while writing /lib/x.mp3")
 
     with patch(PATCH_DOWNLOAD, new=full):
@@ -313,12 +315,12 @@ def test_an_executor_bug_fails_the_item_not_the_runner(repo, runner):
     job = repo.create_job("sync_only")
     item = _seed_stage_item(repo, job_id=job, stage_type="sync", item_key="p")
 
-    def broken(executor, item_id, worker_name, *, already_claimed=False):
+    def broken(executor, item, worker_name):
         raise KeyError("oops")
 
     with (
         patch(PATCH_SYNC, new=broken),
-        patch("catalogsync.ops.runner.retry_delay", return_value=0.01),
+        patch("catalogsync.ops.workers.retry_delay", return_value=0.01),
     ):
         stop, thread = _run_loop_in_background(runner)
         assert _wait_for(lambda: repo.get_job(job).status.is_finished)
@@ -350,8 +352,8 @@ def test_run_until_idle_returns_when_the_queue_is_empty(repo):
     job = repo.create_job("sync_only")
     _seed_stage_item(repo, job_id=job, stage_type="sync", item_key="p")
 
-    def ok(executor, item_id, worker_name, *, already_claimed=False):
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+    def ok(executor, item, worker_name):
+        return Succeeded()
 
     runner = OpsRunner(repository=repo, sleep_seconds=0.01)
     with patch(PATCH_SYNC, new=ok):
@@ -383,9 +385,9 @@ def test_holding_new_jobs_lets_running_ones_finish_and_starts_nothing(repo, runn
     _seed_stage_item(repo, job_id=running, stage_type="sync", item_key="p")
     gate = threading.Event()
 
-    def blocked(executor, item_id, worker_name, *, already_claimed=False):
+    def blocked(executor, item, worker_name):
         gate.wait(5)
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+        return Succeeded()
 
     with patch(PATCH_SYNC, new=blocked):
         runner.loop_once()
@@ -402,11 +404,10 @@ def test_holding_new_jobs_lets_running_ones_finish_and_starts_nothing(repo, runn
 
 
 def test_an_item_claimed_with_a_success_is_released_when_a_stop_follows(repo, runner):
-    """ItemDone: the runner marks it and claims the next in one go; a pause right then
+    """Succeeded: the worker loop marks it and claims the next in one go; a pause right then
     must leave the new claim pending, not running."""
-    from catalogsync.ops.stages import ItemDone
-    from catalogsync.ops.repository import OpsRepository
     from catalogsync.ops.context import StopReason
+    from catalogsync.ops.repository import OpsRepository
 
     job = repo.create_job("download_only")
     stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
@@ -416,9 +417,10 @@ def test_an_item_claimed_with_a_success_is_released_when_a_stop_follows(repo, ru
     ]
     seen: dict[str, object] = {}
 
-    def done(executor, item_id, worker_name, *, already_claimed=False):
+    def done(executor, item, worker_name):
+        item_id = item.id
         seen["executor"] = executor
-        return ItemDone({"n": item_id})
+        return Succeeded({"n": item_id})
 
     real = OpsRepository.succeed_and_claim_next
 
@@ -462,8 +464,8 @@ def test_a_finished_job_wakes_the_loop_instead_of_waiting_for_its_tick(repo):
         kind == "job_finished"
     ) else None
 
-    def done(executor, item_id, worker_name, *, already_claimed=False):
-        executor.ops_repo.mark_item_succeeded(item_id=item_id)
+    def done(executor, item, worker_name):
+        return Succeeded()
 
     with patch(PATCH_DOWNLOAD, new=done):
         thread = threading.Thread(target=lambda: slow_tick.run_forever(until_idle=True))

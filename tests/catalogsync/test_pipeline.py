@@ -301,7 +301,7 @@ def _download_with_record_dying_once(service, tmp_path, url: str, title: str) ->
 
     with (
         patch.object(CatalogRepository, "record_download", dies_once),
-        patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
+        patch("catalogsync.ops.workers.retry_delay", return_value=0.05),
     ):
         service.run_headless(until_idle=True)
     return int(job)
@@ -385,7 +385,7 @@ def test_a_rename_that_fails_after_the_record_takes_the_record_back(
 
     with (
         patch("catalogsync.transfer.http.os.replace", fails_once),
-        patch("catalogsync.ops.runner.retry_delay", return_value=0.05),
+        patch("catalogsync.ops.workers.retry_delay", return_value=0.05),
     ):
         service.run_headless(until_idle=True)
 

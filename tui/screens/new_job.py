@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.widgets.selection_list import Selection
 
-from catalogsync.ops.jobdefs import JOB_TYPES, job_has_stage, scoped_display_name
+from catalogsync.ops.jobdefs import JOB_TYPES, job_inputs, scoped_display_name
 from catalogsync.ops.readmodels import PlaylistRow, TaskRow
 from tui.widgets.pick_list import PickList
 
@@ -120,13 +120,10 @@ class NewJobScreen(ModalScreen[TaskRow | None]):
 
     def _show_fields(self, job_type: str) -> None:
         """Show only what the job type uses: playlists, sources, an upload target."""
-        wants_playlists = job_type not in ("collect_only", "library_verify") and bool(
-            self.choices.playlists
-        )
-        wants_sources = bool(self.choices.sources) and (
-            job_has_stage(job_type, "collect") or job_type == "sync_only"
-        )
-        wants_backend = job_has_stage(job_type, "upload")
+        inputs = job_inputs(job_type)
+        wants_playlists = "playlists" in inputs and bool(self.choices.playlists)
+        wants_sources = "sources" in inputs and bool(self.choices.sources)
+        wants_backend = "backend" in inputs
         for selector, shown in (
             ("#playlists-label", wants_playlists),
             ("#job-playlists", wants_playlists),

@@ -7,11 +7,10 @@ from typing import Any
 from catalogsync import clock
 from catalogsync.db import SqliteStore
 
-from ..jobdefs import DOWNLOAD_LANE_JOB_TYPES
+from ..jobdefs import DOWNLOAD_ITEM_TYPE, DOWNLOAD_LANE_JOB_TYPES
 from ..models import JobRun, JobStage
 
 _DOWNLOAD_TYPES_SQL = ",".join(f"'{t}'" for t in DOWNLOAD_LANE_JOB_TYPES)
-DOWNLOAD_ITEM_TYPE = "song_download"
 
 
 class ReadsRepository(SqliteStore):

@@ -10,14 +10,23 @@ from typing import Any
 
 from catalogsync.errors import CatalogsyncError
 
-from .base import ItemDone, StageExecutor
+from .base import FileRecord, NewDownload, Outcome, Skipped, StageExecutor, Succeeded
 from .collect import CollectStageExecutor
 from .download import DownloadStageExecutor
 from .sync import SyncStageExecutor
 from .upload import UploadStageExecutor
 from .verify import VerifyStageExecutor
 
-__all__ = ["STAGES", "ItemDone", "StageExecutor", "make_executor"]
+__all__ = [
+    "STAGES",
+    "FileRecord",
+    "NewDownload",
+    "Outcome",
+    "Skipped",
+    "StageExecutor",
+    "Succeeded",
+    "make_executor",
+]
 
 STAGES: dict[str, type[StageExecutor]] = {
     "collect": CollectStageExecutor,

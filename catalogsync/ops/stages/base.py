@@ -1,30 +1,81 @@
-"""The stage executor base: what one stage of one job plans and does per item."""
+"""The stage executor base, and what processing one item returns.
+
+An executor plans its stage's items (``plan``) and does one claimed item's work
+(``process_item``). It never writes the item's status: it returns ``Succeeded`` or
+``Skipped`` (with the file records the item produced), or raises a classified failure
+(``TransferError``, ``CatalogsyncError``, ``TransferStopped``, ``StorageFullError`` ...),
+and the worker loop (``ops/workers.py``) settles the item.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import Settings
-from catalogsync.errors import CatalogsyncError
 
 from ..context import JobContext
-from ..models import JobRun, JobStage
+from ..models import JobItem, JobRun, JobStage
 from ..progress import WorkerProgress
 from ..repository import OpsRepository
 from ..shared import SharedResources
 
 
 @dataclass(frozen=True)
-class ItemDone:
-    """What ``process_item`` returns for an item it finished without marking it.
+class FileRecord:
+    """A ``local_files`` row the worker loop writes with the item's outcome (an upload's copy)."""
 
-    The runner then marks it succeeded with ``payload`` in the same transaction that
-    claims the worker's next item: one write instead of two per item.
+    song_id: int
+    backend_id: int
+    relative_path: str
+    file_size_bytes: int | None
+    ext: str | None
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class NewDownload:
+    """A verified (and tagged) download: recorded with the item's success, then put in place.
+
+    The worker loop records it with ``CatalogRepository.record_download`` in the
+    transaction that marks the item succeeded, and only after that commit calls
+    ``place`` (record before rename: a finished file is never on disk unrecorded). If
+    the transaction fails, or ``place`` raises (the record is then taken back), it calls
+    ``abandon`` so the executor can keep or drop its bytes.
     """
 
-    payload: dict[str, Any]
+    song_id: int
+    backend_id: int
+    relative_path: str
+    file_size_bytes: int
+    ext: str
+    sha256: str
+    source_sha256: str
+    exists: Callable[[str], bool]  # is this recorded path on disk (for a twin's file)
+    place: Callable[[int, bool], None]  # (file_id, shared): rename into place, or drop
+    abandon: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    """The item did its work; ``payload`` is merged into the item's payload."""
+
+    payload: dict[str, Any] = field(default_factory=dict)
+    files: tuple[FileRecord, ...] = ()
+    download: NewDownload | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """The item had nothing to do (the song is in the library, the file on the target)."""
+
+    reason: str = ""
+    files: tuple[FileRecord, ...] = ()
+
+
+Outcome = Succeeded | Skipped
 
 
 class StageExecutor:
@@ -36,31 +87,29 @@ class StageExecutor:
     def __init__(
         self,
         *,
-        ops_repo: OpsRepository,
-        catalog_repo: CatalogRepository,
+        repository: OpsRepository,
+        catalog: CatalogRepository,
         settings: Settings | None,
         job: JobRun,
         stage: JobStage,
         ctx: JobContext,
         shared: SharedResources,
     ) -> None:
-        self.ops_repo = ops_repo
-        self.catalog = catalog_repo
+        self.repository = repository
+        self.catalog = catalog
         self.settings = settings
         self.job = job
         self.stage = stage
         self.ctx = ctx
         self.shared = shared
         self._progress: dict[str, WorkerProgress] = {}
-        # Items the runner just claimed (with RETURNING): no need to read them again.
-        self.claimed: dict[int, Any] = {}
 
     def _worker_progress(self, worker_name: str) -> WorkerProgress:
         """One meter per worker for the stage, so its speed carries across items."""
         progress = self._progress.get(worker_name)
         if progress is None:
             progress = self._progress[worker_name] = WorkerProgress(
-                self.ops_repo, worker_name, self.job.id
+                self.repository, worker_name, self.job.id
             )
         return progress
 
@@ -76,20 +125,15 @@ class StageExecutor:
     def max_attempts(self) -> int:
         return self.settings.download.max_attempts if self.settings else 3
 
-    def process_item(
-        self, item_id: int, worker_name: str, *, already_claimed: bool = False
-    ) -> ItemDone | None:
-        raise NotImplementedError
+    def on_claim(self, item: JobItem) -> None:
+        """Runs inside the write transaction that claimed ``item`` (its writes join it)."""
 
-    def _claim(self, item_id: int, worker_name: str, already_claimed: bool) -> Any:
-        if not already_claimed and not self.ops_repo.claim_item(item_id, worker_name):
-            raise CatalogsyncError(f"item {item_id} is not pending")
-        item = self.claimed.pop(item_id, None) if already_claimed else None
-        if item is None:
-            item = self.ops_repo.get_item(item_id)
-        if item is None:
-            raise CatalogsyncError(f"item {item_id} does not exist")
-        return item
+    def on_settle(self, item: JobItem) -> None:
+        """Runs inside the write transaction that settles ``item``, whatever its outcome."""
+
+    def process_item(self, item: JobItem, worker_name: str) -> Outcome:
+        """Do the claimed item's work; return its outcome or raise a classified failure."""
+        raise NotImplementedError
 
     def _scope_playlist_ids(self, *, wanted_only: bool) -> list[int]:
         if self.job.playlist_ids:

@@ -11,7 +11,9 @@ from catalogsync.errors import CatalogsyncError
 from catalogsync.providers import registry
 from catalogsync.providers.base import PlaylistRef
 
-from .base import StageExecutor
+from ..jobdefs import STAGE_DEFS
+from ..models import JobItem
+from .base import StageExecutor, Succeeded
 
 MANIFEST_SUFFIXES = (".m3u", ".m3u8", ".pls", ".json", ".csv")
 
@@ -20,7 +22,7 @@ class CollectStageExecutor(StageExecutor):
     """Sources -> playlists rows (upsert, never duplicates)."""
 
     stage_type = "collect"
-    item_type = "source_collect"
+    item_type = STAGE_DEFS["collect"].item_type
 
     def _sources(self) -> list[SourceConfig]:
         if self.settings is None:
@@ -32,14 +34,14 @@ class CollectStageExecutor(StageExecutor):
     def plan(self) -> None:
         sources = self._sources()
         if not sources:
-            self.ops_repo.add_event(
+            self.repository.add_event(
                 self.job.id,
                 "collect_empty",
                 "no [[sources]] in config.toml: collect has nothing to do "
                 "(playlists added with `playlists add` are still synced)",
             )
             return
-        self.ops_repo.create_items(
+        self.repository.create_items(
             self.stage.id,
             [
                 {
@@ -51,8 +53,7 @@ class CollectStageExecutor(StageExecutor):
             ],
         )
 
-    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
-        item = self._claim(item_id, worker_name, already_claimed)
+    def process_item(self, item: JobItem, worker_name: str) -> Succeeded:
         source = SourceConfig(**item.payload["source"])
         found, errors = collect_source(self.catalog, source)
         if errors:
@@ -60,7 +61,7 @@ class CollectStageExecutor(StageExecutor):
                 f"source {source.name}: {len(errors)} of {found + len(errors)} playlists "
                 f"could not be read; first: {errors[0]}"
             )
-        self.ops_repo.mark_item_succeeded(item_id, {"playlists": found})
+        return Succeeded({"playlists": found})
 
 
 def collect_source(catalog: CatalogRepository, source: SourceConfig) -> tuple[int, list[str]]:

@@ -24,8 +24,10 @@ from catalogsync.transfer.http import HttpDownloader, storage_guard
 from catalogsync.transfer.paths import ensure_space, safe_join, sanitize_ext
 from catalogsync.transfer.sniff import require_audio
 
+from ..jobdefs import STAGE_DEFS
+from ..models import JobItem
 from ..progress import WorkerProgress
-from .base import ItemDone, StageExecutor
+from .base import NewDownload, Skipped, StageExecutor, Succeeded
 
 # Codes after which a provider may hand out a fresh URL (signed URLs expire).
 EXPIRED_URL_CODES = ("http_401", "http_403", "http_404", "http_410")
@@ -56,7 +58,7 @@ class DownloadStageExecutor(StageExecutor):
     """Every wanted song in scope without a local file -> a file in the library."""
 
     stage_type = "download"
-    item_type = "song_download"
+    item_type = STAGE_DEFS["download"].item_type
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -93,7 +95,7 @@ class DownloadStageExecutor(StageExecutor):
     def plan(self) -> None:
         ids = self._scope_playlist_ids(wanted_only=True)
         songs = self.catalog.songs_to_download(ids)
-        self.ops_repo.create_items(
+        self.repository.create_items(
             self.stage.id,
             [
                 {
@@ -121,40 +123,38 @@ class DownloadStageExecutor(StageExecutor):
             ]
         return self._library
 
-    def process_item(
-        self, item_id: int, worker_name: str, *, already_claimed: bool = False
-    ) -> ItemDone | None:
-        item = self._claim(item_id, worker_name, already_claimed)
+    def on_claim(self, item: JobItem) -> None:
+        """The cross-job download claim is taken with the item's claim, in its transaction."""
+        if item.song_id is not None:
+            self.catalog.claim_download(int(item.song_id), item.id)
+
+    def on_settle(self, item: JobItem) -> None:
+        """Whatever the item's outcome, its file is in place or gone: the song is free."""
+        if item.song_id is not None:
+            self.catalog.release_download(int(item.song_id), item.id)
+
+    def process_item(self, item: JobItem, worker_name: str) -> Succeeded | Skipped:
         song = self.catalog.get_song(int(item.song_id or 0))
         if song is None:
             raise TransferError(f"song {item.song_id} no longer exists", code="gone", permanent=True)
-        while not self.catalog.claim_download(int(song["id"]), item_id):
-            # Another job is fetching this song into its reserved path and `.part`: wait
-            # for it (bounded by that download), then find its file below.
-            if self.ctx.should_stop():
-                raise TransferStopped("transfer stopped")
-            time.sleep(0.2)
-        try:
-            return self._process_claimed(item_id, item, song, worker_name)
-        finally:
-            self.catalog.release_download(int(song["id"]), item_id)
-
-    def _process_claimed(
-        self, item_id: int, item: Any, song: dict[str, Any], worker_name: str
-    ) -> ItemDone | None:
-        for existing in self.catalog.files_for_song(song["id"]):
+        song_id = int(song["id"])
+        if not self.catalog.holds_download(song_id, item.id):
+            while not self.catalog.claim_download(song_id, item.id):
+                # Another job is fetching this song into its reserved path and `.part`:
+                # wait for it (bounded by that download), then find its file below.
+                if self.ctx.should_stop():
+                    raise TransferStopped("transfer stopped")
+                time.sleep(0.2)
+        for existing in self.catalog.files_for_song(song_id):
             on_disk = Path(existing["target"]) / existing["relative_path"]
             if existing["in_library"] and on_disk.exists():
                 if item.attempts > 1 and self._recorded_by_this_job(existing):
                     # An earlier try of this item put the file in place, and its process
                     # died before marking the item: it succeeded, it was not skipped.
-                    self.ops_repo.mark_item_succeeded(
-                        item_id,
-                        {"path": existing["relative_path"], "bytes": existing["file_size_bytes"]},
+                    return Succeeded(
+                        {"path": existing["relative_path"], "bytes": existing["file_size_bytes"]}
                     )
-                else:
-                    self.ops_repo.mark_item_skipped(item_id, "already in the library")
-                return None
+                return Skipped("already in the library")
         provider = registry.get_provider(song["platform"])
         track = track_from_song(song)
         backends = self._backends()
@@ -174,7 +174,7 @@ class DownloadStageExecutor(StageExecutor):
             source = Path(unquote(urlsplit(spec.url).path))
             if source.is_file():
                 ext = require_audio(source, where=str(source), source="file has").ext
-        target = _Target(self.catalog, int(backend["id"]), root, int(song["id"]))
+        target = _Target(self.catalog, int(backend["id"]), root, song_id)
         target.reserve(song_relative_path(song, ext, self._library_settings()))
         _unlink_quietly(target.ready)  # a tagged file a killed try left: never resumed
         try:
@@ -183,39 +183,42 @@ class DownloadStageExecutor(StageExecutor):
                 saved, source_sha = self._opaque(provider, track, target.part, progress)
             else:
                 saved, source_sha = self._http(provider, track, spec, target, progress)
-            return self._finish(item, song, target, saved, source_sha, spec)
+            return self._finish(song, target, saved, source_sha, spec, opaque)
         except BaseException as exc:
             if getattr(exc, "permanent", False):
                 # This song will not be written here: free the name and drop its bytes.
                 _unlink_quietly(target.part)
                 self.catalog.release_path(target.backend_id, target.song_id)
-            elif not opaque and target.part.exists():
-                # A `.part` stays for a resume: remember which version of the file it
-                # holds, so the resume can ask for the rest of that version only.
-                validator = self._downloader().last_validator
-                if validator:
-                    with contextlib.suppress(Exception):
-                        self.catalog.set_part_validator(
-                            target.backend_id, target.song_id, validator
-                        )
+            else:
+                self._keep_part(target, opaque)
             raise
+
+    def _keep_part(self, target: _Target, opaque: bool) -> None:
+        """A `.part` stays for a resume: remember which version of the file it holds,
+        so the resume can ask for the rest of that version only."""
+        if opaque or not target.part.exists():
+            return
+        validator = self._downloader().last_validator
+        if validator:
+            with contextlib.suppress(Exception):
+                self.catalog.set_part_validator(target.backend_id, target.song_id, validator)
 
     def _library_settings(self) -> LibrarySettings | None:
         return self.settings.library if self.settings else None
 
     def _finish(
         self,
-        item: Any,
         song: dict[str, Any],
         target: _Target,
         saved: Path,
         source_sha: str,
         spec: Any,
-    ) -> ItemDone:
-        """Check, tag, record and rename a verified `.part`: only audio reaches the library.
+        opaque: bool,
+    ) -> Succeeded:
+        """Check and tag a verified `.part`: only audio reaches the library.
 
-        The record is written before the rename, so a finished file is never on disk
-        unrecorded; if the rename then fails, the record goes again.
+        What to record comes back as a ``NewDownload``: the worker loop records it, and
+        only then does ``place`` rename it to its final name.
         """
         where = spec.url if spec is not None else f"{song['platform']}:{song['remote_id']}"
         try:
@@ -223,74 +226,76 @@ class DownloadStageExecutor(StageExecutor):
         except TransferError:
             _unlink_quietly(saved)
             raise
-        shared = self.catalog.share_same_content(
-            song_id=target.song_id,
-            backend_id=target.backend_id,
-            source_sha256=source_sha,
-            exists=lambda rel: (target.root / rel).is_file(),
-        )
-        if shared is not None:
+        exists = target.recorded_exists
+        library = self._library_settings()
+        tagging = library is None or library.write_tags
+        if self.catalog.has_same_content(target.backend_id, source_sha, target.song_id, exists):
             # The same bytes are in the library already (another song of another
-            # playlist): both songs are recorded on that one file, no ` (2)` copy.
-            _unlink_quietly(saved)
-            _file_id, rel, size = shared
-            return ItemDone({"path": rel, "bytes": size, "shared": True})
+            # playlist): the record shares that file, so there is nothing to tag.
+            tagging = False
         if audio.ext != target.ext:
             target.reformat(audio.ext)
-        library = self._library_settings()
-        if library is None or library.write_tags:
+        if tagging:
             # Tagging changes the bytes, so the file is no longer a prefix a Range request
             # may extend: it leaves the `.part` name first; a crash from here starts over.
             with storage_guard(target.ready):
                 os.replace(saved, target.ready)
             saved = target.ready
-        try:
-            with storage_guard(saved):
-                outcome = write_tags(saved, song, audio.ext, library)
-        except BaseException:
-            _unlink_quietly(saved)  # maybe half rewritten: never recorded, fetched again
-            raise
-        if outcome.note:
-            self.ops_repo.add_event(self.job.id, "tags", f"{_song_text(song)}: {outcome.note}")
+            try:
+                with storage_guard(saved):
+                    outcome = write_tags(saved, song, audio.ext, library)
+            except BaseException:
+                _unlink_quietly(saved)  # maybe half rewritten: never recorded, fetched again
+                raise
+            if outcome.note:
+                self.repository.add_event(
+                    self.job.id, "tags", f"{_song_text(song)}: {outcome.note}"
+                )
+            # Hashed again: a tagger that failed half-way may have changed the file all
+            # the same, and the record must hold its real bytes.
+            digest = sha256_of(saved)
+            if not outcome.tagged and digest != source_sha:
+                _unlink_quietly(saved)
+                raise TransferError(
+                    f"{_song_text(song)}: tagging failed and changed the file all the same; "
+                    "it is downloaded again",
+                    code="tags_failed",
+                )
+        else:
+            digest = source_sha
         size = saved.stat().st_size
-        # Hashed again whenever tagging ran: a tagger that failed half-way may have
-        # changed the file all the same, and the record must hold its real bytes.
-        tagging = library is None or library.write_tags
-        digest = sha256_of(saved) if tagging else source_sha
-        if tagging and not outcome.tagged and digest != source_sha:
-            _unlink_quietly(saved)
-            raise TransferError(
-                f"{_song_text(song)}: tagging failed and changed the file all the same; "
-                "it is downloaded again",
-                code="tags_failed",
-            )
         if os.path.lexists(target.dest()):
             # A file nobody recorded took the reserved name meanwhile (copied in by hand,
             # say): it is never replaced; the song takes the next free name instead.
             target.reformat(target.ext)
-        file_id, rel, size, twin = self.catalog.record_download(
-            song_id=target.song_id,
-            backend_id=target.backend_id,
-            relative_path=target.rel,
-            file_size_bytes=size,
-            ext=audio.ext,
-            sha256=digest,
-            source_sha256=source_sha,
-            exists=lambda rel: (target.root / rel).is_file(),
-        )
-        if twin:
-            # Another worker recorded the same bytes while this one tagged them.
-            _unlink_quietly(saved)
-            return ItemDone({"path": rel, "bytes": size, "shared": True})
-        try:
+
+        def place(file_id: int, shared: bool) -> None:
+            if shared:
+                # Another song's file holds these bytes (recorded before or meanwhile).
+                _unlink_quietly(saved)
+                return
             dest = target.dest()
             with storage_guard(dest):
                 os.replace(saved, dest)
-        except BaseException:
-            self.catalog.forget_local_file(file_id, with_sharers=True)
-            raise
-        self.shared.flusher.add(file_id, dest)
-        return ItemDone({"path": target.rel, "bytes": size})
+            self.shared.flusher.add(file_id, dest)
+
+        def abandon() -> None:
+            self._keep_part(target, opaque)
+
+        return Succeeded(
+            download=NewDownload(
+                song_id=target.song_id,
+                backend_id=target.backend_id,
+                relative_path=target.rel,
+                file_size_bytes=size,
+                ext=audio.ext,
+                sha256=digest,
+                source_sha256=source_sha,
+                exists=exists,
+                place=place,
+                abandon=abandon,
+            )
+        )
 
     def _recorded_by_this_job(self, existing: dict[str, Any]) -> bool:
         started = self.job.started_at
@@ -365,6 +370,10 @@ class _Target:
 
     def _exists(self, rel: str) -> bool:
         return os.path.lexists(safe_join(self.root, rel, root_resolved=True))
+
+    def recorded_exists(self, rel: str) -> bool:
+        """Is a file recorded at ``rel`` on this backend on disk (a twin to share)?"""
+        return (self.root / rel).is_file()
 
     def reserve(self, wanted: PurePosixPath) -> None:
         self.rel = self.catalog.reserve_path(

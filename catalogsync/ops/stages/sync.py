@@ -5,14 +5,16 @@ from __future__ import annotations
 from catalogsync.errors import CatalogsyncError, PlaylistFormatError
 from catalogsync.providers import registry
 
-from .base import StageExecutor
+from ..jobdefs import STAGE_DEFS
+from ..models import JobItem
+from .base import StageExecutor, Succeeded
 
 
 class SyncStageExecutor(StageExecutor):
     """Each playlist in scope -> its tracks in songs / playlist_songs, with drift."""
 
     stage_type = "sync"
-    item_type = "playlist_sync"
+    item_type = STAGE_DEFS["sync"].item_type
 
     def worker_count(self) -> int:
         return 2
@@ -23,7 +25,7 @@ class SyncStageExecutor(StageExecutor):
     def plan(self) -> None:
         ids = self._scope_playlist_ids(wanted_only=False)
         playlists = {p["id"]: p for p in self.catalog.list_playlists(ids=ids)}
-        self.ops_repo.create_items(
+        self.repository.create_items(
             self.stage.id,
             [
                 {
@@ -37,8 +39,7 @@ class SyncStageExecutor(StageExecutor):
             ],
         )
 
-    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
-        item = self._claim(item_id, worker_name, already_claimed)
+    def process_item(self, item: JobItem, worker_name: str) -> Succeeded:
         playlist = self.catalog.get_playlist(int(item.playlist_id or 0))
         if playlist is None:
             raise CatalogsyncError(f"playlist {item.playlist_id} no longer exists")
@@ -53,8 +54,6 @@ class SyncStageExecutor(StageExecutor):
             self.catalog.set_playlist_error(playlist["id"], str(exc))
             raise CatalogsyncError(f"{where}: {exc}") from None
         result = self.catalog.sync_playlist_tracks(playlist["id"], playlist["platform"], content.tracks)
-        self.ops_repo.mark_item_succeeded(
-            item_id, {"songs": result.total, "added": result.added, "removed": result.removed}
-        )
+        return Succeeded({"songs": result.total, "added": result.added, "removed": result.removed})
 
 

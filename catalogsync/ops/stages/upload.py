@@ -8,14 +8,16 @@ from typing import Any
 from catalogsync.errors import CatalogsyncError, TransferError
 from catalogsync.transfer.paths import safe_join
 
-from .base import StageExecutor
+from ..jobdefs import STAGE_DEFS
+from ..models import JobItem
+from .base import FileRecord, Skipped, StageExecutor, Succeeded
 
 
 class UploadStageExecutor(StageExecutor):
     """Library files -> a second storage backend, verified, each recorded once copied."""
 
     stage_type = "upload"
-    item_type = "file_upload"
+    item_type = STAGE_DEFS["upload"].item_type
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -52,7 +54,7 @@ class UploadStageExecutor(StageExecutor):
         for f in self.catalog.files_to_upload(ids, int(target["id"])):
             key = (str(f["source_root"]), str(f["relative_path"]))
             files.setdefault(key, {**f, "song_ids": []})["song_ids"].append(int(f["song_id"]))
-        self.ops_repo.create_items(
+        self.repository.create_items(
             self.stage.id,
             [
                 {
@@ -71,10 +73,9 @@ class UploadStageExecutor(StageExecutor):
             ],
         )
 
-    def process_item(self, item_id: int, worker_name: str, *, already_claimed: bool = False) -> None:
+    def process_item(self, item: JobItem, worker_name: str) -> Succeeded | Skipped:
         from catalogsync.transfer.backends import make_backend
 
-        item = self._claim(item_id, worker_name, already_claimed)
         target = self._target()
         rel = str(item.payload["relative_path"])
         source = safe_join(Path(item.payload["source_root"]), rel)
@@ -84,7 +85,6 @@ class UploadStageExecutor(StageExecutor):
                 code="missing_source",
                 permanent=True,
             )
-        size = source.stat().st_size
         local_sha = item.payload.get("sha256")
         backend = self._backends.get(worker_name)
         if backend is None:
@@ -92,20 +92,16 @@ class UploadStageExecutor(StageExecutor):
             backend = self._backends[worker_name] = make_backend(
                 target, limiter=self.shared.upload_limiter
             )
-        progress = self._worker_progress(worker_name)
-        remote = backend.stat(rel, checksum=backend.offers_checksum and bool(local_sha))
-        same = remote is not None and remote.size == size and (
-            not backend.offers_checksum or not remote.sha256 or not local_sha
-            or remote.sha256 == local_sha
-        )
-        if not same:
+        remote = backend.same_copy(source, rel, local_sha256=local_sha)
+        same = remote is not None
+        if remote is None:
+            progress = self._worker_progress(worker_name)
             progress.start(rel)
             remote = backend.upload(
                 source, rel, should_stop=self.ctx.should_stop, on_progress=progress.on_bytes
             )
-        assert remote is not None  # stat found it the same, or upload returned it
-        for song_id in item.payload.get("song_ids") or [int(item.song_id or 0)]:
-            self.catalog.record_local_file(
+        files = tuple(
+            FileRecord(
                 song_id=int(song_id),
                 backend_id=int(target["id"]),
                 relative_path=rel,
@@ -113,10 +109,11 @@ class UploadStageExecutor(StageExecutor):
                 ext=source.suffix.lstrip("."),
                 sha256=remote.sha256 or local_sha,
             )
+            for song_id in item.payload.get("song_ids") or [int(item.song_id or 0)]
+        )
         if same:
-            self.ops_repo.mark_item_skipped(item_id, "already on the target with the same size")
-        else:
-            self.ops_repo.mark_item_succeeded(item_id, {"bytes": remote.size})
+            return Skipped("already on the target with the same size", files=files)
+        return Succeeded({"bytes": remote.size}, files=files)
 
     def close(self) -> None:
         for backend in self._backends.values():

@@ -20,7 +20,6 @@ from catalogsync.errors import (
     StorageFullError,
     StorageUnavailableError,
     TransferError,
-    TransferStopped,
 )
 from catalogsync.transfer.durability import sha256_of
 from catalogsync.transfer.http import parse_retry_after
@@ -253,24 +252,29 @@ class StorageBackend(ABC):
                 )
         except StorageFullError as exc:
             raise StorageFullError(self._probe_message(exc)) from exc
-        except TransferStopped:
-            raise
-        except CatalogsyncError as exc:
+        except CatalogsyncError as exc:  # a TransferStopped, a signal, goes through
             raise StorageUnavailableError(self._probe_message(exc)) from exc
         finally:
             if uploaded:
                 with contextlib.suppress(CatalogsyncError):
                     self.delete(rel)
 
-    def needs_upload(self, local: Path, rel: str, *, local_sha256: str | None = None) -> bool:
-        """False when ``rel`` already holds ``local`` (same size; same SHA-256 when offered)."""
+    def same_copy(
+        self, local: Path, rel: str, *, local_sha256: str | None = None
+    ) -> RemoteFile | None:
+        """The target's file when ``rel`` already holds ``local`` (same size; same SHA-256
+        when the backend offers checksums), else None: the one test an upload skips by."""
         remote = self.stat(rel, checksum=self.offers_checksum)
         if remote is None or remote.size != Path(local).stat().st_size:
-            return True
+            return None
         if remote.sha256 is None:
-            return False
+            return remote
         digest = local_sha256 or sha256_of(Path(local))
-        return digest.lower() != remote.sha256.lower()
+        return remote if digest.lower() == remote.sha256.lower() else None
+
+    def needs_upload(self, local: Path, rel: str, *, local_sha256: str | None = None) -> bool:
+        """False when ``rel`` already holds ``local`` (see ``same_copy``)."""
+        return self.same_copy(local, rel, local_sha256=local_sha256) is None
 
     # -- helpers for subclasses -------------------------------------------------
 

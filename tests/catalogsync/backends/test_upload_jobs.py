@@ -90,7 +90,7 @@ def test_a_truncating_server_is_caught_by_verification(library, webdav_server):
     job = service.submit_job("upload_only", backend="dav").id
     from unittest.mock import patch
 
-    with patch("catalogsync.ops.runner.retry_delay", return_value=0.01):
+    with patch("catalogsync.ops.workers.retry_delay", return_value=0.01):
         service.run_headless(until_idle=True)
     assert service.job_row(job).status == "failed"
     items = service.ops.list_stage_items(service.job_detail(job).stages[0].id)

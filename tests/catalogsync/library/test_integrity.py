@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from catalogsync import db
-from catalogsync.ops import runner as runner_module
+from catalogsync.ops import helper_process as helper_module
+from catalogsync.ops.recovery import recover_on_start
 from catalogsync.ops.runner import OpsRunner
 from catalogsync.service import Catalogsync
 from tests.catalogsync.pipeline_support import open_service
@@ -110,8 +111,8 @@ def test_same_title_songs_from_nginx_each_land_intact_once(tmp_path, monkeypatch
         service = open_service(tmp_path / "home")
         service.settings.library.write_tags = False
         if processes == 2:
-            monkeypatch.setattr(runner_module, "HELPER_MIN_ITEMS", 1)
-            monkeypatch.setattr(runner_module.os, "cpu_count", lambda: 2)
+            monkeypatch.setattr(helper_module, "HELPER_MIN_ITEMS", 1)
+            monkeypatch.setattr(helper_module.os, "cpu_count", lambda: 2)
             service.settings.download.workers = 4
             service.settings.download.processes = 2
         try:
@@ -544,7 +545,7 @@ def test_partial_files_no_download_will_resume_are_swept_at_the_next_start(tmp_p
         stage = service.ops.create_stage(job_id=job, stage_type="download", seq_no=1)
         service.ops.create_item(stage, "song_download", "song:2", song_id=2)
 
-        runner_module.recover_on_start(service.ops, catalog)
+        recover_on_start(service.ops, catalog)
 
         assert not any(path.exists() for path in leftovers[1])
         assert all(path.exists() for path in leftovers[2]), "song 2 resumes: kept"

@@ -7,7 +7,7 @@ import pytest
 from catalogsync.library.lock import LibraryBusyError, library_is_busy, library_lock
 from catalogsync.library.reorganize import reorganize
 from catalogsync.library.verify import verify_library
-from catalogsync.ops.runner import recover_on_start
+from catalogsync.ops.recovery import recover_on_start
 from tests.catalogsync.pipeline_support import open_service
 
 
