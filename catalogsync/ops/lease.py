@@ -70,10 +70,11 @@ class RunnerLease:
         self.held = True
         self._last_beat = time.monotonic()
 
-    def heartbeat(self, *, force: bool = False) -> bool:
+    def heartbeat(self) -> bool:
+        """Renew the lease at most every ``LEASE_HEARTBEAT_SECONDS``; False once it is lost."""
         if not self.held:
             return False
-        if not force and time.monotonic() - self._last_beat < LEASE_HEARTBEAT_SECONDS:
+        if time.monotonic() - self._last_beat < LEASE_HEARTBEAT_SECONDS:
             return True
         self._last_beat = time.monotonic()
         self.held = self.repository.heartbeat_lease(self.info.owner)
