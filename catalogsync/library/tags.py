@@ -291,11 +291,18 @@ def _open(path: Path, ext: str) -> Any:
 
 
 def write_tags(
-    path: Path, song: Mapping[str, Any], ext: str, library: LibrarySettings | None
+    path: Path,
+    song: Mapping[str, Any],
+    ext: str,
+    library: LibrarySettings | None,
+    *,
+    parsed: Any = None,
 ) -> TagOutcome:
     """Tag ``path`` (a verified `.part`) in place; format problems never raise.
 
-    With ``write_tags = false`` the file is not opened at all, so it stays byte-identical.
+    ``parsed``: mutagen's object for these same bytes (the format sniffer's), so the file
+    is not parsed a second time. With ``write_tags = false`` the file is not opened at
+    all, so it stays byte-identical.
     """
     import mutagen
 
@@ -303,7 +310,11 @@ def write_tags(
     if not settings.write_tags:
         return TagOutcome(False)
     try:
-        audio = _open(path, ext)
+        if parsed is not None and _writer(parsed) is not None:
+            audio = parsed
+            audio.filename = str(path)  # it was read under its `.part` name
+        else:
+            audio = _open(path, ext)
     except (mutagen.MutagenError, OSError, ValueError, EOFError) as exc:
         return TagOutcome(False, f"stored untagged, the file cannot be read for tags ({exc})")
     chosen = _writer(audio) if audio is not None else None

@@ -7,8 +7,9 @@ instead (an HTML error page, JSON, compressed data, nothing at all).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from catalogsync.errors import TransferError
 
@@ -41,10 +42,14 @@ _HEAD_BYTES = 512
 
 @dataclass(frozen=True)
 class AudioFormat:
-    """A detected audio format: mutagen's name for it and the file extension it gets."""
+    """A detected audio format: mutagen's name for it and the file extension it gets.
+
+    ``parsed`` is mutagen's object for the file, so a tagger need not parse it again.
+    """
 
     kind: str
     ext: str
+    parsed: Any = field(default=None, compare=False, repr=False)
 
 
 def identify(path: Path) -> AudioFormat | None:
@@ -70,7 +75,7 @@ def identify(path: Path) -> AudioFormat | None:
         return None
     kind = type(found).__name__
     ext = _EXT_BY_KIND.get(kind)
-    return AudioFormat(kind, ext) if ext else None
+    return AudioFormat(kind, ext, found) if ext else None
 
 
 def describe(head: bytes, size: int, *, source: str = "server sent") -> str:

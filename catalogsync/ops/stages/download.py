@@ -243,7 +243,7 @@ class DownloadStageExecutor(StageExecutor):
             saved = target.ready
             try:
                 with storage_guard(saved):
-                    outcome = write_tags(saved, song, audio.ext, library)
+                    outcome = write_tags(saved, song, audio.ext, library, parsed=audio.parsed)
             except BaseException:
                 _unlink_quietly(saved)  # maybe half rewritten: never recorded, fetched again
                 raise
@@ -274,7 +274,7 @@ class DownloadStageExecutor(StageExecutor):
                 # Another song's file holds these bytes (recorded before or meanwhile).
                 _unlink_quietly(saved)
                 return
-            dest = target.dest()
+            dest = target.dest(fresh=True)
             with storage_guard(dest):
                 os.replace(saved, dest)
             self.shared.flusher.add(file_id, dest)
@@ -363,6 +363,7 @@ class _Target:
         self.catalog, self.backend_id, self.root, self.song_id = catalog, backend_id, root, song_id
         self.rel = ""
         self.part = self.ready = root
+        self._dest: tuple[str, Path] | None = None  # (rel, its checked path)
 
     @property
     def ext(self) -> str:
@@ -395,8 +396,15 @@ class _Target:
         # The verified bytes while they are tagged and recorded, before the final name.
         self.ready = dest.with_name(f"{stem}.cs{self.song_id}.ready")
 
-    def dest(self) -> Path:
-        return safe_join(self.root, self.rel, root_resolved=True)
+    def dest(self, *, fresh: bool = False) -> Path:
+        """The final path, checked to stay inside the root (no symlinked folders).
+
+        Checked once per name (it walks every folder); ``fresh`` checks again, as the
+        rename into place does.
+        """
+        if fresh or self._dest is None or self._dest[0] != self.rel:
+            self._dest = (self.rel, safe_join(self.root, self.rel, root_resolved=True))
+        return self._dest[1]
 
     def validator(self) -> str | None:
         """The ETag / Last-Modified of what the `.part` holds, when a try left one."""

@@ -66,6 +66,27 @@ def test_mp3_gets_id3v24_frames_and_the_source_tag(tmp_path):
     assert audio.tags.getall("USLT")[0].text == "la la\nla"
 
 
+@pytest.mark.parametrize("name", ["silence.mp3", "silence.flac", "silence.m4a"])
+def test_the_sniffers_parse_is_reused_under_the_files_new_name(tmp_path, name):
+    """The download stage hands the sniffer's mutagen object on: the renamed file gets
+    the same tags as a fresh parse would give, and the old name is not written."""
+    from catalogsync.transfer.sniff import identify
+
+    part = _part(tmp_path, name)
+    found = identify(part)
+    assert found is not None and found.parsed is not None
+    ready = part.with_suffix(".ready")
+    part.rename(ready)
+    (tmp_path / "fresh").mkdir()
+    fresh = _part(tmp_path / "fresh", name)
+    assert write_tags(ready, SONG, found.ext, LibrarySettings(), parsed=found.parsed).tagged
+    assert write_tags(fresh, SONG, found.ext, LibrarySettings()).tagged
+    assert not part.exists()
+    assert hashlib.sha256(ready.read_bytes()).digest() == hashlib.sha256(
+        fresh.read_bytes()
+    ).digest()
+
+
 @pytest.mark.parametrize("name", ["silence.flac", "silence.ogg", "silence.opus"])
 def test_vorbis_comment_formats(tmp_path, name):
     path = _part(tmp_path, name)
