@@ -614,22 +614,33 @@ class CatalogRepository(SqliteStore):
 
     def claim_download(self, song_id: int, item_id: int) -> bool:
         """Let this job item write the song's reserved path and `.part`, unless another
-        running item holds them (two download jobs at once); True when it may."""
+        running item holds them (two download jobs at once); True when it may.
+
+        One statement: a claim whose item no longer runs (finished, handed back, or of a
+        process that died) is simply taken over, so claims need no release to be safe.
+        """
         with self._connection() as conn:
-            holder = conn.execute(
-                "SELECT c.item_id, ji.status FROM download_claims c "
-                "LEFT JOIN job_items ji ON ji.id = c.item_id WHERE c.song_id = ?",
-                (int(song_id),),
-            ).fetchone()
-            if holder is not None and int(holder[0]) != int(item_id) and holder[1] == "running":
-                return False
-            conn.execute(
-                "INSERT INTO download_claims (song_id, item_id, claimed_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (song_id) DO UPDATE SET item_id = excluded.item_id, "
-                "claimed_at = excluded.claimed_at",
+            cursor = conn.execute(
+                """
+                INSERT INTO download_claims (song_id, item_id, claimed_at) VALUES (?, ?, ?)
+                ON CONFLICT (song_id) DO UPDATE SET item_id = excluded.item_id,
+                    claimed_at = excluded.claimed_at
+                WHERE download_claims.item_id = excluded.item_id OR NOT EXISTS (
+                    SELECT 1 FROM job_items ji
+                    WHERE ji.id = download_claims.item_id AND ji.status = 'running')
+                """,
                 (int(song_id), int(item_id), clock.now_text()),
             )
-            return True
+            return cursor.rowcount == 1
+
+    def release_download_claims(self, job_stage_id: int) -> None:
+        """Drop the claims of a stage's items that no longer run (when the stage stops)."""
+        with self._connection() as conn:
+            conn.execute(
+                "DELETE FROM download_claims WHERE item_id IN (SELECT id FROM job_items "
+                "WHERE job_stage_id = ? AND status != 'running')",
+                (int(job_stage_id),),
+            )
 
     def holds_download(self, song_id: int, item_id: int) -> bool:
         """True when this job item holds the song's download claim (a read)."""
@@ -637,13 +648,6 @@ class CatalogRepository(SqliteStore):
             "SELECT item_id FROM download_claims WHERE song_id = ?", (int(song_id),)
         )
         return row is not None and int(row[0]) == int(item_id)
-
-    def release_download(self, song_id: int, item_id: int) -> None:
-        with self._connection() as conn:
-            conn.execute(
-                "DELETE FROM download_claims WHERE song_id = ? AND item_id = ?",
-                (int(song_id), int(item_id)),
-            )
 
     def set_part_validator(self, backend_id: int, song_id: int, validator: str) -> None:
         """Remember the ETag / Last-Modified of the bytes in the song's `.part`."""

@@ -258,7 +258,6 @@ class StageWorkers:
                     ext=record.ext,
                     sha256=record.sha256,
                 )
-            self.executor.on_settle(item)
             if isinstance(outcome, Succeeded):
                 payload = {**outcome.payload, **(download_payload or {})}
                 if claim_next:
@@ -289,18 +288,16 @@ class StageWorkers:
             return  # another runner took the lease: the item is its to settle
         if failure.kind == FailureKind.RETRY and failure.code == "internal":
             log.error("item %s failed unexpectedly", item.id, exc_info=exc)
-        with self.repository.transaction():
-            self.executor.on_settle(item)
-            if failure.kind in (FailureKind.STOPPED, FailureKind.STORAGE):
-                self.repository.release_item(item.id)
-            else:
-                self.repository.mark_item_failed(
-                    item.id,
-                    failure.message,
-                    error_code=failure.code,
-                    retry_delay=failure.delay,
-                    max_attempts=self._max_attempts if failure.delay is not None else 1,
-                )
+        if failure.kind in (FailureKind.STOPPED, FailureKind.STORAGE):
+            self.repository.release_item(item.id)
+        else:
+            self.repository.mark_item_failed(
+                item.id,
+                failure.message,
+                error_code=failure.code,
+                retry_delay=failure.delay,
+                max_attempts=self._max_attempts if failure.delay is not None else 1,
+            )
         if failure.kind == FailureKind.STORAGE:
             self.ctx.stop(StopReason.STORAGE, failure.message)
 

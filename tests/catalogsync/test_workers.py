@@ -181,3 +181,20 @@ def test_writes_inside_a_transaction_roll_back_with_it(tmp_path: Path) -> None:
         raise RuntimeError("the settle failed half-way")
     assert catalog._fetchall("SELECT id FROM local_files") == []
     assert not [e for e in repository.list_events() if e["event_type"] == "test"]
+
+
+def test_a_download_claim_is_held_while_its_item_runs_and_taken_over_after(tmp_path: Path) -> None:
+    repository, catalog, (job, stage) = _stage(tmp_path, ["a", "b"])
+    song = _song(catalog, "1")
+    first = repository.claim_next_item(stage.id, "download-1")
+    second = repository.claim_next_item(stage.id, "download-2")
+    assert first is not None and second is not None
+    assert catalog.claim_download(song, first.id)
+    assert catalog.claim_download(song, first.id), "its own claim again"
+    assert not catalog.claim_download(song, second.id), "held by a running item"
+    assert catalog.holds_download(song, first.id) and not catalog.holds_download(song, second.id)
+    repository.mark_item_succeeded(first.id)
+    assert catalog.claim_download(song, second.id), "a finished item's claim is taken over"
+    repository.release_item(second.id)
+    catalog.release_download_claims(stage.id)
+    assert catalog._fetchall("SELECT * FROM download_claims") == []

@@ -37,13 +37,13 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class NewDownload:
-    """A verified (and tagged) download: recorded with the item's success, then put in place.
+    """A verified (and tagged) download for the worker loop to record, then put in place.
 
-    The worker loop records it with ``CatalogRepository.record_download`` in the
-    transaction that marks the item succeeded, and only after that commit calls
-    ``place`` (record before rename: a finished file is never on disk unrecorded). If
-    the transaction fails, or ``place`` raises (the record is then taken back), it calls
-    ``abandon`` so the executor can keep or drop its bytes.
+    The worker loop records it with ``CatalogRepository.record_download`` and only after
+    that commit calls ``place`` (record before rename: a finished file is never on disk
+    unrecorded); the item's settle follows. If the record fails, or ``place`` raises
+    (the record is then taken back), it calls ``abandon`` so the executor can keep or
+    drop its bytes.
     """
 
     song_id: int
@@ -127,9 +127,6 @@ class StageExecutor:
 
     def on_claim(self, item: JobItem) -> None:
         """Runs inside the write transaction that claimed ``item`` (its writes join it)."""
-
-    def on_settle(self, item: JobItem) -> None:
-        """Runs inside the write transaction that settles ``item``, whatever its outcome."""
 
     def process_item(self, item: JobItem, worker_name: str) -> Outcome:
         """Do the claimed item's work; return its outcome or raise a classified failure."""

@@ -84,6 +84,8 @@ class DownloadStageExecutor(StageExecutor):
         return downloader
 
     def close(self) -> None:
+        # A settled item's claim is inert (it no longer runs); tidy them once per stage.
+        self.catalog.release_download_claims(self.stage.id)
         with self._lock:
             downloaders, self._all_downloaders = self._all_downloaders, []
         for downloader in downloaders:
@@ -127,11 +129,6 @@ class DownloadStageExecutor(StageExecutor):
         """The cross-job download claim is taken with the item's claim, in its transaction."""
         if item.song_id is not None:
             self.catalog.claim_download(int(item.song_id), item.id)
-
-    def on_settle(self, item: JobItem) -> None:
-        """Whatever the item's outcome, its file is in place or gone: the song is free."""
-        if item.song_id is not None:
-            self.catalog.release_download(int(item.song_id), item.id)
 
     def process_item(self, item: JobItem, worker_name: str) -> Succeeded | Skipped:
         song = self.catalog.get_song(int(item.song_id or 0))
