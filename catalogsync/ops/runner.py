@@ -69,6 +69,7 @@ class OpsRunner:
         self._holding = threading.Event()
         self.on_event = on_event
         self.shared = SharedResources.build(settings, self.catalog, repository)
+        self.shared.download_jobs_at_once = self.download_lane_concurrency
         self._helpers: dict[int, HelperProcess] = {}
         self._helpers_failed = False
         self.hooks: RunnerHooks | None = None  # schedules, sd_notify, notifications

@@ -32,6 +32,9 @@ class SharedResources:
         self.upload_limiter = TokenBucket(upload_limit or None)
         self.flusher = Flusher(on_synced or (lambda ids: None), on_error=on_flush_error)
         self.pacer = Pacer(pacing)  # per-platform pacing and shared cooldowns
+        # How many download-class jobs may run at once: only above 1 can two job items
+        # download one song together, which the cross-job download claim prevents.
+        self.download_jobs_at_once = 1
 
     @classmethod
     def build(
@@ -60,6 +63,8 @@ class SharedResources:
         pacing = settings.unattended.platforms if settings is not None else None
         shared = cls(*limits, on_synced=on_synced, on_flush_error=flush_failed, pacing=pacing)
         shared.pacer.on_cooldown = cooldown_event(ops) if ops is not None else None
+        if settings is not None:
+            shared.download_jobs_at_once = settings.download_lane_concurrency
         return shared
 
     def close(self) -> None:

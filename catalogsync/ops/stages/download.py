@@ -84,8 +84,9 @@ class DownloadStageExecutor(StageExecutor):
         return downloader
 
     def close(self) -> None:
-        # A settled item's claim is inert (it no longer runs); tidy them once per stage.
-        self.catalog.release_download_claims(self.stage.id)
+        if self._claims_songs():
+            # A settled item's claim is inert (it no longer runs); tidy them once per stage.
+            self.catalog.release_download_claims(self.stage.id)
         with self._lock:
             downloaders, self._all_downloaders = self._all_downloaders, []
         for downloader in downloaders:
@@ -125,9 +126,13 @@ class DownloadStageExecutor(StageExecutor):
             ]
         return self._library
 
+    def _claims_songs(self) -> bool:
+        """Only two download jobs at once can have two items on one song."""
+        return self.shared.download_jobs_at_once > 1
+
     def on_claim(self, item: JobItem) -> None:
         """The cross-job download claim is taken with the item's claim, in its transaction."""
-        if item.song_id is not None:
+        if item.song_id is not None and self._claims_songs():
             self.catalog.claim_download(int(item.song_id), item.id)
 
     def process_item(self, item: JobItem, worker_name: str) -> Succeeded | Skipped:
@@ -135,7 +140,7 @@ class DownloadStageExecutor(StageExecutor):
         if song is None:
             raise TransferError(f"song {item.song_id} no longer exists", code="gone", permanent=True)
         song_id = int(song["id"])
-        if not self.catalog.holds_download(song_id, item.id):
+        if self._claims_songs() and not self.catalog.holds_download(song_id, item.id):
             while not self.catalog.claim_download(song_id, item.id):
                 # Another job is fetching this song into its reserved path and `.part`:
                 # wait for it (bounded by that download), then find its file below.
