@@ -209,9 +209,9 @@ class StageWorkers:
 
         The record is committed before the rename, so a finished file is never on disk
         unrecorded; if the rename fails the record is taken back. This is a write of its
-        own, not part of the item's settle: the song's cross-job download claim is
-        released only once the file is in place (another job waiting for the song must
-        find it on disk, not its bare record).
+        own, not part of the item's settle: the item must stay running, holding the
+        song's cross-job download claim, until the file is in place (another job waiting
+        for the song must find it on disk, not its bare record).
         """
         try:
             file_id, rel, size, shared = self.catalog.record_download(
