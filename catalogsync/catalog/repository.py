@@ -726,7 +726,6 @@ class CatalogRepository(SqliteStore):
                 [(now, int(file_id)) for file_id in file_ids],
             )
 
-    mark_files_synced = mark_files_flushed  # until the stage modules use the new name
 
     def unflushed_files(self) -> list[dict[str, Any]]:
         """Local files recorded but never confirmed on disk, with their backend's root."""

@@ -43,7 +43,7 @@ class SharedResources:
         catalog: CatalogRepository | None = None,
         ops: OpsRepository | None = None,
     ) -> SharedResources:
-        on_synced = catalog.mark_files_synced if catalog is not None else None
+        on_flushed = catalog.mark_files_flushed if catalog is not None else None
 
         def flush_failed(path: Path, exc: OSError) -> None:
             if ops is not None:
@@ -61,7 +61,7 @@ class SharedResources:
             else (0, 0)
         )
         pacing = settings.unattended.platforms if settings is not None else None
-        shared = cls(*limits, on_synced=on_synced, on_flush_error=flush_failed, pacing=pacing)
+        shared = cls(*limits, on_synced=on_flushed, on_flush_error=flush_failed, pacing=pacing)
         shared.pacer.on_cooldown = cooldown_event(ops) if ops is not None else None
         if settings is not None:
             shared.download_jobs_at_once = settings.download_lane_concurrency
