@@ -6,7 +6,7 @@ import logging
 
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.library.lock import library_is_busy
-from catalogsync.transfer.durability import verify_unsynced_files
+from catalogsync.transfer.durability import verify_unflushed_files
 
 from .repository import OpsRepository
 
@@ -34,7 +34,7 @@ def recover_on_start(repository: OpsRepository, catalog: CatalogRepository | Non
     # unless a reorganize or relocate (which reserve names too) is moving files now.
     if not library_is_busy(catalog.db_path):
         catalog.release_stale_reservations()
-    files = verify_unsynced_files(catalog)
+    files = verify_unflushed_files(catalog)
     if files.dropped:
         shown = "; ".join(files.dropped[:5])
         more = f" and {len(files.dropped) - 5} more" if len(files.dropped) > 5 else ""

@@ -264,5 +264,3 @@ def _check(path: Path, row: dict[str, Any]) -> str | None:
             return "content does not match its SHA-256"
     return None
 
-
-verify_unsynced_files = verify_unflushed_files  # until ops/runner.py uses the new name

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from catalogsync.catalog.repository import CatalogRepository
 from catalogsync.config import LibrarySettings
 from catalogsync.errors import CatalogsyncError, TransferError, TransferStopped
+from catalogsync.files import size_or_zero
 from catalogsync.library.layout import song_relative_path
 from catalogsync.library.tags import write_tags
 from catalogsync.providers import registry
@@ -21,7 +22,7 @@ from catalogsync.redact import mask_secrets
 from catalogsync.transfer.durability import sha256_of
 from catalogsync.transfer.growth import FileGrowthMonitor
 from catalogsync.transfer.http import HttpDownloader, storage_guard
-from catalogsync.transfer.paths import ensure_space, safe_join, sanitize_ext
+from catalogsync.transfer.paths import ensure_space, partial_paths, safe_join, sanitize_ext
 from catalogsync.transfer.sniff import require_audio
 
 from ..jobdefs import STAGE_DEFS
@@ -180,7 +181,7 @@ class DownloadStageExecutor(StageExecutor):
         target.reserve(song_relative_path(song, ext, self._library_settings()))
         _unlink_quietly(target.ready)  # a tagged file a killed try left: never resumed
         try:
-            progress.start(_song_text(song), already=_size_or_zero(target.part))
+            progress.start(_song_text(song), already=size_or_zero(target.part))
             if opaque:
                 saved, source_sha = self._opaque(provider, track, target.part, progress)
             else:
@@ -392,11 +393,9 @@ class _Target:
         )
 
     def _place_part(self) -> None:
-        dest = self.dest()
-        stem = PurePosixPath(self.rel).stem
-        self.part = dest.with_name(f"{stem}.cs{self.song_id}.part")
-        # The verified bytes while they are tagged and recorded, before the final name.
-        self.ready = dest.with_name(f"{stem}.cs{self.song_id}.ready")
+        # `.ready`: the verified bytes while they are tagged and recorded, before the
+        # final name. A runner's start removes both when no try will resume them.
+        self.part, self.ready = partial_paths(self.dest(), self.song_id)
 
     def dest(self, *, fresh: bool = False) -> Path:
         """The final path, checked to stay inside the root (no symlinked folders).
@@ -413,13 +412,6 @@ class _Target:
         if not self.part.exists():
             return None
         return self.catalog.part_validator(self.backend_id, self.song_id)
-
-
-def _size_or_zero(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _unlink_quietly(path: Path) -> None:
