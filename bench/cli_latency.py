@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -59,11 +60,24 @@ def environment() -> dict[str, str]:
     return env
 
 
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# CPU seconds of each process timed() ran, in order (steadier than wall time on a
+# machine shared with other work: the wall time also counts waiting for a core).
+CPU_TIMES: list[float] = []
+
+
 def timed(command: list[str], env: dict[str, str], *, expect: int = 0) -> float:
+    cpu = children_cpu()
     started = time.perf_counter()
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True, check=False)
     elapsed = time.perf_counter() - started
+    CPU_TIMES.append(children_cpu() - cpu)
     if done.returncode != expect:
         raise SystemExit(f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()}")
     return elapsed
@@ -100,12 +114,18 @@ def scenario_latency(args: argparse.Namespace, work: Path, env: dict[str, str]) 
          ["-q", "jobs", "submit", "sync_download", "--wait"]),
     ):
         timed([*base, *extra], env)  # untimed: the page cache
+        del CPU_TIMES[:]
         times = [timed([*base, *extra], env) for _ in range(args.repeat)]
         figures[label] = statistics.median(times)
-        print(f"(a) {label}: median {figures[label]:.3f} s ({runs(times)})")
+        print(f"(a) {label}: median {figures[label]:.3f} s, range {min(times):.3f}-"
+              f"{max(times):.3f}; CPU median {statistics.median(CPU_TIMES):.3f} s, range "
+              f"{min(CPU_TIMES):.3f}-{max(CPU_TIMES):.3f} ({runs(times)})")
     python = [sys.executable, "-c", "pass"]
+    del CPU_TIMES[:]
     times = [timed(python, env) for _ in range(args.repeat)]
-    print(f"(a) for scale, `python -c pass`: median {statistics.median(times):.3f} s")
+    print(f"(a) for scale, `python -c pass`: median {statistics.median(times):.3f} s, "
+          f"CPU {statistics.median(CPU_TIMES):.3f} s; load average "
+          f"{' '.join(f'{n:.2f}' for n in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"(a) goals: status <= {GOAL_STATUS:.2f} s: "
           f"{'met' if figures['status'] <= GOAL_STATUS else 'missed'}; empty submit --wait "
           f"<= {GOAL_EMPTY_WAIT:.2f} s: "
