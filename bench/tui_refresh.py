@@ -293,18 +293,20 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
 
     screen.show_refresh = show_refresh  # type: ignore[method-assign]
 
-    original_read = app._read_models
+    import tui.app
 
-    def read_models() -> Any:
+    original_read = tui.app.read_models
+
+    def read_models(*args: Any) -> Any:
         # Runs in a worker thread: thread_time is that thread's CPU only.
         start = time.thread_time()
         try:
-            return original_read()
+            return original_read(*args)
         finally:
             counts["read_cpu"] += time.thread_time() - start
             counts["reads"] += 1
 
-    app._read_models = read_models  # type: ignore[method-assign]
+    tui.app.read_models = read_models  # type: ignore[assignment]
 
     result: dict[str, Any] = {}
     profiler = None

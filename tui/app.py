@@ -124,7 +124,16 @@ class CatalogsyncApp(App[None]):
                 self.service.start_runner_thread, on_event=self._runner_event_in_thread
             ))
             self.embedded = bool(started)
-        await self.refresh_now()
+        # The first read runs on the loop, not in a thread worker: it takes a few
+        # milliseconds, but in a thread beside the screen's compose it took about 80 ms,
+        # since each SQLite call hands the GIL over and waits a switch interval to get it
+        # back (the database is in WAL mode: a read never waits for the runner's writes).
+        try:
+            first = read_models(self.service, self.refresh_request())
+        except Exception:  # the worker reads again and reports it (_worker_failed)
+            await self.refresh_now()
+        else:
+            self._apply(first)
         if self.refresh_interval:
             self.set_interval(self.refresh_interval, self.request_refresh)
         if self.demo:

@@ -79,9 +79,18 @@ class KeyedTable(DataTable):
 
     # -- layout -----------------------------------------------------------
 
+    def on_mount(self) -> None:
+        """Columns for the terminal's width at once, so the first frame has the rows.
+
+        The first Resize comes after the first frame (the rows showed one frame late);
+        it rebuilds the columns only if the table is narrower than guessed."""
+        self._choose_layout(self.app.size.width)
+
     def on_resize(self, event: events.Resize) -> None:
         """Switch between the wide, narrow and tiny sets of columns."""
-        width = event.size.width
+        self._choose_layout(event.size.width)
+
+    def _choose_layout(self, width: int) -> None:
         layout = "wide" if width >= self.NARROW_BELOW else (
             "narrow" if width >= self.TINY_BELOW else "tiny")
         if layout != self.layout_name:
