@@ -11,9 +11,9 @@ import os
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
+# cronsim and zoneinfo are imported where used: `catalogsync status` reads the next
+# schedule through this module, and without schedules it needs neither (about 3 ms).
 
 log = logging.getLogger("catalogsync.schedules")
 
@@ -22,6 +22,8 @@ def validate_cron(expr: Any) -> str | None:
     """None when ``expr`` is a five-field cron line, else what is wrong with it."""
     if not isinstance(expr, str) or len(expr.split()) != 5:
         return "a cron line has five fields (minute hour day month weekday)"
+    from cronsim import CronSim, CronSimError
+
     try:
         CronSim(expr, datetime(2000, 1, 1, tzinfo=UTC))
     except CronSimError as exc:
@@ -32,6 +34,8 @@ def validate_cron(expr: Any) -> str | None:
 @lru_cache(maxsize=1)
 def local_zone() -> tzinfo:
     """The machine's time zone with its DST rules: $TZ, else /etc/localtime, else UTC."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     name = os.environ.get("TZ", "").lstrip(":")
     if name:
         try:
@@ -47,11 +51,15 @@ def local_zone() -> tzinfo:
 
 def next_after(expr: str, at: float, zone: tzinfo) -> float:
     """Epoch seconds of the first slot strictly after ``at``."""
+    from cronsim import CronSim
+
     return next(CronSim(expr, datetime.fromtimestamp(at, zone))).timestamp()
 
 
 def latest_at_or_before(expr: str, at: float, zone: tzinfo) -> float:
     """Epoch seconds of the last slot at or before ``at``."""
+    from cronsim import CronSim
+
     return next(CronSim(expr, datetime.fromtimestamp(at + 1, zone), reverse=True)).timestamp()
 
 

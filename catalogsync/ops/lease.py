@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,10 +40,11 @@ class RunnerLease:
     def __init__(self, repository: OpsRepository, *, stale_after: float = LEASE_STALE_SECONDS):
         self.repository = repository
         self.stale_after = stale_after
+        # os.uname().nodename is what socket.gethostname() returns on POSIX, without
+        # importing socket (about 3 ms of every `catalogsync status`).
+        host = os.uname().nodename
         self.info = LeaseInfo(
-            owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-            pid=os.getpid(),
-            host=socket.gethostname(),
+            owner=f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}", pid=os.getpid(), host=host
         )
         self.held = False
         self._last_beat = 0.0
