@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from catalogsync.cli_common import cli, handled
 from catalogsync.errors import CatalogsyncError
+
+if TYPE_CHECKING:
+    from catalogsync.config import Settings
 
 service_app = typer.Typer(help="Run the runner as a systemd service.", no_args_is_help=True)
 UserOpt = Annotated[
@@ -16,7 +19,7 @@ UserOpt = Annotated[
 ]
 
 
-def _settings():
+def _settings() -> Settings:
     from catalogsync.config import load_settings
 
     state = cli()._state

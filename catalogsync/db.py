@@ -1037,7 +1037,8 @@ class SqliteStore:
         return self._conn().execute(sql, tuple(params)).fetchall()
 
     def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        return self._conn().execute(sql, tuple(params)).fetchone()
+        row: sqlite3.Row | None = self._conn().execute(sql, tuple(params)).fetchone()
+        return row
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

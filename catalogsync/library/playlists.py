@@ -151,7 +151,7 @@ def _refresh(catalog: CatalogRepository, library: LibrarySettings) -> PlaylistFi
 
     def ours(record: dict[str, Any]) -> bool:
         path = safe_join(Path(_record_root(catalog, record, root)), record["relative_path"])
-        return _disk_sha(path) == record["sha256"]
+        return bool(_disk_sha(path) == record["sha256"])
 
     # Unwanted, deleted or (playlists = "") all: remove what we wrote and nothing else.
     for playlist_id, record in list(records.items()):

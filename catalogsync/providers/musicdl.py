@@ -144,8 +144,9 @@ def playlist_id_from_url(ref: str, platform: MusicdlPlatform) -> str | None:
         params = parse_qs(query)
         for name in platform.id_params:
             for value in params.get(name, []):
-                if pattern.fullmatch(value.strip()):
-                    return value.strip()
+                found: str = value.strip()
+                if pattern.fullmatch(found):
+                    return found
     for path in (frag_path, parts.path):
         segments = [s for s in path.split("/") if s]
         if segments:

@@ -65,7 +65,8 @@ def lazy_factory(module: str, attribute: str) -> ProviderFactory:
     """A factory that imports ``module`` and builds ``module.attribute()`` only when called."""
 
     def build() -> Provider:
-        return getattr(importlib.import_module(module), attribute)()
+        provider: Provider = getattr(importlib.import_module(module), attribute)()
+        return provider
 
     build.__qualname__ = build.__name__ = f"lazy:{module}.{attribute}"
     return build

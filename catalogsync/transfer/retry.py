@@ -15,7 +15,7 @@ WAIT_SLICE_SECONDS = 0.25
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: attempt 1 waits up to ``base``, doubling, capped."""
-    ceiling = min(cap, base * (2 ** (attempt - 1)))
+    ceiling = min(cap, base * 2.0 ** (attempt - 1))
     return ceiling * random.uniform(0.5, 1.0)
 
 

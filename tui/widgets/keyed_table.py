@@ -50,7 +50,7 @@ def fit(text: Text, width: int) -> Text:
     return cut
 
 
-class KeyedTable(DataTable):
+class KeyedTable(DataTable[Text]):
     """Rows keyed by an id: refreshes add, update and remove only what changed.
 
     The ``KEY_COLUMN`` must hold the row key as its text and be shown in every

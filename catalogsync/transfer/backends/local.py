@@ -20,7 +20,6 @@ from catalogsync.transfer.backends.base import (
     ProgressFn,
     RemoteFile,
     StorageBackend,
-    never,
     no_progress,
     one_line,
     open_source,
@@ -29,6 +28,7 @@ from catalogsync.transfer.backends.base import (
 )
 from catalogsync.transfer.durability import fsync_dir, sha256_of
 from catalogsync.transfer.paths import safe_join
+from catalogsync.transfer.stop import never
 
 TEMP_SUFFIX = ".catalogsync-tmp"
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -26,8 +26,6 @@ from catalogsync.transfer.backends.base import (
     ProgressFn,
     RemoteFile,
     StorageBackend,
-    Transient,
-    never,
     no_progress,
     one_line,
     open_source,
@@ -35,6 +33,8 @@ from catalogsync.transfer.backends.base import (
     option_float,
 )
 from catalogsync.transfer.backends.rcd import RcloneDaemon, shared_daemon, terminate
+from catalogsync.transfer.retry import Transient
+from catalogsync.transfer.stop import never
 
 _POLL_SECONDS = 0.1
 #: ``rclone backend features`` answers, per (program, config, remote), shared by all instances

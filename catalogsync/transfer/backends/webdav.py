@@ -24,8 +24,6 @@ from catalogsync.transfer.backends.base import (
     ProgressFn,
     RemoteFile,
     StorageBackend,
-    Transient,
-    never,
     no_progress,
     one_line,
     open_source,
@@ -33,6 +31,8 @@ from catalogsync.transfer.backends.base import (
     option_float,
     read_source,
 )
+from catalogsync.transfer.retry import Transient
+from catalogsync.transfer.stop import never
 
 _POLL_SECONDS = 0.1
 _DAV = "{DAV:}"
