@@ -21,10 +21,10 @@ from tui import reads
 from tui.widgets.job_table import JobTable
 
 # The task center reads the database and draws: it needs no HTTP client, TLS beyond
-# asyncio's, audio tags, notifications, nor the runner and its download stack
+# asyncio's, audio tags, notifications, cron, nor the runner and its download stack
 # (the embedded runner loads those when it starts, not the import).
 NOT_FOR_THE_TASK_CENTER = [
-    "httpx", "httpcore", "mutagen", "apprise", "catalogsync.ops.runner",
+    "httpx", "httpcore", "mutagen", "apprise", "cronsim", "catalogsync.ops.runner",
     "catalogsync.transfer.http", "catalogsync.ops.executors",
 ]
 
