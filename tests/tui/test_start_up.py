@@ -25,7 +25,7 @@ from tui.widgets.job_table import JobTable
 # (the embedded runner loads those when it starts, not the import).
 NOT_FOR_THE_TASK_CENTER = [
     "httpx", "httpcore", "mutagen", "apprise", "cronsim", "catalogsync.ops.runner",
-    "catalogsync.transfer.http", "catalogsync.ops.executors",
+    "catalogsync.transfer.http", "catalogsync.ops.stages",
 ]
 
 
