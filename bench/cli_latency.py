@@ -74,8 +74,9 @@ CPU_TIMES: list[float] = []
 def timed(command: list[str], env: dict[str, str], *, expect: int = 0) -> float:
     cpu = children_cpu()
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
+    )
     elapsed = time.perf_counter() - started
     CPU_TIMES.append(children_cpu() - cpu)
     if done.returncode != expect:
@@ -110,26 +111,34 @@ def scenario_latency(args: argparse.Namespace, work: Path, env: dict[str, str]) 
     for label, extra in (
         ("status", ["status"]),
         ("jobs list", ["jobs", "list"]),
-        ("jobs submit sync_download --wait (empty job)",
-         ["-q", "jobs", "submit", "sync_download", "--wait"]),
+        (
+            "jobs submit sync_download --wait (empty job)",
+            ["-q", "jobs", "submit", "sync_download", "--wait"],
+        ),
     ):
         timed([*base, *extra], env)  # untimed: the page cache
         del CPU_TIMES[:]
         times = [timed([*base, *extra], env) for _ in range(args.repeat)]
         figures[label] = statistics.median(times)
-        print(f"(a) {label}: median {figures[label]:.3f} s, range {min(times):.3f}-"
-              f"{max(times):.3f}; CPU median {statistics.median(CPU_TIMES):.3f} s, range "
-              f"{min(CPU_TIMES):.3f}-{max(CPU_TIMES):.3f} ({runs(times)})")
+        print(
+            f"(a) {label}: median {figures[label]:.3f} s, range {min(times):.3f}-"
+            f"{max(times):.3f}; CPU median {statistics.median(CPU_TIMES):.3f} s, range "
+            f"{min(CPU_TIMES):.3f}-{max(CPU_TIMES):.3f} ({runs(times)})"
+        )
     python = [sys.executable, "-c", "pass"]
     del CPU_TIMES[:]
     times = [timed(python, env) for _ in range(args.repeat)]
-    print(f"(a) for scale, `python -c pass`: median {statistics.median(times):.3f} s, "
-          f"CPU {statistics.median(CPU_TIMES):.3f} s; load average "
-          f"{' '.join(f'{n:.2f}' for n in os.getloadavg())} on {os.cpu_count()} CPUs")
-    print(f"(a) goals: status <= {GOAL_STATUS:.2f} s: "
-          f"{'met' if figures['status'] <= GOAL_STATUS else 'missed'}; empty submit --wait "
-          f"<= {GOAL_EMPTY_WAIT:.2f} s: "
-          f"{'met' if figures[list(figures)[2]] <= GOAL_EMPTY_WAIT else 'missed'}")
+    print(
+        f"(a) for scale, `python -c pass`: median {statistics.median(times):.3f} s, "
+        f"CPU {statistics.median(CPU_TIMES):.3f} s; load average "
+        f"{' '.join(f'{n:.2f}' for n in os.getloadavg())} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"(a) goals: status <= {GOAL_STATUS:.2f} s: "
+        f"{'met' if figures['status'] <= GOAL_STATUS else 'missed'}; empty submit --wait "
+        f"<= {GOAL_EMPTY_WAIT:.2f} s: "
+        f"{'met' if figures[list(figures)[2]] <= GOAL_EMPTY_WAIT else 'missed'}"
+    )
 
 
 def run_aria2c(urls: list[str], folder: Path, jobs: int) -> float:
@@ -138,8 +147,20 @@ def run_aria2c(urls: list[str], folder: Path, jobs: int) -> float:
     listing = folder.parent / "aria2c-input.txt"
     listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
     started = time.perf_counter()
-    subprocess.run(["aria2c", f"-j{jobs}", "-i", str(listing), "-d", str(folder), "-q",
-                    "--allow-overwrite=true", "--auto-file-renaming=false"], check=True)
+    subprocess.run(
+        [
+            "aria2c",
+            f"-j{jobs}",
+            "-i",
+            str(listing),
+            "-d",
+            str(folder),
+            "-q",
+            "--allow-overwrite=true",
+            "--auto-file-renaming=false",
+        ],
+        check=True,
+    )
     elapsed = time.perf_counter() - started
     got = len([p for p in folder.iterdir() if p.is_file()])
     if got != len(urls):
@@ -147,8 +168,9 @@ def run_aria2c(urls: list[str], folder: Path, jobs: int) -> float:
     return elapsed
 
 
-def run_catalogsync(manifest: Path, work: Path, n: int, workers: int, count: int,
-                    env: dict[str, str], tags: bool) -> float:
+def run_catalogsync(
+    manifest: Path, work: Path, n: int, workers: int, count: int, env: dict[str, str], tags: bool
+) -> float:
     home = make_home(work, f"home-songs-{n}", workers, tags)
     base = [*catalogsync_command(), "--home", str(home)]
     timed([*base, "-q", "playlists", "add", str(manifest)], env)
@@ -184,8 +206,9 @@ def scenario_songs(args: argparse.Namespace, work: Path, env: dict[str, str]) ->
         have_aria = shutil.which("aria2c") is not None
         ours, theirs = [], []
         for n in range(-1, args.song_repeat):  # one untimed round first
-            elapsed = run_catalogsync(manifest, work, n, args.workers, len(urls), env,
-                                      not args.no_tags)
+            elapsed = run_catalogsync(
+                manifest, work, n, args.workers, len(urls), env, not args.no_tags
+            )
             aria = run_aria2c(urls, work / "aria2c-out", args.workers) if have_aria else None
             if n >= 0:
                 ours.append(elapsed)
@@ -194,18 +217,24 @@ def scenario_songs(args: argparse.Namespace, work: Path, env: dict[str, str]) ->
         total_mib = size * len(urls) / (1024 * 1024)
         mine = statistics.median(ours)
         tagging = "tags off" if args.no_tags else "tags on"
-        print(f"(b) {len(urls)} x {args.song_kib} KiB, `catalogsync jobs submit sync_download "
-              f"--wait` ({args.workers} workers, {tagging}), whole process: {mine:.2f} s, "
-              f"{total_mib / mine:.1f} MB/s ({runs(ours)})")
+        print(
+            f"(b) {len(urls)} x {args.song_kib} KiB, `catalogsync jobs submit sync_download "
+            f"--wait` ({args.workers} workers, {tagging}), whole process: {mine:.2f} s, "
+            f"{total_mib / mine:.1f} MB/s ({runs(ours)})"
+        )
         if not theirs:
             print("(b) aria2c: skipped (aria2c is not installed: apt-get install aria2)")
             return
         peer = statistics.median(theirs)
-        print(f"(b) aria2c -j{args.workers} -i list: {peer:.2f} s, {total_mib / peer:.1f} MB/s "
-              f"({runs(theirs)})")
+        print(
+            f"(b) aria2c -j{args.workers} -i list: {peer:.2f} s, {total_mib / peer:.1f} MB/s "
+            f"({runs(theirs)})"
+        )
         ratio = peer / mine
-        print(f"(b) catalogsync/aria2c speed ratio: {ratio:.2f} (goal >= {GOAL_ARIA2C:.1f}: "
-              f"{'met' if ratio >= GOAL_ARIA2C else 'missed'})")
+        print(
+            f"(b) catalogsync/aria2c speed ratio: {ratio:.2f} (goal >= {GOAL_ARIA2C:.1f}: "
+            f"{'met' if ratio >= GOAL_ARIA2C else 'missed'})"
+        )
     finally:
         server.close()
         shutil.rmtree(work / "aria2c-out", ignore_errors=True)
@@ -219,8 +248,11 @@ def main() -> None:
     parser.add_argument("--song-repeat", type=int, default=3, help="timed rounds in (b)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--skip-songs", action="store_true", help="run (a) only")
-    parser.add_argument("--no-tags", action="store_true",
-                        help="(b) with [library] write_tags = false, as aria2c writes no tags")
+    parser.add_argument(
+        "--no-tags",
+        action="store_true",
+        help="(b) with [library] write_tags = false, as aria2c writes no tags",
+    )
     args = parser.parse_args()
     compileall.compile_dir(str(ROOT / "catalogsync"), quiet=1)
     compileall.compile_dir(str(ROOT / "tui"), quiet=1)

@@ -254,8 +254,7 @@ def make_file(path: Path, size: int) -> str:
             payload = os.urandom(frames_per_block * (_FRAME_BYTES - 4))
             step = _FRAME_BYTES - 4
             block = b"".join(
-                _FRAME_HEADER + payload[i * step : (i + 1) * step]
-                for i in range(frames_per_block)
+                _FRAME_HEADER + payload[i * step : (i + 1) * step] for i in range(frames_per_block)
             )[:left]
             fh.write(block)
             hasher.update(block)
@@ -282,9 +281,7 @@ def run_engine_job(
         f"[download]\nworkers = {workers}\nreserve_mb = 0\n{extra_config}", encoding="utf-8"
     )
     manifest = home / "bench.json"
-    manifest.write_text(
-        json.dumps({"name": f"bench {label}", "tracks": tracks}), encoding="utf-8"
-    )
+    manifest.write_text(json.dumps({"name": f"bench {label}", "tracks": tracks}), encoding="utf-8")
     svc = Catalogsync.open(home=str(home))
     finished: dict[str, Any] = {}
     try:
@@ -308,8 +305,8 @@ def run_engine_job(
             raise SystemExit(f"{label}: the job did not finish")
         elapsed = finished["at"] - started
         cpu = _engine_usage() - usage0
-        job = svc.ops.require_job(job_id)
-        stages = {s.stage_type: s for s in svc.ops.list_job_stages(job_id)}
+        job = svc.repository.require_job(job_id)
+        stages = {s.stage_type: s for s in svc.repository.list_job_stages(job_id)}
         download = stages["download"]
         if job.status != JobStatus.COMPLETED or download.success_items != len(tracks):
             raise SystemExit(
@@ -404,8 +401,15 @@ def run_aria2c(urls: list[str], folder: Path, jobs: int) -> float:
     started = time.perf_counter()
     subprocess.run(
         [
-            "aria2c", f"-j{jobs}", "-i", str(listing), "-d", str(folder), "-q",
-            "--allow-overwrite=true", "--auto-file-renaming=false",
+            "aria2c",
+            f"-j{jobs}",
+            "-i",
+            str(listing),
+            "-d",
+            str(folder),
+            "-q",
+            "--allow-overwrite=true",
+            "--auto-file-renaming=false",
         ],
         check=True,
     )
@@ -433,7 +437,10 @@ def scenario_big(args, server: ServerProcess, files: Path, work: Path) -> float 
     name = f"big-{size}.mp3"
     digest = make_file(files / name, size)
     track = {
-        "url": server.url(name), "title": "Big File", "artist": "Bench", "size": size,
+        "url": server.url(name),
+        "title": "Big File",
+        "artist": "Bench",
+        "size": size,
         "sha256": digest,
     }
     have_curl = shutil.which("curl") is not None
@@ -469,9 +476,7 @@ def scenario_big(args, server: ServerProcess, files: Path, work: Path) -> float 
         print("(a) curl: skipped (curl is not installed)")
         return None
     curl = mbps(size, statistics.median(curl_times))
-    print(
-        f"(a) curl -o: {curl:.1f} MB/s ({runs(curl_times)})"
-    )
+    print(f"(a) curl -o: {curl:.1f} MB/s ({runs(curl_times)})")
     synced = mbps(size, statistics.median(sync_times))
     durable = mbps(size, statistics.median(durable_times))
     print(
@@ -488,8 +493,13 @@ def scenario_small(args, server: ServerProcess, files: Path, work: Path) -> floa
     for n, name in enumerate(names, start=1):
         digest = make_file(files / name, size)
         tracks.append(
-            {"url": server.url(name), "title": f"Track {n:04d}", "artist": "Bench",
-             "size": size, "sha256": digest}
+            {
+                "url": server.url(name),
+                "title": f"Track {n:04d}",
+                "artist": "Bench",
+                "size": size,
+                "sha256": digest,
+            }
         )
     total = size * len(names)
     have_aria = shutil.which("aria2c") is not None
@@ -539,8 +549,11 @@ def scenario_accuracy(args, server: ServerProcess, files: Path, work: Path) -> f
     name = f"throttle-{size}.mp3"
     digest = make_file(files / name, size)
     track = {
-        "url": server.url(name, rate=rate), "title": "Throttled", "artist": "Bench",
-        "size": size, "sha256": digest,
+        "url": server.url(name, rate=rate),
+        "title": "Throttled",
+        "artist": "Bench",
+        "size": size,
+        "sha256": digest,
     }
     server.stats(reset=True)
     result = run_engine_job(work, [track], 1, "throttle")
@@ -593,8 +606,13 @@ def scenario_nginx(args, files: Path, work: Path) -> float | None:
         with urllib.request.urlopen(server.url("limited", short_name), timeout=60) as response:
             response.read()
         short = server.wait_for_log(f"/limited/{short_name}")
-        track = {"url": server.url("limited", name), "title": "nginx", "artist": "Bench",
-                 "size": size, "sha256": digest}
+        track = {
+            "url": server.url("limited", name),
+            "title": "nginx",
+            "artist": "Bench",
+            "size": size,
+            "sha256": digest,
+        }
         result = run_engine_job(work, [track], 1, "nginx")
         long = server.wait_for_log(f"/limited/{name}")
     finally:
@@ -627,8 +645,15 @@ def scenario_tags(args, files: Path, work: Path) -> float:
 
     source = files / "tags-256k.mp3"
     make_file(source, 256 * 1024)
-    song = {"platform": "manifest", "remote_id": "bench", "name": "Track 0001",
-            "singers": "Bench", "album": "Bench Album", "track_number": 1, "year": 2026}
+    song = {
+        "platform": "manifest",
+        "remote_id": "bench",
+        "name": "Track 0001",
+        "singers": "Bench",
+        "album": "Bench Album",
+        "track_number": 1,
+        "year": 2026,
+    }
     library = LibrarySettings(cover_art=False)
     times = []
     for n in range(args.tag_count):
@@ -651,29 +676,54 @@ def scenario_tags(args, files: Path, work: Path) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes: 32 MiB, 100 x 256 KiB, 12 MiB throttled, 1 repeat")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes: 32 MiB, 100 x 256 KiB, 12 MiB throttled, 1 repeat",
+    )
     parser.add_argument("--big-mib", type=int, default=256, help="size of file (a), MiB (256)")
     parser.add_argument("--small-count", type=int, default=500, help="files in (b) (500)")
     parser.add_argument("--small-kib", type=int, default=256, help="size of each (b) file (256)")
     parser.add_argument("--workers", type=int, default=4, help="download workers / aria2c -j (4)")
-    parser.add_argument("--throttle-mib", type=float, default=2.0,
-                        help="server cap for (c), MiB/s (2)")
-    parser.add_argument("--throttle-file-mib", type=int, default=32,
-                        help="size of the throttled file, MiB (32)")
-    parser.add_argument("--warmup-s", type=float, default=3.5,
-                        help="seconds of (c) before samples count (the meter window is 3 s)")
+    parser.add_argument(
+        "--throttle-mib", type=float, default=2.0, help="server cap for (c), MiB/s (2)"
+    )
+    parser.add_argument(
+        "--throttle-file-mib", type=int, default=32, help="size of the throttled file, MiB (32)"
+    )
+    parser.add_argument(
+        "--warmup-s",
+        type=float,
+        default=3.5,
+        help="seconds of (c) before samples count (the meter window is 3 s)",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs of (a) and (b); median (5)")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="untimed runs of (a) and (b), each tool, before the timed ones (1)")
-    parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "catalogsync-bench"),
-                        help="where generated files are kept between runs")
-    parser.add_argument("--no-tags", action="store_true",
-                        help="run jobs (a) and (b) with [library] write_tags = false")
-    parser.add_argument("--tag-count", type=int, default=200,
-                        help="write_tags runs in (t); median (200)")
-    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d", "t"],
-                        help="skip a scenario (repeatable)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed runs of (a) and (b), each tool, before the timed ones (1)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=str(Path(tempfile.gettempdir()) / "catalogsync-bench"),
+        help="where generated files are kept between runs",
+    )
+    parser.add_argument(
+        "--no-tags",
+        action="store_true",
+        help="run jobs (a) and (b) with [library] write_tags = false",
+    )
+    parser.add_argument(
+        "--tag-count", type=int, default=200, help="write_tags runs in (t); median (200)"
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=["a", "b", "c", "d", "t"],
+        help="skip a scenario (repeatable)",
+    )
     args = parser.parse_args(argv)
     args.library_config = "[library]\nwrite_tags = false\n" if args.no_tags else ""
     if args.quick:
@@ -740,8 +790,10 @@ def main(argv: list[str] | None = None) -> int:
     if tag_seconds is not None:
         print(f"tagging cost per song: {tag_seconds * 1000:.2f} ms (256 KiB MP3, median)")
     if nginx_error is not None:
-        print(f"goal speed error vs nginx <= {GOAL_ERROR_PCT:g} %: "
-              f"{verdict(nginx_error <= GOAL_ERROR_PCT)}")
+        print(
+            f"goal speed error vs nginx <= {GOAL_ERROR_PCT:g} %: "
+            f"{verdict(nginx_error <= GOAL_ERROR_PCT)}"
+        )
         print(f"speed accuracy error vs nginx: {nginx_error:.2f} %")
     return 0
 

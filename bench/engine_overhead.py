@@ -190,7 +190,9 @@ class BigDbBuilder:
                     sizes[k] += step
                     diff -= step
                 index += 1
-            by_job = {plans[j - 1]["id"]: s for (j, _), s in zip(download_stages, sizes, strict=True)}
+            by_job = {
+                plans[j - 1]["id"]: s for (j, _), s in zip(download_stages, sizes, strict=True)
+            }
             for plan in plans:
                 if plan["id"] in by_job:
                     plan["counts"]["download"] = by_job[plan["id"]]
@@ -224,7 +226,9 @@ class BigDbBuilder:
         ended = (started or created) + duration if finished else None
         scope: dict[str, Any] = {}
         if rng.random() < 0.3:
-            scope = {"playlist_ids": sorted(rng.sample(range(1, self.playlists + 1), rng.randint(1, 4)))}
+            scope = {
+                "playlist_ids": sorted(rng.sample(range(1, self.playlists + 1), rng.randint(1, 4)))
+            }
         error = None
         pause_reason = None
         if status == "failed":
@@ -235,9 +239,21 @@ class BigDbBuilder:
             pause_reason = "paused by operator"
         job_rows.append(
             (
-                job_id, plan["job_type"], status, 100, "cli", snapshot, "[]", jdump(scope),
-                ts_text(created), ts_text(started) if started else None,
-                ts_text(ended) if ended else None, error, float(job_id), None, pause_reason,
+                job_id,
+                plan["job_type"],
+                status,
+                100,
+                "cli",
+                snapshot,
+                "[]",
+                jdump(scope),
+                ts_text(created),
+                ts_text(started) if started else None,
+                ts_text(ended) if ended else None,
+                error,
+                float(job_id),
+                None,
+                pause_reason,
             )
         )
         self._event(job_id, "submitted", f"job {job_id} submitted by cli", created)
@@ -245,8 +261,17 @@ class BigDbBuilder:
             self._event(job_id, "started", f"job {job_id} started", started)
         if status == "paused":
             self.command_rows.append(
-                (len(self.command_rows) + 1, job_id, "pause", "applied", "{}",
-                 f"job {job_id} pausing", "tui", ts_text(started + 5), ts_text(started + 5))
+                (
+                    len(self.command_rows) + 1,
+                    job_id,
+                    "pause",
+                    "applied",
+                    "{}",
+                    f"job {job_id} pausing",
+                    "tui",
+                    ts_text(started + 5),
+                    ts_text(started + 5),
+                )
             )
             self._event(job_id, "paused", f"job {job_id} paused", started + 6)
         for seq_no, stage_type in enumerate(plan["stages"], start=1):
@@ -263,27 +288,38 @@ class BigDbBuilder:
             skipped = item_statuses.count("skipped")
             stage_started = ts_text(started) if started and stage_status != "pending" else None
             stage_ended = (
-                ts_text(ended or self.now)
-                if stage_status not in ("pending", "running")
-                else None
+                ts_text(ended or self.now) if stage_status not in ("pending", "running") else None
             )
             self.stage_rows.append(
                 (
-                    stage_id, job_id, stage_type, seq_no, stage_status, count, success, failed,
-                    skipped, stage_started, stage_ended,
+                    stage_id,
+                    job_id,
+                    stage_type,
+                    seq_no,
+                    stage_status,
+                    count,
+                    success,
+                    failed,
+                    skipped,
+                    stage_started,
+                    stage_ended,
                     1 if status != "queued" and stage_status != "pending" else 0,
                 )
             )
             if stage_status not in ("pending", "running") and started:
                 self._event(
-                    job_id, "stage_finished",
+                    job_id,
+                    "stage_finished",
                     f"{stage_type}: {success} done, {skipped} skipped, {failed} failed",
                     (ended or self.now) - 1,
                 )
             self._add_workers(plan, stage_id, stage_type, count, stage_status, started, ended)
         if finished:
             self._event(
-                job_id, status, f"job {job_id} {status.replace('_', ' ')}", ended or self.now,
+                job_id,
+                status,
+                f"job {job_id} {status.replace('_', ' ')}",
+                ended or self.now,
                 level="info" if status == "completed" else "error",
             )
 
@@ -350,9 +386,7 @@ class BigDbBuilder:
             keys = [(f"source:source-{n}", None, None) for n in range(1, count + 1)]
             item_type = "source_collect"
         created = ts_text(start)
-        for n, ((key, song_id, playlist_id), status) in enumerate(
-            zip(keys, statuses, strict=True)
-        ):
+        for n, ((key, song_id, playlist_id), status) in enumerate(zip(keys, statuses, strict=True)):
             item_id = self.next_item
             self.next_item += 1
             if song_id is not None:
@@ -373,13 +407,30 @@ class BigDbBuilder:
             error = error_code = None
             attempts = 0 if status in ("pending", "canceled") else 1
             if status == "failed":
-                error, error_code, attempts = "HTTP 404 from http://example.invalid/x", "http_404", 3
+                error, error_code, attempts = (
+                    "HTTP 404 from http://example.invalid/x",
+                    "http_404",
+                    3,
+                )
             self.item_rows.append(
                 (
-                    item_id, stage_id, job_id, item_type, key, song_id, playlist_id, status,
-                    None, attempts, jdump(payload), error, error_code, created,
+                    item_id,
+                    stage_id,
+                    job_id,
+                    item_type,
+                    key,
+                    song_id,
+                    playlist_id,
+                    status,
+                    None,
+                    attempts,
+                    jdump(payload),
+                    error,
+                    error_code,
+                    created,
                     ts_text(began) if status != "pending" else None,
-                    ts_text(began + 2) if finished else None, None,
+                    ts_text(began + 2) if finished else None,
+                    None,
                 )
             )
 
@@ -410,20 +461,60 @@ class BigDbBuilder:
                 speed = self.rng.uniform(1.5, 6.0) * 1024 * 1024
                 # The running items of this stage are the first ones after done + failed.
                 row = (
-                    worker_id, plan["id"], stage_id, name, "running", None,
-                    self.rng.randint(1, self.songs), None, f"Song {n} / Artist {n}", beat,
-                    300 + n, 1, 2_000_000 + n * 1000, 8_000_000, speed, 25.0 + n,
+                    worker_id,
+                    plan["id"],
+                    stage_id,
+                    name,
+                    "running",
+                    None,
+                    self.rng.randint(1, self.songs),
+                    None,
+                    f"Song {n} / Artist {n}",
+                    beat,
+                    300 + n,
+                    1,
+                    2_000_000 + n * 1000,
+                    8_000_000,
+                    speed,
+                    25.0 + n,
                 )
             elif live:
                 row = (
-                    worker_id, plan["id"], stage_id, name, "running", None, None,
-                    self.rng.randint(1, self.playlists), f"Playlist {n}", beat,
-                    3, 0, None, None, None, None,
+                    worker_id,
+                    plan["id"],
+                    stage_id,
+                    name,
+                    "running",
+                    None,
+                    None,
+                    self.rng.randint(1, self.playlists),
+                    f"Playlist {n}",
+                    beat,
+                    3,
+                    0,
+                    None,
+                    None,
+                    None,
+                    None,
                 )
             else:
                 row = (
-                    worker_id, plan["id"], stage_id, name, "stopped", None, None, None, None,
-                    beat, count // len(names), 0, None, None, None, None,
+                    worker_id,
+                    plan["id"],
+                    stage_id,
+                    name,
+                    "stopped",
+                    None,
+                    None,
+                    None,
+                    None,
+                    beat,
+                    count // len(names),
+                    0,
+                    None,
+                    None,
+                    None,
+                    None,
                 )
             self.worker_rows.append(row)
             if stage_type == "download":
@@ -431,7 +522,9 @@ class BigDbBuilder:
                 for k in range(self.samples_per_worker):
                     self.sample_rows.append(
                         (
-                            self.next_sample, worker_id, base + k * 0.5,
+                            self.next_sample,
+                            worker_id,
+                            base + k * 0.5,
                             self.rng.uniform(1.0, 6.0) * 1024 * 1024,
                         )
                     )
@@ -562,10 +655,21 @@ class BigDbBuilder:
             "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (
-                    p, "manifest", "manual_file", "exports", f"/srv/playlists/p{p}.m3u8",
-                    f"/srv/playlists/p{p}.m3u8", f"Playlist {p}", 0, 1 if p % 10 else 0,
-                    ts_text(self.now - 3600), None, rng.randint(0, 5), rng.randint(0, 3),
-                    created, created,
+                    p,
+                    "manifest",
+                    "manual_file",
+                    "exports",
+                    f"/srv/playlists/p{p}.m3u8",
+                    f"/srv/playlists/p{p}.m3u8",
+                    f"Playlist {p}",
+                    0,
+                    1 if p % 10 else 0,
+                    ts_text(self.now - 3600),
+                    None,
+                    rng.randint(0, 5),
+                    rng.randint(0, 3),
+                    created,
+                    created,
                 )
                 for p in range(1, self.playlists + 1)
             ),
@@ -576,9 +680,20 @@ class BigDbBuilder:
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (
-                    s, "manifest", f"{s:016x}", f"Song {s}", f"Artist {s % 997}",
-                    f"Album {s % 5003}", 180.0 + s % 120, "mp3", 3_000_000 + s * 37 % 7_000_000,
-                    None, f"http://nas.example/music/{s}.mp3", "{}", created, created,
+                    s,
+                    "manifest",
+                    f"{s:016x}",
+                    f"Song {s}",
+                    f"Artist {s % 997}",
+                    f"Album {s % 5003}",
+                    180.0 + s % 120,
+                    "mp3",
+                    3_000_000 + s * 37 % 7_000_000,
+                    None,
+                    f"http://nas.example/music/{s}.mp3",
+                    "{}",
+                    created,
+                    created,
                 )
                 for s in range(1, self.songs + 1)
             ),
@@ -609,8 +724,14 @@ class BigDbBuilder:
             "sha256, created_at) VALUES (?,?,?,?,?,?,?,?)",
             (
                 (
-                    s, s, backend, f"manifest/Artist {s % 997}/Song {s}.mp3",
-                    3_000_000 + s * 37 % 7_000_000, "mp3", None, created,
+                    s,
+                    s,
+                    backend,
+                    f"manifest/Artist {s % 997}/Song {s}.mp3",
+                    3_000_000 + s * 37 % 7_000_000,
+                    "mp3",
+                    None,
+                    created,
                 )
                 for s in range(1, self.songs + 1)
                 if s % 25
@@ -703,23 +824,33 @@ def explain_slowest(repo: Any) -> None:
     catalog = CatalogRepository(repo.db_path, share_with=repo)
     ids = [row.id for row in views.task_center_rows(repo, 50)]
     parts: list[tuple[str, Callable[[], Any]]] = [
-        ("task_center_rows: job list query", lambda: repo._fetchall(
-            "SELECT * FROM job_runs ORDER BY CASE status WHEN 'running' THEN 0 "
-            "WHEN 'pause_requested' THEN 0 WHEN 'queued' THEN 1 WHEN 'paused' THEN 2 ELSE 3 END, "
-            "CASE WHEN status = 'queued' THEN priority ELSE 0 END, "
-            "CASE WHEN status = 'queued' THEN queue_rank ELSE 0 END, "
-            "CASE WHEN status IN ('queued', 'running', 'pause_requested') THEN id ELSE -id END "
-            "LIMIT 50")),
+        (
+            "task_center_rows: job list query",
+            lambda: repo._fetchall(
+                "SELECT * FROM job_runs ORDER BY CASE status WHEN 'running' THEN 0 "
+                "WHEN 'pause_requested' THEN 0 WHEN 'queued' THEN 1 WHEN 'paused' THEN 2 ELSE 3 END, "
+                "CASE WHEN status = 'queued' THEN priority ELSE 0 END, "
+                "CASE WHEN status = 'queued' THEN queue_rank ELSE 0 END, "
+                "CASE WHEN status IN ('queued', 'running', 'pause_requested') THEN id ELSE -id END "
+                "LIMIT 50"
+            ),
+        ),
         ("task_center_rows: queue_positions", lambda: repo.queue_positions(ids)),
         ("task_center_rows: stages_by_job", lambda: repo.stages_by_job(ids)),
         ("task_center_rows: worker_totals", lambda: repo.worker_totals(ids)),
         ("dashboard: dashboard_summary", lambda: views.dashboard_summary(repo)),
-        ("dashboard: active workers", lambda: repo.list_job_workers(
-            None, active_only=True, limit=50)),
+        (
+            "dashboard: active workers",
+            lambda: repo.list_job_workers(None, active_only=True, limit=50),
+        ),
         ("dashboard: catalog.library_stats", catalog.library_stats),
-        ("dashboard: running items query", lambda: repo._fetchall(
-            "SELECT i.id, s.name FROM job_items i LEFT JOIN songs s ON s.id = i.song_id "
-            "WHERE i.status = 'running' ORDER BY i.id LIMIT 20")),
+        (
+            "dashboard: running items query",
+            lambda: repo._fetchall(
+                "SELECT i.id, s.name FROM job_items i LEFT JOIN songs s ON s.id = i.song_id "
+                "WHERE i.status = 'running' ORDER BY i.id LIMIT 20"
+            ),
+        ),
         ("dashboard: list_events(5)", lambda: repo.list_events(limit=5)),
         ("dashboard: playlist_source_stats", catalog.playlist_source_stats),
     ]
@@ -929,23 +1060,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=10_000, help="no-op items/tasks (10000)")
     parser.add_argument("--workers", type=int, default=4, help="workers on each side (4)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternate engine/huey runs this many times; best of each (2)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternate engine/huey runs this many times; best of each (2)",
+    )
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs in the big database")
-    parser.add_argument("--db-items", type=int, default=1_000_000,
-                        help="job items in the big database (1000000)")
+    parser.add_argument(
+        "--db-items", type=int, default=1_000_000, help="job items in the big database (1000000)"
+    )
     parser.add_argument("--songs", type=int, default=50_000, help="songs in the big database")
     parser.add_argument("--playlists", type=int, default=500, help="playlists in the big database")
-    parser.add_argument("--samples-per-worker", type=int, default=120,
-                        help="speed samples kept per download worker row (120, the engine's cap)")
+    parser.add_argument(
+        "--samples-per-worker",
+        type=int,
+        default=120,
+        help="speed samples kept per download worker row (120, the engine's cap)",
+    )
     parser.add_argument("--calls", type=int, default=50, help="timed calls per read model (50)")
-    parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "catalogsync-bench"),
-                        help="where the big database is cached")
+    parser.add_argument(
+        "--cache-dir",
+        default=str(Path(tempfile.gettempdir()) / "catalogsync-bench"),
+        help="where the big database is cached",
+    )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached big database")
     parser.add_argument("--skip-read-models", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument("--profile", action="store_true",
-                        help="always print cProfile tables (they print anyway for a missed goal)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="always print cProfile tables (they print anyway for a missed goal)",
+    )
     parser.add_argument("--profile-top", type=int, default=25)
     return parser.parse_args(argv)
 

@@ -107,77 +107,127 @@ def seed_home(home: Path, jobs: int, workers: int) -> dict[str, Any]:
 
     service = Catalogsync.open(home=str(home))
     try:
-        ops, catalog = service.ops, service.catalog
+        ops, catalog = service.repository, service.catalog
         playlists = []
-        for index, name in enumerate(("Morning Commute", "Late Night Jazz", "Road Trip",
-                                      "Lo-fi Study Beats"), start=1):
+        for index, name in enumerate(
+            ("Morning Commute", "Late Night Jazz", "Road Trip", "Lo-fi Study Beats"), start=1
+        ):
             at(3000)
             playlist_id, _ = catalog.upsert_playlist(
-                platform="manual", remote_id=f"pl-{index}", name=name,
-                ref=f"/srv/playlists/pl-{index}.m3u", pool_kind="manual_file", wanted=True,
+                platform="manual",
+                remote_id=f"pl-{index}",
+                name=name,
+                ref=f"/srv/playlists/pl-{index}.m3u",
+                pool_kind="manual_file",
+                wanted=True,
             )
             at(600 - index)
-            catalog.sync_playlist_tracks(playlist_id, "manual", [
-                Track(remote_id=f"pl{index}-{n}", name=f"{name} Song {n}",
-                      singers=f"Artist {n % 7 + 1}", ext="mp3",
-                      file_size_bytes=(4 + n % 9) * MB)
-                for n in range(1, 41)
-            ])
+            catalog.sync_playlist_tracks(
+                playlist_id,
+                "manual",
+                [
+                    Track(
+                        remote_id=f"pl{index}-{n}",
+                        name=f"{name} Song {n}",
+                        singers=f"Artist {n % 7 + 1}",
+                        ext="mp3",
+                        file_size_bytes=(4 + n % 9) * MB,
+                    )
+                    for n in range(1, 41)
+                ],
+            )
             playlists.append(playlist_id)
 
         mix = _job_mix(jobs)
         job_types = ("catalog_sync", "sync_only", "sync_download", "download_only")
-        finished = [s for s in ("completed", "completed_with_errors", "failed", "canceled")
-                    for _ in range(mix[s])]
+        finished = [
+            s
+            for s in ("completed", "completed_with_errors", "failed", "canceled")
+            for _ in range(mix[s])
+        ]
         # Finished jobs, oldest first, spread over the last two days.
         for n, status in enumerate(finished):
             minutes_ago = 2880 - n * (2800 / max(1, len(finished)))
             at(minutes_ago)
             job_type = job_types[n % len(job_types)]
-            job = ops.create_job(job_type, {}, requested_by="bench",
-                                 playlist_scope={"playlist_ids": playlists[n % 4:n % 4 + 2]})
+            job = ops.create_job(
+                job_type,
+                {},
+                requested_by="bench",
+                playlist_scope={"playlist_ids": playlists[n % 4 : n % 4 + 2]},
+            )
             stage = ops.create_stage(job, "download", 1, StageStatus.COMPLETED)
             total = 5 + n % 16
-            bad = {"completed": 0, "completed_with_errors": 2, "failed": total,
-                   "canceled": 0}[status]
-            ops.create_items(stage, [
-                {"item_type": "song_download", "item_key": f"song:{job}:{k}",
-                 "status": ItemStatus.FAILED if k < bad else ItemStatus.SUCCEEDED}
-                for k in range(total)
-            ])
+            bad = {"completed": 0, "completed_with_errors": 2, "failed": total, "canceled": 0}[
+                status
+            ]
+            ops.create_items(
+                stage,
+                [
+                    {
+                        "item_type": "song_download",
+                        "item_key": f"song:{job}:{k}",
+                        "status": ItemStatus.FAILED if k < bad else ItemStatus.SUCCEEDED,
+                    }
+                    for k in range(total)
+                ],
+            )
             ops.add_event(job, "started", f"job {job} started")
             at(minutes_ago - 3)
-            ops.set_job_status(job, JobStatus(status),
-                               error="download failed: HTTP 503" if status == "failed" else None)
-            ops.add_event(job, status, f"job {job} {status}",
-                          level="error" if status == "failed" else "info")
+            ops.set_job_status(
+                job,
+                JobStatus(status),
+                error="download failed: HTTP 503" if status == "failed" else None,
+            )
+            ops.add_event(
+                job, status, f"job {job} {status}", level="error" if status == "failed" else "info"
+            )
         for n in range(mix["paused"]):
             at(90 - n)
-            job = ops.create_job("sync_download", {},
-                                 playlist_scope={"playlist_ids": [playlists[n % 4]]})
+            job = ops.create_job(
+                "sync_download", {}, playlist_scope={"playlist_ids": [playlists[n % 4]]}
+            )
             ops.create_stage(job, "sync", 1, StageStatus.COMPLETED)
             stage = ops.create_stage(job, "download", 2, StageStatus.PENDING)
-            ops.create_items(stage, [
-                {"item_type": "song_download", "item_key": f"song:{job}:{k}",
-                 "status": ItemStatus.SUCCEEDED if k < 5 else ItemStatus.PENDING}
-                for k in range(20)
-            ])
-            ops.set_job_status(job, JobStatus.PAUSED,
-                               pause_reason="disk full: 150 MB free, 200 MB reserved")
+            ops.create_items(
+                stage,
+                [
+                    {
+                        "item_type": "song_download",
+                        "item_key": f"song:{job}:{k}",
+                        "status": ItemStatus.SUCCEEDED if k < 5 else ItemStatus.PENDING,
+                    }
+                    for k in range(20)
+                ],
+            )
+            ops.set_job_status(
+                job, JobStatus.PAUSED, pause_reason="disk full: 150 MB free, 200 MB reserved"
+            )
 
         # The running download job: every song of the four playlists, 10 already done.
         at(20)
-        running = ops.create_job("download_only", {}, status=JobStatus.RUNNING,
-                                 playlist_scope={"playlist_ids": playlists})
+        running = ops.create_job(
+            "download_only",
+            {},
+            status=JobStatus.RUNNING,
+            playlist_scope={"playlist_ids": playlists},
+        )
         stage = ops.create_stage(running, "download", 1, StageStatus.RUNNING)
         songs = catalog.songs_to_download(playlists)
-        items = ops.create_items(stage, [
-            {"item_type": "song_download", "item_key": f"song:{s['id']}", "song_id": s["id"],
-             "playlist_id": s["playlist_id"],
-             "status": ItemStatus.SUCCEEDED if n < 10 else ItemStatus.PENDING,
-             "payload": {"display_text": f"{s['singers']} - {s['name']}"}}
-            for n, s in enumerate(songs)
-        ])
+        items = ops.create_items(
+            stage,
+            [
+                {
+                    "item_type": "song_download",
+                    "item_key": f"song:{s['id']}",
+                    "song_id": s["id"],
+                    "playlist_id": s["playlist_id"],
+                    "status": ItemStatus.SUCCEEDED if n < 10 else ItemStatus.PENDING,
+                    "payload": {"display_text": f"{s['singers']} - {s['name']}"},
+                }
+                for n, s in enumerate(songs)
+            ],
+        )
         ops.add_event(running, "started", f"job {running} started")
         worker_names = [f"download-{k + 1}" for k in range(workers)]
         totals = []
@@ -193,22 +243,35 @@ def seed_home(home: Path, jobs: int, workers: int) -> dict[str, Any]:
                 speed = _speed(k, tick)
                 done = int(speed * tick * UPDATE_EVERY_S) % totals[k]
                 ops.update_worker_state(
-                    name, job_id=running, downloaded_bytes=done, total_bytes=totals[k],
-                    speed_bytes_per_sec=speed, progress_percent=round(done * 100 / totals[k], 1),
+                    name,
+                    job_id=running,
+                    downloaded_bytes=done,
+                    total_bytes=totals[k],
+                    speed_bytes_per_sec=speed,
+                    progress_percent=round(done * 100 / totals[k], 1),
                 )
 
         for n in range(mix["queued"]):
             at(15 - n * 0.1)
-            job = ops.create_job(job_types[n % 4], {}, requested_by="bench",
-                                 playlist_scope={"playlist_ids": [playlists[n % 4]]})
+            job = ops.create_job(
+                job_types[n % 4],
+                {},
+                requested_by="bench",
+                playlist_scope={"playlist_ids": [playlists[n % 4]]},
+            )
             ops.ensure_job_stages(job)
         clock.freeze(None)
         total_jobs = len(ops.list_jobs())
     finally:
         clock.freeze(None)
         service.close()
-    return {"running": running, "worker_names": worker_names, "totals": totals,
-            "mix": mix, "total_jobs": total_jobs}
+    return {
+        "running": running,
+        "worker_names": worker_names,
+        "totals": totals,
+        "mix": mix,
+        "total_jobs": total_jobs,
+    }
 
 
 def _speed(worker: int, tick: int) -> float:
@@ -235,9 +298,12 @@ def updater_main(spec: dict[str, Any]) -> None:
                 total = spec["totals"][k]
                 speed = _speed(k, tick)
                 done[k] = (done[k] + int(speed * UPDATE_EVERY_S)) % total
-                service.ops.update_worker_state(
-                    name, job_id=spec["running"], downloaded_bytes=done[k],
-                    total_bytes=total, speed_bytes_per_sec=speed,
+                service.repository.update_worker_state(
+                    name,
+                    job_id=spec["running"],
+                    downloaded_bytes=done[k],
+                    total_bytes=total,
+                    speed_bytes_per_sec=speed,
                     progress_percent=round(done[k] * 100 / total, 1),
                 )
             tick += 1
@@ -349,28 +415,35 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
             if profiler is not None:
                 profiler.disable()
             result.update(
-                cpu_s=cpu1 - cpu0, wall_s=wall1 - wall0,
+                cpu_s=cpu1 - cpu0,
+                wall_s=wall1 - wall0,
                 frames=counts["frames"] - before["frames"],
                 refreshes=counts["refreshes"] - before["refreshes"],
                 reads=counts["reads"] - before["reads"],
                 read_cpu_s=counts["read_cpu"] - before["read_cpu"],
-                size=list(app.size), detail_open=screen.expanded_job_id == spec["running"],
+                size=list(app.size),
+                detail_open=screen.expanded_job_id == spec["running"],
             )
         finally:
             app.exit()
 
     try:
-        app.run(headless=spec["headless"],
-                size=tuple(spec["size"]) if spec["headless"] else None,
-                auto_pilot=pilot_script)
+        app.run(
+            headless=spec["headless"],
+            size=tuple(spec["size"]) if spec["headless"] else None,
+            auto_pilot=pilot_script,
+        )
     finally:
         service.close()
     if not result:
         raise RuntimeError("the app exited before the measurement finished")
     result.update(
-        t_script=T_SCRIPT, import_textual_s=t_textual - t_imports,
-        import_app_s=t_app_imports - t_textual, open_home_s=t_open - t_app_imports,
-        first_frame_at=marks.get("first_frame"), first_paint_at=marks["first_paint"],
+        t_script=T_SCRIPT,
+        import_textual_s=t_textual - t_imports,
+        import_app_s=t_app_imports - t_textual,
+        open_home_s=t_open - t_app_imports,
+        first_frame_at=marks.get("first_frame"),
+        first_paint_at=marks["first_paint"],
     )
     if profiler is not None:
         import io
@@ -397,28 +470,42 @@ def _drain(fd: int) -> None:
             return
 
 
-def run_once(args: argparse.Namespace, seed: dict[str, Any], home: Path, *,
-             refresh: bool, pty_mode: bool, paint_only: bool = False) -> dict[str, Any]:
+def run_once(
+    args: argparse.Namespace,
+    seed: dict[str, Any],
+    home: Path,
+    *,
+    refresh: bool,
+    pty_mode: bool,
+    paint_only: bool = False,
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=home.parent))
     out_file = workdir / "result.json"
     spec = {
-        "home": str(home), "running": seed["running"], "interval": 1.0 if refresh else None,
-        "headless": not pty_mode, "size": list(args.size), "seconds": args.seconds,
-        "warmup": args.warmup, "profile": args.profile and refresh,
-        "worker_names": seed["worker_names"], "totals": seed["totals"], "out": str(out_file),
+        "home": str(home),
+        "running": seed["running"],
+        "interval": 1.0 if refresh else None,
+        "headless": not pty_mode,
+        "size": list(args.size),
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+        "profile": args.profile and refresh,
+        "worker_names": seed["worker_names"],
+        "totals": seed["totals"],
+        "out": str(out_file),
         "paint_only": paint_only,
     }
     spec_file = workdir / "spec.json"
     spec_file.write_text(json.dumps(spec))
     script = str(Path(__file__).resolve())
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TERM="xterm-256color",
-               COLORTERM="truecolor")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TERM="xterm-256color", COLORTERM="truecolor")
     env.pop("TEXTUAL", None)
     # As after `pipx install`: our modules load from bytecode (main() compiles them), not
     # compiled from source on every start (about 0.05 s of the first paint).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    updater = subprocess.Popen([sys.executable, script, "--updater", str(spec_file)],
-                               cwd=REPO_ROOT, env=env)
+    updater = subprocess.Popen(
+        [sys.executable, script, "--updater", str(spec_file)], cwd=REPO_ROOT, env=env
+    )
     master = slave = None
     drain = None
     try:
@@ -439,9 +526,13 @@ def run_once(args: argparse.Namespace, seed: dict[str, Any], home: Path, *,
         else:
             streams = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": log}
         spawned = time.monotonic()
-        child = subprocess.Popen([sys.executable, script, "--child", str(spec_file)],
-                                 cwd=REPO_ROOT, env=env, start_new_session=pty_mode,
-                                 **streams)
+        child = subprocess.Popen(
+            [sys.executable, script, "--child", str(spec_file)],
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=pty_mode,
+            **streams,
+        )
         if slave is not None:
             os.close(slave)
             slave = None
@@ -500,54 +591,77 @@ def report_pair(
     cols, rows = on["size"]
     print(f"\n[{name}] {cols}x{rows}, {on['wall_s']:.1f} s measured per run")
     for label, run in (("refresh 1 Hz", on), ("no refresh  ", off)):
-        print(f"  {label}: {run['cpu_s']:.3f} CPU s in {run['wall_s']:.2f} s = "
-              f"{run['cpu_per_s'] * 100:.2f} % of one core; {run['frames']} frames, "
-              f"{run['refreshes']} refreshes applied, {run['reads']} reads "
-              f"({run['read_cpu_s'] * 1000:.0f} ms CPU in the read thread)")
+        print(
+            f"  {label}: {run['cpu_s']:.3f} CPU s in {run['wall_s']:.2f} s = "
+            f"{run['cpu_per_s'] * 100:.2f} % of one core; {run['frames']} frames, "
+            f"{run['refreshes']} refreshes applied, {run['reads']} reads "
+            f"({run['read_cpu_s'] * 1000:.0f} ms CPU in the read thread)"
+        )
     per = on["refreshes"] or 1
-    print(f"  refresh cost: {cost_pct:.2f} % of one core "
-          f"(about {(on['cpu_s'] - off['cpu_s']) * 1000 / per:.1f} ms CPU per refresh); "
-          f"goal <= {GOAL_CORE_PCT:.0f} %: {verdict(cost_pct <= GOAL_CORE_PCT)}")
-    print(f"  noise: {len(spread)} windows of {on['wall_s'] / len(spread):.1f} s ranged "
-          f"{min(spread):.2f}-{max(spread):.2f} % of one core")
+    print(
+        f"  refresh cost: {cost_pct:.2f} % of one core "
+        f"(about {(on['cpu_s'] - off['cpu_s']) * 1000 / per:.1f} ms CPU per refresh); "
+        f"goal <= {GOAL_CORE_PCT:.0f} %: {verdict(cost_pct <= GOAL_CORE_PCT)}"
+    )
+    print(
+        f"  noise: {len(spread)} windows of {on['wall_s'] / len(spread):.1f} s ranged "
+        f"{min(spread):.2f}-{max(spread):.2f} % of one core"
+    )
     print(f"  ratio refresh/no-refresh ({name}): {ratio:.2f}")
     for label, run in (("refresh 1 Hz", on), ("no refresh", off)):
-        app_start = (run["first_paint_s"] - run["import_textual_s"] - run["import_app_s"]
-                     - run["open_home_s"])
-        print(f"  first paint ({label}): {run['first_paint_s']:.3f} s from the script's first "
-              f"line, {run['first_paint_spawn_s']:.3f} s from spawn (interpreter "
-              f"{run['interpreter_s']:.3f}, import textual {run['import_textual_s']:.3f}, "
-              f"import tui+catalogsync {run['import_app_s']:.3f}, open home "
-              f"{run['open_home_s']:.3f}, app start to paint {app_start:.3f})")
+        app_start = (
+            run["first_paint_s"]
+            - run["import_textual_s"]
+            - run["import_app_s"]
+            - run["open_home_s"]
+        )
+        print(
+            f"  first paint ({label}): {run['first_paint_s']:.3f} s from the script's first "
+            f"line, {run['first_paint_spawn_s']:.3f} s from spawn (interpreter "
+            f"{run['interpreter_s']:.3f}, import textual {run['import_textual_s']:.3f}, "
+            f"import tui+catalogsync {run['import_app_s']:.3f}, open home "
+            f"{run['open_home_s']:.3f}, app start to paint {app_start:.3f})"
+        )
     if on.get("profile"):
         print(f"\n  cProfile of the event-loop thread, refresh run ({name}):")
         print(on["profile"])
     return cost_pct, ratio, min(spread), max(spread)
 
 
-def first_paint_starts(args: argparse.Namespace, seed: dict[str, Any],
-                       home: Path) -> list[float]:
+def first_paint_starts(args: argparse.Namespace, seed: dict[str, Any], home: Path) -> list[float]:
     """``--starts`` app starts (headless, refresh on) that stop at the first paint."""
-    runs = [run_once(args, seed, home, refresh=True, pty_mode=False, paint_only=True)
-            for _ in range(args.starts)]
+    runs = [
+        run_once(args, seed, home, refresh=True, pty_mode=False, paint_only=True)
+        for _ in range(args.starts)
+    ]
     if not runs:
         return []
     cols, rows = args.size
 
     def spread(key: str) -> str:
         values = [run[key] for run in runs]
-        return (f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})")
+        return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
     for run in runs:
-        run["app_start_s"] = (run["first_paint_s"] - run["import_textual_s"]
-                              - run["import_app_s"] - run["open_home_s"])
-    print(f"\n[first paint] {len(runs)} starts, headless {cols}x{rows}, stopped at the first "
-          "frame with the job rows; median (min-max) in s:")
-    print(f"  from the script's first line {spread('first_paint_s')}; from spawn "
-          f"{spread('first_paint_spawn_s')}")
-    print(f"  interpreter {spread('interpreter_s')}, import textual {spread('import_textual_s')}, "
-          f"import tui+catalogsync {spread('import_app_s')}, open home {spread('open_home_s')}, "
-          f"app start to paint {spread('app_start_s')}")
+        run["app_start_s"] = (
+            run["first_paint_s"]
+            - run["import_textual_s"]
+            - run["import_app_s"]
+            - run["open_home_s"]
+        )
+    print(
+        f"\n[first paint] {len(runs)} starts, headless {cols}x{rows}, stopped at the first "
+        "frame with the job rows; median (min-max) in s:"
+    )
+    print(
+        f"  from the script's first line {spread('first_paint_s')}; from spawn "
+        f"{spread('first_paint_spawn_s')}"
+    )
+    print(
+        f"  interpreter {spread('interpreter_s')}, import textual {spread('import_textual_s')}, "
+        f"import tui+catalogsync {spread('import_app_s')}, open home {spread('open_home_s')}, "
+        f"app start to paint {spread('app_start_s')}"
+    )
     return [run["first_paint_s"] for run in runs]
 
 
@@ -561,24 +675,46 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0,
-                        help="measured wall seconds per run (default 20)")
-    parser.add_argument("--warmup", type=float, default=2.0,
-                        help="seconds between opening the detail pane and measuring (default 2)")
-    parser.add_argument("--size", type=parse_size, default=(120, 40),
-                        help="terminal size COLSxROWS (default 120x40)")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="measured wall seconds per run (default 20)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds between opening the detail pane and measuring (default 2)",
+    )
+    parser.add_argument(
+        "--size",
+        type=parse_size,
+        default=(120, 40),
+        help="terminal size COLSxROWS (default 120x40)",
+    )
     parser.add_argument("--jobs", type=int, default=50, help="jobs in the home (default 50)")
-    parser.add_argument("--workers", type=int, default=4,
-                        help="active download workers being updated (default 4)")
-    parser.add_argument("--no-pty", action="store_true",
-                        help="only the headless driver (skip the pseudo-terminal runs)")
-    parser.add_argument("--starts", type=int, default=10,
-                        help="extra app starts that stop at the first paint, for its median "
-                             "and range (default 10)")
-    parser.add_argument("--paint-only", action="store_true",
-                        help="only the --starts first-paint runs (no refresh-cost runs)")
-    parser.add_argument("--profile", action="store_true",
-                        help="print a cProfile table of the refresh run's event-loop thread")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="active download workers being updated (default 4)"
+    )
+    parser.add_argument(
+        "--no-pty",
+        action="store_true",
+        help="only the headless driver (skip the pseudo-terminal runs)",
+    )
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=10,
+        help="extra app starts that stop at the first paint, for its median and range (default 10)",
+    )
+    parser.add_argument(
+        "--paint-only",
+        action="store_true",
+        help="only the --starts first-paint runs (no refresh-cost runs)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print a cProfile table of the refresh run's event-loop thread",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--updater", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -603,13 +739,18 @@ def main() -> None:
         started = time.monotonic()
         seed = seed_home(home, args.jobs, args.workers)
         cols, rows = args.size
-        print(f"tui_refresh: {seed['total_jobs']} jobs ({seed['mix']} + 1 running), "
-              f"{args.workers} workers updated every {UPDATE_EVERY_S} s by a separate process; "
-              f"{cols}x{rows}; {args.seconds:g} s per run after {args.warmup:g} s warm-up "
-              f"(seeded in {time.monotonic() - started:.1f} s)")
+        print(
+            f"tui_refresh: {seed['total_jobs']} jobs ({seed['mix']} + 1 running), "
+            f"{args.workers} workers updated every {UPDATE_EVERY_S} s by a separate process; "
+            f"{cols}x{rows}; {args.seconds:g} s per run after {args.warmup:g} s warm-up "
+            f"(seeded in {time.monotonic() - started:.1f} s)"
+        )
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {date.today()}")
-        modes = [] if args.paint_only else (
-            [("headless", False)] + ([] if args.no_pty else [("pty", True)]))
+        modes = (
+            []
+            if args.paint_only
+            else ([("headless", False)] + ([] if args.no_pty else [("pty", True)]))
+        )
         results: dict[str, tuple[float, float, float, float]] = {}
         paints: list[float] = []
         for name, pty_mode in modes:
@@ -623,13 +764,17 @@ def main() -> None:
         paints += first_paint_starts(args, seed, home)
         print(f"\nsummary ({cols}x{rows}; the goals are set for 120x40):")
         for name, (cost_pct, _, low, high) in results.items():
-            print(f"  refresh cost, {name}: {cost_pct:.2f} % of one core (windows "
-                  f"{low:.2f}-{high:.2f} %); goal <= {GOAL_CORE_PCT:.0f} %: "
-                  f"{verdict(cost_pct <= GOAL_CORE_PCT)}")
+            print(
+                f"  refresh cost, {name}: {cost_pct:.2f} % of one core (windows "
+                f"{low:.2f}-{high:.2f} %); goal <= {GOAL_CORE_PCT:.0f} %: "
+                f"{verdict(cost_pct <= GOAL_CORE_PCT)}"
+            )
         paint = statistics.median(paints)
-        print(f"  first paint: median {paint:.3f} s of {len(paints)} starts (min "
-              f"{min(paints):.3f}, max {max(paints):.3f}); goal <= {GOAL_FIRST_PAINT_S} s: "
-              f"{verdict(paint <= GOAL_FIRST_PAINT_S)}")
+        print(
+            f"  first paint: median {paint:.3f} s of {len(paints)} starts (min "
+            f"{min(paints):.3f}, max {max(paints):.3f}); goal <= {GOAL_FIRST_PAINT_S} s: "
+            f"{verdict(paint <= GOAL_FIRST_PAINT_S)}"
+        )
         print(f"total {time.monotonic() - started:.0f} s")
         if "headless" in results:
             print(f"ratio refresh/no-refresh: {results['headless'][1]:.2f}")

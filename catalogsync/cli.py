@@ -188,8 +188,9 @@ def main_options(
             help="One folder for config, database and library (default: platform dirs).",
         ),
     ] = None,
-    db: Annotated[str | None, typer.Option("--db", envvar="CATALOGSYNC_DB",
-                                           help="Database file.")] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", envvar="CATALOGSYNC_DB", help="Database file.")
+    ] = None,
     library: Annotated[
         str | None, typer.Option("--library", envvar="CATALOGSYNC_LIBRARY", help="Library folder.")
     ] = None,
@@ -202,8 +203,13 @@ def main_options(
     ] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", "-V", callback=_print_version, is_eager=True,
-                     help="Print the version and exit."),
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
     ] = False,
 ) -> None:
     """Keep a NAS music library in step with online playlists."""
@@ -256,11 +262,17 @@ def init(
     Catalogsync(settings).close()
     note = "" if wrote else " (library saved)" if saved else " (kept)"
     if as_json:
-        _print_json({"home": {
-            "config_path": str(settings.config_path), "config_written": wrote,
-            "library_saved": bool(saved),
-            "db_path": str(settings.db_path), "library_root": str(settings.library_root),
-        }})
+        _print_json(
+            {
+                "home": {
+                    "config_path": str(settings.config_path),
+                    "config_written": wrote,
+                    "library_saved": bool(saved),
+                    "db_path": str(settings.db_path),
+                    "library_root": str(settings.library_root),
+                }
+            }
+        )
         return
     _say(f"config:   {settings.config_path}{note}")
     _say(f"database: {settings.db_path}")
@@ -295,8 +307,9 @@ def run(
 
     service = _service()
     quiet = bool(_state.get("quiet"))
-    setup_runner_logging(service.settings.unattended.log, log_file,
-                         level=logging.ERROR if quiet else logging.INFO)
+    setup_runner_logging(
+        service.settings.unattended.log, log_file, level=logging.ERROR if quiet else logging.INFO
+    )
     if not quiet:
         err.print(f"catalogsync runner on {service.settings.db_path}", markup=False)
     if not service.run_headless(until_idle=until_idle):
@@ -324,10 +337,17 @@ def tui(
     if web:
         from tui.web import serve_web
 
-        options = [("--home", _state.get("home")), ("--db", _state.get("db")),
-                   ("--library", _state.get("library"))]
-        serve_web([arg for name, value in options if value for arg in (name, str(value))],
-                  port=port, log_file=log_file, console=err)
+        options = [
+            ("--home", _state.get("home")),
+            ("--db", _state.get("db")),
+            ("--library", _state.get("library")),
+        ]
+        serve_web(
+            [arg for name, value in options if value for arg in (name, str(value))],
+            port=port,
+            log_file=log_file,
+            console=err,
+        )
         return
     from tui.app import run_tui
 
@@ -391,8 +411,9 @@ def _set_wanted(ids: list[int], wanted: bool, as_json: bool) -> None:
     count = service.set_wanted(ids, wanted)
     if as_json:
         chosen = set(ids)
-        _print_json({"changed": count,
-                     "playlists": [r for r in service.playlists() if r.id in chosen]})
+        _print_json(
+            {"changed": count, "playlists": [r for r in service.playlists() if r.id in chosen]}
+        )
     else:
         _say(f"{count} playlists {'marked wanted' if wanted else 'unmarked'}")
 
@@ -442,8 +463,9 @@ def playlists_plan(
     from catalogsync.config import load_settings
     from catalogsync.service import read_only_plan
 
-    plan = read_only_plan(load_settings(_state.get("home"), _state.get("db"), _state.get("library")),
-                    list(ids or []))
+    plan = read_only_plan(
+        load_settings(_state.get("home"), _state.get("db"), _state.get("library")), list(ids or [])
+    )
     if as_json:
         _print_json(plan)
     else:
@@ -467,8 +489,11 @@ def jobs_submit(
     priority: Annotated[int, typer.Option("--priority", help="Lower runs first.")] = 100,
     wait: Annotated[
         bool,
-        typer.Option("--wait", help="Follow the job to its end; exit 0 completed, 3 some items "
-                     "failed, 4 paused or canceled, 1 failed."),
+        typer.Option(
+            "--wait",
+            help="Follow the job to its end; exit 0 completed, 3 some items "
+            "failed, 4 paused or canceled, 1 failed.",
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -494,8 +519,7 @@ def _wait_for(service: Catalogsync, job_id: int, as_json: bool) -> int:
     if not embedded and service.runner is None:
         holder = service.runner_holder()
         if holder:
-            console.print(f"following the runner pid {holder.pid} on {holder.host}",
-                          markup=False)
+            console.print(f"following the runner pid {holder.pid} on {holder.host}", markup=False)
     try:
         statuses = follow_jobs(service, [job_id], console, quiet=bool(_state.get("quiet")))
     finally:
@@ -545,8 +569,9 @@ def _command(job_id: int, kind: CommandType, as_json: bool) -> None:
     service = _service()
     result = service.command(job_id, kind)
     if as_json:
-        _print_json({"job": service.job_row(job_id), "command": result.command,
-                     "message": result.message})
+        _print_json(
+            {"job": service.job_row(job_id), "command": result.command, "message": result.message}
+        )
         return
     _say(result.message)
 
@@ -622,8 +647,13 @@ def backends_list(as_json: JsonOpt = False) -> None:
         return
     table = Table("ID", "Name", "Kind", "Target", "Default")
     for row in rows:
-        table.add_row(str(row["id"]), row["name"], row["kind"], row["target"],
-                      "yes" if row["is_default"] else "")
+        table.add_row(
+            str(row["id"]),
+            row["name"],
+            row["kind"],
+            row["target"],
+            "yes" if row["is_default"] else "",
+        )
     out.print(table)
 
 
@@ -664,9 +694,11 @@ def command_line(args: list[str]) -> typer.Typer:
         else:
             word = arg
             break
-    commands = [c for c in app.registered_commands
-                if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", "")))
-                == word]
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", ""))) == word
+    ]
     groups = [g for g in app.registered_groups if g.name == word]
     if word is None or len(commands) + len(groups) != 1:
         return app

@@ -80,8 +80,9 @@ def verify(
 
     cli = _cli()
     service = cli._service()
-    report = verify_library(service.catalog, service.settings.library, fix=fix,
-                            check_hash=not quick)
+    report = verify_library(
+        service.catalog, service.settings.library, fix=fix, check_hash=not quick
+    )
     job = None
     if fix and report.needs_download:
         job = service.submit_job("download_only", requested_by="library verify")
@@ -90,19 +91,24 @@ def verify(
         cli._print_json({**report.as_dict(), "download_job": job.id if job else None})
     else:
         for entry in report.missing:
-            cli.out.print(f"missing:    {entry['backend']}:{entry['path']} ({entry['song']})",
-                          markup=False)
+            cli.out.print(
+                f"missing:    {entry['backend']}:{entry['path']} ({entry['song']})", markup=False
+            )
         for entry in report.mismatched:
-            cli.out.print(f"mismatched: {entry['backend']}:{entry['path']}: {entry['reason']}",
-                          markup=False)
+            cli.out.print(
+                f"mismatched: {entry['backend']}:{entry['path']}: {entry['reason']}", markup=False
+            )
         for rel in report.unrecorded:
             cli.out.print(f"unrecorded: {rel}", markup=False)
         cli.out.print(report.summary(), markup=False)
         if job:
             cli.out.print(f"job {job.id} queued to download them again", markup=False)
         elif report.missing:
-            cli.out.print("the next download fetches the missing songs "
-                          "(`catalogsync jobs submit download_only`)", markup=False)
+            cli.out.print(
+                "the next download fetches the missing songs "
+                "(`catalogsync jobs submit download_only`)",
+                markup=False,
+            )
         if playlists:
             cli.out.print(playlists, markup=False)
     if report.missing or report.mismatched or report.unreachable:
@@ -141,7 +147,8 @@ def reorganize(
 def relocate(
     new_root: Annotated[str, typer.Argument(help="The library's new folder.")],
     move: Annotated[
-        bool, typer.Option("--move", help="Move the files there too (crash-safe copy, check, delete).")
+        bool,
+        typer.Option("--move", help="Move the files there too (crash-safe copy, check, delete)."),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -159,8 +166,7 @@ def relocate(
         )
     service = cli._service(check_library=False)  # relocate is the cure for a mismatch
     _no_running_jobs(service, "relocate")
-    report = run_relocate(service.catalog, service.settings.config_path, Path(new_root),
-                          move=move)
+    report = run_relocate(service.catalog, service.settings.config_path, Path(new_root), move=move)
     service.settings.library_root = Path(report.new_root)
     playlists = _refresh_playlists(service)
     if as_json:

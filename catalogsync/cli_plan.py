@@ -22,18 +22,30 @@ def _eta(seconds: int | None) -> str:
 
 
 def render_plan(console: Console, plan: dict[str, Any]) -> None:
-    table = Table("ID", "Playlist", "Policy", "+ tracks", "- tracks", "Download", "Bytes",
-                  "To trash")
+    table = Table(
+        "ID", "Playlist", "Policy", "+ tracks", "- tracks", "Download", "Bytes", "To trash"
+    )
     for entry in plan["playlists"]:
         if entry["error"]:
-            table.add_row(str(entry["id"]), entry["name"], entry["sync_policy"], "error",
-                          entry["error"], "", "", "")
+            table.add_row(
+                str(entry["id"]),
+                entry["name"],
+                entry["sync_policy"],
+                "error",
+                entry["error"],
+                "",
+                "",
+                "",
+            )
             continue
         table.add_row(
-            str(entry["id"]), entry["name"], entry["sync_policy"] + ("" if entry["wanted"]
-                                                                     else " (not wanted)"),
-            str(entry["tracks_to_add"]), str(entry["tracks_to_remove"]),
-            str(entry["songs_to_download"]), _size(entry["download_bytes"]),
+            str(entry["id"]),
+            entry["name"],
+            entry["sync_policy"] + ("" if entry["wanted"] else " (not wanted)"),
+            str(entry["tracks_to_add"]),
+            str(entry["tracks_to_remove"]),
+            str(entry["songs_to_download"]),
+            _size(entry["download_bytes"]),
             str(len(entry["files_to_quarantine"])),
         )
     console.print(table)

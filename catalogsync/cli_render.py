@@ -139,9 +139,7 @@ def render_job_detail(console: Console, detail: JobDetailView) -> None:
         console.print(table)
         hidden = failed.total - len(failed.items)
         if hidden > 0:
-            console.print(
-                f"... and {hidden} more: catalogsync jobs show {job.id} --failed"
-            )
+            console.print(f"... and {hidden} more: catalogsync jobs show {job.id} --failed")
     if detail.playlist_progress:
         table = Table("Playlist", "Downloaded", "%")
         for p in detail.playlist_progress:

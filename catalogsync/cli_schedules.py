@@ -28,6 +28,7 @@ def schedules_list(as_json: JsonOpt = False) -> None:
         if row["last_result"]:
             job = f" (job {row['last_job_id']})" if row["last_job_id"] else ""
             last = f"{row['last_run_at']} {row['last_result']}{job}"
-        table.add_row(row["name"], row["cron"], row["job_type"], row["scope"],
-                      row["next_run_local"], last)
+        table.add_row(
+            row["name"], row["cron"], row["job_type"], row["scope"], row["next_run_local"], last
+        )
     out.print(table)

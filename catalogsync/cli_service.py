@@ -39,9 +39,7 @@ def service_unit(user: UserOpt = False) -> None:
 @handled
 def service_install(
     user: UserOpt = False,
-    path: Annotated[
-        str | None, typer.Option("--path", help="Write the unit here instead.")
-    ] = None,
+    path: Annotated[str | None, typer.Option("--path", help="Write the unit here instead.")] = None,
 ) -> None:
     """Write the unit where systemd looks, and say what to run next."""
     from catalogsync.systemd_unit import next_commands, unit_path, unit_text

@@ -106,14 +106,24 @@ def _tui(table: Any, where: str) -> TuiSettings:
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
     seconds = table.get("refresh_seconds", 1.0)
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0.1 <= seconds <= 60:
-        raise ConfigError(f"{where}: refresh_seconds must be a number from 0.1 to 60, got {seconds!r}")
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0.1 <= seconds <= 60
+    ):
+        raise ConfigError(
+            f"{where}: refresh_seconds must be a number from 0.1 to 60, got {seconds!r}"
+        )
     keys = table.get("keys", {})
     if not isinstance(keys, dict) or not all(
         isinstance(v, str) and v.strip() for v in keys.values()
     ):
-        raise ConfigError(f"{where}: keys must be a table of binding id = \"key\" (e.g. \"task.pause\" = \"z\")")
-    return TuiSettings(refresh_seconds=float(seconds), keys={str(k): v.strip() for k, v in keys.items()})
+        raise ConfigError(
+            f'{where}: keys must be a table of binding id = "key" (e.g. "task.pause" = "z")'
+        )
+    return TuiSettings(
+        refresh_seconds=float(seconds), keys={str(k): v.strip() for k, v in keys.items()}
+    )
 
 
 @dataclass
@@ -145,8 +155,7 @@ class Settings:
         return {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in data.items()
-            if key not in ("home", "config_path", "library_override", "library_configured",
-                           "tui")
+            if key not in ("home", "config_path", "library_override", "library_configured", "tui")
         }
 
     def source(self, name: str) -> SourceConfig:
@@ -323,7 +332,7 @@ def load_settings(
         path = raw.get("path")
         if kind in ("manual_file", "directory"):
             if not path:
-                raise ConfigError(f"{label}: a {kind} source needs path = \"...\"")
+                raise ConfigError(f'{label}: a {kind} source needs path = "..."')
             resolved = Path(str(path)).expanduser()
             if not resolved.is_absolute():
                 resolved = (config_path.parent / resolved).resolve()
@@ -401,10 +410,15 @@ def _tables(value: Any, where: str, name: str) -> list[dict[str, Any]]:
     return [_table(v, f"{where} [[{name}]] #{i}") for i, v in enumerate(value, start=1)]
 
 
-def _number(table: dict[str, Any], key: str, default: float, where: str, top: float | None = None) -> float:
+def _number(
+    table: dict[str, Any], key: str, default: float, where: str, top: float | None = None
+) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (
-        top is not None and value > top
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or (top is not None and value > top)
     ):
         bound = f" and <= {top}" if top is not None else ""
         raise ConfigError(f"{where}: {key} must be a number >= 0{bound}, got {value!r}")
@@ -456,10 +470,14 @@ def parse_unattended(
         if job not in JOB_TYPES:
             raise ConfigError(f"{label}: job must be one of {', '.join(JOB_TYPES)}, got {job!r}")
         playlists = raw.get("playlists")
-        if playlists is not None and playlists != "wanted" and not (
-            isinstance(playlists, list)
-            and playlists
-            and all(isinstance(p, int) and not isinstance(p, bool) for p in playlists)
+        if (
+            playlists is not None
+            and playlists != "wanted"
+            and not (
+                isinstance(playlists, list)
+                and playlists
+                and all(isinstance(p, int) and not isinstance(p, bool) for p in playlists)
+            )
         ):
             raise ConfigError(f'{label}: playlists must be "wanted" or a list of playlist ids')
         sources = _strings(raw.get("sources", []), label, "sources")
@@ -490,7 +508,9 @@ def parse_unattended(
     outcomes = _strings(notify.get("on", NotifySettings().on), label, "on")
     for outcome in outcomes:
         if outcome not in NOTIFY_OUTCOMES:
-            raise ConfigError(f"{label}: on: {outcome!r} is not one of {', '.join(NOTIFY_OUTCOMES)}")
+            raise ConfigError(
+                f"{label}: on: {outcome!r} is not one of {', '.join(NOTIFY_OUTCOMES)}"
+            )
     urls_env = notify.get("urls_env")
     if urls_env is not None and (not isinstance(urls_env, str) or not urls_env):
         raise ConfigError(f"{label}: urls_env must be the name of an environment variable")
@@ -532,6 +552,8 @@ def parse_unattended(
             )
         )
     return result
+
+
 def save_library_root(settings: Settings, root: Path) -> bool:
     """Write ``root`` into `config.toml` (`init --library`); True if the file changed.
 
@@ -557,8 +579,12 @@ def save_library_root(settings: Settings, root: Path) -> bool:
     if table is not None:
         lines.insert(table + 1, f"root = {value}\n")
     else:
-        first = next((i for i, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines))
-        lines.insert(first, f"library = {value}\n\n" if first < len(lines) else f"library = {value}\n")
+        first = next(
+            (i for i, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines)
+        )
+        lines.insert(
+            first, f"library = {value}\n\n" if first < len(lines) else f"library = {value}\n"
+        )
     new_text = "".join(lines)
     settings.config_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = settings.config_path.with_name(settings.config_path.name + ".tmp")

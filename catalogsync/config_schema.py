@@ -121,7 +121,9 @@ _LIBRARY = Table(
 )
 
 SCHEMA = Table(
-    keys={"library": Value("str", what="a folder path")},  # legacy: the library root; [library] root is the new form
+    keys={
+        "library": Value("str", what="a folder path")
+    },  # legacy: the library root; [library] root is the new form
     tables={
         "runner": Table(
             keys={
@@ -177,7 +179,7 @@ SCHEMA = Table(
                 "playlists": Value("wanted_or_ids"),
                 "sources": Value("str_list"),
                 "catch_up": Value("bool"),
-                "priority": _int(-10**6, 10**6),
+                "priority": _int(-(10**6), 10**6),
                 "backend": Value("str"),
             },
         ),
@@ -212,7 +214,9 @@ SCHEMA = Table(
 # -- where things are in the file ----------------------------------------------------
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_KEY = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
 
 
 def _split_dotted(text: str) -> list[str]:
@@ -330,8 +334,12 @@ def validate(data: dict[str, Any], text: str, config_path: Path) -> None:
                     isinstance(item, list) and item and isinstance(item[0], dict)
                 )
                 if is_table:
-                    known = [".".join(str(p) for p in path if isinstance(p, str)) + "." + t
-                             if path else t for t in table.tables]
+                    known = [
+                        ".".join(str(p) for p in path if isinstance(p, str)) + "." + t
+                        if path
+                        else t
+                        for t in table.tables
+                    ]
                     name = ".".join([p for p in here if isinstance(p, str)])
                     fail(here, f"unknown table [{name}]{_suggest(name, known, True)}")
                 known_keys = list(table.keys) + list(table.tables)

@@ -423,8 +423,10 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
         )
         """
     )
-    columns = "id, song_id, backend_id, relative_path, file_size_bytes, ext, quality_label, " \
+    columns = (
+        "id, song_id, backend_id, relative_path, file_size_bytes, ext, quality_label, "
         "sha256, created_at, synced_at"
+    )
     # A row of a song or backend deleted while foreign keys were off (the sqlite3 shell,
     # the musicdl console) names nothing: copying it would fail the whole upgrade.
     conn.execute(
@@ -809,7 +811,9 @@ def _os_storage_error(path: Path, what: str, exc: OSError) -> Exception:
     from catalogsync.errors import StorageError
 
     reason = exc.strerror or str(exc)
-    return StorageError(path, f"{what}: {reason}", "check that it exists and this user can write it")
+    return StorageError(
+        path, f"{what}: {reason}", "check that it exists and this user can write it"
+    )
 
 
 # sqlite_errorname (or its family) -> (what happened, what to do). {path} is filled in.
@@ -886,7 +890,9 @@ def database_error(path: str | Path, exc: sqlite3.Error) -> Exception:
                 "the database (or its folder) is read-only",
                 "make the file and its folder writable for this user, or use --db elsewhere",
             )
-    what, hint = _SQLITE_FAULTS.get(family, (f"database error: {text}", "run again with -v for details"))
+    what, hint = _SQLITE_FAULTS.get(
+        family, (f"database error: {text}", "run again with -v for details")
+    )
     return StorageError(path, what, hint.format(path=path))
 
 
@@ -905,8 +911,14 @@ def is_storage_fault(exc: BaseException) -> bool:
     name = str(getattr(exc, "sqlite_errorname", "") or "")
     text = str(exc)
     return name.startswith(
-        ("SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR",
-         "SQLITE_CANTOPEN")
+        (
+            "SQLITE_NOTADB",
+            "SQLITE_CORRUPT",
+            "SQLITE_FULL",
+            "SQLITE_READONLY",
+            "SQLITE_IOERR",
+            "SQLITE_CANTOPEN",
+        )
     ) or any(
         marker in text
         for marker in ("malformed", "not a database", "disk is full", "readonly", "no such table")

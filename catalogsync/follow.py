@@ -99,8 +99,9 @@ def follow_jobs(
             transient=False,
         ) as progress:
             tasks = {
-                i: progress.add_task("", total=None, label=f"#{i} {r.display_name}",
-                                     status=r.status, speed="")
+                i: progress.add_task(
+                    "", total=None, label=f"#{i} {r.display_name}", status=r.status, speed=""
+                )
                 for i, r in current.items()
             }
             while not done and not watch.timed_out():
@@ -116,8 +117,11 @@ def follow_jobs(
                 current = watch.rows()
             for i, r in current.items():
                 progress.update(
-                    tasks[i], total=max(r.total_items, 1), completed=r.done_items,
-                    status=r.status, speed="",
+                    tasks[i],
+                    total=max(r.total_items, 1),
+                    completed=r.done_items,
+                    status=r.status,
+                    speed="",
                 )
     else:
         last_print = 0.0

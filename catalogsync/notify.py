@@ -176,8 +176,9 @@ class Notifier:
         hosts = ", ".join(describe_url(u) for u in self.urls)
         try:
             ok = bool(
-                self._apprise.notify(body=message.body, title=message.title,
-                                     notify_type=message.kind)
+                self._apprise.notify(
+                    body=message.body, title=message.title, notify_type=message.kind
+                )
             )
         except Exception as exc:  # noqa: BLE001 - any failure of a plugin is "not delivered"
             ok = False

@@ -78,9 +78,7 @@ class NudgeListener:
             log.debug("no nudge socket (%s); the runner polls at its interval", exc)
             return False
         self._sock = sock
-        self._thread = threading.Thread(
-            target=self._listen, name="catalogsync-nudge", daemon=True
-        )
+        self._thread = threading.Thread(target=self._listen, name="catalogsync-nudge", daemon=True)
         self._thread.start()
         return True
 

@@ -20,16 +20,29 @@ MASK = "***"
 # Option and query names that hold a secret, compared case-insensitively; a name
 # ending in one of them (``webdav_password``, ``x-api-key``) counts too.
 SECRET_NAMES = (
-    "password", "passwd", "pass", "pwd", "passphrase", "token", "secret", "api_key",
-    "apikey", "key", "auth", "authorization", "credential", "credentials", "cookie",
-    "session", "sig", "signature",
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "passphrase",
+    "token",
+    "secret",
+    "api_key",
+    "apikey",
+    "key",
+    "auth",
+    "authorization",
+    "credential",
+    "credentials",
+    "cookie",
+    "session",
+    "sig",
+    "signature",
 )
 
 # scheme://user:password@  (the user part may be empty: scheme://:password@)
 _USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@?#]*:)(?P<secret>[^\s/@?#]*)@")
-_QUERY = re.compile(
-    r"(?P<head>[?&;](?P<name>[A-Za-z0-9_.-]+)=)(?P<secret>[^&#\s\"']+)"
-)
+_QUERY = re.compile(r"(?P<head>[?&;](?P<name>[A-Za-z0-9_.-]+)=)(?P<secret>[^&#\s\"']+)")
 
 
 def is_secret_name(name: str) -> bool:

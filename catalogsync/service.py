@@ -41,7 +41,12 @@ if TYPE_CHECKING:
     from catalogsync.nudge import NudgeListener
     from catalogsync.ops.runner import OpsRunner
 
-__all__ = ["AddedPlaylist", "Catalogsync", "database_error", "read_only_plan"]  # database_error: for the CLI
+__all__ = [
+    "AddedPlaylist",
+    "Catalogsync",
+    "database_error",
+    "read_only_plan",
+]  # database_error: for the CLI
 
 log = logging.getLogger("catalogsync")
 
@@ -124,8 +129,8 @@ class Catalogsync:
     def __init__(self, settings: Settings, *, check_library: bool = True) -> None:
         self.settings = settings
         initialize_database(settings.db_path, settings.library_root).close()
-        self.ops = OpsRepository(settings.db_path)
-        self.catalog = CatalogRepository(settings.db_path, share_with=self.ops)
+        self.repository = OpsRepository(settings.db_path)
+        self.catalog = CatalogRepository(settings.db_path, share_with=self.repository)
         if check_library:
             self.check_library_location()
         self.runner: OpsRunner | None = None  # the embedded runner, when we hold the lease
@@ -143,7 +148,7 @@ class Catalogsync:
 
     def close(self) -> None:
         self.stop_runner()
-        self.ops.close()
+        self.repository.close()
 
     def check_library_location(self) -> None:
         """Stop when the library root in use differs from the one the records point at.
@@ -159,7 +164,7 @@ class Catalogsync:
         raise CatalogsyncError(
             f"{source} names the library {configured}, but the records point at {recorded} "
             f"(to move the library: catalogsync library relocate {configured} [--move]; "
-            f"to keep it: set library = \"{recorded}\" in {self.settings.config_path})"
+            f'to keep it: set library = "{recorded}" in {self.settings.config_path})'
         )
 
     # -- reads ---------------------------------------------------------------
@@ -169,33 +174,34 @@ class Catalogsync:
 
     def dashboard(self, task_limit: int = 50) -> DashboardView:
         return mask_value(
-            views.dashboard_payload(self.ops, task_limit=task_limit,
-                                    schedules=self.settings.unattended.schedules)
+            views.dashboard_payload(
+                self.repository, task_limit=task_limit, schedules=self.settings.unattended.schedules
+            )
         )
 
     def recent_events(self, limit: int = 200) -> list[EventView]:
-        return mask_value([views.event_view(e) for e in self.ops.list_events(limit=limit)])
+        return mask_value([views.event_view(e) for e in self.repository.list_events(limit=limit)])
 
     def task_rows(self, limit: int = 50) -> list[TaskRow]:
-        return mask_value(views.task_center_rows(self.ops, limit=limit))
+        return mask_value(views.task_center_rows(self.repository, limit=limit))
 
     def task_rows_matching(
         self, matches: Callable[[JobFacts], bool], limit: int = 50
     ) -> list[TaskRow]:
-        return mask_value(views.task_rows_matching(self.ops, matches, limit=limit))
+        return mask_value(views.task_rows_matching(self.repository, matches, limit=limit))
 
     def job_detail(self, job_id: int) -> JobDetailView:
-        return mask_value(views.job_detail(self.ops, int(job_id)))
+        return mask_value(views.job_detail(self.repository, int(job_id)))
 
     def job_failed_items(
         self, job_id: int, *, limit: int | None = 20, offset: int = 0
     ) -> FailedItems:
-        self.ops.require_job(int(job_id))
-        return views.job_failed_items(self.ops, int(job_id), limit=limit, offset=offset)
+        self.repository.require_job(int(job_id))
+        return views.job_failed_items(self.repository, int(job_id), limit=limit, offset=offset)
 
     def job_statuses(self, job_ids: Iterable[int]) -> dict[int, JobStatus]:
         """Just the statuses of these jobs (one small query; a follower asks often)."""
-        return self.ops.job_statuses([int(i) for i in job_ids])
+        return self.repository.job_statuses([int(i) for i in job_ids])
 
     def playlists(self) -> list[PlaylistRow]:
         return mask_value(views.playlist_rows(self.catalog))
@@ -209,13 +215,13 @@ class Catalogsync:
         """Each `[[schedules]]` entry with its next run and what its last run did."""
         from catalogsync.ops.schedules import schedule_rows
 
-        return schedule_rows(self.settings.unattended.schedules, self.ops.schedule_states())
+        return schedule_rows(self.settings.unattended.schedules, self.repository.schedule_states())
 
     def plan(self, playlist_ids: Iterable[int] | None = None) -> dict[str, Any]:
         """What syncing and downloading these playlists would do (ops/plan.py); no writes."""
         from catalogsync.ops.plan import playlist_plan
 
-        return playlist_plan(self.catalog, self.ops, [int(i) for i in playlist_ids or []])
+        return playlist_plan(self.catalog, self.repository, [int(i) for i in playlist_ids or []])
 
     # -- jobs ----------------------------------------------------------------
 
@@ -246,7 +252,7 @@ class Catalogsync:
             self.catalog.get_backend(backend)
         elif job_has_stage(job_type, "upload"):
             raise CatalogsyncError(f"{job_type} needs a target: add --backend NAME")
-        job_id = self.ops.create_job(
+        job_id = self.repository.create_job(
             job_type,
             self.settings.snapshot(),
             priority=priority,
@@ -255,8 +261,8 @@ class Catalogsync:
             playlist_scope={"playlist_ids": ids} if ids else {},
             backend_name=backend,
         )
-        self.ops.add_event(job_id, "submitted", f"job {job_id} submitted by {requested_by}")
-        self.ops.ensure_job_stages(job_id)
+        self.repository.add_event(job_id, "submitted", f"job {job_id} submitted by {requested_by}")
+        self.repository.ensure_job_stages(job_id)
         self.nudge()
         return self.job_row(job_id)
 
@@ -279,37 +285,40 @@ class Catalogsync:
         no verdict by then the result is ``applied=False`` (sent, applied when it can).
         """
         kind = CommandType(command)
-        command_id = self.ops.submit_command(int(job_id), kind, requested_by=requested_by)
+        command_id = self.repository.submit_command(int(job_id), kind, requested_by=requested_by)
 
         def result(applied: bool, message: str) -> CommandResult:
             return CommandResult(int(job_id), kind, command_id, applied, message)
 
         if self.runner is None and self._live_runner() is None:
             # Nobody runs the queue: this is a pure state change, apply it ourselves.
-            outcome = self.ops.apply_command(command_id)
+            outcome = self.repository.apply_command(command_id)
             if not outcome.applied:
                 raise CatalogsyncError(outcome.message)
             return result(True, outcome.message)
         self.nudge()
         deadline = time.monotonic() + wait_seconds
         while True:
-            row = self.ops.get_command(command_id)
+            row = self.repository.get_command(command_id)
             if row is not None and row["status"] == CommandStatus.APPLIED.value:
                 return result(True, str(row["message"] or "applied"))
             if row is not None and row["status"] == CommandStatus.REJECTED.value:
                 reason = str(row["message"] or f"job {job_id}: rejected")
                 raise CatalogsyncError(f"the runner refused: {reason}")
             if time.monotonic() >= deadline:
-                return result(False, (
-                    f"job {job_id}: {kind.value} sent; the runner has not "
-                    f"answered within {wait_seconds:.0f} s (it applies it when it can)"
-                ))
+                return result(
+                    False,
+                    (
+                        f"job {job_id}: {kind.value} sent; the runner has not "
+                        f"answered within {wait_seconds:.0f} s (it applies it when it can)"
+                    ),
+                )
             time.sleep(0.05)
 
     def move_job(self, job_id: int, direction: int) -> bool:
-        moved = self.ops.move_queued_job(int(job_id), direction)
+        moved = self.repository.move_queued_job(int(job_id), direction)
         if moved:
-            self.ops.add_event(
+            self.repository.add_event(
                 int(job_id), "reordered", f"job {job_id} moved {'up' if direction < 0 else 'down'}"
             )
         return moved
@@ -333,7 +342,8 @@ class Catalogsync:
                 remote_id=item.remote_id,
                 name=name or item.name,
                 ref=item.ref,
-                pool_kind="url" if "://" in item.ref and not item.ref.startswith("file:")
+                pool_kind="url"
+                if "://" in item.ref and not item.ref.startswith("file:")
                 else "manual_file",
                 wanted=wanted,
             )
@@ -376,7 +386,7 @@ class Catalogsync:
     # -- runner ---------------------------------------------------------------
 
     def _live_runner(self) -> dict[str, Any] | None:
-        return RunnerLease(self.ops).live_holder()
+        return RunnerLease(self.repository).live_holder()
 
     def runner_holder(self) -> RunnerView | None:
         """Who runs the queue when it is not us (None when nobody or we do)."""
@@ -388,7 +398,9 @@ class Catalogsync:
         """The pid in our own lease while this process runs the queue."""
         return self.lease.info.pid if self.lease is not None else None
 
-    def make_runner(self, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OpsRunner:
+    def make_runner(
+        self, on_event: Callable[[str, dict[str, Any]], None] | None = None
+    ) -> OpsRunner:
         """Take the lease (LeaseHeldError if a live runner has it), recover, build a runner."""
         from catalogsync.ops.recovery import recover_on_start
         from catalogsync.ops.runner import OpsRunner
@@ -398,12 +410,12 @@ class Catalogsync:
             check_proxy_environment()  # once, here, rather than as every song's bad_url
         except BadURL as exc:
             raise CatalogsyncError(str(exc)) from None
-        lease = RunnerLease(self.ops)
+        lease = RunnerLease(self.repository)
         lease.acquire()
         self.lease = lease
-        recover_on_start(self.ops, self.catalog)
+        recover_on_start(self.repository, self.catalog)
         runner = self.runner = OpsRunner(
-            self.ops,
+            self.repository,
             sleep_seconds=0.5,
             download_lane_concurrency=self.settings.download_lane_concurrency,
             general_lane_concurrency=self.settings.general_lane_concurrency,
@@ -436,7 +448,7 @@ class Catalogsync:
         so a follower learns that a job ended within ``poll`` seconds instead of sleeping
         whole refresh intervals. True when something changed.
         """
-        conn = self.ops._conn()
+        conn = self.repository._conn()
         start = conn.execute("PRAGMA data_version").fetchone()[0]
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
@@ -481,13 +493,13 @@ class Catalogsync:
         """
         embedded = self.runner is not None
         active = [JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED]
-        stopped = [j.id for j in self.ops.list_jobs(active)] if reason and embedded else []
+        stopped = [j.id for j in self.repository.list_jobs(active)] if reason and embedded else []
         self._stop_runner(timeout)
         if reason and embedded:
             message = f"runner stopped: {reason}"
             for job_id in stopped:
-                self.ops.add_event(job_id, "runner_stopped", message, level="warning")
-            self.ops.add_event(None, "runner_stopped", message, level="warning")
+                self.repository.add_event(job_id, "runner_stopped", message, level="warning")
+            self.repository.add_event(None, "runner_stopped", message, level="warning")
 
     def _stop_runner(self, timeout: float) -> None:
         if self._runner_thread is not None:
@@ -533,12 +545,12 @@ class Catalogsync:
             stop.set()
             runner.nudge()
 
-        previous = {
-            sig: signal.signal(sig, _graceful) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        previous = {sig: signal.signal(sig, _graceful) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             runner.run_forever(
-                until_idle=until_idle, lease=self.lease, stop_event=stop,
+                until_idle=until_idle,
+                lease=self.lease,
+                stop_event=stop,
                 stop_timeout=SHUTDOWN_SECONDS,
             )
         finally:
@@ -552,4 +564,4 @@ class Catalogsync:
         return not runner.busy()
 
     def active_job_count(self) -> int:
-        return len(self.ops.list_jobs([JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED]))
+        return len(self.repository.list_jobs([JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED]))

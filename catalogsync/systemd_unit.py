@@ -101,6 +101,8 @@ def next_commands(*, user: bool) -> list[str]:
     systemctl = "systemctl --user" if user else "systemctl"
     commands = [f"{systemctl} daemon-reload", f"{systemctl} enable --now {UNIT_NAME}"]
     if user:
-        commands.append(f"loginctl enable-linger {shlex.quote(getpass.getuser())}"
-                        "   # keep it running while you are logged out")
+        commands.append(
+            f"loginctl enable-linger {shlex.quote(getpass.getuser())}"
+            "   # keep it running while you are logged out"
+        )
     return commands

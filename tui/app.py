@@ -58,10 +58,21 @@ class CatalogsyncApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "catalogsync"
     BINDINGS = [
-        Binding("question_mark", "help", "Help", id="app.help", key_display="?",
-                tooltip="Show every key"),
-        Binding("q", "quit", "Quit", id="app.quit",
-                tooltip="Quit (asks when this app's runner has jobs running)"),
+        Binding(
+            "question_mark",
+            "help",
+            "Help",
+            id="app.help",
+            key_display="?",
+            tooltip="Show every key",
+        ),
+        Binding(
+            "q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            tooltip="Quit (asks when this app's runner has jobs running)",
+        ),
     ]
 
     def __init__(
@@ -82,8 +93,9 @@ class CatalogsyncApp(App[None]):
         if refresh_interval is not None and refresh_interval < 0:
             refresh_interval = tui_settings.refresh_seconds if tui_settings else 1.0
         self.refresh_interval = refresh_interval
-        self.keys = dict(keymap if keymap is not None else
-                         (tui_settings.keys if tui_settings else {}))
+        self.keys = dict(
+            keymap if keymap is not None else (tui_settings.keys if tui_settings else {})
+        )
         self.demo = demo
         self.embedded = False
         self.task_center = TaskCenterScreen()
@@ -120,9 +132,9 @@ class CatalogsyncApp(App[None]):
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread (tests) or no signals here
         if self.embed_runner:
-            started = await self.engine_result(partial(
-                self.service.start_runner_thread, on_event=self._runner_event_in_thread
-            ))
+            started = await self.engine_result(
+                partial(self.service.start_runner_thread, on_event=self._runner_event_in_thread)
+            )
             self.embedded = bool(started)
         # The first read runs on the loop, not in a thread worker: it takes a few
         # milliseconds, but in a thread beside the screen's compose it took about 80 ms,
@@ -137,8 +149,11 @@ class CatalogsyncApp(App[None]):
         if self.refresh_interval:
             self.set_interval(self.refresh_interval, self.request_refresh)
         if self.demo:
-            self.notify("Demo: songs come from a built-in loopback server. "
-                        "Press ? for keys, 2 for playlists.", timeout=8)
+            self.notify(
+                "Demo: songs come from a built-in loopback server. "
+                "Press ? for keys, 2 for playlists.",
+                timeout=8,
+            )
 
     def _apply_keymap(self) -> None:
         """`[tui.keys]`: binding id -> key; an unknown id is named once."""
@@ -147,19 +162,31 @@ class CatalogsyncApp(App[None]):
         from tui.screens.failures import FailuresScreen
 
         known = {
-            b.id for owner in (self, TaskCenterScreen, PlaylistsScreen, FailuresScreen, LogScreen)
-            for b in owner.BINDINGS if isinstance(b, Binding) and b.id
+            b.id
+            for owner in (self, TaskCenterScreen, PlaylistsScreen, FailuresScreen, LogScreen)
+            for b in owner.BINDINGS
+            if isinstance(b, Binding) and b.id
         } | {"table.down", "table.up", "table.first", "table.last"}
         unknown = sorted(set(self.keys) - known)
         if unknown:
-            self.notify(f"[tui.keys]: unknown binding id {', '.join(unknown)} "
-                        f"(known: {', '.join(sorted(known))})", severity="error")
+            self.notify(
+                f"[tui.keys]: unknown binding id {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})",
+                severity="error",
+            )
         self.set_keymap({k: v for k, v in self.keys.items() if k in known})
 
     # -- notifications ------------------------------------------------------
 
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """A toast (short, at most two at once) that the log view (`l`) keeps."""
         self.history.append((clock.now(), str(severity), str(message)))
         del self.history[:-HISTORY]
@@ -272,9 +299,12 @@ class CatalogsyncApp(App[None]):
         if self.embedded:
             return
         if before is not None and holder is None:
-            self.notify(f"The runner (pid {before.pid} on {before.host}) stopped: "
-                        "queued jobs wait. Press t to run them in this app.",
-                        severity="warning", timeout=8)
+            self.notify(
+                f"The runner (pid {before.pid} on {before.host}) stopped: "
+                "queued jobs wait. Press t to run them in this app.",
+                severity="warning",
+                timeout=8,
+            )
         if seen != self._holder_seen or (before is None) != (holder is None):
             self.task_center.refresh_bindings()
 
@@ -283,15 +313,16 @@ class CatalogsyncApp(App[None]):
         if self.embedded:
             self.notify("This app already runs the queue.", timeout=3)
             return
-        started = await self.engine_result(partial(
-            self.service.start_runner_thread, on_event=self._runner_event_in_thread
-        ))
+        started = await self.engine_result(
+            partial(self.service.start_runner_thread, on_event=self._runner_event_in_thread)
+        )
         if started:
             self.embedded = True
             self.notify("This app now runs the queue.", timeout=4)
         else:
-            self.notify("Another runner holds the lease: staying attached to it.",
-                        severity="warning")
+            self.notify(
+                "Another runner holds the lease: staying attached to it.", severity="warning"
+            )
         await self.refresh_now()
         self.task_center.refresh_bindings()
 
@@ -348,8 +379,7 @@ class CatalogsyncApp(App[None]):
             # it once.
             if text != self._last_refresh_error:
                 self._last_refresh_error = text
-                self.notify(f"Could not read the task center: {text}", severity="error",
-                            timeout=10)
+                self.notify(f"Could not read the task center: {text}", severity="error", timeout=10)
             return
         self.notify(text, severity="error", timeout=6)
 
@@ -387,9 +417,7 @@ class CatalogsyncApp(App[None]):
     def on_failures_screen_retry_requested(self, message: FailuresScreen.RetryRequested) -> None:
         self.requests.retry_failed(message.screen, message.job_id)
 
-    def on_new_job_screen_submit_requested(
-        self, message: NewJobScreen.SubmitRequested
-    ) -> None:
+    def on_new_job_screen_submit_requested(self, message: NewJobScreen.SubmitRequested) -> None:
         self.requests.submit(message)
 
     # -- runner events ------------------------------------------------------
@@ -425,18 +453,25 @@ class CatalogsyncApp(App[None]):
         elif status == "canceled":
             self.notify(f"{name} canceled.", severity="warning")
         elif status == "completed_with_errors":
-            self.notify(f"{name} completed with errors" + (f": {message}" if message else "."),
-                        severity="warning", timeout=8)
+            self.notify(
+                f"{name} completed with errors" + (f": {message}" if message else "."),
+                severity="warning",
+                timeout=8,
+            )
         else:
-            self.notify(f"{name} {status}" + (f": {message}" if message else "."),
-                        severity="error", timeout=10)
+            self.notify(
+                f"{name} {status}" + (f": {message}" if message else "."),
+                severity="error",
+                timeout=10,
+            )
 
     def _notify_paused(self, job_id: Any, message: Any) -> None:
         if not message or message == "paused by operator":
             self.notify(f"{self._job_name(job_id)} paused.", timeout=3)
         else:
-            self.notify(f"{self._job_name(job_id)} paused itself: {message}",
-                        severity="error", timeout=15)
+            self.notify(
+                f"{self._job_name(job_id)} paused itself: {message}", severity="error", timeout=15
+            )
 
     def _notify_transitions(self, rows: Iterable[TaskRow]) -> None:
         """Attached to another runner: tell finished and self-paused jobs from the rows.
@@ -510,8 +545,7 @@ class CatalogsyncApp(App[None]):
 
     async def show_new_job(self, job: TaskRow) -> None:
         """After a launch: back to the task center with the new job highlighted."""
-        self.notify(f"Job {job.id} queued: {job.display_name} ({job.queue_label})",
-                    timeout=4)
+        self.notify(f"Job {job.id} queued: {job.display_name} ({job.queue_label})", timeout=4)
         self.show_tasks()
         # Highlighted by the first read that lands, this one or a newer one superseding it.
         self._highlight_next = job.id
@@ -544,13 +578,23 @@ class CatalogsyncApp(App[None]):
 
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen([
-            ("Task center", [b for b in TaskCenterScreen.BINDINGS if isinstance(b, Binding)
-                             and b.action not in ("app.help", "app.quit")]),
-            ("Failures", FailuresScreen.BINDINGS),
-            ("Playlists", PlaylistsScreen.BINDINGS),
-            ("Everywhere", self.BINDINGS),
-        ]))
+        self.push_screen(
+            HelpScreen(
+                [
+                    (
+                        "Task center",
+                        [
+                            b
+                            for b in TaskCenterScreen.BINDINGS
+                            if isinstance(b, Binding) and b.action not in ("app.help", "app.quit")
+                        ],
+                    ),
+                    ("Failures", FailuresScreen.BINDINGS),
+                    ("Playlists", PlaylistsScreen.BINDINGS),
+                    ("Everywhere", self.BINDINGS),
+                ]
+            )
+        )
 
     # -- quitting -------------------------------------------------------------
 
@@ -576,8 +620,9 @@ class CatalogsyncApp(App[None]):
                 self._quit_after = {
                     r.id for r in self.task_center.rows if r.status in ACTIVE_JOB_STATUSES
                 }
-                self.notify("Quitting when the running jobs finish (q again to choose again).",
-                            timeout=6)
+                self.notify(
+                    "Quitting when the running jobs finish (q again to choose again).", timeout=6
+                )
                 self.task_center.runner_text = self._runner_text(None)
                 self.request_refresh()
             else:

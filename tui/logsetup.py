@@ -23,9 +23,11 @@ def default_log_file(settings: Any) -> Path:
 
 def _writes_to_terminal(handler: logging.Handler) -> bool:
     stream = getattr(handler, "stream", None)
-    return isinstance(handler, logging.StreamHandler) and not isinstance(
-        handler, logging.FileHandler
-    ) and stream in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    return (
+        isinstance(handler, logging.StreamHandler)
+        and not isinstance(handler, logging.FileHandler)
+        and stream in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    )
 
 
 @contextmanager

@@ -61,8 +61,9 @@ class ScreenRequests:
                 if refusal is not None:
                     self.app.notify(refusal, severity="error", timeout=6)
             sent = sum(1 for r in refusals if r is None)
-            self.app.notify(f"{command.value.title()} sent to {sent} of {len(job_ids)} jobs.",
-                            timeout=3)
+            self.app.notify(
+                f"{command.value.title()} sent to {sent} of {len(job_ids)} jobs.", timeout=3
+            )
 
         self.app.run_engine(send_all, told)
 
@@ -71,9 +72,11 @@ class ScreenRequests:
 
         def told(moved: bool) -> None:
             if not moved:
-                self.app.notify(f"Job {job_id} is already "
-                                f"{'first' if direction < 0 else 'last'} in the {lane} lane.",
-                                timeout=3)
+                self.app.notify(
+                    f"Job {job_id} is already "
+                    f"{'first' if direction < 0 else 'last'} in the {lane} lane.",
+                    timeout=3,
+                )
 
         self.app.run_engine(partial(self.service.move_job, job_id, direction), told)
 
@@ -84,16 +87,25 @@ class ScreenRequests:
             self.app.playlists_screen.unselect_all()
             await self.app.show_new_job(job)
 
-        self.app.run_engine(partial(self.service.submit_job, job_type,
-                                    playlist_ids=list(playlist_ids), requested_by="tui"),
-                            submitted)
+        self.app.run_engine(
+            partial(
+                self.service.submit_job,
+                job_type,
+                playlist_ids=list(playlist_ids),
+                requested_by="tui",
+            ),
+            submitted,
+        )
 
     def wanted(self, playlist_ids: Sequence[int], wanted: bool) -> None:
         """Mark or unmark the picker's selection wanted."""
 
         def told(count: int) -> None:
-            self.app.notify(f"{count} playlist{'s' if count != 1 else ''} "
-                            f"{'marked wanted' if wanted else 'unmarked'}", timeout=3)
+            self.app.notify(
+                f"{count} playlist{'s' if count != 1 else ''} "
+                f"{'marked wanted' if wanted else 'unmarked'}",
+                timeout=3,
+            )
 
         self.app.run_engine(partial(self.service.set_wanted, list(playlist_ids), wanted), told)
 
@@ -137,7 +149,15 @@ class ScreenRequests:
             if message.dialog.is_attached:
                 message.dialog.dismiss(job)
 
-        self.app.run_engine(partial(self.service.submit_job, message.job_type,
-                                    playlist_ids=message.playlist_ids, sources=message.sources,
-                                    backend=message.backend, priority=message.priority,
-                                    requested_by="tui"), submitted)
+        self.app.run_engine(
+            partial(
+                self.service.submit_job,
+                message.job_type,
+                playlist_ids=message.playlist_ids,
+                sources=message.sources,
+                backend=message.backend,
+                priority=message.priority,
+                requested_by="tui",
+            ),
+            submitted,
+        )

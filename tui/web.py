@@ -20,8 +20,14 @@ HOST = "127.0.0.1"
 def web_command(global_args: list[str], log_file: Path | None = None) -> str:
     """The command textual-serve runs per browser tab: this interpreter, this home."""
     # Not `-m catalogsync`: the package need not have a __main__ module.
-    args = [sys.executable, "-c", "import sys; from catalogsync.cli import main; "
-            "sys.argv[0] = 'catalogsync'; sys.exit(main())", *global_args, "tui"]
+    args = [
+        sys.executable,
+        "-c",
+        "import sys; from catalogsync.cli import main; "
+        "sys.argv[0] = 'catalogsync'; sys.exit(main())",
+        *global_args,
+        "tui",
+    ]
     if log_file is not None:
         args += ["--log-file", str(log_file)]
     return shlex.join(args)
@@ -46,7 +52,15 @@ def serve_web(
             raise CatalogsyncError(f"cannot listen on {HOST}:{port}: {exc.strerror}") from None
     url = f"http://{HOST}:{port}"
     if console is not None:
-        console.print(f"task center on {url} (this machine only; from elsewhere: "
-                      f"ssh -L {port}:{HOST}:{port} THIS_HOST)", markup=False)
-    Server(web_command(global_args, log_file), host=HOST, port=port,
-           title="catalogsync", public_url=url).serve()
+        console.print(
+            f"task center on {url} (this machine only; from elsewhere: "
+            f"ssh -L {port}:{HOST}:{port} THIS_HOST)",
+            markup=False,
+        )
+    Server(
+        web_command(global_args, log_file),
+        host=HOST,
+        port=port,
+        title="catalogsync",
+        public_url=url,
+    ).serve()

@@ -122,7 +122,8 @@ class CatalogRepository(SqliteStore):
         missing = [i for i in ids if i not in found]
         if missing:
             raise NotFoundError(
-                "no playlist with id " + ", ".join(str(i) for i in missing)
+                "no playlist with id "
+                + ", ".join(str(i) for i in missing)
                 + " (see `catalogsync playlists list`)"
             )
         return [found[i] for i in ids]
@@ -167,7 +168,9 @@ class CatalogRepository(SqliteStore):
                 (mask_secrets(message) if message else message, clock.now_text(), int(playlist_id)),
             )
 
-    def sync_playlist_tracks(self, playlist_id: int, platform: str, tracks: list[Track]) -> SyncResult:
+    def sync_playlist_tracks(
+        self, playlist_id: int, platform: str, tracks: list[Track]
+    ) -> SyncResult:
         """Store a playlist's tracks in order; tracks that left are marked removed, never deleted."""
         now = clock.now_text()
         with self._connection() as conn:
@@ -281,7 +284,7 @@ class CatalogRepository(SqliteStore):
             SELECT s.*, ps.playlist_id AS playlist_id, MIN(ps.position) AS position
             FROM playlist_songs ps
             JOIN songs s ON s.id = ps.song_id
-            WHERE ps.playlist_id IN ({','.join('?' * len(playlist_ids))})
+            WHERE ps.playlist_id IN ({",".join("?" * len(playlist_ids))})
               AND ps.removed_at IS NULL
               AND NOT EXISTS (
                 SELECT 1 FROM local_files lf JOIN storage_backends b ON b.id = lf.backend_id
@@ -319,8 +322,16 @@ class CatalogRepository(SqliteStore):
         """
         with self._connection() as conn:
             return self._record_in(
-                conn, song_id, backend_id, relative_path, file_size_bytes, ext, sha256,
-                quality_label, flushed, source_sha256,
+                conn,
+                song_id,
+                backend_id,
+                relative_path,
+                file_size_bytes,
+                ext,
+                sha256,
+                quality_label,
+                flushed,
+                source_sha256,
             )
 
     @staticmethod
@@ -405,11 +416,14 @@ class CatalogRepository(SqliteStore):
         disk). The song's reservation is released either way it is recorded.
         """
         # Most songs have no twin: a plain read decides that without a write transaction.
-        if self._fetchone(
-            "SELECT 1 FROM local_files WHERE backend_id = ? AND source_sha256 = ? "
-            "AND song_id != ? LIMIT 1",
-            (int(backend_id), source_sha256, int(song_id)),
-        ) is None:
+        if (
+            self._fetchone(
+                "SELECT 1 FROM local_files WHERE backend_id = ? AND source_sha256 = ? "
+                "AND song_id != ? LIMIT 1",
+                (int(backend_id), source_sha256, int(song_id)),
+            )
+            is None
+        ):
             return None
         with self._connection() as conn:
             return self._share_in(conn, song_id, backend_id, source_sha256, exists)
@@ -501,8 +515,16 @@ class CatalogRepository(SqliteStore):
                 file_id, rel, size = shared
                 return file_id, rel, int(size or 0), True
             file_id = self._record_in(
-                conn, song_id, backend_id, relative_path, file_size_bytes, ext, sha256,
-                None, False, source_sha256,
+                conn,
+                song_id,
+                backend_id,
+                relative_path,
+                file_size_bytes,
+                ext,
+                sha256,
+                None,
+                False,
+                source_sha256,
             )
             return file_id, relative_path, file_size_bytes, False
 
@@ -578,8 +600,13 @@ class CatalogRepository(SqliteStore):
         conn.execute(
             "INSERT INTO path_reservations (backend_id, path_key, relative_path, song_id, "
             "created_at) VALUES (?, ?, ?, ?, ?)",
-            (int(backend_id), library_path_key(candidate), candidate, int(song_id),
-             clock.now_text()),
+            (
+                int(backend_id),
+                library_path_key(candidate),
+                candidate,
+                int(song_id),
+                clock.now_text(),
+            ),
         )
         return candidate
 
@@ -726,7 +753,6 @@ class CatalogRepository(SqliteStore):
                 [(now, int(file_id)) for file_id in file_ids],
             )
 
-
     def unflushed_files(self) -> list[dict[str, Any]]:
         """Local files recorded but never confirmed on disk, with their backend's root."""
         rows = self._fetchall(
@@ -791,7 +817,9 @@ class CatalogRepository(SqliteStore):
         )
         return [dict(r) for r in rows]
 
-    def files_to_upload(self, playlist_ids: list[int], target_backend_id: int) -> list[dict[str, Any]]:
+    def files_to_upload(
+        self, playlist_ids: list[int], target_backend_id: int
+    ) -> list[dict[str, Any]]:
         """Library files of these playlists' songs with no recorded copy on the target yet."""
         if not playlist_ids:
             return []
@@ -803,7 +831,7 @@ class CatalogRepository(SqliteStore):
             JOIN songs s ON s.id = lf.song_id
             WHERE lf.song_id IN (
                 SELECT song_id FROM playlist_songs
-                WHERE playlist_id IN ({','.join('?' * len(playlist_ids))}) AND removed_at IS NULL)
+                WHERE playlist_id IN ({",".join("?" * len(playlist_ids))}) AND removed_at IS NULL)
               AND NOT EXISTS (
                 SELECT 1 FROM local_files t WHERE t.song_id = lf.song_id AND t.backend_id = ?)
             ORDER BY lf.id
@@ -846,7 +874,7 @@ class CatalogRepository(SqliteStore):
             JOIN songs s ON s.id = ps.song_id
             JOIN local_files lf ON lf.id = (
                 SELECT lf2.id FROM local_files lf2 JOIN storage_backends b2 ON b2.id = lf2.backend_id
-                WHERE lf2.song_id = s.id AND {LIBRARY_SQL.replace('b.', 'b2.')}
+                WHERE lf2.song_id = s.id AND {LIBRARY_SQL.replace("b.", "b2.")}
                 ORDER BY b2.is_default DESC, lf2.id LIMIT 1)
             JOIN storage_backends b ON b.id = lf.backend_id
             WHERE ps.playlist_id = ? AND ps.removed_at IS NULL
@@ -857,7 +885,9 @@ class CatalogRepository(SqliteStore):
         return [dict(r) for r in rows]
 
     def playlist_file_records(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._fetchall("SELECT * FROM playlist_files ORDER BY playlist_id")]
+        return [
+            dict(r) for r in self._fetchall("SELECT * FROM playlist_files ORDER BY playlist_id")
+        ]
 
     def record_playlist_file(
         self, playlist_id: int, backend_id: int, relative_path: str, sha256: str, entries: int
@@ -869,8 +899,14 @@ class CatalogRepository(SqliteStore):
                 "SET backend_id = excluded.backend_id, relative_path = excluded.relative_path, "
                 "sha256 = excluded.sha256, entries = excluded.entries, "
                 "written_at = excluded.written_at",
-                (int(playlist_id), int(backend_id), relative_path, sha256, int(entries),
-                 clock.now_text()),
+                (
+                    int(playlist_id),
+                    int(backend_id),
+                    relative_path,
+                    sha256,
+                    int(entries),
+                    clock.now_text(),
+                ),
             )
 
     def forget_playlist_file(self, playlist_id: int) -> None:
@@ -878,8 +914,16 @@ class CatalogRepository(SqliteStore):
             conn.execute("DELETE FROM playlist_files WHERE playlist_id = ?", (int(playlist_id),))
 
     def journal_move(
-        self, *, kind: str, file_id: int, song_id: int, backend_id: int, old_root: str,
-        old_path: str, new_root: str, new_path: str,
+        self,
+        *,
+        kind: str,
+        file_id: int,
+        song_id: int,
+        backend_id: int,
+        old_root: str,
+        old_path: str,
+        new_root: str,
+        new_path: str,
     ) -> int:
         """Write down a rename before it happens, so a rerun can finish or undo it."""
         with self._connection() as conn:
@@ -887,8 +931,17 @@ class CatalogRepository(SqliteStore):
                 conn.execute(
                     "INSERT INTO library_moves (kind, local_file_id, song_id, backend_id, old_root, "
                     "old_path, new_root, new_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (kind, int(file_id), int(song_id), int(backend_id), old_root, old_path,
-                     new_root, new_path, clock.now_text()),
+                    (
+                        kind,
+                        int(file_id),
+                        int(song_id),
+                        int(backend_id),
+                        old_root,
+                        old_path,
+                        new_root,
+                        new_path,
+                        clock.now_text(),
+                    ),
                 ).lastrowid
                 or 0
             )
@@ -994,7 +1047,9 @@ class CatalogRepository(SqliteStore):
     def get_backend(self, name: str) -> dict[str, Any]:
         row = self._fetchone("SELECT * FROM storage_backends WHERE name = ?", (name,))
         if row is None:
-            raise NotFoundError(f"no storage backend named {name!r} (see `catalogsync backends list`)")
+            raise NotFoundError(
+                f"no storage backend named {name!r} (see `catalogsync backends list`)"
+            )
         return dict(row)
 
     def default_backend(self) -> dict[str, Any]:
@@ -1128,24 +1183,41 @@ class CatalogRepository(SqliteStore):
                     f"{file_rows[0]['relative_path']}: another song's record shares this file"
                 )
             for row in file_rows:
-                ids.append(int(conn.execute(
-                    """
+                ids.append(
+                    int(
+                        conn.execute(
+                            """
                     INSERT INTO trashed_files (song_id, backend_id, relative_path, trash_path,
                         file_size_bytes, ext, quality_label, sha256, source_sha256,
                         file_created_at, state, trashed_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'moving', ?)
                     """,
-                    (row["song_id"], row["backend_id"], row["relative_path"], trash_path,
-                     row.get("file_size_bytes"), row.get("ext"), row.get("quality_label"),
-                     row.get("sha256"), row.get("source_sha256"), row.get("created_at"), now),
-                ).lastrowid or 0))
+                            (
+                                row["song_id"],
+                                row["backend_id"],
+                                row["relative_path"],
+                                trash_path,
+                                row.get("file_size_bytes"),
+                                row.get("ext"),
+                                row.get("quality_label"),
+                                row.get("sha256"),
+                                row.get("source_sha256"),
+                                row.get("created_at"),
+                                now,
+                            ),
+                        ).lastrowid
+                        or 0
+                    )
+                )
                 conn.execute("DELETE FROM local_files WHERE id = ?", (int(row["id"]),))
         return ids
 
     def set_trash_state(self, trash_ids: list[int], state: str) -> None:
         with self._connection() as conn:
-            conn.executemany("UPDATE trashed_files SET state = ? WHERE id = ?",
-                             [(state, int(i)) for i in trash_ids])
+            conn.executemany(
+                "UPDATE trashed_files SET state = ? WHERE id = ?",
+                [(state, int(i)) for i in trash_ids],
+            )
 
     def undo_trash(self, trash_ids: list[int]) -> None:
         """The rename failed: the file is where it was, and so are its records."""
@@ -1164,15 +1236,25 @@ class CatalogRepository(SqliteStore):
                         path_key, source_sha256)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                    (row["song_id"], row["backend_id"], row["relative_path"],
-                     row["file_size_bytes"], row["ext"], row["quality_label"], row["sha256"],
-                     row["file_created_at"] or now, now,
-                     library_path_key(row["relative_path"]),
-                     row["source_sha256"] or row["sha256"]),
+                    (
+                        row["song_id"],
+                        row["backend_id"],
+                        row["relative_path"],
+                        row["file_size_bytes"],
+                        row["ext"],
+                        row["quality_label"],
+                        row["sha256"],
+                        row["file_created_at"] or now,
+                        now,
+                        library_path_key(row["relative_path"]),
+                        row["source_sha256"] or row["sha256"],
+                    ),
                 )
                 conn.execute("DELETE FROM trashed_files WHERE id = ?", (int(trash_id),))
 
-    def trashed_files(self, *, states: tuple[str, ...] = ("moving", "trashed")) -> list[dict[str, Any]]:
+    def trashed_files(
+        self, *, states: tuple[str, ...] = ("moving", "trashed")
+    ) -> list[dict[str, Any]]:
         rows = self._fetchall(
             f"SELECT t.*, b.target AS target FROM trashed_files t "
             f"JOIN storage_backends b ON b.id = t.backend_id "
@@ -1183,8 +1265,9 @@ class CatalogRepository(SqliteStore):
 
     def forget_trashed(self, trash_ids: list[int]) -> None:
         with self._connection() as conn:
-            conn.executemany("DELETE FROM trashed_files WHERE id = ?",
-                             [(int(i),) for i in trash_ids])
+            conn.executemany(
+                "DELETE FROM trashed_files WHERE id = ?", [(int(i),) for i in trash_ids]
+            )
 
     def plan_playlist_songs(self, playlist_id: int) -> list[dict[str, Any]]:
         """A playlist's current tracks with their song and whether the library has a file."""
@@ -1205,21 +1288,23 @@ class CatalogRepository(SqliteStore):
         """Songs already known by (platform, remote id), with whether a library file exists."""
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(remote_ids), 500):
-            chunk = remote_ids[start:start + 500]
+            chunk = remote_ids[start : start + 500]
             rows = self._fetchall(
                 f"""
                 SELECT s.id, s.remote_id, s.file_size_bytes,
                        EXISTS (SELECT 1 FROM local_files lf JOIN storage_backends b
                                ON b.id = lf.backend_id AND {LIBRARY_SQL}
                                WHERE lf.song_id = s.id) AS has_file
-                FROM songs s WHERE s.platform = ? AND s.remote_id IN ({','.join('?' * len(chunk))})
+                FROM songs s WHERE s.platform = ? AND s.remote_id IN ({",".join("?" * len(chunk))})
                 """,
                 (platform, *chunk),
             )
             found.update({str(r["remote_id"]): dict(r) for r in rows})
         return found
 
-    def plan_library_files(self, song_ids: list[int], other_than_playlist: int) -> list[dict[str, Any]]:
+    def plan_library_files(
+        self, song_ids: list[int], other_than_playlist: int
+    ) -> list[dict[str, Any]]:
         """Library files of these songs that no other wanted playlist lists (would be moved)."""
         if not song_ids:
             return []
@@ -1227,7 +1312,7 @@ class CatalogRepository(SqliteStore):
             f"""
             SELECT lf.song_id, lf.relative_path, lf.file_size_bytes FROM local_files lf
             JOIN storage_backends b ON b.id = lf.backend_id AND {LIBRARY_SQL}
-            WHERE lf.song_id IN ({','.join('?' * len(song_ids))})
+            WHERE lf.song_id IN ({",".join("?" * len(song_ids))})
               AND NOT EXISTS (
                 SELECT 1 FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id
                 WHERE ps.song_id = lf.song_id AND ps.removed_at IS NULL AND p.wanted = 1
@@ -1237,6 +1322,7 @@ class CatalogRepository(SqliteStore):
             (*song_ids, int(other_than_playlist)),
         )
         return [dict(r) for r in rows]
+
 
 def backend_options_without_secrets(target: str, options: dict[str, Any]) -> dict[str, Any]:
     """Refuse secrets in a backend's target or options; keys come back lower-cased.

@@ -75,7 +75,9 @@ def _parse(template: str) -> list[list[tuple[str, str | None, str]]]:
                         f"known fields: {', '.join(FIELDS)}"
                     )
                 if conversion:
-                    raise TemplateError(f"template field {{{field}!{conversion}}}: no ! conversions")
+                    raise TemplateError(
+                        f"template field {{{field}!{conversion}}}: no ! conversions"
+                    )
                 if spec and "{" in spec:
                     raise TemplateError(f"template field {{{field}}}: nested fields in {spec!r}")
             parsed.append((literal, field, spec or ""))

@@ -48,8 +48,11 @@ class PlaylistFilesResult:
     def summary(self) -> str:
         parts = []
         if self.written:
-            parts.append(f"wrote {len(self.written)} ({', '.join(self.written[:3])}"
-                         + (", ..." if len(self.written) > 3 else "") + ")")
+            parts.append(
+                f"wrote {len(self.written)} ({', '.join(self.written[:3])}"
+                + (", ..." if len(self.written) > 3 else "")
+                + ")"
+            )
         if self.removed:
             parts.append(f"removed {len(self.removed)}")
         parts.extend(self.notes)
@@ -76,7 +79,9 @@ def render_m3u8(name: str, playlist_id: int, entries: list[dict[str, Any]], fold
         seconds = int(round(float(duration))) if duration is not None else -1
         title = _one_line(entry.get("name") or "")
         artist = _one_line(entry.get("singers") or "")
-        lines.append(f"#EXTINF:{seconds},{artist} - {title}" if artist else f"#EXTINF:{seconds},{title}")
+        lines.append(
+            f"#EXTINF:{seconds},{artist} - {title}" if artist else f"#EXTINF:{seconds},{title}"
+        )
         lines.append(rel)
     return "\n".join(lines) + "\n"
 
@@ -114,7 +119,8 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def _base_name(playlist: dict[str, Any]) -> str:
     return sanitize_component(
-        str(playlist["name"]), fallback=f"playlist {playlist['id']}",
+        str(playlist["name"]),
+        fallback=f"playlist {playlist['id']}",
         max_bytes=COMPONENT_BYTES - len(SUFFIX) - 6,
     )
 
@@ -227,7 +233,8 @@ def _write_one(
 ) -> None:
     path = safe_join(root, rel)
     entries = [
-        e for e in catalog.playlist_entries(int(playlist["id"]))
+        e
+        for e in catalog.playlist_entries(int(playlist["id"]))
         if (Path(e["target"]) / e["relative_path"]).is_file()
     ]
     if not entries:
@@ -244,8 +251,9 @@ def _write_one(
         result.unchanged += 1
         return
     write_atomically(path, data)
-    catalog.record_playlist_file(int(playlist["id"]), int(backend["id"]), str(rel), digest,
-                                 len(entries))
+    catalog.record_playlist_file(
+        int(playlist["id"]), int(backend["id"]), str(rel), digest, len(entries)
+    )
     result.written.append(str(rel))
 
 
@@ -263,9 +271,11 @@ def after_stage(
         result = refresh_playlist_files(catalog, library)
     except Exception as exc:  # a playlist file is never worth failing a job for
         log.warning("playlist files not written: %s", exc)
-        ops.add_event(job_id, "playlist_files", f"playlist files not written: {exc}",
-                      level="warning")
+        ops.add_event(
+            job_id, "playlist_files", f"playlist files not written: {exc}", level="warning"
+        )
         return
     if result.changed:
-        ops.add_event(job_id, "playlist_files", result.summary(),
-                      level="warning" if result.notes else "info")
+        ops.add_event(
+            job_id, "playlist_files", result.summary(), level="warning" if result.notes else "info"
+        )

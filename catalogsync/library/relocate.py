@@ -108,7 +108,8 @@ def set_library_root(config_path: Path, root: Path) -> None:
 def _recorded_paths(catalog: CatalogRepository, backend_id: int) -> list[str]:
     files = {str(r["relative_path"]) for r in catalog.list_library_files(backend_id)}
     files |= {
-        str(r["relative_path"]) for r in catalog.playlist_file_records()
+        str(r["relative_path"])
+        for r in catalog.playlist_file_records()
         if int(r["backend_id"]) == backend_id
     }
     return sorted(files)
@@ -213,5 +214,7 @@ def relocate(
     set_library_root(config_path, new_root)
     catalog.switch_backend_root(int(backend["id"]), str(old_root), str(new_root), present)
     _finish_deletes(catalog, report)
-    report.left_behind = sum(1 for p in old_root.rglob("*") if p.is_file()) if old_root.is_dir() else 0
+    report.left_behind = (
+        sum(1 for p in old_root.rglob("*") if p.is_file()) if old_root.is_dir() else 0
+    )
     return report

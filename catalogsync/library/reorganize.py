@@ -38,7 +38,9 @@ class ReorganizeReport:
         verb = "would move" if self.dry_run else "moved"
         text = f"reorganize: {verb} {len(self.moves)} files, {self.unchanged} already in place"
         if self.missing:
-            text += f", {len(self.missing)} recorded files missing (run `catalogsync library verify`)"
+            text += (
+                f", {len(self.missing)} recorded files missing (run `catalogsync library verify`)"
+            )
         if self.recovered:
             text += f", {self.recovered} interrupted moves finished first"
         return text

@@ -119,7 +119,9 @@ def fetch_cover(url: str) -> Cover | str:
             for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > MAX_COVER_BYTES:
-                    return f"cover {_mask(url)} is larger than {MAX_COVER_BYTES // (1024 * 1024)} MB"
+                    return (
+                        f"cover {_mask(url)} is larger than {MAX_COVER_BYTES // (1024 * 1024)} MB"
+                    )
     except httpx.HTTPError as exc:
         return f"cover {_mask(url)}: {type(exc).__name__}: {_mask(str(exc)) or 'failed'}"
     except (OSError, ValueError) as exc:
@@ -164,9 +166,13 @@ def _tag_id3(audio: Any, values: dict[str, str], cover: Cover | None, overwrite:
             tags.setall(frame_id, [getattr(id3, frame_id)(encoding=3, text=[values[key]])])
     if "lyrics" in values and (overwrite or not tags.getall("USLT")):
         tags.setall("USLT", [id3.USLT(encoding=3, lang="und", desc="", text=values["lyrics"])])
-    tags.setall("TXXX:" + SOURCE_KEY, [id3.TXXX(encoding=3, desc=SOURCE_KEY, text=[values[SOURCE_KEY]])])
+    tags.setall(
+        "TXXX:" + SOURCE_KEY, [id3.TXXX(encoding=3, desc=SOURCE_KEY, text=[values[SOURCE_KEY]])]
+    )
     if cover is not None:
-        tags.setall("APIC", [id3.APIC(encoding=3, mime=cover.mime, type=3, desc="", data=cover.data)])
+        tags.setall(
+            "APIC", [id3.APIC(encoding=3, mime=cover.mime, type=3, desc="", data=cover.data)]
+        )
     audio.save(v2_version=4)
 
 

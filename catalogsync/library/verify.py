@@ -192,8 +192,10 @@ def _unrecorded_audio(root: Path, recorded: set[str], library: LibrarySettings) 
     for current, dirs, files in os.walk(root):
         rel_dir = Path(current).relative_to(root)
         dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and not (rel_dir == Path(".") and d in skip)
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and not (rel_dir == Path(".") and d in skip)
             and (folder is None or (rel_dir / d).as_posix() != folder.as_posix())
         )
         for name in sorted(files):

@@ -108,7 +108,8 @@ class WorkerProgress:
         if seconds_left > 0:
             text = f"cooldown {math.ceil(seconds_left)} s" + (f" · {text}" if text else "")
         self.repository.update_worker_state(
-            self.worker_name, job_id=self.job_id,
+            self.worker_name,
+            job_id=self.job_id,
             current_display_text=mask_secrets(text) if text else None,
         )
 

@@ -37,6 +37,7 @@ from .workers import FailureKind, StageWorkers, classify, fail_items_of_lost_wor
 
 log = logging.getLogger("catalogsync.runner")
 
+
 class OpsRunner:
     """Runs queued jobs: one download-class lane and one general lane."""
 
@@ -179,7 +180,9 @@ class OpsRunner:
                 return False
         if self.repository.list_pending_commands():
             return False
-        return not self.repository.list_queued_jobs(limit=1) and not self.repository.list_active_jobs()
+        return (
+            not self.repository.list_queued_jobs(limit=1) and not self.repository.list_active_jobs()
+        )
 
     def stop(self, timeout: float = 30.0) -> None:
         """Graceful stop: running items stop at a chunk boundary and go back to pending."""
@@ -222,8 +225,10 @@ class OpsRunner:
                 ctx.stop(StopReason.CANCEL)
             elif outcome.job_status == JobStatus.RUNNING and ctx.reason == StopReason.PAUSE:
                 ctx.clear()
-        self._emit("command", {"job_id": outcome.job_id, "applied": outcome.applied,
-                               "message": outcome.message})
+        self._emit(
+            "command",
+            {"job_id": outcome.job_id, "applied": outcome.applied, "message": outcome.message},
+        )
 
     def _sync_stop_flags(self) -> None:
         """Raise stop flags for running jobs whose status changed outside this runner."""
@@ -263,7 +268,9 @@ class OpsRunner:
 
     def _start_eligible_jobs(self) -> int:
         started = 0
-        lane_counts = Counter(job_lane_type(job.job_type) for job in self.repository.list_active_jobs())
+        lane_counts = Counter(
+            job_lane_type(job.job_type) for job in self.repository.list_active_jobs()
+        )
         with self._lock:
             # A job whose thread is still winding down occupies its lane slot too.
             for job_id in self._futures:
@@ -382,8 +389,9 @@ class OpsRunner:
         elif reason == StopReason.SHUTDOWN:
             self.repository.requeue_job(job_id, ahead=True)
             self.repository.add_event(
-                job_id, "interrupted", f"job {job_id} stopped with the runner; it resumes first "
-                "at the next start"
+                job_id,
+                "interrupted",
+                f"job {job_id} stopped with the runner; it resumes first at the next start",
             )
         elif reason == StopReason.STORAGE:
             message = ctx.message or "storage problem"
@@ -514,12 +522,14 @@ class OpsRunner:
         if failure is None:
             return
         held = fail_items_of_lost_workers(
-            self.repository, stage_id, job_id, helper.worker_names, failure,
+            self.repository,
+            stage_id,
+            job_id,
+            helper.worker_names,
+            failure,
             executor.max_attempts(),
         )
-        self._helpers_failed_with(
-            job_id, f"{failure}; {held} item(s) it held will be retried"
-        )
+        self._helpers_failed_with(job_id, f"{failure}; {held} item(s) it held will be retried")
 
     def _helpers_failed_with(self, job_id: int, message: str) -> None:
         """No more helpers for this runner: say why, once per failure."""
@@ -558,7 +568,9 @@ class OpsRunner:
             error = None
         # A pause requested after the last item finished is moot: the job is done.
         moved = self.repository.set_job_status(
-            job_id, status, from_statuses=(JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED),
+            job_id,
+            status,
+            from_statuses=(JobStatus.RUNNING, JobStatus.PAUSE_REQUESTED),
             error=error,
         )
         if moved:
@@ -567,5 +579,4 @@ class OpsRunner:
             self.repository.add_event(
                 job_id, status.value, text + (f": {error}" if error else ""), level=level
             )
-            self._emit("job_finished", {"job_id": job_id, "status": status.value,
-                                        "message": error})
+            self._emit("job_finished", {"job_id": job_id, "status": status.value, "message": error})

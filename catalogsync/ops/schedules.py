@@ -159,8 +159,7 @@ class Scheduler:
                     f"schedule {schedule.name}: the run due at {iso_utc(slot)} was missed while "
                     "the runner was down (catch_up = false: waiting for the next one)",
                 )
-                self.repository.add_event(None, "schedule_missed", outcome.message,
-                                          level="warning")
+                self.repository.add_event(None, "schedule_missed", outcome.message, level="warning")
             else:
                 outcome = self._fire(schedule, catch_up_of=slot if late else None)
             self._last_slot[schedule.name] = slot

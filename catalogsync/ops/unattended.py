@@ -38,8 +38,10 @@ def cooldown_event(repository: OpsRepository) -> Callable[[str, float, str], Non
     """What the pacer calls when a platform's cooldown starts: an event and a log line."""
 
     def report(platform: str, seconds: float, reason: str) -> None:
-        message = (f"{platform}: the server asked to slow down ({reason or 'rate limit'}); "
-                   f"every worker waits {round(seconds)} s before its next request to it")
+        message = (
+            f"{platform}: the server asked to slow down ({reason or 'rate limit'}); "
+            f"every worker waits {round(seconds)} s before its next request to it"
+        )
         log.warning("%s", message)
         repository.add_event(None, "cooldown", message, level="warning")
 
@@ -103,7 +105,8 @@ class RunnerHooks:
         settled = quarantine.recover(self.catalog)
         if settled:
             self.repository.add_event(
-                None, "quarantine_recovered",
+                None,
+                "quarantine_recovered",
                 f"finished {settled} move(s) to the trash that an unclean stop interrupted",
                 level="warning",
             )
@@ -121,8 +124,11 @@ class RunnerHooks:
             self._purged_at = now
             purged = quarantine.purge(self.catalog, self.settings.library.trash_days)
             if purged:
-                log.info("purged %d file(s) older than %d days from the trash", purged,
-                         self.settings.library.trash_days)
+                log.info(
+                    "purged %d file(s) older than %d days from the trash",
+                    purged,
+                    self.settings.library.trash_days,
+                )
         if self.scheduler is not None:
             self.scheduler.tick()
         if self.windows is not None and self.windows.apply(self.shared.download_limiter):
@@ -152,13 +158,15 @@ class RunnerHooks:
         if report.moved:
             shown = "; ".join(report.moved[:5]) + (" ..." if len(report.moved) > 5 else "")
             self.repository.add_event(
-                job_id, "quarantined",
+                job_id,
+                "quarantined",
                 f"mirror: moved {len(report.moved)} file(s) no wanted playlist lists any more to "
                 f"{quarantine.TRASH_DIR}/ (kept {days} days): {shown}",
             )
         if report.kept:
             self.repository.add_event(
-                job_id, "quarantine_kept",
+                job_id,
+                "quarantine_kept",
                 f"mirror: left {len(report.kept)} file(s) in place: " + "; ".join(report.kept[:5]),
                 level="warning",
             )

@@ -51,6 +51,7 @@ from .schedules import next_schedule
 if TYPE_CHECKING:
     from catalogsync.config import ScheduleConfig
 
+
 def _progress_percent(done: int, total: int) -> float:
     if total <= 0:
         return 0.0
@@ -102,38 +103,41 @@ def build_task_row(
         None,
     )
     allowed = allowed_commands(job.status, failed)
-    return assemble(TaskRow, {
-        "id": job.id,
-        "job_type": job.job_type,
-        "display_name": display_name(job.job_type, job.playlist_scope),
-        "status": job.status,
-        "lane_type": lane,
-        "queue_label": queue_label,
-        "queue_position": queue_position,
-        "priority": job.priority,
-        "scope_summary": scope_summary(job),
-        "playlist_scope": job.playlist_scope,
-        "primary_stage": primary,
-        "current_stage": current_stage,
-        "primary_progress_text": progress_text,
-        "primary_progress_percent": _progress_percent(done, total),
-        "done_items": done,
-        "total_items": total,
-        "failed_items": failed,
-        "active_worker_count": active_workers,
-        "speed_bytes_per_sec": speed,
-        "speed_text": format_speed(speed),
-        "can_pause": CommandType.PAUSE in allowed,
-        "can_resume": CommandType.RESUME in allowed,
-        "can_cancel": CommandType.CANCEL in allowed,
-        "can_retry": CommandType.RETRY in allowed,
-        "pause_reason": job.pause_reason,
-        "error": job.error,
-        "backend_name": job.backend_name,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "ended_at": job.ended_at,
-    })
+    return assemble(
+        TaskRow,
+        {
+            "id": job.id,
+            "job_type": job.job_type,
+            "display_name": display_name(job.job_type, job.playlist_scope),
+            "status": job.status,
+            "lane_type": lane,
+            "queue_label": queue_label,
+            "queue_position": queue_position,
+            "priority": job.priority,
+            "scope_summary": scope_summary(job),
+            "playlist_scope": job.playlist_scope,
+            "primary_stage": primary,
+            "current_stage": current_stage,
+            "primary_progress_text": progress_text,
+            "primary_progress_percent": _progress_percent(done, total),
+            "done_items": done,
+            "total_items": total,
+            "failed_items": failed,
+            "active_worker_count": active_workers,
+            "speed_bytes_per_sec": speed,
+            "speed_text": format_speed(speed),
+            "can_pause": CommandType.PAUSE in allowed,
+            "can_resume": CommandType.RESUME in allowed,
+            "can_cancel": CommandType.CANCEL in allowed,
+            "can_retry": CommandType.RETRY in allowed,
+            "pause_reason": job.pause_reason,
+            "error": job.error,
+            "backend_name": job.backend_name,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "ended_at": job.ended_at,
+        },
+    )
 
 
 def task_center_rows(repo: OpsRepository, limit: int = 50) -> list[TaskRow]:
@@ -229,29 +233,32 @@ def serialize_worker(row: dict[str, Any], samples: list[float] | None = None) ->
     done = row.get("downloaded_bytes")
     total = row.get("total_bytes")
     percent = row.get("progress_percent")
-    return assemble(WorkerView, {
-        "id": int(row["id"]),
-        "job_run_id": row.get("job_run_id"),
-        "job_stage_id": row.get("job_stage_id"),
-        "worker_name": row["worker_name"],
-        "status": row["status"],
-        "current_job_item_id": row.get("current_job_item_id"),
-        "current_song_id": row.get("current_song_id"),
-        "current_playlist_id": row.get("current_playlist_id"),
-        "display_text": display or fallback.strip(),
-        "stage_type": row.get("stage_type"),
-        "item_type": row.get("item_type"),
-        "downloaded_bytes": int(done) if done is not None else None,
-        "total_bytes": int(total) if total is not None else None,
-        "speed_bytes_per_sec": float(speed) if speed is not None else None,
-        "speed_text": format_speed(speed),
-        "bytes_text": format_bytes_progress(done, total),
-        "progress_percent": float(percent) if percent is not None else None,
-        "processed_count": int(row.get("processed_count") or 0),
-        "error_count": int(row.get("error_count") or 0),
-        "heartbeat_at": row.get("heartbeat_at"),
-        "speed_samples": tuple(samples or ()),
-    })
+    return assemble(
+        WorkerView,
+        {
+            "id": int(row["id"]),
+            "job_run_id": row.get("job_run_id"),
+            "job_stage_id": row.get("job_stage_id"),
+            "worker_name": row["worker_name"],
+            "status": row["status"],
+            "current_job_item_id": row.get("current_job_item_id"),
+            "current_song_id": row.get("current_song_id"),
+            "current_playlist_id": row.get("current_playlist_id"),
+            "display_text": display or fallback.strip(),
+            "stage_type": row.get("stage_type"),
+            "item_type": row.get("item_type"),
+            "downloaded_bytes": int(done) if done is not None else None,
+            "total_bytes": int(total) if total is not None else None,
+            "speed_bytes_per_sec": float(speed) if speed is not None else None,
+            "speed_text": format_speed(speed),
+            "bytes_text": format_bytes_progress(done, total),
+            "progress_percent": float(percent) if percent is not None else None,
+            "processed_count": int(row.get("processed_count") or 0),
+            "error_count": int(row.get("error_count") or 0),
+            "heartbeat_at": row.get("heartbeat_at"),
+            "speed_samples": tuple(samples or ()),
+        },
+    )
 
 
 def event_view(row: dict[str, Any]) -> EventView:

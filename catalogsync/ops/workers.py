@@ -235,9 +235,9 @@ class StageWorkers:
             download.abandon()
             raise
         # Another worker may have recorded the same bytes meanwhile: both songs share it.
-        return {"path": rel, "bytes": size, "shared": True} if shared else {
-            "path": rel, "bytes": size
-        }
+        return (
+            {"path": rel, "bytes": size, "shared": True} if shared else {"path": rel, "bytes": size}
+        )
 
     def _settle(
         self,

@@ -10,7 +10,14 @@ from typing import Any
 
 from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
 
-__all__ = ["DownloadSpec", "PlaylistContent", "PlaylistRef", "ProgressCallback", "Provider", "Track"]
+__all__ = [
+    "DownloadSpec",
+    "PlaylistContent",
+    "PlaylistRef",
+    "ProgressCallback",
+    "Provider",
+    "Track",
+]
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,6 @@ class PlaylistContent:
 
     name: str
     tracks: list[Track]
-
-
 
 
 class Provider(ABC):
@@ -115,6 +120,4 @@ class Provider(ABC):
 def raise_no_url(track: Track) -> None:
     from catalogsync.errors import TransferError
 
-    raise TransferError(
-        f"song {track.name!r} has no download URL", code="no_url", permanent=True
-    )
+    raise TransferError(f"song {track.name!r} has no download URL", code="no_url", permanent=True)

@@ -76,7 +76,9 @@ class DemoPlaylist:
     songs: tuple[DemoSong, ...]
 
 
-_SHARED = DemoSong("neon-harbor-overpass", "Neon Harbor", "Midnight Overpass", "Tail Lights", 1, 2020)
+_SHARED = DemoSong(
+    "neon-harbor-overpass", "Neon Harbor", "Midnight Overpass", "Tail Lights", 1, 2020
+)
 
 #: The demo playlists; "Midnight Overpass" is in both Night Drive and Deep Focus, so the
 #: library downloads it once.
@@ -86,9 +88,15 @@ DEMO_PLAYLISTS: tuple[DemoPlaylist, ...] = (
         "Night Drive",
         (
             _SHARED,
-            DemoSong("velvet-static-sodium", "Velvet Static", "Sodium Lights", "Tail Lights", 2, 2020),
-            DemoSong("the-long-exits-route9", "The Long Exits", "Route Nine", "Mile Markers", 1, 2023),
-            DemoSong("lumen-kid-afterhours", "Lumen Kid", "After Hours Arcade", "Coinslot", 1, 2018),
+            DemoSong(
+                "velvet-static-sodium", "Velvet Static", "Sodium Lights", "Tail Lights", 2, 2020
+            ),
+            DemoSong(
+                "the-long-exits-route9", "The Long Exits", "Route Nine", "Mile Markers", 1, 2023
+            ),
+            DemoSong(
+                "lumen-kid-afterhours", "Lumen Kid", "After Hours Arcade", "Coinslot", 1, 2018
+            ),
             DemoSong("glass-orchard-rearview", "Glass Orchard", "Rearview", "Reflections", 1, 2015),
             DemoSong("nova-ferry-coastline", "Nova Ferry", "Coastline at 3am", "Low Tide", 1, 2023),
         ),
@@ -97,9 +105,15 @@ DEMO_PLAYLISTS: tuple[DemoPlaylist, ...] = (
         "morning-coffee",
         "Morning Coffee",
         (
-            DemoSong("june-paper-first-light", "June Paper", "First Light", "Kettle Songs", 1, 2016),
-            DemoSong("the-oat-milks-porch", "The Oat Milks", "Porch Swing", "Sunday Papers", 1, 2024),
-            DemoSong("clara-bell-crumbs", "Clara Bell", "Crumbs on the Table", "Kettle Songs", 2, 2016),
+            DemoSong(
+                "june-paper-first-light", "June Paper", "First Light", "Kettle Songs", 1, 2016
+            ),
+            DemoSong(
+                "the-oat-milks-porch", "The Oat Milks", "Porch Swing", "Sunday Papers", 1, 2024
+            ),
+            DemoSong(
+                "clara-bell-crumbs", "Clara Bell", "Crumbs on the Table", "Kettle Songs", 2, 2016
+            ),
             DemoSong("slow-toast-french-press", "Slow Toast", "French Press", "Brew", 1, 2015),
             DemoSong("maple-avenue-window", "Maple Avenue", "Open Window", "Houseplants", 1, 2019),
         ),
@@ -114,7 +128,9 @@ DEMO_PLAYLISTS: tuple[DemoPlaylist, ...] = (
             DemoSong("volt-theory-redline", "Volt Theory", "Redline", "Amperage", 1, 2017),
             DemoSong("max-heart-finish", "Max Heart", "Finish Line", "Personal Best", 1, 2021),
             DemoSong("static-jump-box", "Static Jump", "Box Jumps", "Plyo", 1, 2015),
-            DemoSong("cooldown-club-stretch", "Cooldown Club", "Stretch It Out", "Rest Day", 1, 2017),
+            DemoSong(
+                "cooldown-club-stretch", "Cooldown Club", "Stretch It Out", "Rest Day", 1, 2017
+            ),
         ),
     ),
     DemoPlaylist(
@@ -149,13 +165,17 @@ def cover_png(slug: str) -> bytes:
     rows = b"".join(b"\x00" + (top if y < 40 else bottom) * 64 for y in range(64))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data)
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
         )
 
     header = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 # --------------------------------------------------------------------------- song bytes

@@ -586,7 +586,8 @@ def _parse_json(text: str, path: str) -> tuple[str | None, list[_RawEntry]]:
         digits = re.search(r"\d{4000,}", text)
         if digits is not None:
             raise PlaylistFormatError(
-                path, _line_of(text, digits.start()),
+                path,
+                _line_of(text, digits.start()),
                 f"invalid JSON: a number with {len(digits.group(0))} digits is too long",
             ) from None
         raise PlaylistFormatError(path, None, f"invalid JSON: {str(exc).split('; ')[0]}") from None
@@ -735,7 +736,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def _utf16_kind(data: bytes) -> str | None:
-    """"little-endian, no BOM" and the like when ``data`` is UTF-16 text, else None.
+    """ "little-endian, no BOM" and the like when ``data`` is UTF-16 text, else None.
 
     Without a BOM, UTF-16 text in the Latin range has a NUL in every other byte: a
     zero in most odd bytes and in no even byte (little-endian), or the reverse.
@@ -884,7 +885,8 @@ def _read_playlist_bytes(path: Path) -> bytes:
         if target.suffix.lower() not in SUFFIX_FORMATS:
             # Never parse (and so never quote) a file that only poses as a playlist.
             raise PlaylistFormatError(
-                str(path), None,
+                str(path),
+                None,
                 f"is a symlink to {target}, which is not a playlist file "
                 "(expected .m3u, .m3u8, .pls, .json or .csv)",
             )

@@ -263,4 +263,3 @@ def _check(path: Path, row: dict[str, Any]) -> str | None:
         if digest != str(row["sha256"]).lower():
             return "content does not match its SHA-256"
     return None
-

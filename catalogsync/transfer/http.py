@@ -257,7 +257,9 @@ class _Stalled(Transient):
 
 def _classify_exception(exc: BaseException, *, in_body: bool) -> TransferError:
     if isinstance(exc, TooManyRedirects):
-        return TransferError(f"too many redirects: {exc}", code="too_many_redirects", permanent=True)
+        return TransferError(
+            f"too many redirects: {exc}", code="too_many_redirects", permanent=True
+        )
     if isinstance(exc, BadURL):
         return TransferError(f"bad URL: {exc}", code="bad_url", permanent=True)
     if isinstance(exc, BadCertificate):
@@ -488,7 +490,9 @@ class HttpDownloader:
         thread, self._reader_thread = self._reader_thread, None
         reader = _StreamReader(self.session, spec.url, headers, pieces, thread)
         try:
-            kind, payload = reader.get(should_stop, self.connect_timeout + self._stall_limit() + 1.0)
+            kind, payload = reader.get(
+                should_stop, self.connect_timeout + self._stall_limit() + 1.0
+            )
             if kind == "error":
                 raise _failure(payload, in_body=False)
             if kind != "response":  # pragma: no cover - the reader always starts with these

@@ -160,7 +160,10 @@ class Pacer:
             gate = self._gates.get(platform)
             if gate is None:
                 gate = self._gates[platform] = PlatformGate(
-                    platform, self.platforms.get(platform), clock=self._clock, sleep=self._sleep,
+                    platform,
+                    self.platforms.get(platform),
+                    clock=self._clock,
+                    sleep=self._sleep,
                     on_cooldown=self.on_cooldown,
                 )
             return gate

@@ -22,7 +22,11 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, step: float
 
 
 def serve_songs(
-    server: LocalServer, count: int, *, size: int = 150_000, rate_bps: int | None = None,
+    server: LocalServer,
+    count: int,
+    *,
+    size: int = 150_000,
+    rate_bps: int | None = None,
     prefix: str = "song",
 ) -> dict[str, bytes]:
     """Register ``count`` songs on the server; returns {url: body}."""

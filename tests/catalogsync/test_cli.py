@@ -62,8 +62,9 @@ def test_playlist_scoped_sync_job_keeps_playlist_order(run_cli, tmp_path):
     )
     assert code == 0
     a, b = (p["id"] for p in json.loads(out)["playlists"])
-    code, out, _ = run_cli("jobs", "submit", "sync_only", "--playlist", str(b),
-                           "--playlist", str(a), "--json")
+    code, out, _ = run_cli(
+        "jobs", "submit", "sync_only", "--playlist", str(b), "--playlist", str(a), "--json"
+    )
     assert code == 0
     job = json.loads(out)["job"]
     assert job["job_type"] == "sync_only"
@@ -77,8 +78,15 @@ def test_status_json_carries_the_dashboard_payload(run_cli):
     code, out, _ = run_cli("status", "--json")
     assert code == 0
     payload = json.loads(out)
-    for key in ("summary", "download_stats", "playlist_sources", "task_rows", "workers",
-                "running_items", "recent_events"):
+    for key in (
+        "summary",
+        "download_stats",
+        "playlist_sources",
+        "task_rows",
+        "workers",
+        "running_items",
+        "recent_events",
+    ):
         assert key in payload
     assert payload["summary"]["queued_download_jobs"] == 1
     assert payload["task_rows"][0]["queue_label"] == "queued #1"
@@ -91,8 +99,14 @@ def test_jobs_list_and_show_json(run_cli):
     job_id = json.loads(out)["jobs"][0]["id"]
     code, out, _ = run_cli("jobs", "show", str(job_id), "--json")
     detail = json.loads(out)
-    assert set(detail) == {"job", "stages", "workers", "playlist_progress", "events",
-                           "failed_items"}
+    assert set(detail) == {
+        "job",
+        "stages",
+        "workers",
+        "playlist_progress",
+        "events",
+        "failed_items",
+    }
     assert [s["stage_type"] for s in detail["stages"]] == ["download"]
 
 
@@ -205,8 +219,9 @@ def test_submit_wait_exits_1_when_every_song_failed(run_cli, tmp_path, http_serv
 
 
 def test_backends_add_and_list(run_cli, tmp_path):
-    code, out, _ = run_cli("backends", "add", "nas", "--kind", "local", "--target",
-                           str(tmp_path / "share"))
+    code, out, _ = run_cli(
+        "backends", "add", "nas", "--kind", "local", "--target", str(tmp_path / "share")
+    )
     assert code == 0
     rows = json.loads(run_cli("backends", "list", "--json")[1])["backends"]
     assert [(r["name"], r["kind"]) for r in rows] == [("library", "local"), ("nas", "local")]

@@ -32,13 +32,18 @@ DB_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 COLOUR = re.compile(r"\x1b\[(?:3[0-7]|38;|9[0-7])")
 
 
-def cli_process(home: Path, *args: str, env: dict[str, str] | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli_process(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """`python -m catalogsync --home HOME ...` as a whole process."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "catalogsync", "--home", str(home), *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -92,18 +97,29 @@ def test_show_completion_prints_a_script_for_the_shell(tmp_path: Path) -> None:
 
 
 def _complete(tmp_path: Path, words: str) -> list[str]:
-    env = {"_CATALOGSYNC_COMPLETE": "complete_bash", "COMP_WORDS": words,
-           "COMP_CWORD": str(len(words.split(" ")) - 1)}
-    done = subprocess.run([sys.executable, "-m", "catalogsync"], capture_output=True,
-                          text=True, env={**os.environ, **env}, timeout=60, check=False)
+    env = {
+        "_CATALOGSYNC_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "catalogsync"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
 
 def test_completion_offers_job_types_and_backend_kinds(tmp_path: Path) -> None:
     assert set(_complete(tmp_path, "catalogsync jobs submit ")) == set(JOB_TYPES)
-    assert set(_complete(tmp_path, "catalogsync jobs submit sync_")) == {"sync_only",
-                                                                        "sync_download"}
+    assert set(_complete(tmp_path, "catalogsync jobs submit sync_")) == {
+        "sync_only",
+        "sync_download",
+    }
     assert set(_complete(tmp_path, "catalogsync backends add nas --kind ")) == set(BACKEND_KINDS)
     assert set(_complete(tmp_path, "catalogsync playlists policy 1 ")) == {"add", "mirror"}
 
@@ -277,10 +293,22 @@ def test_the_json_boundary_converts_by_key_only() -> None:
     assert iso_utc("2026-12-01 16:12:18.250") == "2026-12-01T16:12:18.250Z"
     assert iso_utc("2026-12-01T16:12:18Z") == "2026-12-01T16:12:18Z"
     assert iso_utc("never") == "never"
-    data = json.loads(dump_json({"created_at": "2026-12-01 16:12:18", "ended_at": None,
-                                 "name": "2026-12-01 16:12:18", "at": 12.5}))
-    assert data == {"created_at": "2026-12-01T16:12:18Z", "ended_at": None,
-                    "name": "2026-12-01 16:12:18", "at": 12.5}
+    data = json.loads(
+        dump_json(
+            {
+                "created_at": "2026-12-01 16:12:18",
+                "ended_at": None,
+                "name": "2026-12-01 16:12:18",
+                "at": 12.5,
+            }
+        )
+    )
+    assert data == {
+        "created_at": "2026-12-01T16:12:18Z",
+        "ended_at": None,
+        "name": "2026-12-01 16:12:18",
+        "at": 12.5,
+    }
 
 
 def test_plain_tables_show_local_time(tmp_path: Path) -> None:
@@ -306,8 +334,11 @@ def test_plain_tables_show_local_time(tmp_path: Path) -> None:
 def test_wait_exits_3_when_some_items_failed(invoke, tmp_path: Path, http_server) -> None:
     good = http_server.route("/good.mp3", body=mp3_body(30_000, seed=1))
     gone = http_server.route("/gone.mp3", status=404)
-    invoke("playlists", "add", str(write_m3u(tmp_path / "m.m3u", [("A", "Good", good),
-                                                                  ("A", "Gone", gone)])))
+    invoke(
+        "playlists",
+        "add",
+        str(write_m3u(tmp_path / "m.m3u", [("A", "Good", good), ("A", "Gone", gone)])),
+    )
     code, out, _ = invoke("jobs", "submit", "sync_download", "--wait", "--json")
     assert code == 3
     assert json.loads(out)["job"]["status"] == "completed_with_errors"
@@ -326,20 +357,35 @@ def _slow_waiting_job(tmp_path: Path, http_server) -> tuple[Path, subprocess.Pop
     """`jobs submit sync_download --wait` in its own process, on a song that takes ~10 s."""
     home = tmp_path / "h"
     slow = http_server.route("/slow.mp3", body=mp3_body(400_000, seed=3), rate_bps=40_000)
-    assert cli_process(home, "playlists", "add",
-                       str(write_m3u(tmp_path / "s.m3u", [("A", "Slow", slow)]))).returncode == 0
+    assert (
+        cli_process(
+            home, "playlists", "add", str(write_m3u(tmp_path / "s.m3u", [("A", "Slow", slow)]))
+        ).returncode
+        == 0
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "catalogsync", "--home", str(home), "jobs", "submit",
-         "sync_download", "--wait"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "catalogsync",
+            "--home",
+            str(home),
+            "jobs",
+            "submit",
+            "sync_download",
+            "--wait",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     service = Catalogsync.open(home=str(home))
     try:
+
         def downloading() -> bool:
-            detail = service.job_detail(1) if service.ops.get_job(1) else None
+            detail = service.job_detail(1) if service.repository.get_job(1) else None
             return bool(detail) and any(
-                s.stage_type == "download" and s.status == "running"
-                for s in detail.stages
+                s.stage_type == "download" and s.status == "running" for s in detail.stages
             )
 
         assert wait_for(downloading, timeout=60), "the job never started downloading"
@@ -409,7 +455,9 @@ def test_a_live_runner_in_another_process_is_nudged_by_submit(tmp_path: Path) ->
     assert cli_process(home, "init").returncode == 0
     runner = subprocess.Popen(
         [sys.executable, "-m", "catalogsync", "--home", str(home), "-q", "run"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     service = Catalogsync.open(home=str(home))
     try:

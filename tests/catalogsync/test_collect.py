@@ -31,7 +31,7 @@ def test_manual_file_and_directory_sources_collect_playlists_once(tmp_path):
 [[sources]]
 name = "mine"
 kind = "manual_file"
-path = "{tmp_path / 'list.txt'}"
+path = "{tmp_path / "list.txt"}"
 
 [[sources]]
 name = "folder"
@@ -64,7 +64,7 @@ def test_a_bad_line_in_a_source_list_names_file_and_line(tmp_path):
     service.run_headless(until_idle=True)
     assert service.job_row(job).status == "failed"
     stage = service.job_detail(job).stages[0]
-    item = service.ops.list_stage_items(stage.id)[0]
+    item = service.repository.list_stage_items(stage.id)[0]
     assert item.status == ItemStatus.FAILED
     assert f"{tmp_path / 'list.txt'}:2" in item.last_error
     assert [r.name for r in service.playlists()] == ["Good"], "the good line still counts"
@@ -85,8 +85,11 @@ def test_collect_with_no_sources_is_a_no_op_with_an_event(tmp_path):
     [
         ('[[sources]]\nname = "x"\nkind = "ftp"\n', "kind must be one of"),
         ('[[sources]]\nname = "x"\nkind = "directory"\n', "needs path"),
-        ('[[sources]]\nname = "x"\nkind = "directory"\npath = "a"\n'
-         '[[sources]]\nname = "x"\nkind = "directory"\npath = "b"\n', "duplicate source name"),
+        (
+            '[[sources]]\nname = "x"\nkind = "directory"\npath = "a"\n'
+            '[[sources]]\nname = "x"\nkind = "directory"\npath = "b"\n',
+            "duplicate source name",
+        ),
         ("[runner]\ndownload_lane_concurrency = 0\n", "download_lane_concurrency"),
     ],
 )

@@ -39,10 +39,12 @@ def test_allowed_commands_per_status(status: JobStatus) -> None:
 def test_task_row_flags_and_validation_agree(repo, status: JobStatus) -> None:
     """Whatever the row offers, submit_command accepts; whatever it hides, it refuses."""
     job = repo.create_job("sync_only", status=status)
-    stage = repo.create_stage(job_id=job, stage_type="sync", seq_no=1,
-                              status=StageStatus.COMPLETED_WITH_ERRORS)
-    repo.create_items(stage, [{"item_type": "playlist_sync", "item_key": "p:1",
-                               "status": ItemStatus.FAILED}])
+    stage = repo.create_stage(
+        job_id=job, stage_type="sync", seq_no=1, status=StageStatus.COMPLETED_WITH_ERRORS
+    )
+    repo.create_items(
+        stage, [{"item_type": "playlist_sync", "item_key": "p:1", "status": ItemStatus.FAILED}]
+    )
     [row] = [r for r in views.task_center_rows(repo) if r.id == job]
     offered = {P: row.can_pause, R: row.can_resume, C: row.can_cancel, T: row.can_retry}
     assert {c for c, yes in offered.items() if yes} == allowed_commands(status, 1)

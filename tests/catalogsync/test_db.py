@@ -113,9 +113,7 @@ def test_v2_library_files_count_as_synced_and_stamping_keeps_totals(tmp_path):
             "VALUES ('library', 'local', ?, 1)",
             (str(tmp_path / "lib"),),
         )
-        conn.execute(
-            "INSERT INTO songs (platform, remote_id, name) VALUES ('manifest', 'a', 'A')"
-        )
+        conn.execute("INSERT INTO songs (platform, remote_id, name) VALUES ('manifest', 'a', 'A')")
         conn.execute(
             "INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes, "
             "created_at) VALUES (1, 1, 'a.mp3', 10, '2026-01-02T03:04:05Z')"
@@ -134,9 +132,7 @@ def test_v2_library_files_count_as_synced_and_stamping_keeps_totals(tmp_path):
         conn.commit()
         assert conn.execute("SELECT songs, bytes FROM library_summary").fetchone() == (1, 10)
         assert conn.execute("SELECT files, bytes FROM library_totals").fetchone() == (1, 10)
-        triggers = dict(
-            conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-        )
+        triggers = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
     for name in ("library_file_changed_old", "library_file_changed_new"):
         assert "AFTER UPDATE OF song_id, backend_id, file_size_bytes" in triggers[name]
 

@@ -34,7 +34,9 @@ def test_demo_headless_runs_every_demo_job_to_completion(tmp_path, monkeypatch):
     }
     songs = [p for p in (home / "library").rglob("*") if p.is_file() and p.suffix != ".m3u8"]
     assert sorted(p.name for p in (home / "library" / "Playlists").iterdir()) == [
-        "Morning Coffee.m3u8", "Night Drive.m3u8", "Workout Mix.m3u8",
+        "Morning Coffee.m3u8",
+        "Night Drive.m3u8",
+        "Workout Mix.m3u8",
     ]
     # 4 playlists x 2 songs, one song shared by two playlists: 7 files, none partial.
     assert len(songs) == 7

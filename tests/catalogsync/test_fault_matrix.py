@@ -36,7 +36,10 @@ def cli(home: Path, *args: str, timeout: float = TIMEOUT, env: dict[str, str] | 
     """Run `catalogsync --home HOME ARGS` in a subprocess: (exit code, stdout, stderr)."""
     done = subprocess.run(
         [sys.executable, "-m", "catalogsync.cli", "--home", str(home), *args],
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
     return done.returncode, done.stdout, done.stderr
@@ -67,26 +70,40 @@ def _init(home: Path) -> None:
     ("text", "message"),
     [
         ("[downlaod]\nworkers = 3\n", ":1: unknown table [downlaod] (did you mean [download]?)"),
-        ("[download]\nwrokers = 8\n",
-         ":2: unknown key wrokers in [download] (did you mean workers?)"),
-        ("[download]\nworkers = 100000000000000000\n",
-         ":2: [download] workers must be an integer from 1 to 64, got 100000000000000000"),
+        (
+            "[download]\nwrokers = 8\n",
+            ":2: unknown key wrokers in [download] (did you mean workers?)",
+        ),
+        (
+            "[download]\nworkers = 100000000000000000\n",
+            ":2: [download] workers must be an integer from 1 to 64, got 100000000000000000",
+        ),
         ("library = 42\n", ":1: library must be a folder path, got 42"),
-        ("[runner]\ngeneral_lane_concurrency = 0\n",
-         ":2: [runner] general_lane_concurrency must be an integer from 1 to 64, got 0"),
-        ("[upload]\nreserve_mb = 100\n",
-         ":2: reserve_mb is not a setting of [upload]: free space is kept on the library disk "
-         "by [download] reserve_mb"),
-        ("[upload]\nprocesses = 2\n",
-         ":2: processes is not a setting of [upload]: uploads always run in the runner "
-         "process; only [download] takes processes"),
+        (
+            "[runner]\ngeneral_lane_concurrency = 0\n",
+            ":2: [runner] general_lane_concurrency must be an integer from 1 to 64, got 0",
+        ),
+        (
+            "[upload]\nreserve_mb = 100\n",
+            ":2: reserve_mb is not a setting of [upload]: free space is kept on the library disk "
+            "by [download] reserve_mb",
+        ),
+        (
+            "[upload]\nprocesses = 2\n",
+            ":2: processes is not a setting of [upload]: uploads always run in the runner "
+            "process; only [download] takes processes",
+        ),
         ("[tui.keys]\nquit = 3\n", ":2: [tui.keys] quit must be a string, got 3"),
-        ("[platforms.example]\njitter = 2\n",
-         ":2: [platforms.example] jitter must be a number from 0 to 1, got 2"),
-        ("[[schedules]]\nname = 'n'\njob = 'sync_everything'\n",
-         ":3: [[schedules]] #1 job must be one of 'catalog_sync', 'collect_only', 'sync_only', "
-         "'sync_download', 'download_only', 'upload_only', 'download_upload', "
-         "'library_verify', got 'sync_everything'"),
+        (
+            "[platforms.example]\njitter = 2\n",
+            ":2: [platforms.example] jitter must be a number from 0 to 1, got 2",
+        ),
+        (
+            "[[schedules]]\nname = 'n'\njob = 'sync_everything'\n",
+            ":3: [[schedules]] #1 job must be one of 'catalog_sync', 'collect_only', 'sync_only', "
+            "'sync_download', 'download_only', 'upload_only', 'download_upload', "
+            "'library_verify', got 'sync_everything'",
+        ),
         ("[download\n", ":1: Expected ']' at the end of a table declaration (column 10)"),
     ],
 )
@@ -152,8 +169,7 @@ def test_a_config_that_is_a_fifo_is_refused_at_once(home: Path):
     code, _, err = cli(home, "status", timeout=20)
     assert code == 1
     assert one_line(err) == (
-        f"error: {home / 'config.toml'}: the config file is a FIFO (named pipe), "
-        "not a regular file"
+        f"error: {home / 'config.toml'}: the config file is a FIFO (named pipe), not a regular file"
     )
 
 
@@ -224,16 +240,22 @@ def test_a_database_path_that_is_no_file_is_refused_at_once(tmp_path: Path, home
     db = tmp_path / "odd.db"
     if kind == "directory":
         db.mkdir()
-        what = "the database path is a directory, not a database file (point --db at an " \
-               "SQLite file, or at a new path to create one)"
+        what = (
+            "the database path is a directory, not a database file (point --db at an "
+            "SQLite file, or at a new path to create one)"
+        )
     elif kind == "fifo":
         os.mkfifo(db)
-        what = "the database path is a FIFO (named pipe), not a database file (point --db " \
-               "at an SQLite file, or at a new path to create one)"
+        what = (
+            "the database path is a FIFO (named pipe), not a database file (point --db "
+            "at an SQLite file, or at a new path to create one)"
+        )
     else:
         db.symlink_to(db)
-        what = "cannot open the database: Too many levels of symbolic links (check that it " \
-               "exists and this user can write it)"
+        what = (
+            "cannot open the database: Too many levels of symbolic links (check that it "
+            "exists and this user can write it)"
+        )
     code, _, err = cli(home, "--db", str(db), "status", timeout=20)
     assert code == 1
     assert one_line(err) == f"error: {db}: {what}"
@@ -316,7 +338,9 @@ def test_a_database_fault_mid_run_stops_the_runner_non_zero(
     assert cli(home, "jobs", "submit", "sync_download")[0] == 0
     runner = subprocess.Popen(
         [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "run", "--until-idle"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         db = home / "catalogsync.db"
@@ -383,17 +407,31 @@ def test_a_playlist_symlink_to_another_file_is_not_echoed(tmp_path: Path, home: 
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("le.m3u", "#EXTM3U\n/a.mp3\n".encode("utf-16-le"),
-         ":1: the file is UTF-16 (little-endian, no BOM); save the playlist as UTF-8"),
-        ("be.m3u", "#EXTM3U\n/a.mp3\n".encode("utf-16-be"),
-         ":1: the file is UTF-16 (big-endian, no BOM); save the playlist as UTF-8"),
-        ("bom.m3u", "#EXTM3U\n/a.mp3\n".encode("utf-16"),
-         ":1: the file is UTF-16 (little-endian, with BOM); save the playlist as UTF-8"),
-        ("q.csv", b'url,title\nhttp://127.0.0.1:9/a.mp3,A\n"http://127.0.0.1:9/b.mp3,B\n',
-         ":3: malformed CSV: a quoted field is never closed"),
-        ("n.json", b'{"tracks": [{"url": "http://127.0.0.1:9/a.mp3", "size": '
-         + b"9" * 5000 + b"}]}",
-         ":1: invalid JSON: a number with 5000 digits is too long"),
+        (
+            "le.m3u",
+            "#EXTM3U\n/a.mp3\n".encode("utf-16-le"),
+            ":1: the file is UTF-16 (little-endian, no BOM); save the playlist as UTF-8",
+        ),
+        (
+            "be.m3u",
+            "#EXTM3U\n/a.mp3\n".encode("utf-16-be"),
+            ":1: the file is UTF-16 (big-endian, no BOM); save the playlist as UTF-8",
+        ),
+        (
+            "bom.m3u",
+            "#EXTM3U\n/a.mp3\n".encode("utf-16"),
+            ":1: the file is UTF-16 (little-endian, with BOM); save the playlist as UTF-8",
+        ),
+        (
+            "q.csv",
+            b'url,title\nhttp://127.0.0.1:9/a.mp3,A\n"http://127.0.0.1:9/b.mp3,B\n',
+            ":3: malformed CSV: a quoted field is never closed",
+        ),
+        (
+            "n.json",
+            b'{"tracks": [{"url": "http://127.0.0.1:9/a.mp3", "size": ' + b"9" * 5000 + b"}]}",
+            ":1: invalid JSON: a number with 5000 digits is too long",
+        ),
     ],
 )
 def test_honest_playlist_format_messages(tmp_path: Path, home: Path, name, data, message):
@@ -413,8 +451,16 @@ def test_honest_playlist_format_messages(tmp_path: Path, home: Path, name, data,
 
 def test_a_backend_url_with_a_password_is_refused_masked(home: Path):
     _init(home)
-    code, _, err = cli(home, "backends", "add", "nas", "--kind", "webdav",
-                       "--target", "http://alice:PW123@127.0.0.1:9/music")
+    code, _, err = cli(
+        home,
+        "backends",
+        "add",
+        "nas",
+        "--kind",
+        "webdav",
+        "--target",
+        "http://alice:PW123@127.0.0.1:9/music",
+    )
     assert code == 1
     assert one_line(err) == (
         "error: --target http://alice:***@127.0.0.1:9/music: a password in the URL would be "
@@ -426,12 +472,31 @@ def test_a_backend_url_with_a_password_is_refused_masked(home: Path):
     assert [b["name"] for b in json.loads(out)["backends"]] == ["library"]
 
 
-@pytest.mark.parametrize("pair", ["password =PW123", "passwd=PW123", "PassWord=PW123",
-                                  "api_key=PW123", "Token=PW123", "webdav_secret=PW123"])
+@pytest.mark.parametrize(
+    "pair",
+    [
+        "password =PW123",
+        "passwd=PW123",
+        "PassWord=PW123",
+        "api_key=PW123",
+        "Token=PW123",
+        "webdav_secret=PW123",
+    ],
+)
 def test_secret_options_are_refused_whatever_their_case(home: Path, pair: str):
     _init(home)
-    code, _, err = cli(home, "backends", "add", "nas", "--kind", "webdav",
-                       "--target", "http://127.0.0.1:9/music", "-o", pair)
+    code, _, err = cli(
+        home,
+        "backends",
+        "add",
+        "nas",
+        "--kind",
+        "webdav",
+        "--target",
+        "http://127.0.0.1:9/music",
+        "-o",
+        pair,
+    )
     assert code == 1
     line = one_line(err)
     assert "PW123" not in line and "secrets never go on the command line" in line
@@ -440,8 +505,18 @@ def test_secret_options_are_refused_whatever_their_case(home: Path, pair: str):
 
 def test_an_env_option_is_accepted_whatever_its_case(home: Path):
     _init(home)
-    code, _, err = cli(home, "backends", "add", "nas", "--kind", "webdav",
-                       "--target", "http://127.0.0.1:9/music", "-o", "PASSWORD_ENV=NAS_PW")
+    code, _, err = cli(
+        home,
+        "backends",
+        "add",
+        "nas",
+        "--kind",
+        "webdav",
+        "--target",
+        "http://127.0.0.1:9/music",
+        "-o",
+        "PASSWORD_ENV=NAS_PW",
+    )
     assert code == 0, err
     _, out, _ = cli(home, "backends", "list", "--json")
     nas = next(b for b in json.loads(out)["backends"] if b["name"] == "nas")
@@ -455,16 +530,21 @@ def test_playlist_url_credentials_work_but_are_never_shown(
     good = http_server.route("/good.mp3", body=mp3_body(20_000))
     bad = http_server.url("/missing.mp3")
     with_auth = [u.replace("http://", "http://bob:hunter2@") for u in (good, bad)]
-    playlist = write_m3u(tmp_path / "p.m3u", [("A", "Good", with_auth[0]),
-                                             ("B", "Gone", with_auth[1])])
+    playlist = write_m3u(
+        tmp_path / "p.m3u", [("A", "Good", with_auth[0]), ("B", "Gone", with_auth[1])]
+    )
     assert cli(home, "playlists", "add", str(playlist))[0] == 0
     code, out, err = cli(home, "jobs", "submit", "sync_download", "--wait", "--json")
     job_id = json.loads(out)["job"]["id"]
     seen = [r for r in http_server.requests("/good.mp3")]
     assert seen and seen[0].headers.get("authorization", "").startswith("Basic ")
     outputs = [out, err]
-    for args in (("jobs", "show", str(job_id), "--json"), ("jobs", "show", str(job_id)),
-                 ("status", "--json"), ("jobs", "list", "--json")):
+    for args in (
+        ("jobs", "show", str(job_id), "--json"),
+        ("jobs", "show", str(job_id)),
+        ("status", "--json"),
+        ("jobs", "list", "--json"),
+    ):
         code, shown, shown_err = cli(home, *args)
         assert code == 0, shown_err
         outputs += [shown, shown_err]
@@ -473,10 +553,9 @@ def test_playlist_url_credentials_work_but_are_never_shown(
     detail = json.loads(cli(home, "jobs", "show", str(job_id), "--json")[1])
     assert detail["failed_items"]["items"][0]["error"].count("bob:***@") == 1
     with sqlite3.connect(home / "catalogsync.db") as conn:
-        stored = conn.execute(
-            "SELECT group_concat(message, ' ') FROM job_events"
-        ).fetchone()[0] + " ".join(r[0] or "" for r in conn.execute(
-            "SELECT last_error FROM job_items"))
+        stored = conn.execute("SELECT group_concat(message, ' ') FROM job_events").fetchone()[
+            0
+        ] + " ".join(r[0] or "" for r in conn.execute("SELECT last_error FROM job_items"))
     assert "hunter2" not in stored
 
 
@@ -498,7 +577,10 @@ def test_a_job_whose_songs_all_failed_is_failed_and_lists_them(
     assert failed["total"] == 23 and len(failed["items"]) == 20
     first = failed["items"][0]
     assert (first["song"], first["playlist"], first["error_code"], first["stage_type"]) == (
-        "Gone 00 / A", "Lost", "http_404", "download"
+        "Gone 00 / A",
+        "Lost",
+        "http_404",
+        "download",
     )
     assert first["error"] == f"HTTP 404 from {http_server.url('/gone0.mp3')}"
     code, out, _ = cli(home, "jobs", "show", str(job["id"]), "--failed", "--json")
@@ -516,13 +598,23 @@ def test_a_command_rejected_by_the_live_runner_exits_1_with_its_reason(home: Pat
     try:
         job_id = service.submit_job("collect_only").id
         service.make_runner()  # we hold the lease: the CLI sees a live runner
-        service.ops.submit_command(job_id, CommandType.CANCEL, requested_by="test")
+        service.repository.submit_command(job_id, CommandType.CANCEL, requested_by="test")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "jobs", "pause",
-             str(job_id)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "catalogsync.cli",
+                "--home",
+                str(home),
+                "jobs",
+                "pause",
+                str(job_id),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        assert wait_for(lambda: len(service.ops.list_pending_commands()) == 2, timeout=30)
+        assert wait_for(lambda: len(service.repository.list_pending_commands()) == 2, timeout=30)
         service.runner.apply_pending_commands()  # cancel applied, then pause rejected
         out, err = proc.communicate(timeout=TIMEOUT)
     finally:
@@ -544,11 +636,21 @@ def test_a_command_the_live_runner_applies_prints_its_outcome(home: Path):
         job_id = service.submit_job("collect_only").id
         service.make_runner()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "jobs", "pause",
-             str(job_id)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "catalogsync.cli",
+                "--home",
+                str(home),
+                "jobs",
+                "pause",
+                str(job_id),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        assert wait_for(lambda: len(service.ops.list_pending_commands()) == 1, timeout=30)
+        assert wait_for(lambda: len(service.repository.list_pending_commands()) == 1, timeout=30)
         service.runner.apply_pending_commands()
         out, err = proc.communicate(timeout=TIMEOUT)
     finally:
@@ -563,7 +665,9 @@ def test_a_command_the_live_runner_applies_prints_its_outcome(home: Path):
 def _start_runner(home: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "run"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -588,8 +692,12 @@ def test_the_runner_stops_within_10_s_while_a_server_stalls(
     tmp_path: Path, home: Path, http_server: LocalServer, sig: signal.Signals
 ):
     _init(home)
-    url = http_server.route("/stall.mp3", Behaviour(
-        body=mp3_body(500_000), stall_after=64 * 1024, stall_seconds=120, stall_times=None))
+    url = http_server.route(
+        "/stall.mp3",
+        Behaviour(
+            body=mp3_body(500_000), stall_after=64 * 1024, stall_seconds=120, stall_times=None
+        ),
+    )
     playlist = write_m3u(tmp_path / "p.m3u", [("A", "Stall", url)])
     assert cli(home, "playlists", "add", str(playlist))[0] == 0
     assert cli(home, "jobs", "submit", "sync_download")[0] == 0
@@ -611,9 +719,7 @@ def test_the_runner_stops_within_10_s_while_a_server_stalls(
     assert json.loads(out)["jobs"][0]["status"] == "queued"  # it resumes first next time
 
 
-def test_a_playlist_replaced_by_a_fifo_fails_its_sync_without_hanging(
-    tmp_path: Path, home: Path
-):
+def test_a_playlist_replaced_by_a_fifo_fails_its_sync_without_hanging(tmp_path: Path, home: Path):
     _init(home)
     playlist = write_m3u(tmp_path / "p.m3u", [("A", "S", "http://127.0.0.1:9/a.mp3")])
     assert cli(home, "playlists", "add", str(playlist))[0] == 0
@@ -640,8 +746,12 @@ def test_a_stalled_song_fails_as_stalled_after_its_budget(
     (home / "config.toml").write_text(
         config.replace("stall_seconds = 90", "stall_seconds = 5"), encoding="utf-8"
     )
-    url = http_server.route("/stall.mp3", Behaviour(
-        body=mp3_body(300_000), stall_after=32 * 1024, stall_seconds=120, stall_times=None))
+    url = http_server.route(
+        "/stall.mp3",
+        Behaviour(
+            body=mp3_body(300_000), stall_after=32 * 1024, stall_seconds=120, stall_times=None
+        ),
+    )
     playlist = write_m3u(tmp_path / "p.m3u", [("A", "Stall", url)])
     assert cli(home, "playlists", "add", str(playlist))[0] == 0
     code, out, _ = cli(home, "jobs", "submit", "sync_download", "--wait", "--json")
@@ -756,9 +866,9 @@ def test_a_runner_that_lost_its_lease_writes_nothing_more_about_its_jobs(
             )
         thread.join(timeout=LEASE_HEARTBEAT_SECONDS + 40)
         assert not thread.is_alive()
-        events = [e["event_type"] for e in service.ops.list_events(job_id, limit=100)]
+        events = [e["event_type"] for e in service.repository.list_events(job_id, limit=100)]
         assert "interrupted" not in events
-        assert service.ops.get_job(job_id).status.value == "running"  # the newcomer's now
+        assert service.repository.get_job(job_id).status.value == "running"  # the newcomer's now
     finally:
         service.runner = None
         service.lease = None
@@ -774,8 +884,23 @@ _NAMES = sorted(
 )
 _VALUES = st.one_of(
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
-    st.sampled_from(["true", "false", '"text"', "'lit'", "1.5", "[1, 2]", '["a"]', "{a = 1}",
-                     "nan", "inf", "1979-05-27", '"""multi\nline"""', "9" * 5000]),
+    st.sampled_from(
+        [
+            "true",
+            "false",
+            '"text"',
+            "'lit'",
+            "1.5",
+            "[1, 2]",
+            '["a"]',
+            "{a = 1}",
+            "nan",
+            "inf",
+            "1979-05-27",
+            '"""multi\nline"""',
+            "9" * 5000,
+        ]
+    ),
     st.text(max_size=12),
 )
 _LINE = st.one_of(
@@ -792,8 +917,11 @@ def _assert_one_line(exc: CatalogsyncError) -> None:
     assert text and "\n" not in text.strip() and "Traceback" not in text
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(lines=st.lists(_LINE, max_size=8))
 def test_hypothesis_config_is_one_line_error_or_settings(tmp_path_factory, lines):
     from catalogsync.config import Settings, load_settings
@@ -810,21 +938,52 @@ def test_hypothesis_config_is_one_line_error_or_settings(tmp_path_factory, lines
 
 
 _ENTRY = st.one_of(
-    st.sampled_from(["http://127.0.0.1:9/a.mp3", "/abs/b.mp3", "rel/c.mp3", "file:///d.mp3",
-                     "ftp://x/e.mp3", "http://bob:pw@127.0.0.1:9/f.mp3", "", "\x00", "\ufeff"]),
+    st.sampled_from(
+        [
+            "http://127.0.0.1:9/a.mp3",
+            "/abs/b.mp3",
+            "rel/c.mp3",
+            "file:///d.mp3",
+            "ftp://x/e.mp3",
+            "http://bob:pw@127.0.0.1:9/f.mp3",
+            "",
+            "\x00",
+            "\ufeff",
+        ]
+    ),
     st.text(max_size=30),
 )
 _PIECE = st.one_of(
     _ENTRY,
-    st.sampled_from(["#EXTM3U", "#EXTINF:12,A - B", "#EXTINF:x", "#PLAYLIST:n", "[playlist]",
-                     "File1=", "Title1=t", "Length1=-1", "NumberOfEntries=3", "url,title",
-                     '"unterminated', '{"tracks": [', "]}", '{"url": 1}', "9" * 4500, ",,,"]),
+    st.sampled_from(
+        [
+            "#EXTM3U",
+            "#EXTINF:12,A - B",
+            "#EXTINF:x",
+            "#PLAYLIST:n",
+            "[playlist]",
+            "File1=",
+            "Title1=t",
+            "Length1=-1",
+            "NumberOfEntries=3",
+            "url,title",
+            '"unterminated',
+            '{"tracks": [',
+            "]}",
+            '{"url": 1}',
+            "9" * 4500,
+            ",,,",
+        ]
+    ),
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(fmt=st.sampled_from(["m3u", "pls", "json", "csv"]), pieces=st.lists(_PIECE, max_size=10),
-       joiner=st.sampled_from(["\n", "\r\n", ",", ""]))
+@given(
+    fmt=st.sampled_from(["m3u", "pls", "json", "csv"]),
+    pieces=st.lists(_PIECE, max_size=10),
+    joiner=st.sampled_from(["\n", "\r\n", ",", ""]),
+)
 def test_hypothesis_playlists_are_one_line_error_or_tracks(fmt, pieces, joiner):
     from catalogsync.errors import PlaylistFormatError
     from catalogsync.providers.manifest import parse_manifest_text
@@ -850,8 +1009,10 @@ def test_bad_chunked_framing_is_bad_chunked_body(tmp_path: Path, http_server: Lo
     from catalogsync.transfer.http import HttpDownloader
 
     url = http_server.route("/bad.mp3", Behaviour(body=mp3_body(50_000), framing="bad_chunked"))
-    with HttpDownloader(max_attempts=2, backoff_base=0.01) as downloader, \
-            pytest.raises(TransferError) as info:
+    with (
+        HttpDownloader(max_attempts=2, backoff_base=0.01) as downloader,
+        pytest.raises(TransferError) as info,
+    ):
         downloader.download(DownloadSpec(url=url), tmp_path / "x.mp3")
     assert info.value.code == "bad_chunked_body"
     assert str(info.value) == (
@@ -871,18 +1032,33 @@ def test_host_names_use_idna_2008():
 @pytest.mark.parametrize(
     ("variable", "value", "line"),
     [
-        ("https_proxy", "socks5://127.0.0.1:1080",
-         "error: https_proxy=socks5://127.0.0.1:1080: only http:// proxies are supported, not "
-         "socks5:// (unset https_proxy or point it at an http:// proxy)"),
-        ("ALL_PROXY", "https://bob:hunter2@127.0.0.1:3128",
-         "error: ALL_PROXY=https://bob:***@127.0.0.1:3128: only http:// proxies are supported, "
-         "not https:// (unset ALL_PROXY or point it at an http:// proxy)"),
+        (
+            "https_proxy",
+            "socks5://127.0.0.1:1080",
+            "error: https_proxy=socks5://127.0.0.1:1080: only http:// proxies are supported, not "
+            "socks5:// (unset https_proxy or point it at an http:// proxy)",
+        ),
+        (
+            "ALL_PROXY",
+            "https://bob:hunter2@127.0.0.1:3128",
+            "error: ALL_PROXY=https://bob:***@127.0.0.1:3128: only http:// proxies are supported, "
+            "not https:// (unset ALL_PROXY or point it at an http:// proxy)",
+        ),
     ],
 )
 def test_an_unusable_proxy_is_refused_once_at_start(home: Path, variable, value, line):
     _init(home)
-    env = {k: "" for k in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY",
-                           "HTTPS_PROXY", "ALL_PROXY")}
+    env = {
+        k: ""
+        for k in (
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+        )
+    }
     env[variable] = value
     code, _, err = cli(home, "run", "--until-idle", env=env)
     assert code == 1
@@ -890,12 +1066,17 @@ def test_an_unusable_proxy_is_refused_once_at_start(home: Path, variable, value,
     assert "Traceback" not in err and "hunter2" not in err
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(suffix=st.sampled_from([".m3u", ".m3u8", ".pls", ".json", ".csv"]),
-       data=st.one_of(st.binary(max_size=300),
-                      st.text(max_size=100).map(lambda t: t.encode("utf-16-le")),
-                      st.text(max_size=100).map(lambda t: t.encode("latin-1", "replace"))))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    suffix=st.sampled_from([".m3u", ".m3u8", ".pls", ".json", ".csv"]),
+    data=st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=100).map(lambda t: t.encode("utf-16-le")),
+        st.text(max_size=100).map(lambda t: t.encode("latin-1", "replace")),
+    ),
+)
 def test_hypothesis_playlist_files_are_one_line_error_or_tracks(tmp_path_factory, suffix, data):
     from catalogsync.errors import PlaylistFormatError
     from catalogsync.providers.manifest import ManifestProvider

@@ -22,7 +22,10 @@ from tests.catalogsync.pipeline_support import (
     write_m3u,
 )
 
-pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes"), pytest.mark.usefixtures("v2_layout")]
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes"),
+    pytest.mark.usefixtures("v2_layout"),
+]
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ def _downloaded(service, job) -> int:
 def _assert_handed_back(service, job):
     """Stopped mid-file: no item left running, the partial files kept for a resume."""
     stage = _download_stage(service, job)
-    statuses = {i.status for i in service.ops.list_stage_items(stage.id)}
+    statuses = {i.status for i in service.repository.list_stage_items(stage.id)}
     assert ItemStatus.RUNNING not in statuses
     assert list(service.settings.library_root.rglob("*.part")), "partial files kept"
 
@@ -77,8 +80,10 @@ def _idle_local_workers(self, worker_name):
     if executor.stage_type != "download":
         return _real_work(self, worker_name)
     wait_for(
-        lambda: ctx.should_stop()
-        or not {"pending", "running"} & set(self.repository.stage_item_counts(stage_id)),
+        lambda: (
+            ctx.should_stop()
+            or not {"pending", "running"} & set(self.repository.stage_item_counts(stage_id))
+        ),
         timeout=60,
     )
 
@@ -162,7 +167,7 @@ def test_a_full_disk_in_the_helper_pauses_the_whole_job(service, http_server, tm
     assert row.status == "paused"
     assert "no local backend has room" in row.pause_reason
     stage = _download_stage(service, job)
-    statuses = {i.status for i in service.ops.list_stage_items(stage.id)}
+    statuses = {i.status for i in service.repository.list_stage_items(stage.id)}
     assert statuses == {ItemStatus.PENDING}
     assert all(http_server.requests(f"/song{n}.mp3") == [] for n in range(4))
 
@@ -200,9 +205,7 @@ def test_a_killed_helper_hands_its_items_back_and_the_runner_finishes_alone(
     assert not list(service.settings.library_root.rglob("*.part"))
 
 
-def test_a_helper_whose_runner_dies_stops_and_hands_its_items_back(
-    service, http_server, tmp_path
-):
+def test_a_helper_whose_runner_dies_stops_and_hands_its_items_back(service, http_server, tmp_path):
     """The runner's end of the pipe closes (SIGKILL): the helper stops like a shutdown."""
     from catalogsync.ops.helper_process import HelperProcess
 

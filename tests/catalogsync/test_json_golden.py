@@ -89,8 +89,10 @@ def test_jobs_show_json(invoke: Invoke, seeded_home: tuple[Path, Seeded], which:
 
 
 def test_jobs_show_failed_items_json(invoke: Invoke, seeded_home: tuple[Path, Seeded]) -> None:
-    check("jobs_show_failed_all",
-          invoke("jobs", "show", str(seeded_home[1].failed), "--failed", "--json"))
+    check(
+        "jobs_show_failed_all",
+        invoke("jobs", "show", str(seeded_home[1].failed), "--failed", "--json"),
+    )
 
 
 def test_playlists_list_json(invoke: Invoke) -> None:
@@ -108,6 +110,8 @@ def test_command_results_json(invoke: Invoke, seeded_home: tuple[Path, Seeded]) 
 
 def test_submit_and_wanted_json(invoke: Invoke, seeded_home: tuple[Path, Seeded]) -> None:
     seeded = seeded_home[1]
-    check("jobs_submit", invoke("jobs", "submit", "sync_only", "--playlist",
-                                str(seeded.playlists[1]), "--json"))
+    check(
+        "jobs_submit",
+        invoke("jobs", "submit", "sync_only", "--playlist", str(seeded.playlists[1]), "--json"),
+    )
     check("playlists_wanted", invoke("playlists", "wanted", str(seeded.playlists[3]), "--json"))

@@ -23,4 +23,3 @@ def test_the_runner_log_file_masks_credentials(tmp_path):
             handler.close()
     text = path.read_text(encoding="utf-8")
     assert "bob:***@" in text and "hunter2" not in text and "abc123" not in text
-

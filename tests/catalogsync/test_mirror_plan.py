@@ -30,8 +30,10 @@ def service(tmp_path):
 
 
 def _songs(server, names):
-    return {n: server.route(f"/{n}.mp3", body=mp3_body(30_000 + i * 101, seed=i))
-            for i, n in enumerate(names)}
+    return {
+        n: server.route(f"/{n}.mp3", body=mp3_body(30_000 + i * 101, seed=i))
+        for i, n in enumerate(names)
+    }
 
 
 def _entries(urls, names):
@@ -81,15 +83,16 @@ def test_mirror_moves_a_removed_tracks_file_to_the_trash_and_keeps_everything_el
     assert len(trashed) == 1 and trashed[0].read_bytes() == s0_bytes, "moved, not deleted"
     row = service.catalog.trashed_files()[0]
     assert (row["state"], row["relative_path"]) == ("trashed", rel)
-    assert trashed[0].parent.relative_to(root / quarantine.TRASH_DIR).parts[0] == (
-        row["trashed_at"][:10]
+    assert (
+        trashed[0].parent.relative_to(root / quarantine.TRASH_DIR).parts[0]
+        == (row["trashed_at"][:10])
     )
     assert not s0.exists()
     assert s2.exists(), "another wanted playlist still lists S2"
     assert mine.read_bytes() == b"ID3 mine", "a file catalogsync did not write is never moved"
     song = next(s for s in _all_songs(service) if s["name"] == "S0")
     assert service.catalog.files_for_song(song["id"]) == [], "no record left to chase"
-    events = service.ops.list_events(job)
+    events = service.repository.list_events(job)
     assert any(e["event_type"] == "quarantined" and rel in e["message"] for e in events)
     playlist = next(p for p in service.playlists() if p.id == a)
     assert (playlist.song_count, playlist.sync_policy) == (1, "mirror")
@@ -114,7 +117,7 @@ def test_a_file_changed_since_it_was_written_stays_and_says_why(service, http_se
     job = service.submit_job("sync_only", playlist_ids=[a]).id
     service.run_headless(until_idle=True)
     assert s0.read_bytes() == b"edited by the user"
-    kept = [e for e in service.ops.list_events(job) if e["event_type"] == "quarantine_kept"]
+    kept = [e for e in service.repository.list_events(job) if e["event_type"] == "quarantine_kept"]
     assert kept and "changed on disk since catalogsync wrote it" in kept[0]["message"]
 
 
@@ -128,13 +131,14 @@ def test_a_move_cut_short_by_a_crash_is_finished_at_the_next_start(service, http
     # The record went to trashed_files as "moving"; the process died before the rename.
     trash_rel = quarantine.trash_path_for(rel, date(2026, 1, 2))
     service.catalog.begin_trash(candidate, trash_rel)
-    assert s0.exists() and rel not in [c["relative_path"] for c in
-                                       service.catalog.quarantine_candidates()]
+    assert s0.exists() and rel not in [
+        c["relative_path"] for c in service.catalog.quarantine_candidates()
+    ]
     service.run_headless(until_idle=True)  # a runner starts: it finishes the move
     assert not s0.exists() and (root / trash_rel).is_file()
     states = {r["relative_path"]: r["state"] for r in service.catalog.trashed_files()}
     assert states[rel] == "trashed"
-    assert any(e["event_type"] == "quarantine_recovered" for e in service.ops.list_events())
+    assert any(e["event_type"] == "quarantine_recovered" for e in service.repository.list_events())
 
 
 def test_the_trash_is_purged_after_trash_days_and_only_unchanged_files(
@@ -179,26 +183,28 @@ def test_playlists_policy_sets_it_and_refuses_anything_else(service, tmp_path):
     assert code == 1 and err.startswith("error: no playlist with id 99")
 
 
-def test_plan_says_what_would_change_and_leaves_the_database_byte_identical(
-    tmp_path, http_server
-):
+def test_plan_says_what_would_change_and_leaves_the_database_byte_identical(tmp_path, http_server):
     home = tmp_path / "home"
     service = open_service(home)
     try:
         urls, a_path, a, b = _synced_pair(service, http_server, tmp_path, "mirror")
         s0_rel = _path_of(service, "S0").relative_to(service.settings.library_root).as_posix()
         # One finished download stage to take the recent speed from: 2 MB in 4 s.
-        with service.ops._connection() as conn:
+        with service.repository._connection() as conn:
             conn.execute("UPDATE job_stages SET ended_at = NULL WHERE stage_type = 'download'")
-        job = service.ops.create_job("download_only", {})
-        stage = service.ops.create_stage(job_id=job, stage_type="download", seq_no=1)
-        item = service.ops.create_item(job_stage_id=stage, item_type="song_download",
-                                       item_key="song:x")
-        service.ops.claim_item(item, "download-1")
-        service.ops.mark_item_succeeded(item, {"bytes": 2_000_000})
-        with service.ops._connection() as conn:
-            conn.execute("UPDATE job_stages SET started_at = '2026-01-01 10:00:00', "
-                         "ended_at = '2026-01-01 10:00:04' WHERE id = ?", (stage,))
+        job = service.repository.create_job("download_only", {})
+        stage = service.repository.create_stage(job_id=job, stage_type="download", seq_no=1)
+        item = service.repository.create_item(
+            job_stage_id=stage, item_type="song_download", item_key="song:x"
+        )
+        service.repository.claim_item(item, "download-1")
+        service.repository.mark_item_succeeded(item, {"bytes": 2_000_000})
+        with service.repository._connection() as conn:
+            conn.execute(
+                "UPDATE job_stages SET started_at = '2026-01-01 10:00:00', "
+                "ended_at = '2026-01-01 10:00:04' WHERE id = ?",
+                (stage,),
+            )
     finally:
         service.close()
     write_m3u(a_path, _entries(urls, ["S1", "S2", "S3"]), name="A")  # -S0 +S3
@@ -209,8 +215,20 @@ def test_plan_says_what_would_change_and_leaves_the_database_byte_identical(
     before = db.read_bytes()
     wal = Path(f"{db}-wal")
     result = subprocess.run(
-        [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "playlists", "plan",
-         "--json"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "catalogsync.cli",
+            "--home",
+            str(home),
+            "playlists",
+            "plan",
+            "--json",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={k: v for k, v in os.environ.items() if not k.startswith("CATALOGSYNC")},
     )
     assert result.returncode == 0, result.stderr
@@ -224,7 +242,10 @@ def test_plan_says_what_would_change_and_leaves_the_database_byte_identical(
     assert first["files_to_quarantine"] == [s0_rel]
     other = next(p for p in plan["playlists"] if p["id"] == b)
     assert (other["tracks_to_add"], other["tracks_to_remove"], other["songs_to_download"]) == (
-        0, 0, 0)
+        0,
+        0,
+        0,
+    )
     totals = plan["totals"]
     assert totals["recent_speed_bytes_per_sec"] == 500_000.0
     assert totals["songs_to_download"] == 1 and totals["files_to_quarantine"] == 1
@@ -233,7 +254,11 @@ def test_plan_says_what_would_change_and_leaves_the_database_byte_identical(
     assert totals["eta_seconds"] is None
     text = subprocess.run(
         [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "playlists", "plan"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     assert "1 songs to download" in text and f"to trash (A): {s0_rel}" in text
     assert db.read_bytes() == before
@@ -268,30 +293,37 @@ def test_a_file_two_songs_share_stays_while_either_is_wanted(service, http_serve
     job = service.submit_job("sync_only", playlist_ids=[a]).id
     service.run_headless(until_idle=True)
     assert shared.is_file(), "a file another song's record names is never moved from under it"
-    kept = [e for e in service.ops.list_events(job) if e["event_type"] == "quarantine_kept"]
+    kept = [e for e in service.repository.list_events(job) if e["event_type"] == "quarantine_kept"]
     assert kept and "shares this file" in kept[0]["message"]
 
 
 def _speed_stage(service, nbytes: int, seconds: int) -> None:
     """One finished download stage of ``nbytes`` in ``seconds``: the plan's recent speed."""
-    with service.ops._connection() as conn:
+    with service.repository._connection() as conn:
         conn.execute("UPDATE job_stages SET ended_at = NULL WHERE stage_type = 'download'")
-    job = service.ops.create_job("download_only", {})
-    stage = service.ops.create_stage(job_id=job, stage_type="download", seq_no=1)
-    item = service.ops.create_item(job_stage_id=stage, item_type="song_download", item_key="x")
-    service.ops.claim_item(item, "download-1")
-    service.ops.mark_item_succeeded(item, {"bytes": nbytes})
-    with service.ops._connection() as conn:
-        conn.execute("UPDATE job_stages SET started_at = '2026-01-01 10:00:00', "
-                     f"ended_at = '2026-01-01 10:00:{seconds:02d}' WHERE id = ?", (stage,))
+    job = service.repository.create_job("download_only", {})
+    stage = service.repository.create_stage(job_id=job, stage_type="download", seq_no=1)
+    item = service.repository.create_item(
+        job_stage_id=stage, item_type="song_download", item_key="x"
+    )
+    service.repository.claim_item(item, "download-1")
+    service.repository.mark_item_succeeded(item, {"bytes": nbytes})
+    with service.repository._connection() as conn:
+        conn.execute(
+            "UPDATE job_stages SET started_at = '2026-01-01 10:00:00', "
+            f"ended_at = '2026-01-01 10:00:{seconds:02d}' WHERE id = ?",
+            (stage,),
+        )
 
 
 def test_plan_counts_a_shared_song_once_and_estimates_unknown_sizes_at_the_average(
     service, tmp_path
 ):
-    tracks = [{"id": "a", "title": "A", "url": "http://127.0.0.1:9/a.mp3", "size": 1_000_000},
-              {"id": "b", "title": "B", "url": "http://127.0.0.1:9/b.mp3", "size": 2_000_000},
-              {"id": "c", "title": "C", "url": "http://127.0.0.1:9/c.mp3"}]
+    tracks = [
+        {"id": "a", "title": "A", "url": "http://127.0.0.1:9/a.mp3", "size": 1_000_000},
+        {"id": "b", "title": "B", "url": "http://127.0.0.1:9/b.mp3", "size": 2_000_000},
+        {"id": "c", "title": "C", "url": "http://127.0.0.1:9/c.mp3"},
+    ]
     first = tmp_path / "first.json"
     first.write_text(json.dumps({"name": "First", "tracks": tracks}), encoding="utf-8")
     second = tmp_path / "second.json"
@@ -316,7 +348,7 @@ def test_plan_reports_a_playlist_it_cannot_read_and_goes_on(service, tmp_path):
     plan = service.plan(ids)
     assert plan["playlists"][0]["error"] and "gone.m3u" in plan["playlists"][0]["error"]
     assert plan["playlists"][1]["tracks_to_add"] == 1
-    assert service.ops.list_jobs() == [], "a plan submits nothing"
+    assert service.repository.list_jobs() == [], "a plan submits nothing"
 
 
 def test_plan_refuses_an_older_or_broken_database_in_one_line(tmp_path):

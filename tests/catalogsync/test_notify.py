@@ -119,7 +119,7 @@ def test_a_finished_job_sends_one_message_with_outcome_songs_reasons_and_bytes(
     assert post["type"] == "warning"
     # The secret went where it belongs (the receiver's authorization header), nowhere else.
     assert base64.b64decode(receiver.auth[0].split()[1]).decode() == f"catalogsync:{SECRET}"
-    snapshot = json.dumps(service.ops.require_job(job).config_snapshot)
+    snapshot = json.dumps(service.repository.require_job(job).config_snapshot)
     assert SECRET not in snapshot
 
 
@@ -144,7 +144,9 @@ def test_an_undeliverable_notification_is_an_event_and_a_log_line_never_a_failed
         with caplog.at_level(logging.INFO, logger="catalogsync"):
             service.run_headless(until_idle=True)
         assert service.job_row(job).status == JobStatus.COMPLETED
-        events = [e for e in service.ops.list_events(job) if e["event_type"] == "notify_failed"]
+        events = [
+            e for e in service.repository.list_events(job) if e["event_type"] == "notify_failed"
+        ]
     finally:
         service.close()
     assert [e["message"] for e in events] == [
@@ -172,10 +174,16 @@ def test_urls_from_the_environment_and_their_description_hide_secrets(repo):
     settings = NotifySettings(urls=["ntfy://ntfy.example/topic"], urls_env="CS_NOTIFY")
     env = {"CS_NOTIFY": f"json://u:{SECRET}@127.0.0.1:9/a, gotify://host/{SECRET}"}
     urls = notification_urls(settings, env)
-    assert urls == ["ntfy://ntfy.example/topic", f"json://u:{SECRET}@127.0.0.1:9/a",
-                    f"gotify://host/{SECRET}"]
-    assert [describe_url(u) for u in urls] == ["ntfy://ntfy.example", "json://127.0.0.1",
-                                               "gotify://host"]
+    assert urls == [
+        "ntfy://ntfy.example/topic",
+        f"json://u:{SECRET}@127.0.0.1:9/a",
+        f"gotify://host/{SECRET}",
+    ]
+    assert [describe_url(u) for u in urls] == [
+        "ntfy://ntfy.example",
+        "json://127.0.0.1",
+        "gotify://host",
+    ]
     Notifier(NotifySettings(urls_env="CS_NOTIFY"), repo, environ={})
     assert "$CS_NOTIFY (urls_env) is not set" in repo.list_events()[0]["message"]
 

@@ -85,8 +85,9 @@ def test_task_rows_matching_searches_every_job_in_table_order(repo):
         repo.create_job("sync_only", status=JobStatus.COMPLETED)
     newer_upload = repo.create_job("upload_only", status=JobStatus.FAILED, sources=["a", "b"])
     queued_upload = repo.create_job("upload_only")
-    running = repo.create_job("download_only", status=JobStatus.RUNNING,
-                              playlist_scope={"playlist_ids": [1, 2, 3]})
+    running = repo.create_job(
+        "download_only", status=JobStatus.RUNNING, playlist_scope={"playlist_ids": [1, 2, 3]}
+    )
     assert old_upload not in {r.id for r in views.task_center_rows(repo, limit=50)}
 
     seen: list[dict] = []
@@ -101,7 +102,8 @@ def test_task_rows_matching_searches_every_job_in_table_order(repo):
     # Asked once per distinct name, status and scope, not once per job.
     # The filter's facets (type:, lane:) see the job type and lane too.
     assert {(r.job_type, r.lane_type) for r in seen if r.display_name == "Upload"} == {
-        ("upload_only", "general")}
+        ("upload_only", "general")
+    }
     assert sorted((r.display_name, r.status, r.scope_summary) for r in seen) == [
         ("Download Selected Playlists", "running", "3 playlists"),
         ("Sync", "completed", "All sources"),
@@ -111,7 +113,9 @@ def test_task_rows_matching_searches_every_job_in_table_order(repo):
     ]
     assert running not in {r.id for r in rows}
     assert [r.id for r in task_rows_matching(repo, upload, limit=2)] == [
-        queued_upload, newer_upload]
+        queued_upload,
+        newer_upload,
+    ]
     assert task_rows_matching(repo, lambda row: False) == []
 
 
@@ -205,7 +209,9 @@ def test_succeed_and_claim_next_is_one_transaction_with_both_effects(repo):
     stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
     first, second, third = (
         repo.create_item(
-            job_stage_id=stage, item_type="song_download", item_key=f"s:{n}",
+            job_stage_id=stage,
+            item_type="song_download",
+            item_key=f"s:{n}",
             payload={"display_text": f"Song {n}", "row": {"id": n}},
         )
         for n in (1, 2, 3)
@@ -220,13 +226,18 @@ def test_succeed_and_claim_next_is_one_transaction_with_both_effects(repo):
     finally:
         repo._conn().set_trace_callback(None)
     assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == [
-        "BEGIN IMMEDIATE", "COMMIT"
+        "BEGIN IMMEDIATE",
+        "COMMIT",
     ]
     assert nxt is not None and nxt.id == second and nxt.status == ItemStatus.RUNNING
     done = repo.get_item(first)
     assert done.status == ItemStatus.SUCCEEDED
     assert done.payload == {
-        "display_text": "Song 1", "row": {"id": 1}, "path": "a.mp3", "bytes": 3, "gone": None
+        "display_text": "Song 1",
+        "row": {"id": 1},
+        "path": "a.mp3",
+        "bytes": 3,
+        "gone": None,
     }
     assert repo.get_stage(stage).success_items == 1
     worker = repo.list_job_workers(job)[0]

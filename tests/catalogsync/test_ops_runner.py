@@ -211,7 +211,9 @@ def test_cancel_running_queued_and_paused_jobs(repo, runner):
             repo.submit_command(job, CommandType.CANCEL)
         runner.nudge()
         assert _wait_for(
-            lambda: all(repo.get_job(j).status == JobStatus.CANCELED for j in (running, queued, paused)),
+            lambda: all(
+                repo.get_job(j).status == JobStatus.CANCELED for j in (running, queued, paused)
+            ),
             timeout=3,
         )
         stop.set()
@@ -435,9 +437,7 @@ def test_an_item_claimed_with_a_success_is_released_when_a_stop_follows(repo, ru
     with (
         patch(PATCH_DOWNLOAD, new=done),
         patch.object(OpsRepository, "succeed_and_claim_next", then_pause),
-        patch(
-            "catalogsync.ops.stages.download.DownloadStageExecutor.worker_count", return_value=1
-        ),
+        patch("catalogsync.ops.stages.download.DownloadStageExecutor.worker_count", return_value=1),
     ):
         stop, thread = _run_loop_in_background(runner)
         assert _wait_for(lambda: repo.get_job(job).status == JobStatus.PAUSED, timeout=5)
@@ -460,9 +460,9 @@ def test_a_finished_job_wakes_the_loop_instead_of_waiting_for_its_tick(repo):
     job = repo.create_job("download_only")
     _seed_stage_item(repo, job_id=job, stage_type="download", item_key="song:1")
     finished: list[int] = []
-    slow_tick.on_event = lambda kind, data: finished.append(data["job_id"]) if (
-        kind == "job_finished"
-    ) else None
+    slow_tick.on_event = lambda kind, data: (
+        finished.append(data["job_id"]) if (kind == "job_finished") else None
+    )
 
     def done(executor, item, worker_name):
         return Succeeded()

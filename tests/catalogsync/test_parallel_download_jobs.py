@@ -20,15 +20,16 @@ def test_two_jobs_downloading_one_song_at_once_record_its_own_bytes(tmp_path, ht
         ids = []
         for name in ("One", "Two"):
             path = tmp_path / f"{name}.json"
-            path.write_text(json.dumps({"name": name, "tracks": [
-                {"url": url, "title": "Shared", "artist": "Band"}]}), encoding="utf-8")
+            path.write_text(
+                json.dumps(
+                    {"name": name, "tracks": [{"url": url, "title": "Shared", "artist": "Band"}]}
+                ),
+                encoding="utf-8",
+            )
             ids.extend(p.id for p in service.add_playlists([str(path)]))
         service.submit_job("sync_only")
         service.run_headless(until_idle=True)
-        jobs = [
-            service.submit_job("download_only", playlist_ids=[int(pid)]).id
-            for pid in ids
-        ]
+        jobs = [service.submit_job("download_only", playlist_ids=[int(pid)]).id for pid in ids]
         service.run_headless(until_idle=True)
         for job in jobs:
             events = [e.message for e in service.job_detail(job).events]

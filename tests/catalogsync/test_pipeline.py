@@ -108,7 +108,7 @@ def test_one_malformed_playlist_fails_its_item_not_the_job(service, http_server,
     rows = {r.id: r for r in service.playlists()}
     assert rows[good].song_count == 1
     assert f"{bad_path}:2" in rows[bad].last_error
-    item = service.ops.list_stage_items(service.job_detail(job).stages[0].id)
+    item = service.repository.list_stage_items(service.job_detail(job).stages[0].id)
     failed = [i for i in item if i.status == ItemStatus.FAILED]
     assert len(failed) == 1 and f"{bad_path}:2" in failed[0].last_error
 
@@ -158,8 +158,9 @@ def test_pause_in_the_middle_of_a_file_then_resume_with_range(service, http_serv
     assert service.start_runner_thread()
     try:
         assert wait_for(
-            lambda: any((w.downloaded_bytes or 0) > 100_000
-                        for w in service.job_detail(job).workers)
+            lambda: any(
+                (w.downloaded_bytes or 0) > 100_000 for w in service.job_detail(job).workers
+            )
         )
         service.command(job, CommandType.PAUSE)
         assert wait_for(lambda: service.job_row(job).status == "paused", timeout=5)
@@ -239,7 +240,7 @@ def test_missing_song_fails_permanently_while_others_complete(service, http_serv
     assert service.job_row(job).status == "completed_with_errors"
     assert len(http_server.requests("/gone.mp3")) == 1, "a 404 is not retried"
     stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
-    items = service.ops.list_stage_items(stage.id)
+    items = service.repository.list_stage_items(stage.id)
     assert {i.last_error_code for i in items if i.status == ItemStatus.FAILED} == {"http_404"}
 
 
@@ -324,9 +325,7 @@ def test_a_download_that_dies_before_its_record_finishes_from_its_part(
     assert [r.range for r in requests] == [None, "bytes=150000-"], "no byte fetched twice"
 
 
-def test_a_tagged_download_that_dies_before_its_record_starts_over(
-    service, http_server, tmp_path
-):
+def test_a_tagged_download_that_dies_before_its_record_starts_over(service, http_server, tmp_path):
     """A tagged file is no prefix of the server's bytes: the retry fetches it whole."""
     service.settings.library.write_tags = True
     url = list(serve_songs(http_server, 1))[0]
@@ -350,17 +349,20 @@ def test_a_download_that_dies_after_its_rename_counts_as_succeeded_not_skipped(
     stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
     # The database as a SIGKILL leaves it in that window: file recorded and renamed, the
     # item still running, the stage and job too.
-    conn = service.ops._conn()
-    conn.execute("UPDATE job_items SET status = 'running', ended_at = NULL "
-                 "WHERE job_stage_id = ?", (stage.id,))
-    conn.execute("UPDATE job_stages SET status = 'running', success_items = 0 WHERE id = ?",
-                 (stage.id,))
+    conn = service.repository._conn()
+    conn.execute(
+        "UPDATE job_items SET status = 'running', ended_at = NULL WHERE job_stage_id = ?",
+        (stage.id,),
+    )
+    conn.execute(
+        "UPDATE job_stages SET status = 'running', success_items = 0 WHERE id = ?", (stage.id,)
+    )
     conn.execute("UPDATE job_runs SET status = 'running', ended_at = NULL WHERE id = ?", (job,))
 
     service.run_headless(until_idle=True)
 
     assert service.job_row(job).status == "completed"
-    [item] = service.ops.list_stage_items(stage.id)
+    [item] = service.repository.list_stage_items(stage.id)
     assert item.status == ItemStatus.SUCCEEDED and item.attempts == 2
     stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
     assert (stage.success_items, stage.skipped_items) == (1, 0)
@@ -368,9 +370,7 @@ def test_a_download_that_dies_after_its_rename_counts_as_succeeded_not_skipped(
     assert list(library_files(service)) == ["manifest/A/Late.mp3"]
 
 
-def test_a_rename_that_fails_after_the_record_takes_the_record_back(
-    service, http_server, tmp_path
-):
+def test_a_rename_that_fails_after_the_record_takes_the_record_back(service, http_server, tmp_path):
     url = list(serve_songs(http_server, 1))[0]
     playlist = _playlist(service, tmp_path, "Rename", [("A", "Rename", url)])
     job = service.submit_job("sync_download", playlist_ids=[playlist]).id
@@ -420,7 +420,9 @@ def test_files_never_flushed_are_checked_at_the_next_start(service, http_server,
     service.submit_job("sync_download", playlist_ids=[playlist])
     service.run_headless(until_idle=True)
 
-    events = [e for e in service.ops.list_events(limit=50) if e["event_type"] == "files_dropped"]
+    events = [
+        e for e in service.repository.list_events(limit=50) if e["event_type"] == "files_dropped"
+    ]
     assert len(events) == 1 and events[0]["message"].startswith("3 downloaded files")
     assert "expected" in events[0]["message"] and "SHA-256" in events[0]["message"]
     assert _unflushed(service) == []
@@ -444,7 +446,9 @@ def test_a_file_the_disk_refuses_to_flush_is_reported_and_left_unflushed(
 
     with patch("catalogsync.transfer.durability.fsync_file", broken_disk):
         service.run_headless(until_idle=True)
-    events = [e for e in service.ops.list_events(limit=50) if e["event_type"] == "flush_failed"]
+    events = [
+        e for e in service.repository.list_events(limit=50) if e["event_type"] == "flush_failed"
+    ]
     assert len(events) == 1 and events[0]["level"] == "error"
     assert "Eio.mp3" in events[0]["message"] and "Input/output error" in events[0]["message"]
     assert len(_unflushed(service)) == 1, "checked again at the next start"
@@ -456,7 +460,7 @@ def test_a_file_the_disk_refuses_to_flush_is_reported_and_left_unflushed(
     assert (service.settings.library_root / "manifest/A/Eio.mp3").exists()
     assert len(_unflushed(service)) == 1
     assert len(http_server.requests("/song0.mp3")) == 1
-    messages = [e["message"] for e in service.ops.list_events(limit=50)]
+    messages = [e["message"] for e in service.repository.list_events(limit=50)]
     assert any(m.startswith("1 downloaded files are intact") for m in messages)
     # A disk that works again: the file is confirmed, nothing downloaded again.
     service.submit_job("sync_download", playlist_ids=[playlist])
@@ -471,7 +475,9 @@ def test_a_sound_unflushed_file_is_kept_without_a_new_download(service, http_ser
     service.run_headless(until_idle=True)
     assert _unflushed(service) == []
     assert len(http_server.requests("/song0.mp3")) == 1
-    assert not [e for e in service.ops.list_events(limit=50) if e["event_type"] == "files_dropped"]
+    assert not [
+        e for e in service.repository.list_events(limit=50) if e["event_type"] == "files_dropped"
+    ]
 
 
 def test_an_unmounted_library_is_not_taken_for_lost_files(service, http_server, tmp_path):

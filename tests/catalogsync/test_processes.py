@@ -21,7 +21,10 @@ from tests.catalogsync.pipeline_support import (
     write_m3u,
 )
 
-pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"), pytest.mark.usefixtures("v2_layout")]
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+    pytest.mark.usefixtures("v2_layout"),
+]
 
 
 def _cli(home: Path, *args: str) -> list[str]:
@@ -70,8 +73,10 @@ def test_sigkill_mid_download_then_a_new_runner_finishes_every_item_once(slow_jo
         service = open_service(home)
         # Kill while at least one song is done and others are half-written.
         assert wait_for(
-            lambda: service.job_row(job).done_items >= 1
-            and list(service.settings.library_root.rglob("*.part")),
+            lambda: (
+                service.job_row(job).done_items >= 1
+                and list(service.settings.library_root.rglob("*.part"))
+            ),
             timeout=30,
         )
         runner.send_signal(signal.SIGKILL)
@@ -87,7 +92,7 @@ def test_sigkill_mid_download_then_a_new_runner_finishes_every_item_once(slow_jo
 
     assert service.job_row(job).status == JobStatus.COMPLETED
     stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
-    items = service.ops.list_stage_items(stage.id)
+    items = service.repository.list_stage_items(stage.id)
     assert len(items) == 6 and all(i.status == ItemStatus.SUCCEEDED for i in items)
     assert (stage.success_items, stage.failed_items, stage.total_items) == (6, 0, 6)
     files = library_files(service)
@@ -95,7 +100,7 @@ def test_sigkill_mid_download_then_a_new_runner_finishes_every_item_once(slow_jo
     assert [files[f"manifest/A/S{n}.mp3"] for n in range(6)] == list(songs.values())
     recorded = service.catalog.list_library_files(service.catalog.default_backend()["id"])
     assert len(recorded) == 6
-    events = [e["event_type"] for e in service.ops.list_events(limit=100)]
+    events = [e["event_type"] for e in service.repository.list_events(limit=100)]
     assert "recovered" in events
     service.close()
 
@@ -113,9 +118,9 @@ def test_sigterm_stops_gracefully_and_requeues_the_job_first(slow_job):
     assert runner.returncode == 0
     assert service.job_row(job).status == "queued"
     stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
-    statuses = {i.status for i in service.ops.list_stage_items(stage.id)}
+    statuses = {i.status for i in service.repository.list_stage_items(stage.id)}
     assert ItemStatus.RUNNING not in statuses
-    assert service.ops.get_lease() is None, "a graceful stop releases the lease"
+    assert service.repository.get_lease() is None, "a graceful stop releases the lease"
     assert list(service.settings.library_root.rglob("*.part")), "partial files are kept"
     service.close()
 
@@ -125,7 +130,7 @@ def test_a_second_runner_on_the_same_database_exits_1_naming_the_holder(tmp_path
     first = _start_runner(home)
     try:
         service = open_service(home)
-        assert wait_for(lambda: service.ops.get_lease() is not None, timeout=20)
+        assert wait_for(lambda: service.repository.get_lease() is not None, timeout=20)
         second = subprocess.run(_cli(home, "run"), capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
         lines = second.stderr.strip().splitlines()
@@ -142,15 +147,20 @@ def test_a_second_runner_on_the_same_database_exits_1_naming_the_holder(tmp_path
 def test_a_stale_lease_of_a_dead_process_is_taken_over(tmp_path):
     home = tmp_path / "home"
     service = open_service(home)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     import socket
 
-    assert service.ops.try_acquire_lease(
-        "ghost", int(dead), socket.gethostname(), stale_after=30, holder_alive=lambda r: True
-    ) is None
-    result = subprocess.run(_cli(home, "run", "--until-idle"), capture_output=True, text=True,
-                            timeout=60)
+    assert (
+        service.repository.try_acquire_lease(
+            "ghost", int(dead), socket.gethostname(), stale_after=30, holder_alive=lambda r: True
+        )
+        is None
+    )
+    result = subprocess.run(
+        _cli(home, "run", "--until-idle"), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     service.close()
 
@@ -175,11 +185,11 @@ CLIENT = textwrap.dedent(
             reads += 1
             status = service.job_row(job).status
             if want == "pause" and status == "queued":
-                commands.append(service.ops.submit_command(job, CommandType.PAUSE))
+                commands.append(service.repository.submit_command(job, CommandType.PAUSE))
                 service.nudge()
                 want = "resume"
             elif want == "resume" and status == "paused":
-                commands.append(service.ops.submit_command(job, CommandType.RESUME))
+                commands.append(service.repository.submit_command(job, CommandType.RESUME))
                 want = "pause"
         except InvalidTransitionError as exc:
             # The job was read queued and finished before the pause was written (the
@@ -201,11 +211,15 @@ def test_runner_and_several_clients_never_see_database_is_locked(slow_job, tmp_p
     runner = _start_runner(home)
     try:
         service = open_service(home)
-        assert wait_for(lambda: service.ops.get_lease() is not None, timeout=20)
+        assert wait_for(lambda: service.repository.get_lease() is not None, timeout=20)
         clients = [
-            subprocess.Popen([sys.executable, str(script), str(home), "6"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": os.getcwd()})
+            subprocess.Popen(
+                [sys.executable, str(script), str(home), "6"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": os.getcwd()},
+            )
             for _ in range(4)
         ]
         results = []
@@ -218,16 +232,18 @@ def test_runner_and_several_clients_never_see_database_is_locked(slow_job, tmp_p
         assert sum(r["reads"] for r in results) > 100
         assert len(command_ids) >= 8
         assert wait_for(
-            lambda: all(service.ops.get_command(c)["status"] != "pending" for c in command_ids),
+            lambda: all(
+                service.repository.get_command(c)["status"] != "pending" for c in command_ids
+            ),
             timeout=10,
         ), "every command is handled by the runner"
-        commands = [service.ops.get_command(c) for c in command_ids]
+        commands = [service.repository.get_command(c) for c in command_ids]
         # A client pauses its job when it sees it queued; once the slow job is done the
         # runner may start (and finish: nothing left to download) that job first. Then,
         # and only then, is the pause rejected, saying why.
         for command in commands:
             if command["status"] == "rejected":
-                job = service.ops.require_job(int(command["job_run_id"]))
+                job = service.repository.require_job(int(command["job_run_id"]))
                 assert job.status == JobStatus.COMPLETED, command
                 assert "completed" in command["message"], command
             else:

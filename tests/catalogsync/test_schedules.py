@@ -95,7 +95,9 @@ def test_a_schedule_runs_at_its_slot_and_not_before(home):
     assert [(f.name, f.result) for f in fired] == [("nightly", "submitted")]
     job = ops.require_job(fired[0].job_id)
     assert (job.job_type, job.requested_by, job.status) == (
-        "sync_download", "schedule:nightly", JobStatus.QUEUED
+        "sync_download",
+        "schedule:nightly",
+        JobStatus.QUEUED,
     )
     assert [s.stage_type for s in ops.list_job_stages(job.id)] == ["sync", "download"]
     now.now += 30
@@ -116,7 +118,10 @@ job = "collect_only"
 """
     spring = ["01:00 CET", "03:00 CEST", "04:00 CEST", "05:00 CEST"]
     autumn = ["01:00 CEST", "02:00 CEST", "02:00 CET", "03:00 CET"]
-    for night, expected_hourly in ((at(2026, 3, 29, 0, 0), spring), (at(2026, 10, 25, 0, 0), autumn)):
+    for night, expected_hourly in (
+        (at(2026, 3, 29, 0, 0), spring),
+        (at(2026, 10, 25, 0, 0), autumn),
+    ):
         for job in OpsRepository(home / "catalogsync.db").list_jobs():
             OpsRepository(home / "catalogsync.db").set_job_status(job.id, JobStatus.COMPLETED)
         now = Clock(night)
@@ -196,8 +201,9 @@ playlists = [1]
     assert (skipped.result, skipped.job_id) == ("skipped", first.job_id)
     assert len(scheduled_jobs(ops, "quarter")) == 1
     events = ops.list_events(first.job_id)
-    assert any(e["event_type"] == "schedule_skipped" and "still unfinished" in e["message"]
-               for e in events)
+    assert any(
+        e["event_type"] == "schedule_skipped" and "still unfinished" in e["message"] for e in events
+    )
     # A job of the same type with another scope does not hold the lock ...
     ops.create_job("download_only", {}, playlist_scope={"playlist_ids": [2]})
     ops.set_job_status(first.job_id, JobStatus.COMPLETED)
@@ -261,29 +267,44 @@ def test_a_bad_schedule_is_one_config_error_naming_it(home, body, message):
 
 def test_schedules_list_and_the_dashboard_show_the_next_run(home, tmp_path):
     clock.freeze(at(2026, 1, 10, 12, 0))
-    settings = configure(home, NIGHTLY.format(catch_up="true") + """
+    settings = configure(
+        home,
+        NIGHTLY.format(catch_up="true")
+        + """
 [[schedules]]
 name = "soon"
 cron = "30 12 * * *"
 job = "sync_only"
-""")
+""",
+    )
     rows = schedule_rows(settings.unattended.schedules, {}, zone=BERLIN)
     assert [(r["name"], r["next_run_at"]) for r in rows] == [
-        ("nightly", "2026-01-11T02:00:00Z"), ("soon", "2026-01-10T11:30:00Z"),
+        ("nightly", "2026-01-11T02:00:00Z"),
+        ("soon", "2026-01-10T11:30:00Z"),
     ]
     assert next_schedule(settings.unattended.schedules, zone=BERLIN) == {
-        "name": "soon", "job_type": "sync_only", "next_run_at": "2026-01-10T11:30:00Z",
+        "name": "soon",
+        "job_type": "sync_only",
+        "next_run_at": "2026-01-10T11:30:00Z",
     }
     env = {**os.environ, "TZ": "Europe/Berlin", "CATALOGSYNC_HOME": str(home)}
     listed = subprocess.run(
         [sys.executable, "-m", "catalogsync.cli", "schedules", "list", "--json"],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     names = [r["name"] for r in json.loads(listed.stdout)["schedules"]]
     assert names == ["nightly", "soon"]
     status = subprocess.run(
         [sys.executable, "-m", "catalogsync.cli", "status", "--json"],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     assert json.loads(status.stdout)["next_schedule"]["name"] in ("nightly", "soon")
 
@@ -307,7 +328,11 @@ def test_a_real_runner_submits_a_job_from_an_every_minute_schedule(home):
     env.pop("NOTIFY_SOCKET", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "catalogsync.cli", "run"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     ops = OpsRepository(home / "catalogsync.db")
     try:
@@ -334,8 +359,14 @@ def test_a_bad_schedule_stops_every_command_with_one_line(home):
     )
     env = {**os.environ, "CATALOGSYNC_HOME": str(home)}
     for args in (["schedules", "list"], ["run", "--until-idle"]):
-        result = subprocess.run([sys.executable, "-m", "catalogsync.cli", *args], cwd=REPO_ROOT,
-                                env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "catalogsync.cli", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 1
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
         assert "[[schedules]] 'n': cron '0 25 * * *': Bad hour" in result.stderr
@@ -353,13 +384,13 @@ def test_the_tuis_embedded_runner_evaluates_schedules_too(home):
     try:
         assert service.start_runner_thread(), "the embedded runner takes the lease"
         deadline = time.monotonic() + 30
-        while "hourly" not in service.ops.schedule_states() and time.monotonic() < deadline:
+        while "hourly" not in service.repository.schedule_states() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "hourly" in service.ops.schedule_states()
+        assert "hourly" in service.repository.schedule_states()
         clock.freeze(datetime(2026, 1, 10, 12, 0, 1).astimezone().timestamp())
-        while not scheduled_jobs(service.ops, "hourly") and time.monotonic() < deadline:
+        while not scheduled_jobs(service.repository, "hourly") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert [j.requested_by for j in scheduled_jobs(service.ops, "hourly")] == [
+        assert [j.requested_by for j in scheduled_jobs(service.repository, "hourly")] == [
             "schedule:hourly"
         ]
     finally:

@@ -38,9 +38,20 @@ with open(out, "w") as fh:
 # tags, notifications, cron (no schedules configured), the runner and its download
 # stack, the progress display of --wait.
 NOT_FOR_READS = [
-    "textual", "tui", "httpx", "httpcore", "ssl", "mutagen", "apprise", "cronsim",
-    "zoneinfo", "socket", "catalogsync.ops.runner", "catalogsync.transfer.http",
-    "catalogsync.nudge", "rich.progress",
+    "textual",
+    "tui",
+    "httpx",
+    "httpcore",
+    "ssl",
+    "mutagen",
+    "apprise",
+    "cronsim",
+    "zoneinfo",
+    "socket",
+    "catalogsync.ops.runner",
+    "catalogsync.transfer.http",
+    "catalogsync.nudge",
+    "rich.progress",
 ]
 # An empty job's `jobs submit --wait` runs the embedded runner, but never the TUI, an
 # HTTP client library, audio tags or notifications.
@@ -51,7 +62,10 @@ def probe(tmp_path: Path, watched: list[str], *args: str) -> dict[str, object]:
     out = tmp_path / "probe.json"
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(out), json.dumps(watched), *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.exists(), done.stderr
     result: dict[str, object] = json.loads(out.read_text())
@@ -67,8 +81,9 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", [["status"], ["status", "--json"], ["jobs", "list"]])
-def test_reading_commands_load_nothing_heavy(tmp_path: Path, home: Path,
-                                             command: list[str]) -> None:
+def test_reading_commands_load_nothing_heavy(
+    tmp_path: Path, home: Path, command: list[str]
+) -> None:
     probe(tmp_path, [], "--home", str(home), "-q", "jobs", "submit", "catalog_sync")
     result = probe(tmp_path, NOT_FOR_READS, "--home", str(home), *command)
     assert result["loaded"] == []
@@ -77,8 +92,17 @@ def test_reading_commands_load_nothing_heavy(tmp_path: Path, home: Path,
 def test_an_empty_job_s_wait_loads_no_tui_http_library_tags_or_notifications(
     tmp_path: Path, home: Path
 ) -> None:
-    result = probe(tmp_path, NOT_FOR_AN_EMPTY_WAIT + ["catalogsync.ops.runner"],
-                   "--home", str(home), "-q", "jobs", "submit", "sync_download", "--wait")
+    result = probe(
+        tmp_path,
+        NOT_FOR_AN_EMPTY_WAIT + ["catalogsync.ops.runner"],
+        "--home",
+        str(home),
+        "-q",
+        "jobs",
+        "submit",
+        "sync_download",
+        "--wait",
+    )
     # The probe itself works: the runner did load, and nothing else on the list.
     assert result["loaded"] == ["catalogsync.ops.runner"]
 
@@ -91,21 +115,33 @@ def names(app: object) -> list[str]:
     return sorted(get_command(app).commands)  # type: ignore[arg-type, attr-defined]
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["status"], ["status"]),
-    (["--home", "/srv/x", "-q", "status", "--json"], ["status"]),
-    (["--home=/srv/x", "jobs", "list"], ["jobs"]),
-    # A root option's value is not the command, even when it reads like one.
-    (["--home", "status", "--db", "tui", "-v", "jobs", "submit", "catalog_sync"], ["jobs"]),
-    (["status", "--help"], ["status"]),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["status"], ["status"]),
+        (["--home", "/srv/x", "-q", "status", "--json"], ["status"]),
+        (["--home=/srv/x", "jobs", "list"], ["jobs"]),
+        # A root option's value is not the command, even when it reads like one.
+        (["--home", "status", "--db", "tui", "-v", "jobs", "submit", "catalog_sync"], ["jobs"]),
+        (["status", "--help"], ["status"]),
+    ],
+)
 def test_one_command_builds_only_its_own_tree(args: list[str], expected: list[str]) -> None:
     assert names(cli.command_line(args)) == expected
 
 
-@pytest.mark.parametrize("args", [
-    [], ["--help"], ["--help", "status"], ["-v"], ["stats"], ["--version"], ["--home", "x"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--help"],
+        ["--help", "status"],
+        ["-v"],
+        ["stats"],
+        ["--version"],
+        ["--home", "x"],
+    ],
+)
 def test_what_lists_or_suggests_commands_gets_them_all(args: list[str]) -> None:
     assert cli.command_line(args) is cli.app
 
@@ -124,20 +160,31 @@ def test_the_whole_app_is_left_as_it_was() -> None:
 def test_value_options_are_the_root_options_that_take_a_value() -> None:
     group = get_command(cli.app)
     taking_value = {
-        opt for param in group.params
+        opt
+        for param in group.params
         if param.param_type_name == "option" and not getattr(param, "is_flag", False)
-        for opt in param.opts if opt.startswith("--")
+        for opt in param.opts
+        if opt.startswith("--")
     }
     assert taking_value == cli.VALUE_OPTIONS
 
 
-@pytest.mark.parametrize("args", [
-    ["status"], ["status", "--json"], ["jobs", "list"], ["jobs", "show", "1", "--json"],
-    ["jobs", "--help"], ["status", "--help"], ["version"], ["jobs", "show", "99"],
-    ["jobs", "submit", "no_such_type"], ["-q", "--verbose", "status"],
-])
-def test_one_command_s_tree_answers_as_the_whole_app_does(tmp_path: Path,
-                                                          args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["status", "--json"],
+        ["jobs", "list"],
+        ["jobs", "show", "1", "--json"],
+        ["jobs", "--help"],
+        ["status", "--help"],
+        ["version"],
+        ["jobs", "show", "99"],
+        ["jobs", "submit", "no_such_type"],
+        ["-q", "--verbose", "status"],
+    ],
+)
+def test_one_command_s_tree_answers_as_the_whole_app_does(tmp_path: Path, args: list[str]) -> None:
     home = tmp_path / "home"
     runner = CliRunner()
 

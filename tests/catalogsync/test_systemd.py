@@ -105,12 +105,27 @@ def test_the_runner_says_ready_pings_the_watchdog_reports_status_and_says_stoppi
     held = _HeldSong(mp3_body(50_000))
     playlist = tmp_path / "held.m3u"
     playlist.write_text(f"#EXTM3U\n#EXTINF:1,A - S\n{held.url}\n", encoding="utf-8")
-    env = {**os.environ, "CATALOGSYNC_HOME": str(home), "NOTIFY_SOCKET": path,
-           "WATCHDOG_USEC": "1000000"}
-    subprocess.run([*CLI, "playlists", "add", str(playlist)], env=env, check=True,
-                   capture_output=True, timeout=60)
-    process = subprocess.Popen([*CLI, "run"], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "CATALOGSYNC_HOME": str(home),
+        "NOTIFY_SOCKET": path,
+        "WATCHDOG_USEC": "1000000",
+    }
+    subprocess.run(
+        [*CLI, "playlists", "add", str(playlist)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    process = subprocess.Popen(
+        [*CLI, "run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = _messages_until(sock, "READY")
         assert first[0]["READY"] == "1", "READY is the first thing systemd hears"
@@ -119,8 +134,13 @@ def test_the_runner_says_ready_pings_the_watchdog_reports_status_and_says_stoppi
         # The lease is held by now: READY comes only after it is taken.
         assert OpsRepository(home / "catalogsync.db").get_lease()["pid"] == process.pid
         _messages_until(sock, "WATCHDOG")
-        subprocess.run([*CLI, "jobs", "submit", "sync_download", "-p", "1"], env=env,
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [*CLI, "jobs", "submit", "sync_download", "-p", "1"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         statuses: list[str] = []
         for _ in range(20):  # bounded: the job runs until the song is released
             statuses += [m["STATUS"] for m in _messages_until(sock, "STATUS") if "STATUS" in m]
@@ -153,12 +173,13 @@ def test_no_ready_when_another_runner_holds_the_lease(tmp_path, notify_socket):
     from catalogsync.service import Catalogsync
 
     holder = Catalogsync.open(home=str(home))
-    lease = RunnerLease(holder.ops)
+    lease = RunnerLease(holder.repository)
     lease.acquire()
     try:
         env = {**os.environ, "CATALOGSYNC_HOME": str(home), "NOTIFY_SOCKET": path}
-        result = subprocess.run([*CLI, "run"], cwd=REPO_ROOT, env=env, capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [*CLI, "run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
     finally:
         lease.release()
         holder.close()
@@ -179,8 +200,10 @@ def test_an_abstract_notify_socket_is_reached_too():
         notifier = SystemdNotifier(f"@{name}", watchdog_usec="4000000")
         assert notifier.watchdog_interval == 2.0
         notifier.ready("0 running, 0 queued")
-        assert sock.recv(4096).decode().splitlines()[:2] == ["READY=1",
-                                                              "STATUS=0 running, 0 queued"]
+        assert sock.recv(4096).decode().splitlines()[:2] == [
+            "READY=1",
+            "STATUS=0 running, 0 queued",
+        ]
         notifier.stopping()
         assert sock.recv(4096).decode().startswith("STOPPING=1")
         notifier.close()
@@ -203,18 +226,28 @@ def _unit(tmp_path: Path, text: str = "", *, user: bool = False) -> str:
 
 
 def test_the_unit_runs_this_installation_with_watchdog_restart_and_hardening(tmp_path):
-    unit = _unit(tmp_path, f'library = "{tmp_path / "music"}"\n[log]\nfile = "{tmp_path}/log/r.log"\n')
+    unit = _unit(
+        tmp_path, f'library = "{tmp_path / "music"}"\n[log]\nfile = "{tmp_path}/log/r.log"\n'
+    )
     lines = unit.splitlines()
     exec_start = next(line for line in lines if line.startswith("ExecStart="))
     script = Path(sys.executable).parent / "catalogsync"
     program = str(script) if script.exists() else f"{sys.executable} -m catalogsync.cli"
     assert exec_start == f'ExecStart={program} --home "{tmp_path / "home dir"}" run'
-    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=60", "NoNewPrivileges=yes",
-                 "ProtectSystem=strict", "PrivateTmp=yes", "WantedBy=multi-user.target"):
+    for line in (
+        "Type=notify",
+        "Restart=on-failure",
+        "WatchdogSec=60",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "WantedBy=multi-user.target",
+    ):
         assert line in lines
     rw = next(line for line in lines if line.startswith("ReadWritePaths="))
-    assert rw == (f'ReadWritePaths="{tmp_path / "home dir"}" {tmp_path / "music"} '
-                  f"-{tmp_path / 'log'}")
+    assert rw == (
+        f'ReadWritePaths="{tmp_path / "home dir"}" {tmp_path / "music"} -{tmp_path / "log"}'
+    )
     assert "WantedBy=default.target" in _unit(tmp_path, user=True).splitlines()
 
 
@@ -231,21 +264,34 @@ def test_a_system_unit_installed_with_sudo_runs_as_the_sudo_user(tmp_path, monke
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is missing")
 def test_the_printed_unit_passes_systemd_analyze_verify(tmp_path):
     home = tmp_path / "home"
-    result = subprocess.run([*CLI, "--home", str(home), "service", "unit"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [*CLI, "--home", str(home), "service", "unit"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     unit = tmp_path / "catalogsync.service"
     unit.write_text(result.stdout, encoding="utf-8")
-    verify = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
-                            text=True, timeout=120)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=120
+    )
     assert verify.returncode == 0, verify.stderr
     assert "catalogsync.service" not in verify.stderr, verify.stderr  # no warning about it
 
 
 def test_service_install_writes_the_user_unit_and_says_what_to_run(tmp_path):
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    result = subprocess.run([*CLI, "--home", str(tmp_path / "home"), "service", "install",
-                             "--user"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=60, check=True)
+    result = subprocess.run(
+        [*CLI, "--home", str(tmp_path / "home"), "service", "install", "--user"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     unit = tmp_path / "xdg" / "systemd" / "user" / "catalogsync.service"
     assert "Type=notify" in unit.read_text(encoding="utf-8")
     assert f"wrote {unit}" in result.stdout
@@ -255,9 +301,21 @@ def test_service_install_writes_the_user_unit_and_says_what_to_run(tmp_path):
 def test_service_install_to_an_unwritable_place_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = subprocess.run([*CLI, "--home", str(tmp_path / "home"), "service", "install",
-                             "--path", str(blocker / "sub" / "u.service")], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            *CLI,
+            "--home",
+            str(tmp_path / "home"),
+            "service",
+            "install",
+            "--path",
+            str(blocker / "sub" / "u.service"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
 
@@ -290,8 +348,11 @@ def test_the_log_file_rotates_by_size(tmp_path, clean_logging):
     log = logging.getLogger("catalogsync.test")
     for n in range(100):
         log.info("line %03d %s", n, "x" * 40)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["runner.log", "runner.log.1",
-                                                          "runner.log.2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "runner.log",
+        "runner.log.1",
+        "runner.log.2",
+    ]
     assert "line 099" in path.read_text()
 
 
@@ -301,8 +362,14 @@ def test_an_unwritable_log_file_is_one_line(tmp_path):
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "config.toml").write_text(f'[log]\nfile = "{blocker}/sub/r.log"\n')
     env = {**os.environ, "CATALOGSYNC_HOME": str(tmp_path / "home")}
-    result = subprocess.run([*CLI, "run", "--until-idle"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*CLI, "run", "--until-idle"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: log file {blocker}/sub/r.log")
     with pytest.raises(ConfigError):
@@ -314,12 +381,27 @@ def test_under_journald_the_runner_writes_plain_lines(tmp_path):
     log_file = tmp_path / "runner.log"
     with open(stderr_path, "w") as stderr:
         st = os.fstat(stderr.fileno())
-        env = {**os.environ, "CATALOGSYNC_HOME": str(tmp_path / "home"),
-               "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
-        subprocess.run([*CLI, "jobs", "submit", "sync_only"], env=env, check=True,
-                       capture_output=True, timeout=60)
-        subprocess.run([*CLI, "run", "--until-idle", "--log-file", str(log_file)], cwd=REPO_ROOT,
-                       env=env, stderr=stderr, stdout=subprocess.DEVNULL, timeout=60, check=True)
+        env = {
+            **os.environ,
+            "CATALOGSYNC_HOME": str(tmp_path / "home"),
+            "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}",
+        }
+        subprocess.run(
+            [*CLI, "jobs", "submit", "sync_only"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        subprocess.run(
+            [*CLI, "run", "--until-idle", "--log-file", str(log_file)],
+            cwd=REPO_ROOT,
+            env=env,
+            stderr=stderr,
+            stdout=subprocess.DEVNULL,
+            timeout=60,
+            check=True,
+        )
     lines = [line for line in stderr_path.read_text().splitlines() if "job 1" in line]
     assert lines, stderr_path.read_text()
     assert all(line.startswith("INFO catalogsync") for line in lines), lines

@@ -12,9 +12,17 @@ def test_a_shared_library_file_is_uploaded_once_for_both_songs(tmp_path, http_se
     body = mp3_body(300_000, seed=31)
     urls = [http_server.route(f"/twin{n}.mp3", body=body) for n in range(2)]
     playlist = tmp_path / "twins.json"
-    playlist.write_text(json.dumps({"name": "Twins", "tracks": [
-        {"url": u, "title": f"Take {n}", "artist": "Band"} for n, u in enumerate(urls)
-    ]}), encoding="utf-8")
+    playlist.write_text(
+        json.dumps(
+            {
+                "name": "Twins",
+                "tracks": [
+                    {"url": u, "title": f"Take {n}", "artist": "Band"} for n, u in enumerate(urls)
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     service = open_service(tmp_path / "home")
     try:
         service.settings.library.write_tags = False
@@ -32,7 +40,9 @@ def test_a_shared_library_file_is_uploaded_once_for_both_songs(tmp_path, http_se
         service.settings.upload.max_bytes_per_sec = 400_000
         job = service.submit_job("upload_only", backend="nas").id
         service.run_headless(until_idle=True)
-        assert service.job_row(job).status == "completed", [e.message for e in service.job_detail(job).events]
+        assert service.job_row(job).status == "completed", [
+            e.message for e in service.job_detail(job).events
+        ]
         stage = service.job_detail(job).stages[0]
         assert stage.total_items == 1, "one file, one upload"
         nas = int(service.catalog.get_backend("nas")["id"])

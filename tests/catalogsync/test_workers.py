@@ -97,8 +97,13 @@ def _stage(tmp_path: Path, keys: list[str]) -> tuple[OpsRepository, CatalogRepos
 def _workers(repository, catalog, job_stage, outcomes) -> StageWorkers:
     job, stage = job_stage
     executor = _Scripted(
-        repository=repository, catalog=catalog, settings=None, job=job, stage=stage,
-        ctx=JobContext(job.id), shared=SharedResources(),
+        repository=repository,
+        catalog=catalog,
+        settings=None,
+        job=job,
+        stage=stage,
+        ctx=JobContext(job.id),
+        shared=SharedResources(),
     )
     executor.outcomes = outcomes
     return StageWorkers(executor, executor.ctx)
@@ -121,8 +126,12 @@ def test_file_records_and_the_success_are_written_together_or_not_at_all(tmp_pat
     # Another song holds the path the second record names: that record is refused.
     catalog.reserve_path(backend, second, "Band/Held.mp3", exists_on_disk=lambda rel: False)
     outcomes = {
-        "good": Succeeded({"bytes": 5}, files=(FileRecord(first, backend, "Band/Good.mp3", 5, "mp3", None),)),
-        "clash": Succeeded({"bytes": 5}, files=(FileRecord(first, backend, "Band/Held.mp3", 5, "mp3", None),)),
+        "good": Succeeded(
+            {"bytes": 5}, files=(FileRecord(first, backend, "Band/Good.mp3", 5, "mp3", None),)
+        ),
+        "clash": Succeeded(
+            {"bytes": 5}, files=(FileRecord(first, backend, "Band/Held.mp3", 5, "mp3", None),)
+        ),
     }
     workers = _workers(repository, catalog, job_stage, outcomes)
     workers.work("upload-1")
@@ -149,9 +158,16 @@ def test_a_download_whose_rename_fails_takes_its_record_back(tmp_path: Path) -> 
         raise StorageFullError("no space left while renaming")
 
     download = NewDownload(
-        song_id=song, backend_id=backend, relative_path=rel, file_size_bytes=4, ext="mp3",
-        sha256="ab" * 32, source_sha256="ab" * 32, exists=lambda r: False,
-        place=place, abandon=lambda: seen.append("abandon"),
+        song_id=song,
+        backend_id=backend,
+        relative_path=rel,
+        file_size_bytes=4,
+        ext="mp3",
+        sha256="ab" * 32,
+        source_sha256="ab" * 32,
+        exists=lambda r: False,
+        place=place,
+        abandon=lambda: seen.append("abandon"),
     )
     workers = _workers(repository, catalog, job_stage, {"song": Succeeded(download=download)})
     workers.work("upload-1")

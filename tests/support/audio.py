@@ -21,7 +21,5 @@ def mp3_body(n: int, seed: int = 12345) -> bytes:
     frames = -(-n // _FRAME_BYTES)
     payload = rng.randbytes(frames * (_FRAME_BYTES - len(_FRAME_HEADER)))
     step = _FRAME_BYTES - len(_FRAME_HEADER)
-    body = b"".join(
-        _FRAME_HEADER + payload[i * step : (i + 1) * step] for i in range(frames)
-    )
+    body = b"".join(_FRAME_HEADER + payload[i * step : (i + 1) * step] for i in range(frames))
     return body[:n]

@@ -365,7 +365,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         origin = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=10)
         headers = {k: v for k, v in self.headers.items() if not k.lower().startswith("proxy-")}
         try:
-            origin.request("GET", url.path + (f"?{url.query}" if url.query else ""), headers=headers)
+            origin.request(
+                "GET", url.path + (f"?{url.query}" if url.query else ""), headers=headers
+            )
             answer = origin.getresponse()
             body = answer.read()
         finally:

@@ -89,13 +89,19 @@ class Nginx:
         self.root, self.run_dir, self.port = root, run_dir, _free_port()
         conf = run_dir / "nginx.conf"
         conf.write_text(
-            _CONF.format(run=run_dir, port=self.port, root=root, rate=rate,
-                         sendfile="on" if sendfile else "off"),
+            _CONF.format(
+                run=run_dir,
+                port=self.port,
+                root=root,
+                rate=rate,
+                sendfile="on" if sendfile else "off",
+            ),
             encoding="utf-8",
         )
         self.process = subprocess.Popen(
             [binary, "-p", str(run_dir), "-c", str(conf), "-e", str(run_dir / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -96,7 +96,7 @@ def _seed_playlists(service: Catalogsync, seeded: Seeded) -> None:
 
 
 def _seed_finished_jobs(service: Catalogsync, seeded: Seeded) -> None:
-    ops = service.ops
+    ops = service.repository
     _at(240)
     seeded.completed = ops.create_job("catalog_sync", {}, requested_by="tui")
     for seq, (stage_type, total) in enumerate((("collect", 1), ("sync", 4), ("download", 18))):
@@ -104,8 +104,11 @@ def _seed_finished_jobs(service: Catalogsync, seeded: Seeded) -> None:
         ops.create_items(
             stage,
             [
-                {"item_type": f"{stage_type}_item", "item_key": f"{stage_type}:{n}",
-                 "status": ItemStatus.SUCCEEDED}
+                {
+                    "item_type": f"{stage_type}_item",
+                    "item_key": f"{stage_type}:{n}",
+                    "status": ItemStatus.SUCCEEDED,
+                }
                 for n in range(total)
             ],
         )
@@ -122,19 +125,35 @@ def _seed_finished_jobs(service: Catalogsync, seeded: Seeded) -> None:
     ops.create_items(
         stage,
         [
-            {"item_type": "playlist_sync", "item_key": "playlist:1",
-             "playlist_id": seeded.playlists[0], "status": ItemStatus.SUCCEEDED},
-            {"item_type": "playlist_sync", "item_key": "playlist:2",
-             "playlist_id": seeded.playlists[1], "status": ItemStatus.FAILED},
-            {"item_type": "playlist_sync", "item_key": "playlist:3",
-             "playlist_id": seeded.playlists[2], "status": ItemStatus.FAILED},
+            {
+                "item_type": "playlist_sync",
+                "item_key": "playlist:1",
+                "playlist_id": seeded.playlists[0],
+                "status": ItemStatus.SUCCEEDED,
+            },
+            {
+                "item_type": "playlist_sync",
+                "item_key": "playlist:2",
+                "playlist_id": seeded.playlists[1],
+                "status": ItemStatus.FAILED,
+            },
+            {
+                "item_type": "playlist_sync",
+                "item_key": "playlist:3",
+                "playlist_id": seeded.playlists[2],
+                "status": ItemStatus.FAILED,
+            },
         ],
     )
     _at(89)
     with ops._connection() as conn:
         for key, code, error, attempts in (
-            ("playlist:2", "http_404",
-             "HTTP 404 from https://dj:s3cret@lists.example/late-night-jazz.m3u", 1),
+            (
+                "playlist:2",
+                "http_404",
+                "HTTP 404 from https://dj:s3cret@lists.example/late-night-jazz.m3u",
+                1,
+            ),
             ("playlist:3", "not_found", "/srv/playlists/road-trip-2024.m3u does not exist", 3),
         ):
             conn.execute(
@@ -144,8 +163,9 @@ def _seed_finished_jobs(service: Catalogsync, seeded: Seeded) -> None:
             )
     _at(88)
     ops.set_job_status(seeded.failed, JobStatus.FAILED, error="2 playlists failed to sync")
-    ops.add_event(seeded.failed, "failed", f"job {seeded.failed} failed: 2 playlists failed",
-                  level="error")
+    ops.add_event(
+        seeded.failed, "failed", f"job {seeded.failed} failed: 2 playlists failed", level="error"
+    )
 
     _at(60)
     seeded.paused = ops.create_job(
@@ -155,20 +175,29 @@ def _seed_finished_jobs(service: Catalogsync, seeded: Seeded) -> None:
     stage = ops.create_stage(seeded.paused, "download", 2, StageStatus.PENDING)
     ops.create_items(
         stage,
-        [{"item_type": "song_download", "item_key": f"song:p{n}",
-          "status": ItemStatus.SUCCEEDED if n < 5 else ItemStatus.PENDING} for n in range(20)],
+        [
+            {
+                "item_type": "song_download",
+                "item_key": f"song:p{n}",
+                "status": ItemStatus.SUCCEEDED if n < 5 else ItemStatus.PENDING,
+            }
+            for n in range(20)
+        ],
     )
     _at(30)
     ops.set_job_status(
         seeded.paused, JobStatus.PAUSED, pause_reason="disk full: 150 MB free, 200 MB reserved"
     )
-    ops.add_event(seeded.paused, "paused_storage",
-                  f"job {seeded.paused} paused: disk full: 150 MB free, 200 MB reserved",
-                  level="error")
+    ops.add_event(
+        seeded.paused,
+        "paused_storage",
+        f"job {seeded.paused} paused: disk full: 150 MB free, 200 MB reserved",
+        level="error",
+    )
 
 
 def _seed_running_job(service: Catalogsync, seeded: Seeded) -> None:
-    ops, catalog = service.ops, service.catalog
+    ops, catalog = service.repository, service.catalog
     scope = [seeded.playlists[0], seeded.playlists[4]]
     _at(20)
     seeded.running = ops.create_job(
@@ -181,17 +210,25 @@ def _seed_running_job(service: Catalogsync, seeded: Seeded) -> None:
     items = ops.create_items(
         stage,
         [
-            {"item_type": "song_download", "item_key": f"song:{s['id']}", "song_id": s["id"],
-             "playlist_id": s["playlist_id"],
-             "status": ItemStatus.SUCCEEDED if n < 6 else ItemStatus.PENDING,
-             "payload": {"display_text": f"{s['singers']} - {s['name']}"}}
+            {
+                "item_type": "song_download",
+                "item_key": f"song:{s['id']}",
+                "song_id": s["id"],
+                "playlist_id": s["playlist_id"],
+                "status": ItemStatus.SUCCEEDED if n < 6 else ItemStatus.PENDING,
+                "payload": {"display_text": f"{s['singers']} - {s['name']}"},
+            }
             for n, s in enumerate(songs)
         ],
     )
     for song in songs[:6]:
-        catalog.record_local_file(song_id=song["id"], backend_id=library["id"],
-                                  relative_path=f"manual/{song['name']}.mp3",
-                                  file_size_bytes=song["file_size_bytes"], ext="mp3")
+        catalog.record_local_file(
+            song_id=song["id"],
+            backend_id=library["id"],
+            relative_path=f"manual/{song['name']}.mp3",
+            file_size_bytes=song["file_size_bytes"],
+            ext="mp3",
+        )
     ops.add_event(seeded.running, "started", f"job {seeded.running} started")
     # The two songs in flight belong to the Lo-fi playlist.
     lofi = [i for i, s in zip(items, songs, strict=True) if s["playlist_id"] == scope[1]]
@@ -205,14 +242,18 @@ def _seed_running_job(service: Catalogsync, seeded: Seeded) -> None:
             _at(5 - n * 0.25)
             done = min(total, int(total * n / (len(speeds) + 4)))
             worker_id = ops.update_worker_state(
-                worker, job_id=seeded.running, downloaded_bytes=done, total_bytes=total,
-                speed_bytes_per_sec=speed, progress_percent=round(done * 100 / total, 1),
+                worker,
+                job_id=seeded.running,
+                downloaded_bytes=done,
+                total_bytes=total,
+                speed_bytes_per_sec=speed,
+                progress_percent=round(done * 100 / total, 1),
             )
         seeded.worker_ids.append(worker_id)
 
 
 def _seed_queued_jobs(service: Catalogsync, seeded: Seeded) -> None:
-    ops = service.ops
+    ops = service.repository
     _at(15)
     seeded.queued_1 = ops.create_job(
         "sync_download", {}, playlist_scope={"playlist_ids": seeded.playlists[1:3]}

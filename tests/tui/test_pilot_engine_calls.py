@@ -45,8 +45,9 @@ async def test_an_unexpected_engine_failure_is_one_notification_and_a_log_line(
 async def test_our_own_error_is_its_message_alone(
     seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(seeded.service, "move_job",
-                        _raising(CatalogsyncError("job 5 is locked by the librarian")))
+    monkeypatch.setattr(
+        seeded.service, "move_job", _raising(CatalogsyncError("job 5 is locked by the librarian"))
+    )
     app = make_app(seeded.service)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -65,7 +66,7 @@ async def test_a_screen_asks_the_app_by_message_and_the_result_is_told(seeded: S
             TaskCenterScreen.CommandRequested(seeded.queued_2, CommandType.PAUSE)
         )
         await settle(pilot, app)
-        assert seeded.service.ops.require_job(seeded.queued_2).status == JobStatus.PAUSED
+        assert seeded.service.repository.require_job(seeded.queued_2).status == JobStatus.PAUSED
         assert ("information", f"Job {seeded.queued_2} paused while queued") in app.notified
         assert not [w for w in app.workers if w.group == "engine" and not w.is_finished]
 
@@ -84,9 +85,11 @@ async def test_bulk_commands_report_each_refusal_and_the_count(
     app = make_app(seeded.service)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        app.task_center.post_message(TaskCenterScreen.BulkCommandRequested(
-            (seeded.queued_1, seeded.queued_2), CommandType.PAUSE
-        ))
+        app.task_center.post_message(
+            TaskCenterScreen.BulkCommandRequested(
+                (seeded.queued_1, seeded.queued_2), CommandType.PAUSE
+            )
+        )
         await settle(pilot, app)
         assert ("error", f"cannot pause job {seeded.queued_1}: it is busy") in app.notified
         assert ("information", "Pause sent to 1 of 2 jobs.") in app.notified
@@ -98,10 +101,16 @@ def test_a_read_takes_what_it_needs_from_its_request(seeded: Seeded) -> None:
     bare = read_models(service, RefreshRequest(attached=False))
     assert bare.detail is None and bare.playlists is None and bare.events is None
     assert bare.matches is None and bare.runner_holder is None
-    full = read_models(service, RefreshRequest(
-        task_limit=2, detail_job_id=seeded.failed, filter_text="status:failed",
-        playlists=True, events=True,
-    ))
+    full = read_models(
+        service,
+        RefreshRequest(
+            task_limit=2,
+            detail_job_id=seeded.failed,
+            filter_text="status:failed",
+            playlists=True,
+            events=True,
+        ),
+    )
     assert len(full.dashboard.task_rows) == 2
     assert full.detail is not None and full.detail.job.id == seeded.failed
     assert full.detail_job_id == seeded.failed

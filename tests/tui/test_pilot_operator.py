@@ -42,12 +42,11 @@ def header_lines(app: Any) -> list[str]:
 def footer_keys(screen: Any) -> list[str]:
     """The keys the footer shows, left to right."""
     footer = screen.query_one(Footer)
-    return [str(key.key_display or key.key) for key in footer.query("FooterKey")
-            if key.display]
+    return [str(key.key_display or key.key) for key in footer.query("FooterKey") if key.display]
 
 
 def job_status(seeded: Seeded, job_id: int) -> JobStatus:
-    job = seeded.service.ops.get_job(job_id)
+    job = seeded.service.repository.get_job(job_id)
     assert job is not None
     return job.status
 
@@ -99,7 +98,7 @@ async def test_detail_lists_failed_items_and_f_opens_all_of_them_where_R_retries
 async def test_header_says_n_of_m_jobs_m_lists_more_and_facets_find_old_jobs(
     seeded: Seeded,
 ) -> None:
-    ops = seeded.service.ops
+    ops = seeded.service.repository
     for _ in range(55):
         ops.create_job("collect_only", {}, status=JobStatus.COMPLETED)
     app = make_app(seeded.service)
@@ -124,8 +123,8 @@ async def test_attached_a_job_that_fails_between_two_reads_is_notified(seeded: S
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         # queued -> failed with no read in between, and a new job that failed at once.
-        seeded.service.ops.set_job_status(seeded.queued_2, JobStatus.FAILED, error="boom")
-        new = seeded.service.ops.create_job("collect_only", {}, status=JobStatus.FAILED)
+        seeded.service.repository.set_job_status(seeded.queued_2, JobStatus.FAILED, error="boom")
+        new = seeded.service.repository.create_job("collect_only", {}, status=JobStatus.FAILED)
         await settle(pilot, app)
         messages = [m for _, m in app.notified]
         assert f"Job {seeded.queued_2} (Download) failed: boom" in messages
@@ -138,7 +137,7 @@ async def test_attached_a_job_that_fails_between_two_reads_is_notified(seeded: S
 async def test_a_dead_runner_is_notified_and_t_starts_one_here(
     seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    other = RunnerLease(seeded.service.ops)
+    other = RunnerLease(seeded.service.repository)
     other.acquire()
     started: list[bool] = []
 
@@ -220,13 +219,15 @@ async def test_60x20_keeps_header_lines_help_quit_and_whole_speeds(seeded: Seede
 
 
 async def test_80_columns_keep_two_digit_progress_and_speed_whole(seeded: Seeded) -> None:
-    ops = seeded.service.ops
+    ops = seeded.service.repository
     stage = next(s for s in ops.list_job_stages(seeded.running) if s.stage_type == "download")
     with ops._connection() as conn:
-        conn.execute("UPDATE job_stages SET total_items = 18, success_items = 17 WHERE id = ?",
-                     (stage.id,))
-    seeded.service.ops.update_worker_state("download-1", job_id=seeded.running,
-                                           speed_bytes_per_sec=11.4 * MB)
+        conn.execute(
+            "UPDATE job_stages SET total_items = 18, success_items = 17 WHERE id = ?", (stage.id,)
+        )
+    seeded.service.repository.update_worker_state(
+        "download-1", job_id=seeded.running, speed_bytes_per_sec=11.4 * MB
+    )
     app = make_app(seeded.service)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
@@ -279,12 +280,12 @@ async def test_quit_dialog_follows_the_jobs_and_wait_shows_in_the_header(
         dialog = app.screen
         assert isinstance(dialog, ConfirmScreen)
         assert dialog.message == "1 job is running in this app's runner."
-        seeded.service.ops.set_job_status(seeded.running, JobStatus.COMPLETED)
+        seeded.service.repository.set_job_status(seeded.running, JobStatus.COMPLETED)
         await app.refresh_now()
         await pilot.pause()
         assert "No job is running any more" in str(dialog.query_one(".dialog-message").render())
         await pilot.press("escape")
-        seeded.service.ops.set_job_status(seeded.queued_1, JobStatus.RUNNING)
+        seeded.service.repository.set_job_status(seeded.queued_1, JobStatus.RUNNING)
         await settle(pilot, app)
         await pilot.press("q")
         await pilot.pause()
@@ -317,8 +318,9 @@ async def test_header_graphs_lane_wide_speed_over_refreshes(seeded: Seeded) -> N
     async with app.run_test(size=SIZE) as pilot:
         for tick in (4, 5, 6):
             clock.freeze(FROZEN_AT + tick)  # one sample per second of the clock
-            seeded.service.ops.update_worker_state(
-                "download-1", job_id=seeded.running, speed_bytes_per_sec=tick * MB)
+            seeded.service.repository.update_worker_state(
+                "download-1", job_id=seeded.running, speed_bytes_per_sec=tick * MB
+            )
             await app.refresh_now()
             await pilot.pause()
         header = app.task_center.query_one(SummaryHeader)
@@ -395,8 +397,8 @@ async def test_labels_say_progress_nothing_to_do_and_an_empty_table_says_what_to
         assert [str(c.label) for c in table.columns.values()][4] == "Progress"
         empty = app.task_center.query_one("#jobs-empty")
         assert empty.display and "No jobs yet: n submits one" in str(empty.render())
-        job = empty_service.ops.create_job("download_only", {}, status=JobStatus.COMPLETED)
-        empty_service.ops.ensure_job_stages(job)
+        job = empty_service.repository.create_job("download_only", {}, status=JobStatus.COMPLETED)
+        empty_service.repository.ensure_job_stages(job)
         await settle(pilot, app)
         assert not empty.display
         assert table.get_cell(str(job), "progress").plain == "nothing to do"
@@ -465,8 +467,7 @@ async def test_j_k_g_G_home_end_move_in_every_table(seeded: Seeded, where: str) 
         table = app.screen.query(KeyedTableTypes).first()
         assert table.has_focus and table.row_count >= 2
         last = table.row_count - 1
-        for key, row in (("j", 1), ("k", 0), ("G", last), ("g", 0), ("end", last),
-                         ("home", 0)):
+        for key, row in (("j", 1), ("k", 0), ("G", last), ("g", 0), ("end", last), ("home", 0)):
             await pilot.press(key)
             await pilot.pause()
             assert table.cursor_row == row, key
@@ -521,8 +522,9 @@ def write_config(home: Path, text: str) -> None:
 
 
 async def test_keys_and_refresh_interval_come_from_config(home: Path, seeded: Seeded) -> None:
-    write_config(home, '[tui]\nrefresh_seconds = 2.5\n[tui.keys]\n"task.pause" = "z"\n'
-                       '"task.log" = "L"\n')
+    write_config(
+        home, '[tui]\nrefresh_seconds = 2.5\n[tui.keys]\n"task.pause" = "z"\n"task.log" = "L"\n'
+    )
     service = Catalogsync.open(home=str(home))
     try:
         app = make_app(service, refresh_interval=-1)
@@ -547,15 +549,19 @@ async def test_an_unknown_binding_id_is_named(home: Path, seeded: Seeded) -> Non
         async with app.run_test(size=SIZE):
             severity, message = app.notified[0]
             assert severity == "error" and message.startswith(
-                "[tui.keys]: unknown binding id task.paws (known: ")
+                "[tui.keys]: unknown binding id task.paws (known: "
+            )
     finally:
         service.close()
 
 
-@pytest.mark.parametrize(("text", "names"), [
-    ("[tui]\nrefresh_seconds = 0\n", "refresh_seconds"),
-    ("[tui.keys]\n\"task.pause\" = 3\n", "task.pause"),
-])
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("[tui]\nrefresh_seconds = 0\n", "refresh_seconds"),
+        ('[tui.keys]\n"task.pause" = 3\n', "task.pause"),
+    ],
+)
 def test_bad_tui_config_is_one_line(home: Path, text: str, names: str) -> None:
     write_config(home, text)
     with pytest.raises(ConfigError) as raised:
@@ -572,8 +578,12 @@ async def test_next_schedule_shows_in_the_header(seeded: Seeded, monkeypatch: An
     dashboard = seeded.service.dashboard
 
     def with_schedule(task_limit: int = 50) -> DashboardView:
-        return replace(dashboard(task_limit), next_schedule=ScheduleView(
-            name="nightly", job_type="catalog_sync", next_run_at="2024-05-02 03:00:00"))
+        return replace(
+            dashboard(task_limit),
+            next_schedule=ScheduleView(
+                name="nightly", job_type="catalog_sync", next_run_at="2024-05-02 03:00:00"
+            ),
+        )
 
     monkeypatch.setattr(seeded.service, "dashboard", with_schedule)
     app = make_app(seeded.service)
@@ -596,8 +606,9 @@ async def test_a_changed_cell_is_drawn_and_other_rows_keep_their_renders(seeded:
         before = table.render_line(3).text  # a queued job's line
         cache = list(table._row_render_cache.keys())  # noqa: SIM118 (an LRUCache)
         kept = [k for k in cache if k[0] == str(seeded.queued_1)]
-        seeded.service.ops.update_worker_state("download-1", job_id=seeded.running,
-                                               speed_bytes_per_sec=9 * MB)
+        seeded.service.repository.update_worker_state(
+            "download-1", job_id=seeded.running, speed_bytes_per_sec=9 * MB
+        )
         await app.refresh_now()
         await pilot.pause()
         assert "11.8 MB/s" in table.render_line(1).text  # 9.0 + 2.8

@@ -108,8 +108,8 @@ async def test_bulk_keys_launch_a_scoped_job_and_highlight_it(
             await pilot.press("space")
         await pilot.press(key)
         await settle(pilot, app)
-        newest = max(job.id for job in seeded.service.ops.list_jobs())
-        job = seeded.service.ops.require_job(newest)
+        newest = max(job.id for job in seeded.service.repository.list_jobs())
+        job = seeded.service.repository.require_job(newest)
         assert job.job_type == job_type
         assert job.playlist_scope == {"playlist_ids": [p[4], p[0], p[2]]}
         assert isinstance(app.screen, TaskCenterScreen)
@@ -127,8 +127,8 @@ async def test_buttons_do_what_their_keys_do(seeded: Seeded) -> None:
         await pilot.press("space")
         await pilot.click("#bulk-sync")
         await settle(pilot, app)
-        newest = max(job.id for job in seeded.service.ops.list_jobs())
-        assert seeded.service.ops.require_job(newest).job_type == "sync_only"
+        newest = max(job.id for job in seeded.service.repository.list_jobs())
+        assert seeded.service.repository.require_job(newest).job_type == "sync_only"
         assert isinstance(app.screen, TaskCenterScreen)
 
 
@@ -157,10 +157,10 @@ async def test_actions_without_a_selection_only_warn(seeded: Seeded) -> None:
     app = make_app(seeded.service)
     async with app.run_test(size=SIZE) as pilot:
         await open_picker(pilot, app)
-        count = len(seeded.service.ops.list_jobs())
+        count = len(seeded.service.repository.list_jobs())
         await pilot.press("s", "w")
         await settle(pilot, app)
-        assert len(seeded.service.ops.list_jobs()) == count
+        assert len(seeded.service.repository.list_jobs()) == count
         assert [s for s, _ in app.notified[-2:]] == ["warning", "warning"]
         assert isinstance(app.screen, PlaylistsScreen)
 
@@ -182,8 +182,11 @@ async def test_v_shows_the_plan_and_b_launches_it(empty_service, tmp_path) -> No
     from tests.catalogsync.pipeline_support import write_m3u
     from tui.screens.plan import PlanScreen
 
-    path = write_m3u(tmp_path / "trip.m3u", [("A", "One", "http://127.0.0.1:9/1.mp3"),
-                                             ("A", "Two", "http://127.0.0.1:9/2.mp3")], name="Trip")
+    path = write_m3u(
+        tmp_path / "trip.m3u",
+        [("A", "One", "http://127.0.0.1:9/1.mp3"), ("A", "Two", "http://127.0.0.1:9/2.mp3")],
+        name="Trip",
+    )
     playlist = empty_service.add_playlists([str(path)], wanted=True)[0].id
     app = make_app(empty_service)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -194,10 +197,10 @@ async def test_v_shows_the_plan_and_b_launches_it(empty_service, tmp_path) -> No
         assert isinstance(app.screen, PlanScreen)
         text = str(app.screen.query_one("#plan-text").render())
         assert "Trip (add)" in text and "+2 / -0 tracks, 2 to download" in text
-        assert empty_service.ops.list_jobs() == [], "the plan launches nothing by itself"
+        assert empty_service.repository.list_jobs() == [], "the plan launches nothing by itself"
         await pilot.press("b")
         await settle(pilot, app)
-        job = empty_service.ops.list_jobs()[0]
+        job = empty_service.repository.list_jobs()[0]
         assert (job.job_type, job.playlist_scope) == ("sync_download", {"playlist_ids": [playlist]})
 
 
@@ -217,4 +220,4 @@ async def test_escape_leaves_the_plan_without_launching(empty_service, tmp_path)
         await pilot.press("escape")
         await settle(pilot, app)
         assert isinstance(app.screen, PlaylistsScreen)
-        assert empty_service.ops.list_jobs() == []
+        assert empty_service.repository.list_jobs() == []

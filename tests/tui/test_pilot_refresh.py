@@ -50,9 +50,12 @@ async def test_cursor_expanded_job_and_filter_survive_changing_data(
             # New jobs arrive (one ahead of the cursor in the queue), speeds change.
             service.submit_job("download_only", priority=10, requested_by="test")
             service.submit_job("sync_only", requested_by="test")
-            service.ops.update_worker_state(
-                "download-1", job_id=seeded.running, speed_bytes_per_sec=tick * MB,
-                downloaded_bytes=(16 + tick) * MB // 2, total_bytes=20 * MB,
+            service.repository.update_worker_state(
+                "download-1",
+                job_id=seeded.running,
+                speed_bytes_per_sec=tick * MB,
+                downloaded_bytes=(16 + tick) * MB // 2,
+                total_bytes=20 * MB,
             )
             await app.refresh_now()
             await pilot.pause()
@@ -73,8 +76,8 @@ async def test_cursor_stays_on_its_job_when_rows_above_it_go(seeded: Seeded) -> 
     async with app.run_test(size=SIZE) as pilot:
         table = app.task_center.query_one(JobTable)
         table.highlight(str(seeded.failed))
-        seeded.service.ops.set_job_status(seeded.running, JobStatus.COMPLETED)
-        seeded.service.ops.set_job_status(seeded.queued_1, JobStatus.CANCELED)
+        seeded.service.repository.set_job_status(seeded.running, JobStatus.COMPLETED)
+        seeded.service.repository.set_job_status(seeded.queued_1, JobStatus.CANCELED)
         await settle(pilot, app)
         assert table.highlighted_job_id == seeded.failed
 
@@ -90,7 +93,7 @@ async def test_scroll_position_survives_refresh(seeded: Seeded) -> None:
         scroll, cursor = table.scroll_y, table.highlighted_job_id
         assert scroll > 0
         for _ in range(3):
-            seeded.service.ops.update_worker_state(
+            seeded.service.repository.update_worker_state(
                 "download-2", job_id=seeded.running, speed_bytes_per_sec=5 * MB
             )
             await app.refresh_now()
@@ -105,7 +108,7 @@ async def test_sparklines_get_a_new_list_each_tick(seeded: Seeded) -> None:
         await settle(pilot, app)
         row = app.task_center.query_one(WorkerRow)
         before = row.samples
-        seeded.service.ops.update_worker_state(
+        seeded.service.repository.update_worker_state(
             "download-1", job_id=seeded.running, speed_bytes_per_sec=9 * MB
         )
         await app.refresh_now()
@@ -121,7 +124,7 @@ async def test_workers_that_finish_leave_the_detail(seeded: Seeded) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("enter")
         await settle(pilot, app)
-        seeded.service.ops.stop_job_workers(seeded.running)
+        seeded.service.repository.stop_job_workers(seeded.running)
         await settle(pilot, app)
         detail = app.task_center.query_one(JobDetail)
         assert list(detail.query(WorkerRow)) == []

@@ -29,14 +29,14 @@ SIZE = (120, 40)
 
 
 def status(seeded: Seeded, job_id: int) -> JobStatus:
-    return seeded.service.ops.require_job(job_id).status
+    return seeded.service.repository.require_job(job_id).status
 
 
 def commands(seeded: Seeded, job_id: int) -> list[dict[str, Any]]:
     """Every job_commands row of a job (the repository has no list call: read them by id)."""
     rows = []
     for command_id in range(1, 50):
-        row = seeded.service.ops.get_command(command_id)
+        row = seeded.service.repository.get_command(command_id)
         if row is not None and row["job_run_id"] == job_id:
             rows.append(row)
     return rows
@@ -52,15 +52,26 @@ async def test_table_lists_jobs_in_task_center_order(seeded: Seeded) -> None:
     async with app.run_test(size=SIZE):
         table = app.task_center.query_one(JobTable)
         assert table.row_keys() == [
-            str(i) for i in (seeded.running, seeded.queued_1, seeded.queued_2, seeded.paused,
-                             seeded.failed, seeded.completed)
+            str(i)
+            for i in (
+                seeded.running,
+                seeded.queued_1,
+                seeded.queued_2,
+                seeded.paused,
+                seeded.failed,
+                seeded.completed,
+            )
         ]
-        statuses = [table.get_cell(str(i), "status").plain
-                    for i in (seeded.running, seeded.queued_1, seeded.queued_2)]
+        statuses = [
+            table.get_cell(str(i), "status").plain
+            for i in (seeded.running, seeded.queued_1, seeded.queued_2)
+        ]
         assert statuses == ["running", "queued #1", "queued #2"]
         # The Lane column says the lane only (it used to mix in `running` and `queued #1`).
-        lanes = [table.get_cell(str(i), "lane").plain
-                 for i in (seeded.running, seeded.queued_1, seeded.failed)]
+        lanes = [
+            table.get_cell(str(i), "lane").plain
+            for i in (seeded.running, seeded.queued_1, seeded.failed)
+        ]
         assert lanes == ["download", "download", "general"]
         assert table.get_cell(str(seeded.running), "progress").plain == "6 / 22 songs"
         assert table.get_cell(str(seeded.running), "speed").plain == "6.0 MB/s"
@@ -153,8 +164,8 @@ async def test_n_submits_a_job_of_the_chosen_type_and_highlights_it(seeded: Seed
         await pilot.click("#submit")
         await settle(pilot, app)
         assert isinstance(app.screen, TaskCenterScreen)
-        newest = max(job.id for job in seeded.service.ops.list_jobs())
-        job = seeded.service.ops.require_job(newest)
+        newest = max(job.id for job in seeded.service.repository.list_jobs())
+        job = seeded.service.repository.require_job(newest)
         assert job.job_type == "download_only"
         assert job.playlist_ids == [seeded.playlists[4], seeded.playlists[1]]
         assert job.priority == 50
@@ -174,8 +185,8 @@ async def test_n_offers_library_verify_without_a_playlist_picker(seeded: Seeded)
         assert not dialog.query_one("#job-playlists", SelectionList).display
         await pilot.click("#submit")
         await settle(pilot, app)
-        newest = max(job.id for job in seeded.service.ops.list_jobs())
-        job = seeded.service.ops.require_job(newest)
+        newest = max(job.id for job in seeded.service.repository.list_jobs())
+        job = seeded.service.repository.require_job(newest)
         assert (job.job_type, job.playlist_ids) == ("library_verify", [])
 
 
@@ -203,11 +214,11 @@ async def test_new_job_errors_are_notifications_and_the_dialog_stays(seeded: See
         await pilot.pause()
         app.screen.query_one("#job-type", Select).value = "upload_only"
         await pilot.pause()
-        count = len(seeded.service.ops.list_jobs())
+        count = len(seeded.service.repository.list_jobs())
         await pilot.click("#submit")
         await settle(pilot, app)
         assert isinstance(app.screen, NewJobScreen)
-        assert len(seeded.service.ops.list_jobs()) == count
+        assert len(seeded.service.repository.list_jobs()) == count
         # Said in the TUI's words, not the CLI's `--backend NAME`.
         assert ("error", NO_BACKEND) in app.notified
         await pilot.press("escape")
@@ -243,8 +254,8 @@ async def test_shift_r_retries_the_failed_items(seeded: Seeded) -> None:
         await pilot.press("R")
         await settle(pilot, app)
         assert status(seeded, seeded.failed) == JobStatus.QUEUED
-        stage = seeded.service.ops.list_job_stages(seeded.failed)[0]
-        pending = seeded.service.ops.list_stage_items(stage.id, ItemStatus.PENDING)
+        stage = seeded.service.repository.list_job_stages(seeded.failed)[0]
+        pending = seeded.service.repository.list_stage_items(stage.id, ItemStatus.PENDING)
         assert len(pending) == 2
         assert [c["command_type"] for c in commands(seeded, seeded.failed)] == ["retry"]
 
@@ -297,7 +308,7 @@ async def test_filter_finds_jobs_older_than_the_tables_fifty_and_acts_on_them(
 ) -> None:
     """With 55 newer finished jobs, the failed sync is no longer among the table's 50
     rows; typing a filter finds it anyway, and R retries it from there."""
-    ops = seeded.service.ops
+    ops = seeded.service.repository
     for _ in range(55):
         ops.create_job("collect_only", {}, status=JobStatus.COMPLETED)
     app = make_app(seeded.service)
@@ -367,17 +378,35 @@ async def test_command_palette_offers_every_action(seeded: Seeded) -> None:
     app = make_app(seeded.service)
     async with app.run_test(size=SIZE) as pilot:
         names = [c.title for c in app.get_system_commands(app.screen)]
-        for wanted in ("Pause", "Cancel", "New", "Move up", "Move down", "Retry", "Filter",
-                       "Playlists", "Help", "Quit"):
+        for wanted in (
+            "Pause",
+            "Cancel",
+            "New",
+            "Move up",
+            "Move down",
+            "Retry",
+            "Filter",
+            "Playlists",
+            "Help",
+            "Quit",
+        ):
             assert any(n.startswith(wanted) for n in names), wanted
         await pilot.press("2")
         await pilot.pause()
         names = [c.title for c in app.get_system_commands(app.screen)]
-        for wanted in ("Sync Selected Playlists", "Download Selected Playlists",
-                       "Sync Then Download", "Mark Wanted", "Unmark Wanted", "Select", "All"):
+        for wanted in (
+            "Sync Selected Playlists",
+            "Download Selected Playlists",
+            "Sync Then Download",
+            "Mark Wanted",
+            "Unmark Wanted",
+            "Select",
+            "All",
+        ):
             assert any(n.startswith(wanted) for n in names), wanted
-        pause = next(c for c in app.get_system_commands(app.task_center) if c.title.startswith(
-            "Pause"))
+        pause = next(
+            c for c in app.get_system_commands(app.task_center) if c.title.startswith("Pause")
+        )
         await pilot.press("escape")
         await pilot.pause()
         await pause.callback()
@@ -387,7 +416,7 @@ async def test_command_palette_offers_every_action(seeded: Seeded) -> None:
 
 async def test_attached_to_another_runner_says_so(seeded: Seeded) -> None:
     # A live runner (this very process, so its pid is alive) holds the lease.
-    seeded.service.ops.try_acquire_lease(
+    seeded.service.repository.try_acquire_lease(
         "other", os.getpid(), socket.gethostname(), stale_after=60, holder_alive=lambda _: True
     )
     app = make_app(seeded.service, embed_runner=True)
@@ -409,11 +438,15 @@ async def test_runner_events_become_notifications(seeded: Seeded) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         events = [
-            ("job_paused", {"job_id": seeded.paused,
-                            "message": "disk full: 150 MB free, 200 MB reserved"}),
+            (
+                "job_paused",
+                {"job_id": seeded.paused, "message": "disk full: 150 MB free, 200 MB reserved"},
+            ),
             ("job_finished", {"job_id": seeded.completed, "status": "completed"}),
-            ("job_finished", {"job_id": seeded.failed, "status": "failed",
-                              "message": "no source named 'x'"}),
+            (
+                "job_finished",
+                {"job_id": seeded.failed, "status": "failed", "message": "no source named 'x'"},
+            ),
         ]
         thread = threading.Thread(
             target=lambda: [app._runner_event_in_thread(k, d) for k, d in events]
@@ -422,11 +455,13 @@ async def test_runner_events_become_notifications(seeded: Seeded) -> None:
         thread.join()
         await settle(pilot, app)
         assert app.notified[-3:] == [
-            ("error", f"Job {seeded.paused} (Sync Then Download) paused itself: "
-                      "disk full: 150 MB free, 200 MB reserved"),
+            (
+                "error",
+                f"Job {seeded.paused} (Sync Then Download) paused itself: "
+                "disk full: 150 MB free, 200 MB reserved",
+            ),
             ("information", f"Job {seeded.completed} (Full Pipeline) completed."),
-            ("error", f"Job {seeded.failed} (Sync Selected Playlists) failed: "
-                      "no source named 'x'"),
+            ("error", f"Job {seeded.failed} (Sync Selected Playlists) failed: no source named 'x'"),
         ]
 
 
@@ -488,7 +523,7 @@ async def test_quit_and_wait_exits_when_the_running_jobs_end(
         await pilot.press("w")
         await settle(pilot, app)
         assert app.is_running and runner.stopped == 0
-        seeded.service.ops.set_job_status(seeded.running, JobStatus.COMPLETED)
+        seeded.service.repository.set_job_status(seeded.running, JobStatus.COMPLETED)
         await app.refresh_now()
         await drain_workers(app)
         await pilot.pause()

@@ -26,8 +26,12 @@ def utc(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.undo()
     time.tzset()
 
-SIZES = [pytest.param((60, 20), id="60x20"), pytest.param((80, 24), id="80x24"),
-         pytest.param((120, 40), id="120x40")]
+
+SIZES = [
+    pytest.param((60, 20), id="60x20"),
+    pytest.param((80, 24), id="80x24"),
+    pytest.param((120, 40), id="120x40"),
+]
 SnapCompare = Callable[..., bool]
 
 
@@ -140,7 +144,9 @@ def test_log_view(snap_compare: SnapCompare, seeded: Seeded, size: tuple[int, in
 
 @pytest.mark.parametrize("size", SIZES)
 def test_quit_dialog(
-    snap_compare: SnapCompare, seeded: Seeded, size: tuple[int, int],
+    snap_compare: SnapCompare,
+    seeded: Seeded,
+    size: tuple[int, int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`q` with this app's runner running a job: Stop / Quit when they finish / Stay."""
@@ -172,9 +178,7 @@ def test_new_job_dialog(snap_compare: SnapCompare, seeded: Seeded, size: tuple[i
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_pause_all_dialog(
-    snap_compare: SnapCompare, seeded: Seeded, size: tuple[int, int]
-) -> None:
+def test_pause_all_dialog(snap_compare: SnapCompare, seeded: Seeded, size: tuple[int, int]) -> None:
     """`P`: pause every queued and running job, after a confirm."""
     app = make_app(seeded.service)
 

@@ -24,8 +24,14 @@ from tui.widgets.job_table import JobTable
 # asyncio's, audio tags, notifications, cron, nor the runner and its download stack
 # (the embedded runner loads those when it starts, not the import).
 NOT_FOR_THE_TASK_CENTER = [
-    "httpx", "httpcore", "mutagen", "apprise", "cronsim", "catalogsync.ops.runner",
-    "catalogsync.transfer.http", "catalogsync.ops.stages",
+    "httpx",
+    "httpcore",
+    "mutagen",
+    "apprise",
+    "cronsim",
+    "catalogsync.ops.runner",
+    "catalogsync.transfer.http",
+    "catalogsync.ops.stages",
 ]
 
 
@@ -36,8 +42,9 @@ def test_importing_the_app_loads_no_engine_stack_it_does_not_draw() -> None:
         f"watched = {NOT_FOR_THE_TASK_CENTER!r}\n"
         "print(json.dumps([m for m in watched if m in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert json.loads(done.stdout) == []
 
 

@@ -54,12 +54,12 @@ class Terminal:
 @pytest.fixture
 def terminal(seeded: Seeded, home: Path) -> Iterator[Terminal]:
     name = f"catalogsync-test-{uuid.uuid4().hex[:8]}"
-    command = f"{sys.executable} -c \"{LAUNCH.format(home=str(home))}\""
+    command = f'{sys.executable} -c "{LAUNCH.format(home=str(home))}"'
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
     subprocess.run(
-        [*TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", "-c", str(ROOT),
-         command],
-        check=True, env=env,
+        [*TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", "-c", str(ROOT), command],
+        check=True,
+        env=env,
     )
     try:
         yield Terminal(name)
@@ -84,10 +84,10 @@ def test_task_center_at_80x24_and_a_burst_of_keys_in_the_new_job_dialog(
     # cursor when it was pressed (Textual's own SelectionList toggles a later one).
     terminal.keys("Space", "Down", "Down", "Space", "Tab")
     time.sleep(0.5)
-    before = len(seeded.service.ops.list_jobs())
+    before = len(seeded.service.repository.list_jobs())
     terminal.keys("Enter")
     terminal.wait_for(lambda s: "New job" not in s and "Job 7 queued" in s)
-    jobs = seeded.service.ops.list_jobs()
+    jobs = seeded.service.repository.list_jobs()
     assert len(jobs) == before + 1
     assert jobs[-1].job_type == "sync_download"
     assert jobs[-1].playlist_ids == [seeded.playlists[0], seeded.playlists[2]]
@@ -104,9 +104,22 @@ def _session_alive(name: str) -> bool:
 def _start(name: str, command: str, size: tuple[int, int] = (80, 24)) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
     subprocess.run(
-        [*TMUX, "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]),
-         "-c", str(ROOT), command],
-        check=True, env=env,
+        [
+            *TMUX,
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            str(size[0]),
+            "-y",
+            str(size[1]),
+            "-c",
+            str(ROOT),
+            command,
+        ],
+        check=True,
+        env=env,
     )
 
 
@@ -142,8 +155,10 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(
-        f"/proc/{pid}/status").read_text().lower()
+    return (
+        Path(f"/proc/{pid}").exists()
+        and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    )
 
 
 def test_hang_up_stops_the_embedded_runner_cleanly_within_5_seconds(tmp_path: Path) -> None:
@@ -160,9 +175,11 @@ def test_hang_up_stops_the_embedded_runner_cleanly_within_5_seconds(tmp_path: Pa
             if db.exists():
                 try:
                     running = _db_rows(
-                        db, "SELECT st.job_run_id FROM job_items i JOIN job_stages st "
+                        db,
+                        "SELECT st.job_run_id FROM job_items i JOIN job_stages st "
                         "ON st.id = i.job_stage_id WHERE i.status = 'running' "
-                        "AND i.item_type = 'song_download'")
+                        "AND i.item_type = 'song_download'",
+                    )
                 except Exception:  # the schema is being created
                     running = []
             if running:
@@ -179,10 +196,13 @@ def test_hang_up_stops_the_embedded_runner_cleanly_within_5_seconds(tmp_path: Pa
         assert not _pid_alive(int(pid)), "the app outlived its terminal"
         assert took <= 5.0, f"took {took:.1f} s"
         assert _db_rows(db, "SELECT COUNT(*) FROM job_items WHERE status = 'running'") == [(0,)]
-        assert _db_rows(db, "SELECT status FROM job_runs WHERE id = ?", (job_id,)) == [
-            ("queued",)]
-        messages = [m for (m,) in _db_rows(
-            db, "SELECT message FROM job_events WHERE job_run_id = ?", (job_id,))]
+        assert _db_rows(db, "SELECT status FROM job_runs WHERE id = ?", (job_id,)) == [("queued",)]
+        messages = [
+            m
+            for (m,) in _db_rows(
+                db, "SELECT message FROM job_events WHERE job_run_id = ?", (job_id,)
+            )
+        ]
         assert "runner stopped: terminal hung up" in messages
         assert _db_rows(db, "SELECT COUNT(*) FROM runner_lease") == [(0,)]
     finally:

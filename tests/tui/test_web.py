@@ -20,16 +20,25 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "import sys; from catalogsync.cli import main; "
-       "sys.argv[0] = 'catalogsync'; sys.exit(main())"]
+CLI = [
+    sys.executable,
+    "-c",
+    "import sys; from catalogsync.cli import main; sys.argv[0] = 'catalogsync'; sys.exit(main())",
+]
 
 pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed "
-                       "(apt-get install chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)"
+    ),
     pytest.mark.timeout(180),
 ]
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -73,13 +82,14 @@ def demo_home(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     server = DemoServer(root=manifests).start()
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
-        f'[[sources]]\nname = "demo"\nkind = "directory"\npath = "{manifests}"\n',
-        encoding="utf-8")
+        f'[[sources]]\nname = "demo"\nkind = "directory"\npath = "{manifests}"\n', encoding="utf-8"
+    )
     service = Catalogsync(load_settings(str(home)))
     try:
         added = service.add_playlists([str(p) for p in server.manifest_paths], wanted=True)
-        job = service.submit_job("sync_download", playlist_ids=[a.id for a in added],
-                                 requested_by="test")
+        job = service.submit_job(
+            "sync_download", playlist_ids=[a.id for a in added], requested_by="test"
+        )
         service.close()
         yield home, job.id
     finally:
@@ -92,9 +102,14 @@ def test_p_in_the_browser_pauses_the_running_job(demo_home: tuple[Path, int]) ->
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     web = subprocess.Popen(
         [*CLI, "--home", str(home), "tui", "--web", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
+
         def listening() -> bool:
             with socket.socket() as probe:
                 return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -107,17 +122,24 @@ def test_p_in_the_browser_pauses_the_running_job(demo_home: tuple[Path, int]) ->
                 page.goto(f"http://127.0.0.1:{port}/")
                 # The tab's own `catalogsync tui` embeds the runner: the job starts.
                 db = home / "catalogsync.db"
-                wait_until(lambda: job_status(db, job_id) == "running", 60,
-                           "the job to run in the browser's task center")
+                wait_until(
+                    lambda: job_status(db, job_id) == "running",
+                    60,
+                    "the job to run in the browser's task center",
+                )
                 page.click("#terminal")
                 page.keyboard.press("p")
-                wait_until(lambda: job_status(db, job_id) == "paused", 30,
-                           "the job to pause")
+                wait_until(lambda: job_status(db, job_id) == "paused", 30, "the job to pause")
             finally:
                 browser.close()
-        shown = subprocess.run([*CLI, "--home", str(home), "jobs", "show", str(job_id),
-                                "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
-                               timeout=60)
+        shown = subprocess.run(
+            [*CLI, "--home", str(home), "jobs", "show", str(job_id), "--json"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["job"]["status"] == "paused"
     finally:
@@ -136,8 +158,11 @@ def test_web_refuses_a_port_in_use(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         result = subprocess.run(
             [*CLI, "--home", str(tmp_path / "h"), "tui", "--web", "--port", str(port)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-            text=True, timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}: ")

@@ -31,7 +31,12 @@ class ConfirmScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Back", id="confirm.back")]
 
     def __init__(
-        self, title: str, message: str, choices: list[Choice], *, stacked: bool = False,
+        self,
+        title: str,
+        message: str,
+        choices: list[Choice],
+        *,
+        stacked: bool = False,
         id: str | None = None,
     ) -> None:
         super().__init__(classes="dialog-screen", id=id)
@@ -122,6 +127,8 @@ def all_jobs_dialog(what: str, jobs: list[TaskRow]) -> ConfirmScreen:
     return ConfirmScreen(
         f"{what.title()} all ({count})?",
         f"{names}{more}.",
-        [Choice("yes", f"{what.title()} all", "y", "warning"),
-         Choice("no", "Keep them as they are", "n", "primary")],
+        [
+            Choice("yes", f"{what.title()} all", "y", "warning"),
+            Choice("no", "Keep them as they are", "n", "primary"),
+        ],
     )

@@ -67,10 +67,22 @@ class FailuresScreen(Screen[None]):
         job_id: int
 
     BINDINGS = [
-        Binding("R,shift+r", "retry", "Retry all", id="failures.retry", key_display="R",
-                tooltip="Retry every failed item of this job"),
-        Binding("escape,f", "back", "Back", id="failures.back", key_display="Esc",
-                tooltip="Back to the task center"),
+        Binding(
+            "R,shift+r",
+            "retry",
+            "Retry all",
+            id="failures.retry",
+            key_display="R",
+            tooltip="Retry every failed item of this job",
+        ),
+        Binding(
+            "escape,f",
+            "back",
+            "Back",
+            id="failures.back",
+            key_display="Esc",
+            tooltip="Back to the task center",
+        ),
     ]
 
     def __init__(self, job: TaskRow) -> None:
@@ -102,7 +114,8 @@ class FailuresScreen(Screen[None]):
         """Show a ``job_failed_items`` read."""
         self.items, self.total = list(failed.items), failed.total
         title = Text.assemble(
-            (f"Job {self.job.id}", "bold"), f" · {self.job.display_name} · ",
+            (f"Job {self.job.id}", "bold"),
+            f" · {self.job.display_name} · ",
             (f"{self.total} failed item{'s' if self.total != 1 else ''}", "bold red"),
             ("  R retries them · Esc back", "dim"),
         )

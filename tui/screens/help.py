@@ -14,10 +14,11 @@ from textual.widgets import Static
 
 # Keys that are not bindings of ours but belong on the card.
 EXTRA_KEYS = {
-    "Task center": [("Enter", "Expand / collapse the highlighted job's detail"),
-                    ("↑ ↓ PgUp PgDn", "Move the cursor")],
-    "Everywhere": [("ctrl+p", "Command palette: every action by name"),
-                   ("Tab", "Next widget")],
+    "Task center": [
+        ("Enter", "Expand / collapse the highlighted job's detail"),
+        ("↑ ↓ PgUp PgDn", "Move the cursor"),
+    ],
+    "Everywhere": [("ctrl+p", "Command palette: every action by name"), ("Tab", "Next widget")],
 }
 KEY_NAMES = {
     "left_square_bracket": "[",
@@ -38,8 +39,15 @@ def key_text(binding: Binding) -> str:
 
 def bindings_table(title: str, bindings: Iterable[BindingType]) -> Table:
     """A two-column table of keys and what they do."""
-    table = Table(title=title, title_style="bold", title_justify="left", show_header=False,
-                  box=None, padding=(0, 2, 0, 1), expand=True)
+    table = Table(
+        title=title,
+        title_style="bold",
+        title_justify="left",
+        show_header=False,
+        box=None,
+        padding=(0, 2, 0, 1),
+        expand=True,
+    )
     table.add_column("Key", style="bold", no_wrap=True, width=14)
     table.add_column("Action", ratio=1)
     for binding in bindings:

@@ -36,24 +36,38 @@ def log_entries(
     """Notifications and events in one list, newest first."""
     merged: list[tuple[float, str, Cells]] = []
     for n, (at, severity, message) in enumerate(notices):
-        merged.append((at, f"n{n}", {
-            "when": Text(clock_text(at), style="dim"),
-            "kind": Text("notice", style="bold"),
-            "job": Text("-"),
-            "level": Text(severity.replace("information", "info"),
-                          style=LEVEL_STYLES.get(severity, "")),
-            "message": plain(message),
-        }))
+        merged.append(
+            (
+                at,
+                f"n{n}",
+                {
+                    "when": Text(clock_text(at), style="dim"),
+                    "kind": Text("notice", style="bold"),
+                    "job": Text("-"),
+                    "level": Text(
+                        severity.replace("information", "info"),
+                        style=LEVEL_STYLES.get(severity, ""),
+                    ),
+                    "message": plain(message),
+                },
+            )
+        )
     for event in events:
         at = clock.parse_text(event.created_at) or 0.0
         level = str(event.level or "info")
-        merged.append((at, f"e{event.id}", {
-            "when": Text(clock_text(at), style="dim"),
-            "kind": Text("event"),
-            "job": Text(str(event.job_run_id or "-")),
-            "level": Text(level, style=LEVEL_STYLES.get(level, "")),
-            "message": plain(event.message),
-        }))
+        merged.append(
+            (
+                at,
+                f"e{event.id}",
+                {
+                    "when": Text(clock_text(at), style="dim"),
+                    "kind": Text("event"),
+                    "job": Text(str(event.job_run_id or "-")),
+                    "level": Text(level, style=LEVEL_STYLES.get(level, "")),
+                    "message": plain(event.message),
+                },
+            )
+        )
     merged.sort(key=lambda entry: (-entry[0], entry[1]))
     return [(key, cells) for _, key, cells in merged]
 
@@ -87,8 +101,14 @@ class LogScreen(Screen[None]):
     """Notification history and job events, refreshed with the task center."""
 
     BINDINGS = [
-        Binding("escape,l,1", "back", "Back", id="log.back", key_display="Esc",
-                tooltip="Back to the task center"),
+        Binding(
+            "escape,l,1",
+            "back",
+            "Back",
+            id="log.back",
+            key_display="Esc",
+            tooltip="Back to the task center",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -100,9 +120,13 @@ class LogScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("Log", "bold"), (" · notifications of this session and "
-                                                    "the newest job events · Esc back", "dim")),
-                     id="log-title")
+        yield Static(
+            Text.assemble(
+                ("Log", "bold"),
+                (" · notifications of this session and the newest job events · Esc back", "dim"),
+            ),
+            id="log-title",
+        )
         yield LogTable(id="log-table")
         yield FittedFooter()
 

@@ -33,8 +33,10 @@ class NewJobChoices:
     job_type: str = "sync_download"
 
 
-NO_BACKEND = ("No upload backend yet: add one with `catalogsync backends add NAME "
-              "--kind local --target DIR` (or webdav / rclone), then choose it here.")
+NO_BACKEND = (
+    "No upload backend yet: add one with `catalogsync backends add NAME "
+    "--kind local --target DIR` (or webdav / rclone), then choose it here."
+)
 
 
 def job_type_label(job_type: str) -> str:
@@ -79,8 +81,9 @@ class NewJobScreen(ModalScreen[TaskRow | None]):
                 id="job-type",
                 compact=True,
             )
-            yield Label("Playlists (space selects; none = every wanted playlist)",
-                        id="playlists-label")
+            yield Label(
+                "Playlists (space selects; none = every wanted playlist)", id="playlists-label"
+            )
             yield PickList[int](
                 *(
                     Selection(Text(f"{p.name}  ({p.song_count} songs)"), p.id)
@@ -93,8 +96,9 @@ class NewJobScreen(ModalScreen[TaskRow | None]):
                 *(Selection(Text(name), name) for name in self.choices.sources),
                 id="job-sources",
             )
-            yield Label("Upload to backend" if self.choices.backends else NO_BACKEND,
-                        id="backend-label")
+            yield Label(
+                "Upload to backend" if self.choices.backends else NO_BACKEND, id="backend-label"
+            )
             yield Select(
                 [(name, name) for name in self.choices.backends],
                 prompt="choose a backend" if self.choices.backends else "no backend configured",
@@ -146,21 +150,26 @@ class NewJobScreen(ModalScreen[TaskRow | None]):
         try:
             priority = int(priority_text)
         except ValueError:
-            self.notify(f"Priority must be a whole number, not {priority_text!r}.",
-                        severity="error")
+            self.notify(
+                f"Priority must be a whole number, not {priority_text!r}.", severity="error"
+            )
             return
         if self.query_one("#job-backend").display and not isinstance(backend, str):
-            self.notify(NO_BACKEND if not self.choices.backends
-                        else "Choose the backend to upload to.", severity="error")
+            self.notify(
+                NO_BACKEND if not self.choices.backends else "Choose the backend to upload to.",
+                severity="error",
+            )
             return
-        self.post_message(self.SubmitRequested(
-            self,
-            job_type,
-            playlist_ids=list(playlists.selected) if playlists.display else None,
-            sources=list(sources.selected) if sources.display else None,
-            backend=backend if isinstance(backend, str) else None,
-            priority=priority,
-        ))
+        self.post_message(
+            self.SubmitRequested(
+                self,
+                job_type,
+                playlist_ids=list(playlists.selected) if playlists.display else None,
+                sources=list(sources.selected) if sources.display else None,
+                backend=backend if isinstance(backend, str) else None,
+                priority=priority,
+            )
+        )
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

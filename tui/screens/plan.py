@@ -22,14 +22,20 @@ def _eta(seconds: int | None) -> str:
     if seconds is None:
         return "unknown"
     minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min {rest:02d} s"
+    return (
+        f"{minutes // 60} h {minutes % 60:02d} min"
+        if minutes >= 60
+        else f"{minutes} min {rest:02d} s"
+    )
 
 
 def plan_lines(plan: dict[str, Any]) -> list[str]:
     """The plan payload (ops/plan.py) as short lines, one block per playlist."""
     lines = []
     for entry in plan["playlists"]:
-        head = f"{entry['name']} ({entry['sync_policy']}{'' if entry['wanted'] else ', not wanted'})"
+        head = (
+            f"{entry['name']} ({entry['sync_policy']}{'' if entry['wanted'] else ', not wanted'})"
+        )
         if entry["error"]:
             lines += [head, f"  cannot read it: {entry['error']}"]
             continue
@@ -74,8 +80,9 @@ class PlanScreen(ModalScreen[str | None]):
             with VerticalScroll(id="plan-body"):
                 yield Static("\n".join(plan_lines(self.plan)), markup=False, id="plan-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Sync Then Download (b)", id="plan-launch", variant="primary",
-                             compact=True)
+                yield Button(
+                    "Sync Then Download (b)", id="plan-launch", variant="primary", compact=True
+                )
                 yield Button("Back (esc)", id="plan-back", compact=True)
 
     def on_mount(self) -> None:

@@ -60,32 +60,92 @@ class PlaylistsScreen(Screen[None]):
         playlist_ids: tuple[int, ...]
 
     BINDINGS = [
-        Binding("space", "toggle_selection", "Select", id="playlists.toggle",
-                tooltip="Select or unselect the highlighted playlist"),
-        Binding("a", "select_shown", "All", id="playlists.all",
-                tooltip="Select every playlist shown (again: unselect them)"),
+        Binding(
+            "space",
+            "toggle_selection",
+            "Select",
+            id="playlists.toggle",
+            tooltip="Select or unselect the highlighted playlist",
+        ),
+        Binding(
+            "a",
+            "select_shown",
+            "All",
+            id="playlists.all",
+            tooltip="Select every playlist shown (again: unselect them)",
+        ),
         # Shown on the action buttons, not in the footer (no room at 80 columns).
-        Binding("s", "bulk('sync')", "Sync Selected Playlists", show=False,
-                id="playlists.sync",
-                tooltip="Sync Selected Playlists (sync_only), in selection order"),
-        Binding("d", "bulk('download')", "Download Selected Playlists", show=False,
-                id="playlists.download",
-                tooltip="Download Selected Playlists (download_only), in selection order"),
-        Binding("b", "bulk('sync_download')", "Sync Then Download", show=False,
-                id="playlists.sync_download",
-                tooltip="Sync Then Download the selection (sync_download)"),
-        Binding("w", "set_wanted(True)", "Mark Wanted", show=False, id="playlists.wanted",
-                tooltip="Mark Wanted: their songs get downloaded"),
-        Binding("u", "set_wanted(False)", "Unmark Wanted", show=False, id="playlists.unwanted",
-                tooltip="Unmark Wanted (files already downloaded are kept)"),
-        Binding("v", "plan", "Plan", id="playlists.plan",
-                tooltip="What syncing and downloading the selection would do (changes nothing)"),
-        Binding("slash", "filter", "Filter", id="playlists.filter", key_display="/",
-                tooltip="Type to filter playlists (Enter or Esc back to the table)"),
-        Binding("escape", "back", "Back", id="playlists.back", key_display="Esc",
-                tooltip="Filter box: back to the table; table: clear the filter, then back"),
-        Binding("1", "tasks", "Tasks", id="playlists.tasks", show=False,
-                tooltip="Back to the task center (the filter is kept)"),
+        Binding(
+            "s",
+            "bulk('sync')",
+            "Sync Selected Playlists",
+            show=False,
+            id="playlists.sync",
+            tooltip="Sync Selected Playlists (sync_only), in selection order",
+        ),
+        Binding(
+            "d",
+            "bulk('download')",
+            "Download Selected Playlists",
+            show=False,
+            id="playlists.download",
+            tooltip="Download Selected Playlists (download_only), in selection order",
+        ),
+        Binding(
+            "b",
+            "bulk('sync_download')",
+            "Sync Then Download",
+            show=False,
+            id="playlists.sync_download",
+            tooltip="Sync Then Download the selection (sync_download)",
+        ),
+        Binding(
+            "w",
+            "set_wanted(True)",
+            "Mark Wanted",
+            show=False,
+            id="playlists.wanted",
+            tooltip="Mark Wanted: their songs get downloaded",
+        ),
+        Binding(
+            "u",
+            "set_wanted(False)",
+            "Unmark Wanted",
+            show=False,
+            id="playlists.unwanted",
+            tooltip="Unmark Wanted (files already downloaded are kept)",
+        ),
+        Binding(
+            "v",
+            "plan",
+            "Plan",
+            id="playlists.plan",
+            tooltip="What syncing and downloading the selection would do (changes nothing)",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="playlists.filter",
+            key_display="/",
+            tooltip="Type to filter playlists (Enter or Esc back to the table)",
+        ),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            id="playlists.back",
+            key_display="Esc",
+            tooltip="Filter box: back to the table; table: clear the filter, then back",
+        ),
+        Binding(
+            "1",
+            "tasks",
+            "Tasks",
+            id="playlists.tasks",
+            show=False,
+            tooltip="Back to the task center (the filter is kept)",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -102,8 +162,11 @@ class PlaylistsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="playlists-title")
-        yield Input(placeholder="/ filter playlists by name, platform or hint",
-                    id="playlist-filter", compact=True)
+        yield Input(
+            placeholder="/ filter playlists by name, platform or hint",
+            id="playlist-filter",
+            compact=True,
+        )
         yield PlaylistTable(id="playlist-table")
         # The buttons name their keys, so the footer keeps to selection and navigation.
         with Horizontal(id="playlist-actions"):
@@ -142,8 +205,9 @@ class PlaylistsScreen(Screen[None]):
     def _show_title(self) -> None:
         shown = len(self.shown_rows())
         text = Text.assemble(("Playlists", "bold"), f"  {shown} of {len(self.rows)} shown  ·  ")
-        text.append(f"{len(self.selected)} selected", style="bold reverse" if self.selected
-                    else "bold")
+        text.append(
+            f"{len(self.selected)} selected", style="bold reverse" if self.selected else "bold"
+        )
         if self.filter_text:
             text.append(f"  ·  filter: {self.filter_text}", style="dim")
         self.query_one("#playlists-title", Static).update(text)
@@ -205,15 +269,24 @@ class PlaylistsScreen(Screen[None]):
 
     def on_key(self, event: events.Key) -> None:
         """A letter that is no key here says how to filter (typing alone does not)."""
-        if (event.is_printable and event.character and event.character.isalpha()
-                and self.query_one(PlaylistTable).has_focus
-                and event.key not in self._bound_keys()):
-            self.notify(f"{event.character!r} is not a key here: / filters the playlists.",
-                        timeout=3)
+        if (
+            event.is_printable
+            and event.character
+            and event.character.isalpha()
+            and self.query_one(PlaylistTable).has_focus
+            and event.key not in self._bound_keys()
+        ):
+            self.notify(
+                f"{event.character!r} is not a key here: / filters the playlists.", timeout=3
+            )
 
     def _bound_keys(self) -> set[str]:
-        return {key.strip() for binding in self.BINDINGS if isinstance(binding, Binding)
-                for key in binding.key.split(",")} | {"j", "k", "g", "G", "l", "q"}
+        return {
+            key.strip()
+            for binding in self.BINDINGS
+            if isinstance(binding, Binding)
+            for key in binding.key.split(",")
+        } | {"j", "k", "g", "G", "l", "q"}
 
     # -- actions ------------------------------------------------------------
 
@@ -227,8 +300,9 @@ class PlaylistsScreen(Screen[None]):
 
     def _require_selection(self) -> list[int] | None:
         if not self.selected:
-            self.notify("Select playlists first: space selects, a selects all shown.",
-                        severity="warning")
+            self.notify(
+                "Select playlists first: space selects, a selects all shown.", severity="warning"
+            )
             return None
         return list(self.selected)
 

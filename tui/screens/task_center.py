@@ -63,42 +63,137 @@ class TaskCenterScreen(Screen[None]):
     AUTO_FOCUS = "#jobs"
     # Help and Quit first: at 60 columns the footer cuts what does not fit on the right.
     BINDINGS = [
-        Binding("question_mark", "app.help", "Help", id="app.help", key_display="?",
-                tooltip="Show every key"),
-        Binding("q", "app.quit", "Quit", id="app.quit",
-                tooltip="Quit (asks when this app's runner has jobs running)"),
-        Binding("p", "toggle_pause", "Pause", id="task.pause",
-                tooltip="Pause the highlighted job, or resume it when paused"),
-        Binding("c", "cancel_job", "Cancel", id="task.cancel",
-                tooltip="Cancel the highlighted job (asks first)"),
+        Binding(
+            "question_mark",
+            "app.help",
+            "Help",
+            id="app.help",
+            key_display="?",
+            tooltip="Show every key",
+        ),
+        Binding(
+            "q",
+            "app.quit",
+            "Quit",
+            id="app.quit",
+            tooltip="Quit (asks when this app's runner has jobs running)",
+        ),
+        Binding(
+            "p",
+            "toggle_pause",
+            "Pause",
+            id="task.pause",
+            tooltip="Pause the highlighted job, or resume it when paused",
+        ),
+        Binding(
+            "c",
+            "cancel_job",
+            "Cancel",
+            id="task.cancel",
+            tooltip="Cancel the highlighted job (asks first)",
+        ),
         Binding("n", "new_job", "New", id="task.new", tooltip="Submit a new job"),
-        Binding("f", "show_failures", "Failures", id="task.failures",
-                tooltip="Every failed item of the highlighted job (R retries them)"),
-        Binding("R,shift+r", "retry_job", "Retry", id="task.retry", key_display="R",
-                tooltip="Retry the failed items of the highlighted job"),
-        Binding("slash", "filter", "Filter", id="task.filter", key_display="/",
-                tooltip="Filter all jobs: words, status:failed, type:sync, lane:download"),
-        Binding("l,3", "app.show_log", "Log", id="task.log",
-                tooltip="The log: notification history and the newest job events"),
-        Binding("2", "app.show_playlists", "Playlists", id="task.playlists",
-                tooltip="Open the playlist picker"),
-        Binding("s", "cycle_sort", "Sort", id="task.sort",
-                tooltip="Sort by the next column: queue, newest, status, task, progress, speed"),
-        Binding("t", "app.take_over", "Take over", id="task.take_over",
-                tooltip="Start a runner in this app (when no runner is live)"),
-        Binding("left_square_bracket", "move_job(-1)", "Move up", id="task.up", key_display="[",
-                tooltip="Move the highlighted queued job up in its lane", group=MOVE),
-        Binding("right_square_bracket", "move_job(1)", "Move down", id="task.down",
-                key_display="]", tooltip="Move the highlighted queued job down in its lane",
-                group=MOVE),
-        Binding("m", "more_jobs", "More", id="task.more",
-                tooltip="List 50 more (older) jobs", show=False),
-        Binding("P", "all_jobs('pause')", "Pause all", id="task.pause_all", show=False,
-                tooltip="Pause every queued and running job (asks first)"),
-        Binding("U", "all_jobs('resume')", "Resume all", id="task.resume_all", show=False,
-                tooltip="Resume every paused job (asks first)"),
-        Binding("escape", "escape", "Clear", show=False, id="task.escape",
-                tooltip="Clear the filter, then collapse the detail"),
+        Binding(
+            "f",
+            "show_failures",
+            "Failures",
+            id="task.failures",
+            tooltip="Every failed item of the highlighted job (R retries them)",
+        ),
+        Binding(
+            "R,shift+r",
+            "retry_job",
+            "Retry",
+            id="task.retry",
+            key_display="R",
+            tooltip="Retry the failed items of the highlighted job",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="task.filter",
+            key_display="/",
+            tooltip="Filter all jobs: words, status:failed, type:sync, lane:download",
+        ),
+        Binding(
+            "l,3",
+            "app.show_log",
+            "Log",
+            id="task.log",
+            tooltip="The log: notification history and the newest job events",
+        ),
+        Binding(
+            "2",
+            "app.show_playlists",
+            "Playlists",
+            id="task.playlists",
+            tooltip="Open the playlist picker",
+        ),
+        Binding(
+            "s",
+            "cycle_sort",
+            "Sort",
+            id="task.sort",
+            tooltip="Sort by the next column: queue, newest, status, task, progress, speed",
+        ),
+        Binding(
+            "t",
+            "app.take_over",
+            "Take over",
+            id="task.take_over",
+            tooltip="Start a runner in this app (when no runner is live)",
+        ),
+        Binding(
+            "left_square_bracket",
+            "move_job(-1)",
+            "Move up",
+            id="task.up",
+            key_display="[",
+            tooltip="Move the highlighted queued job up in its lane",
+            group=MOVE,
+        ),
+        Binding(
+            "right_square_bracket",
+            "move_job(1)",
+            "Move down",
+            id="task.down",
+            key_display="]",
+            tooltip="Move the highlighted queued job down in its lane",
+            group=MOVE,
+        ),
+        Binding(
+            "m",
+            "more_jobs",
+            "More",
+            id="task.more",
+            tooltip="List 50 more (older) jobs",
+            show=False,
+        ),
+        Binding(
+            "P",
+            "all_jobs('pause')",
+            "Pause all",
+            id="task.pause_all",
+            show=False,
+            tooltip="Pause every queued and running job (asks first)",
+        ),
+        Binding(
+            "U",
+            "all_jobs('resume')",
+            "Resume all",
+            id="task.resume_all",
+            show=False,
+            tooltip="Resume every paused job (asks first)",
+        ),
+        Binding(
+            "escape",
+            "escape",
+            "Clear",
+            show=False,
+            id="task.escape",
+            tooltip="Clear the filter, then collapse the detail",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -123,8 +218,12 @@ class TaskCenterScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield SummaryHeader(id="summary")
-        yield Input(placeholder="filter all jobs: words, status:failed, type:sync, lane:download"
-                    " · Enter keeps · Esc back", id="job-filter", compact=True)
+        yield Input(
+            placeholder="filter all jobs: words, status:failed, type:sync, lane:download"
+            " · Enter keeps · Esc back",
+            id="job-filter",
+            compact=True,
+        )
         yield JobTable(id="jobs")
         yield Static(id="jobs-empty")
         yield JobDetail(id="detail")
@@ -195,11 +294,14 @@ class TaskCenterScreen(Screen[None]):
         empty = self.query_one("#jobs-empty", Static)
         empty.display = not rows
         if not rows:
-            empty.update(Text(
-                f"No job matches {self.filter_text.strip()!r}: Esc clears the filter."
-                if text else "No jobs yet: n submits one, 2 opens the playlist picker.",
-                style="dim",
-            ))
+            empty.update(
+                Text(
+                    f"No job matches {self.filter_text.strip()!r}: Esc clears the filter."
+                    if text
+                    else "No jobs yet: n submits one, 2 opens the playlist picker.",
+                    style="dim",
+                )
+            )
         return len(rows)
 
     def job_row(self, job_id: int | None) -> TaskRow | None:
@@ -330,8 +432,9 @@ class TaskCenterScreen(Screen[None]):
         elif job.can_pause:
             command = CommandType.PAUSE
         else:
-            self.notify(f"Job {job.id} is {job.status}: nothing to pause or resume.",
-                        severity="warning")
+            self.notify(
+                f"Job {job.id} is {job.status}: nothing to pause or resume.", severity="warning"
+            )
             return
         self.post_message(self.CommandRequested(job.id, command))
 
@@ -341,8 +444,7 @@ class TaskCenterScreen(Screen[None]):
         if job is None:
             return
         if not job.can_cancel:
-            self.notify(f"Job {job.id} is {job.status}: nothing to cancel.",
-                        severity="warning")
+            self.notify(f"Job {job.id} is {job.status}: nothing to cancel.", severity="warning")
             return
 
         def answered(choice: str | None) -> None:
@@ -371,8 +473,9 @@ class TaskCenterScreen(Screen[None]):
         if job is None:
             return
         if job.status != "queued":
-            self.notify(f"Job {job.id} is {job.status}: only queued jobs can be moved.",
-                        severity="warning")
+            self.notify(
+                f"Job {job.id} is {job.status}: only queued jobs can be moved.", severity="warning"
+            )
             return
         self.post_message(self.MoveRequested(job.id, direction, job.lane_type))
 

@@ -52,9 +52,14 @@ class FittedFooter(Footer):
                 continue
             used += width
             shown += 1
-            yield FooterKey(binding.key, self.app.get_key_display(binding),
-                            binding.description, binding.action, disabled=not entries[0][1],
-                            tooltip=entries[0][2]).data_bind(compact=Footer.compact)
+            yield FooterKey(
+                binding.key,
+                self.app.get_key_display(binding),
+                binding.description,
+                binding.action,
+                disabled=not entries[0][1],
+                tooltip=entries[0][2],
+            ).data_bind(compact=Footer.compact)
         for label, entries in groups.items():
             width = sum(len(self.app.get_key_display(b)) + 2 for b, _, _ in entries) + len(label)
             if used + width > budget:
@@ -63,15 +68,26 @@ class FittedFooter(Footer):
             shown += 1
             with KeyGroup(classes="-compact"):
                 for binding, enabled, tooltip in entries:
-                    yield FooterKey(binding.key, self.app.get_key_display(binding), "",
-                                    binding.action, disabled=not enabled,
-                                    tooltip=tooltip or binding.description,
-                                    classes="-grouped").data_bind(compact=Footer.compact)
+                    yield FooterKey(
+                        binding.key,
+                        self.app.get_key_display(binding),
+                        "",
+                        binding.action,
+                        disabled=not enabled,
+                        tooltip=tooltip or binding.description,
+                        classes="-grouped",
+                    ).data_bind(compact=Footer.compact)
             yield FooterLabel(label)
         self.styles.grid_size_columns = max(1, shown)
         palette = active.get(self.app.COMMAND_PALETTE_BINDING)
         if self.app.ENABLE_COMMAND_PALETTE and palette is not None:
             _, binding, enabled, tooltip = palette
-            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
-                            binding.action, classes="-command-palette", disabled=not enabled,
-                            tooltip=binding.tooltip or binding.description)
+            yield FooterKey(
+                binding.key,
+                self.app.get_key_display(binding),
+                binding.description,
+                binding.action,
+                classes="-command-palette",
+                disabled=not enabled,
+                tooltip=binding.tooltip or binding.description,
+            )

@@ -155,8 +155,8 @@ class JobDetail(VerticalScroll):
         update_if_changed(self.query_one("#detail-title", Static), title_text(job))
         stages = stages_text(detail.stages)
         update_if_changed(self.query_one("#detail-stages", Static), stages)
-        update_if_changed(self.query_one("#detail-playlists", Static),
-            playlists_text(detail.playlist_progress)
+        update_if_changed(
+            self.query_one("#detail-playlists", Static), playlists_text(detail.playlist_progress)
         )
         events = events_text(detail.events)
         update_if_changed(self.query_one("#detail-events", Static), events)
@@ -180,8 +180,7 @@ class JobDetail(VerticalScroll):
                 continue
             # Keep the read model's order (by worker name) when a worker joins.
             later = next(
-                (self._rows[i] for i in (w.id for w in workers[index + 1:])
-                 if i in self._rows),
+                (self._rows[i] for i in (w.id for w in workers[index + 1 :]) if i in self._rows),
                 None,
             )
             row = self._rows[worker.id] = WorkerRow(worker, scale)
@@ -190,10 +189,17 @@ class JobDetail(VerticalScroll):
             else:
                 box.mount(row)
         box.set_class(not workers, "-empty")
-        update_if_changed(self.query_one("#detail-workers-title", Static),
+        update_if_changed(
+            self.query_one("#detail-workers-title", Static),
             Text.assemble(
                 ("Workers", "bold"),
-                (f"  bars: one scale, full = {format_speed(scale)}" if workers and scale
-                 else "" if workers else "  none active", "dim"),
-            )
+                (
+                    f"  bars: one scale, full = {format_speed(scale)}"
+                    if workers and scale
+                    else ""
+                    if workers
+                    else "  none active",
+                    "dim",
+                ),
+            ),
         )

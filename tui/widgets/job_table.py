@@ -92,8 +92,7 @@ def job_matches(row: Filterable, text: str) -> bool:
         "lane_type": str(row.lane_type or ""),
     }
     haystack = " ".join(
-        (str(row.display_name or ""), status, status_label(status),
-         str(row.scope_summary or ""))
+        (str(row.display_name or ""), status, status_label(status), str(row.scope_summary or ""))
     ).lower()
     for word in needle.split():
         facet, _, value = word.partition(":")
@@ -135,8 +134,16 @@ class JobTable(KeyedTable):
     )
     NARROW_BELOW: ClassVar[int] = 110
     # Not in the footer (no room at 80 columns): the header shows the hint instead.
-    BINDINGS = [Binding("enter", "select_cursor", "Detail", id="task.detail", show=False,
-                        tooltip="Expand or collapse the highlighted job's detail")]
+    BINDINGS = [
+        Binding(
+            "enter",
+            "select_cursor",
+            "Detail",
+            id="task.detail",
+            show=False,
+            tooltip="Expand or collapse the highlighted job's detail",
+        )
+    ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -152,8 +159,9 @@ class JobTable(KeyedTable):
         old_column = SORTS[self.sort_index][1]
         self.sort_index = (self.sort_index + 1) % len(SORTS)
         name, column, _ = SORTS[self.sort_index]
-        self.set_column_label(old_column, next(c.label for c in self.COLUMNS
-                                               if c.key == old_column))
+        self.set_column_label(
+            old_column, next(c.label for c in self.COLUMNS if c.key == old_column)
+        )
         if name != "queue":
             label = next(c.label for c in self.COLUMNS if c.key == column)
             self.set_column_label(column, f"{label} ▼")

@@ -91,8 +91,11 @@ class KeyedTable(DataTable[Text]):
         self._choose_layout(event.size.width)
 
     def _choose_layout(self, width: int) -> None:
-        layout = "wide" if width >= self.NARROW_BELOW else (
-            "narrow" if width >= self.TINY_BELOW else "tiny")
+        layout = (
+            "wide"
+            if width >= self.NARROW_BELOW
+            else ("narrow" if width >= self.TINY_BELOW else "tiny")
+        )
         if layout != self.layout_name:
             self.layout_name = layout
             self.narrow = layout != "wide"

@@ -18,8 +18,11 @@ from tui.widgets.updates import update_if_changed
 # the count, labels wide / narrow / tiny, colour of a non-zero count
 COUNTS: tuple[tuple[Callable[[DashboardSummary], int], tuple[str, str, str], str], ...] = (
     (lambda s: s.running_jobs, ("Running", "Running", "Run"), "green"),
-    (lambda s: s.queued_download_jobs, ("Queued Download Jobs", "Queued downloads", "Queued"),
-     "yellow"),
+    (
+        lambda s: s.queued_download_jobs,
+        ("Queued Download Jobs", "Queued downloads", "Queued"),
+        "yellow",
+    ),
     (lambda s: s.paused_jobs, ("Paused", "Paused", "Paused"), "yellow"),
     (lambda s: s.failed_jobs, ("Failed / Errors", "Failed", "Failed"), "red"),
 )
@@ -125,12 +128,16 @@ class SummaryHeader(Static):
         line3 = jobs_line
         if graph_width >= 8:
             line3 = Text.assemble(
-                jobs_line, " " * (width - jobs_line.cell_len - graph_width - peak_label.cell_len - 2), "↓ ",
-                speed_bars(list(self.speeds), peak, graph_width), peak_label,
+                jobs_line,
+                " " * (width - jobs_line.cell_len - graph_width - peak_label.cell_len - 2),
+                "↓ ",
+                speed_bars(list(self.speeds), peak, graph_width),
+                peak_label,
             )
         # Three lines always (its height is fixed): a repaint, never a layout pass.
-        update_if_changed(self, Text("\n").join([line1, line2, fit_text(line3, width)]),
-                          layout=False)
+        update_if_changed(
+            self, Text("\n").join([line1, line2, fit_text(line3, width)]), layout=False
+        )
 
     def on_resize(self) -> None:
         self.refresh_text()

@@ -148,8 +148,5 @@ class CommandsRepository(JobsRepository):
         count = retry_failed_items(conn, job.id)
         if status == JobStatus.PAUSED:
             return True, f"job {job.id}: {count} failed items will be retried on resume", status
-        conn.execute(
-            "UPDATE job_runs SET ended_at = NULL, error = NULL WHERE id = ?", (job.id,)
-        )
+        conn.execute("UPDATE job_runs SET ended_at = NULL, error = NULL WHERE id = ?", (job.id,))
         return move(JobStatus.QUEUED, f"job {job.id}: retrying {count} failed items")
-

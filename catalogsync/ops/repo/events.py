@@ -30,4 +30,3 @@ class EventsRepository(SqliteStore):
                 (int(job_id), int(limit)),
             )
         return [dict(row) for row in rows]
-

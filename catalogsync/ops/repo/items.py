@@ -146,9 +146,7 @@ class ItemsRepository(WorkersRepository):
             )
         return [JobItem.from_row(row) for row in rows]
 
-    def _mark_claimed(
-        self, conn: sqlite3.Connection, row: sqlite3.Row, worker_name: str
-    ) -> None:
+    def _mark_claimed(self, conn: sqlite3.Connection, row: sqlite3.Row, worker_name: str) -> None:
         worker_id = self._ensure_worker_row(
             conn, worker_name, row["job_run_id"], int(row["job_stage_id"])
         )
@@ -288,9 +286,7 @@ class ItemsRepository(WorkersRepository):
         error: str | None = None,
         error_code: str | None = None,
     ) -> sqlite3.Row | None:
-        row = conn.execute(
-            "SELECT * FROM job_items WHERE id = ?", (int(item_id),)
-        ).fetchone()
+        row = conn.execute("SELECT * FROM job_items WHERE id = ?", (int(item_id),)).fetchone()
         if row is None or ItemStatus(row["status"]) not in from_statuses:
             return None
         payload = json_loads(row["payload_json"])
@@ -418,4 +414,3 @@ class ItemsRepository(WorkersRepository):
         """Every unfinished item of a job -> canceled; returns how many."""
         with self._connection() as conn:
             return cancel_unfinished(conn, job_id)
-

@@ -227,4 +227,3 @@ class JobsRepository(SqliteStore):
             (job_type, json.dumps(list(sources)), json_dumps(playlist_scope or {})),
         )
         return int(row["id"]) if row is not None else None
-

@@ -74,8 +74,7 @@ class LeaseRepository(SqliteStore):
         report = RecoveryReport()
         with self._connection() as conn:
             report.items_reset = conn.execute(
-                "UPDATE job_items SET status = 'pending', worker_id = NULL "
-                "WHERE status = 'running'"
+                "UPDATE job_items SET status = 'pending', worker_id = NULL WHERE status = 'running'"
             ).rowcount
             report.workers_reset = conn.execute(
                 f"UPDATE job_workers SET {WORKER_IDLE_SET}, status = 'stopped' "
@@ -112,4 +111,3 @@ class LeaseRepository(SqliteStore):
                 "AND job_run_id IN (SELECT id FROM job_runs WHERE status IN ('queued', 'paused'))"
             )
         return report
-

@@ -93,7 +93,6 @@ class ReadsRepository(SqliteStore):
             total_seconds += end - start
         return total_bytes / total_seconds if total_seconds > 0 else None
 
-
     # -- the task table and the dashboard (assembled in views.py) -----------------
 
     def task_center_jobs(self, limit: int) -> list[JobRun]:

@@ -38,7 +38,15 @@ class SchedulesRepository(SqliteStore):
                     last_message = COALESCE(excluded.last_message, last_message),
                     updated_at = excluded.updated_at
                 """,
-                (name, cron, job_type, last_slot_at, last_run_at, last_result, last_job_id,
-                 last_message, clock.now_text()),
+                (
+                    name,
+                    cron,
+                    job_type,
+                    last_slot_at,
+                    last_run_at,
+                    last_result,
+                    last_job_id,
+                    last_message,
+                    clock.now_text(),
+                ),
             )
-

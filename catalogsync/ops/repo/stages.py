@@ -99,4 +99,3 @@ class StagesRepository(JobsRepository):
             (int(stage_id),),
         )
         return float(row["t"]) if row is not None and row["t"] is not None else None
-

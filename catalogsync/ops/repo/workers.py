@@ -52,7 +52,9 @@ class WorkersRepository(SqliteStore):
     ) -> None:
         if worker_id is None:
             return
-        counter = "error_count = error_count + 1" if failed else "processed_count = processed_count + 1"
+        counter = (
+            "error_count = error_count + 1" if failed else "processed_count = processed_count + 1"
+        )
         conn.execute(
             f"UPDATE job_workers SET {WORKER_IDLE_SET}, {counter}, heartbeat_at = ? WHERE id = ?",
             (clock.now_text(), int(worker_id)),
@@ -169,4 +171,3 @@ class WorkersRepository(SqliteStore):
         for row in rows:
             samples[int(row["worker_id"])].append(float(row["speed_bytes_per_sec"] or 0.0))
         return samples
-

@@ -114,5 +114,3 @@ def _source_playlists(source: SourceConfig) -> tuple[list[PlaylistRef], list[str
         except CatalogsyncError as exc:
             errors.append(f"{where}: {exc}")
     return found, errors
-
-

@@ -139,7 +139,9 @@ class DownloadStageExecutor(StageExecutor):
     def process_item(self, item: JobItem, worker_name: str) -> Succeeded | Skipped:
         song = self.catalog.get_song(int(item.song_id or 0))
         if song is None:
-            raise TransferError(f"song {item.song_id} no longer exists", code="gone", permanent=True)
+            raise TransferError(
+                f"song {item.song_id} no longer exists", code="gone", permanent=True
+            )
         song_id = int(song["id"])
         if self._claims_songs() and not self.catalog.holds_download(song_id, item.id):
             while not self.catalog.claim_download(song_id, item.id):
@@ -429,5 +431,3 @@ def _url_ext(spec: Any) -> str:
 def _song_text(song: dict[str, Any]) -> str:
     singers = str(song.get("singers") or "").strip()
     return f"{song['name']} / {singers}" if singers else str(song["name"])
-
-

@@ -53,7 +53,7 @@ class SyncStageExecutor(StageExecutor):
         except CatalogsyncError as exc:
             self.catalog.set_playlist_error(playlist["id"], str(exc))
             raise CatalogsyncError(f"{where}: {exc}") from None
-        result = self.catalog.sync_playlist_tracks(playlist["id"], playlist["platform"], content.tracks)
+        result = self.catalog.sync_playlist_tracks(
+            playlist["id"], playlist["platform"], content.tracks
+        )
         return Succeeded({"songs": result.total, "added": result.added, "removed": result.removed})
-
-

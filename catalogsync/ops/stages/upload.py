@@ -119,5 +119,3 @@ class UploadStageExecutor(StageExecutor):
         for backend in self._backends.values():
             backend.close()
         self._backends.clear()
-
-

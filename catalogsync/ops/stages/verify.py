@@ -19,8 +19,13 @@ class VerifyStageExecutor(StageExecutor):
     def plan(self) -> None:
         self.repository.create_items(
             self.stage.id,
-            [{"item_type": self.item_type, "item_key": "library",
-              "payload": {"display_text": "library records and files"}}],
+            [
+                {
+                    "item_type": self.item_type,
+                    "item_key": "library",
+                    "payload": {"display_text": "library records and files"},
+                }
+            ],
         )
 
     def max_attempts(self) -> int:
@@ -33,12 +38,18 @@ class VerifyStageExecutor(StageExecutor):
         self.repository.add_event(self.job.id, "library_verify", report.summary(), level=level)
         for entry in report.mismatched[:20]:
             self.repository.add_event(
-                self.job.id, "library_verify",
-                f"{entry['backend']}:{entry['path']}: {entry['reason']}", level="warning",
+                self.job.id,
+                "library_verify",
+                f"{entry['backend']}:{entry['path']}: {entry['reason']}",
+                level="warning",
             )
         if report.missing:
             refresh_playlist_files(self.catalog, library)
         return Succeeded(
-            {"checked": report.checked, "missing": len(report.missing),
-             "mismatched": len(report.mismatched), "unrecorded": len(report.unrecorded)},
+            {
+                "checked": report.checked,
+                "missing": len(report.missing),
+                "mismatched": len(report.mismatched),
+                "unrecorded": len(report.unrecorded),
+            },
         )

@@ -45,9 +45,7 @@ class RcloneDaemon:
         self.binary, self.config, self.rate = binary, config, rate
         self._user = "catalogsync"
         self._password = secrets.token_urlsafe(24)
-        self._auth = "Basic " + base64.b64encode(
-            f"{self._user}:{self._password}".encode()
-        ).decode()
+        self._auth = "Basic " + base64.b64encode(f"{self._user}:{self._password}".encode()).decode()
         self._local = threading.local()
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -56,19 +54,32 @@ class RcloneDaemon:
         command = [self.binary]
         if self.config:
             command += ["--config", self.config]
-        command += ["rcd", "--rc-addr", "127.0.0.1:0", "--low-level-retries", "1",
-                    "--log-level", "NOTICE"]
+        command += [
+            "rcd",
+            "--rc-addr",
+            "127.0.0.1:0",
+            "--low-level-retries",
+            "1",
+            "--log-level",
+            "NOTICE",
+        ]
         if self.rate:
             command += ["--bwlimit", f"{max(int(self.rate), 1)}B"]
         env = {**os.environ, "RCLONE_RC_USER": self._user, "RCLONE_RC_PASS": self._password}
         self.proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, env=env, preexec_fn=_die_with_parent,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            preexec_fn=_die_with_parent,
         )
         assert self.proc.stderr is not None
         found: queue.SimpleQueue[str] = queue.SimpleQueue()
         threading.Thread(
-            target=_read_rcd_log, args=(self.proc.stderr, found), name="rclone-rcd-log",
+            target=_read_rcd_log,
+            args=(self.proc.stderr, found),
+            name="rclone-rcd-log",
             daemon=True,
         ).start()
         deadline = time.monotonic() + self.START_TIMEOUT
@@ -102,9 +113,15 @@ class RcloneDaemon:
                 )
             conn.timeout = timeout
             try:
-                conn.request("POST", f"/{method}", body, {
-                    "Authorization": self._auth, "Content-Type": "application/json",
-                })
+                conn.request(
+                    "POST",
+                    f"/{method}",
+                    body,
+                    {
+                        "Authorization": self._auth,
+                        "Content-Type": "application/json",
+                    },
+                )
                 response = conn.getresponse()
                 data = response.read()
                 break

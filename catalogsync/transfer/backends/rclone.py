@@ -183,8 +183,9 @@ class RcloneBackend(StorageBackend):
             status, data = daemon.call(method, params, self.timeout)
         except TimeoutError as exc:
             raise Transient(
-                TransferError(f"rclone rcd {method} timed out after {self.timeout:.0f} s",
-                              code="timeout")
+                TransferError(
+                    f"rclone rcd {method} timed out after {self.timeout:.0f} s", code="timeout"
+                )
             ) from exc
         except OSError as exc:  # the daemon died: the next attempt starts a new one
             daemon.stop()
@@ -203,9 +204,12 @@ class RcloneBackend(StorageBackend):
         if hashes:
             opt.update(showHash=True, hashTypes=list(hashes))
         try:
-            data = self._rc(daemon, "operations/stat",
-                            {"fs": self.target, "remote": parts.as_posix(), "opt": opt},
-                            "reading")
+            data = self._rc(
+                daemon,
+                "operations/stat",
+                {"fs": self.target, "remote": parts.as_posix(), "opt": opt},
+                "reading",
+            )
         except _RcError as exc:
             if _has(exc.text.lower(), _NOT_FOUND):
                 return None
@@ -223,8 +227,13 @@ class RcloneBackend(StorageBackend):
         on_progress: ProgressFn,
     ) -> None:
         """``operations/copyfile`` as an rc job, watched through ``core/stats``; stopped on stop."""
-        params = {"srcFs": str(local.parent), "srcRemote": local.name, "dstFs": self.target,
-                  "dstRemote": parts.as_posix(), "_async": True}
+        params = {
+            "srcFs": str(local.parent),
+            "srcRemote": local.name,
+            "dstFs": self.target,
+            "dstRemote": parts.as_posix(),
+            "_async": True,
+        }
         try:
             job_id = self._rc(daemon, "operations/copyfile", params, "writing")["jobid"]
         except _RcError as exc:
@@ -350,8 +359,9 @@ class RcloneBackend(StorageBackend):
                 with contextlib.suppress(Exception):
                     daemon = self._daemon()
                     if daemon is not None:
-                        loaded = self._rc(daemon, "operations/fsinfo", {"fs": self.target},
-                                          "reading")
+                        loaded = self._rc(
+                            daemon, "operations/fsinfo", {"fs": self.target}, "reading"
+                        )
                     else:
                         done = self._run("backend", "features", self.target)
                         loaded = json.loads(done.stdout or b"{}") if done.returncode == 0 else {}
@@ -554,8 +564,12 @@ class RcloneBackend(StorageBackend):
         def attempt() -> None:
             if daemon is not None:
                 try:
-                    self._rc(daemon, "operations/deletefile",
-                             {"fs": self.target, "remote": parts.as_posix()}, "deleting")
+                    self._rc(
+                        daemon,
+                        "operations/deletefile",
+                        {"fs": self.target, "remote": parts.as_posix()},
+                        "deleting",
+                    )
                 except _RcError as exc:
                     if not _has(exc.text.lower(), _NOT_FOUND):
                         raise exc.mapped from None

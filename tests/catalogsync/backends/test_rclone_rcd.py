@@ -65,14 +65,22 @@ def test_the_credentials_are_random_and_not_on_the_command_line(
     assert daemon.proc is not None
     assert daemon._password not in " ".join(cmdline(daemon.proc.pid))
     conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
-    conn.request("POST", "/operations/list", json.dumps({"fs": str(tmp_path), "remote": ""}),
-                 {"Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/operations/list",
+        json.dumps({"fs": str(tmp_path), "remote": ""}),
+        {"Content-Type": "application/json"},
+    )
     assert conn.getresponse().status == 401, "no credentials, no answer"
     conn.close()
     wrong = base64.b64encode(b"catalogsync:guess").decode()
     conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
-    conn.request("POST", "/operations/list", json.dumps({"fs": str(tmp_path), "remote": ""}),
-                 {"Content-Type": "application/json", "Authorization": f"Basic {wrong}"})
+    conn.request(
+        "POST",
+        "/operations/list",
+        json.dumps({"fs": str(tmp_path), "remote": ""}),
+        {"Content-Type": "application/json", "Authorization": f"Basic {wrong}"},
+    )
     assert conn.getresponse().status == 401
     conn.close()
 
@@ -93,12 +101,19 @@ def test_upload_workers_share_one_bandwidth_limit(
 
 
 def test_an_rclone_without_rcd_falls_back_to_one_process_per_operation(
-    tmp_path: Path, rclone_config: Path, song: Path, fake_rclone: Path,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    rclone_config: Path,
+    song: Path,
+    fake_rclone: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("FAKE_RCLONE_MODE", "no_rcd")
-    b = RcloneBackend("cloud", f"nas:{tmp_path / 'dest'}",
-                      {"config": str(rclone_config), "binary": str(fake_rclone), "rcd": "true"})
+    b = RcloneBackend(
+        "cloud",
+        f"nas:{tmp_path / 'dest'}",
+        {"config": str(rclone_config), "binary": str(fake_rclone), "rcd": "true"},
+    )
     stored = b.upload(song, "f/song.mp3")
     assert stored.size == song.stat().st_size
     assert (tmp_path / "dest" / "f" / "song.mp3").read_bytes() == song.read_bytes()
@@ -121,9 +136,7 @@ def test_a_daemon_that_died_is_replaced_on_the_next_operation(
     assert running_daemons() and running_daemons()[0] is not dead
 
 
-def test_errors_through_rcd_read_like_the_process_path(
-    tmp_path: Path, song: Path
-) -> None:
+def test_errors_through_rcd_read_like_the_process_path(tmp_path: Path, song: Path) -> None:
     config = tmp_path / "empty.conf"
     config.write_text("", encoding="utf-8")
     b = RcloneBackend("cloud", "missing:music", {"config": str(config)})

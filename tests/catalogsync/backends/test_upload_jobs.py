@@ -79,7 +79,7 @@ def test_insufficient_storage_pauses_the_job_with_an_event(library, webdav_serve
     assert row.status == "paused"
     events = [e.message for e in service.job_detail(job).events]
     assert any("paused" in m and "dav" in m for m in events), events
-    items = service.ops.list_stage_items(service.job_detail(job).stages[0].id)
+    items = service.repository.list_stage_items(service.job_detail(job).stages[0].id)
     assert {i.status.value for i in items} == {"pending"}, "nothing is recorded as uploaded"
 
 
@@ -93,7 +93,7 @@ def test_a_truncating_server_is_caught_by_verification(library, webdav_server):
     with patch("catalogsync.ops.workers.retry_delay", return_value=0.01):
         service.run_headless(until_idle=True)
     assert service.job_row(job).status == "failed"
-    items = service.ops.list_stage_items(service.job_detail(job).stages[0].id)
+    items = service.repository.list_stage_items(service.job_detail(job).stages[0].id)
     assert {i.last_error_code for i in items} == {"verify_failed"}
     remote = service.catalog.list_library_files(service.catalog.get_backend("dav")["id"])
     assert remote == [], "a copy that failed verification is never recorded"
@@ -124,13 +124,33 @@ def test_backends_test_command_probes_the_server(tmp_path, webdav_server, monkey
             service.close()
         return result
 
-    added = run("backends", "add", "dav", "--kind", "webdav", "--target", webdav_server.url,
-                "-o", f"username={DAV_USER}", "-o", "password_env=DAV_TEST_PASSWORD")
+    added = run(
+        "backends",
+        "add",
+        "dav",
+        "--kind",
+        "webdav",
+        "--target",
+        webdav_server.url,
+        "-o",
+        f"username={DAV_USER}",
+        "-o",
+        "password_env=DAV_TEST_PASSWORD",
+    )
     assert added.exit_code == 0, added.output
     probed = run("backends", "test", "dav")
     assert probed.exit_code == 0, probed.output
     assert "OK" in probed.stdout
     assert not list(webdav_server.root.iterdir()), "the probe file was deleted"
-    secret = run("backends", "add", "bad", "--kind", "webdav", "--target", webdav_server.url,
-                 "-o", f"password={DAV_PASSWORD}")
+    secret = run(
+        "backends",
+        "add",
+        "bad",
+        "--kind",
+        "webdav",
+        "--target",
+        webdav_server.url,
+        "-o",
+        f"password={DAV_PASSWORD}",
+    )
     assert secret.exit_code == 1 and "never go on the command line" in secret.stderr

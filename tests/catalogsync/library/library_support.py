@@ -24,8 +24,16 @@ def build_library(home: Path, server, count: int, *, album: str = "Album") -> Ca
     tracks = []
     for n in range(count):
         url = server.route(f"/s{n}.mp3", body=mp3_body(8_000 + n * 417, seed=n))
-        tracks.append({"url": url, "title": f"Song {n}", "artist": "Band", "album": album,
-                       "track": n + 1, "year": 2001})
+        tracks.append(
+            {
+                "url": url,
+                "title": f"Song {n}",
+                "artist": "Band",
+                "album": album,
+                "track": n + 1,
+                "year": 2001,
+            }
+        )
     playlist = home.parent / f"{home.name}-list.json"
     playlist.write_text(json.dumps({"name": "Mix", "tracks": tracks}), encoding="utf-8")
     service = Catalogsync.open(home=str(home))
@@ -36,9 +44,7 @@ def build_library(home: Path, server, count: int, *, album: str = "Album") -> Ca
 
 
 def song_files(root: Path) -> list[str]:
-    return sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*.mp3") if p.is_file()
-    )
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.mp3") if p.is_file())
 
 
 def run_cli(home: Path, *args: str) -> tuple[int, str, str]:

@@ -177,7 +177,7 @@ def _one_song_job(tmp_path: Path, url: str, title: str = "Song") -> tuple[Catalo
 
 
 def _failed_item(service: Catalogsync, job: int) -> tuple[str, str]:
-    rows = service.ops._fetchall(
+    rows = service.repository._fetchall(
         "SELECT ji.last_error_code, ji.last_error FROM job_items ji "
         "JOIN job_stages st ON st.id = ji.job_stage_id "
         "WHERE st.job_run_id = ? AND ji.status = 'failed'",
@@ -349,9 +349,7 @@ def test_a_v2_database_is_upgraded_in_place_and_keeps_its_files(tmp_path):
         "VALUES ('library', 'local', ?, 1)",
         (str(tmp_path / "lib"),),
     )
-    conn.execute(
-        "INSERT INTO songs (platform, remote_id, name) VALUES ('manifest', 'x', 'Intro')"
-    )
+    conn.execute("INSERT INTO songs (platform, remote_id, name) VALUES ('manifest', 'x', 'Intro')")
     conn.execute(
         "INSERT INTO local_files (song_id, backend_id, relative_path, file_size_bytes, sha256, "
         "created_at) VALUES (1, 1, 'manifest/Band/Intro.MP3', 10, 'ab', '2026-01-01')"
@@ -402,9 +400,9 @@ def test_reservations_give_distinct_names_case_and_extension_blind(tmp_path):
         )
         # A file on disk that nobody recorded is never overwritten.
         taken = {"Band/Intro (3).mp3"}
-        assert catalog.reserve_path(backend, 3, "Band/Intro.mp3", exists_on_disk=taken.__contains__) == (
-            "Band/Intro (4).mp3"
-        )
+        assert catalog.reserve_path(
+            backend, 3, "Band/Intro.mp3", exists_on_disk=taken.__contains__
+        ) == ("Band/Intro (4).mp3")
         # A song keeps the name it holds (its .part is found again).
         assert catalog.reserve_path(backend, 1, "Other/Name.mp3", exists_on_disk=free) == (
             "Band/Intro.mp3"
@@ -437,9 +435,7 @@ def test_a_bare_mpeg2_stream_without_id3_is_audio(tmp_path, http_server):
         service.close()
 
 
-def test_the_same_bytes_finishing_in_several_workers_at_once_are_stored_once(
-    tmp_path, http_server
-):
+def test_the_same_bytes_finishing_in_several_workers_at_once_are_stored_once(tmp_path, http_server):
     """Six songs, one body, three workers finishing together: one file, six records."""
     body = mp3_body(60_000, seed=21)
     urls = [http_server.route(f"/twin{n}.mp3", body=body, rate_bps=200_000) for n in range(6)]
@@ -455,8 +451,11 @@ def test_the_same_bytes_finishing_in_several_workers_at_once_are_stored_once(
         assert service.job_row(job).status == "completed", service.job_detail(job)
         rows = service.catalog._fetchall("SELECT song_id, relative_path FROM local_files")
         assert len(rows) == 6 and len({r["relative_path"] for r in rows}) == 1
-        files = [p for p in service.settings.library_root.rglob("*") if p.is_file()
-                 and p.suffix == ".mp3"]
+        files = [
+            p
+            for p in service.settings.library_root.rglob("*")
+            if p.is_file() and p.suffix == ".mp3"
+        ]
         assert len(files) == 1
         assert service.catalog.library_invariant_violations() == []
         assert not list(service.settings.library_root.rglob("*.ready"))
@@ -478,7 +477,8 @@ def test_a_song_that_changed_on_the_server_during_a_pause_is_fetched_whole(tmp_p
         song = server.root / "changing.mp3"
         song.write_bytes(first)
         playlist = write_json_playlist(
-            tmp_path / "changing.json", "Changing",
+            tmp_path / "changing.json",
+            "Changing",
             [{"url": server.url("changing.mp3"), "title": "Changing", "artist": "Band"}],
         )
         service = open_service(tmp_path / "home")
@@ -488,8 +488,9 @@ def test_a_song_that_changed_on_the_server_during_a_pause_is_fetched_whole(tmp_p
             job = service.submit_job("sync_download").id
             assert service.start_runner_thread()
             assert wait_for(
-                lambda: any((w.downloaded_bytes or 0) > 100_000
-                            for w in service.job_detail(job).workers)
+                lambda: any(
+                    (w.downloaded_bytes or 0) > 100_000 for w in service.job_detail(job).workers
+                )
             )
             service.command(job, CommandType.PAUSE)
             assert wait_for(lambda: service.job_row(job).status == "paused", timeout=10)
@@ -541,11 +542,11 @@ def test_partial_files_no_download_will_resume_are_swept_at_the_next_start(tmp_p
             part.write_bytes(b"\xff\xfb" * 100)
             ready.write_bytes(b"\xff\xfb" * 100)
             leftovers[song_id] = (part, ready)
-        job = service.ops.create_job("download_only", {})
-        stage = service.ops.create_stage(job_id=job, stage_type="download", seq_no=1)
-        service.ops.create_item(stage, "song_download", "song:2", song_id=2)
+        job = service.repository.create_job("download_only", {})
+        stage = service.repository.create_stage(job_id=job, stage_type="download", seq_no=1)
+        service.repository.create_item(stage, "song_download", "song:2", song_id=2)
 
-        recover_on_start(service.ops, catalog)
+        recover_on_start(service.repository, catalog)
 
         assert not any(path.exists() for path in leftovers[1])
         assert all(path.exists() for path in leftovers[2]), "song 2 resumes: kept"

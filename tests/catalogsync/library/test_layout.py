@@ -39,15 +39,18 @@ def test_missing_values_never_render_as_none_zero_or_an_empty_folder():
     )
     lib = LibrarySettings(template="{artist}/{title} [{year}]")
     assert song_relative_path(_song(), "mp3", lib) == PurePosixPath("Band/Intro.mp3")
-    assert song_relative_path(_song(year=1999), "mp3", lib) == PurePosixPath("Band/Intro [1999].mp3")
+    assert song_relative_path(_song(year=1999), "mp3", lib) == PurePosixPath(
+        "Band/Intro [1999].mp3"
+    )
 
 
 def test_every_field_renders():
     lib = LibrarySettings(
         template="{platform}/{playlist}/{artist}-{albumartist}-{album}-{disc}-{track}-{year}-{id}-{title}"
     )
-    song = _song(album="Al", albumartist="AA", track_number=2, disc_number=1, year=1990,
-                 playlist="Road Trip")
+    song = _song(
+        album="Al", albumartist="AA", track_number=2, disc_number=1, year=1990, playlist="Road Trip"
+    )
     assert song_relative_path(song, "ogg", lib) == PurePosixPath(
         "manifest/Road Trip/Band-AA-Al-1-2-1990-r1-Intro.ogg"
     )
@@ -124,11 +127,22 @@ def test_manifest_formats_carry_the_library_fields(tmp_path):
         ' "cover": "http://h/c.jpg"}]}'
     )
     track = parse_manifest_text(json_text, path=str(tmp_path / "p.json"), fmt="json").tracks[0]
-    assert (track.album, track.albumartist, track.track_number, track.disc_number, track.year,
-            track.cover_url) == ("Al", "AA", 3, 2, 1999, "http://h/c.jpg")
+    assert (
+        track.album,
+        track.albumartist,
+        track.track_number,
+        track.disc_number,
+        track.year,
+        track.cover_url,
+    ) == ("Al", "AA", 3, 2, 1999, "http://h/c.jpg")
     csv_text = "url,title,track,disc,year,albumartist,cover\nhttp://h/a.mp3,T,4,,2001,AA,\n"
     track = parse_manifest_text(csv_text, path=str(tmp_path / "p.csv"), fmt="csv").tracks[0]
-    assert (track.track_number, track.disc_number, track.year, track.albumartist) == (4, None, 2001, "AA")
+    assert (track.track_number, track.disc_number, track.year, track.albumartist) == (
+        4,
+        None,
+        2001,
+        "AA",
+    )
     m3u = "#EXTM3U\n#EXTINF:10,A - T\n#EXTALB:Al\n#EXTART:AA\nhttp://h/a.mp3\n"
     track = parse_manifest_text(m3u, path=str(tmp_path / "p.m3u"), fmt="m3u").tracks[0]
     assert (track.singers, track.album) == ("A", "Al")
@@ -136,8 +150,12 @@ def test_manifest_formats_carry_the_library_fields(tmp_path):
 
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
-    [("track", '"x"', '"track"'), ("year", '"May"', '"year"'), ("cover", '"ftp://h/c"', '"cover"'),
-     ("disc", "true", '"disc"')],
+    [
+        ("track", '"x"', '"track"'),
+        ("year", '"May"', '"year"'),
+        ("cover", '"ftp://h/c"', '"cover"'),
+        ("disc", "true", '"disc"'),
+    ],
 )
 def test_bad_library_fields_in_json_name_the_line_and_field(tmp_path, field, value, needle):
     from catalogsync.errors import PlaylistFormatError
@@ -148,14 +166,14 @@ def test_bad_library_fields_in_json_name_the_line_and_field(tmp_path, field, val
     assert needle in str(caught.value) and ":2:" in str(caught.value)
 
 
-_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300
-)
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    artist=_TEXT, album=_TEXT, title=_TEXT,
+    artist=_TEXT,
+    album=_TEXT,
+    title=_TEXT,
     track=st.one_of(st.none(), st.integers(-5, 10_000)),
     year=st.one_of(st.none(), st.integers(-5, 99_999)),
 )

@@ -41,9 +41,9 @@ def test_a_runner_starting_during_a_reorganize_keeps_its_reserved_names(tmp_path
         backend = int(catalog.default_backend()["id"])
         catalog.reserve_path(backend, 1, "Band/A.mp3", exists_on_disk=lambda rel: False)
         with library_lock(catalog.db_path, "library reorganize"):
-            recover_on_start(service.ops, catalog)
+            recover_on_start(service.repository, catalog)
             assert [r["relative_path"] for r in catalog.reservations()] == ["Band/A.mp3"]
-        recover_on_start(service.ops, catalog)
+        recover_on_start(service.repository, catalog)
         assert catalog.reservations() == [], "no unfinished download holds it: freed"
     finally:
         service.close()

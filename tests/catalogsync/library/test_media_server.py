@@ -53,8 +53,17 @@ def test_mpd_reads_the_tags_and_the_playlist_files(tmp_path, http_server):
             # bare MPEG-2.5 stream (ff e3) for audio (reported to the lead).
             body = b"ID3\x04\x00\x00\x00\x00\x00\x00" + body
         url = http_server.route(f"/t{n}.{name.rsplit('.', 1)[1]}", body=body)
-        tracks.append({"url": url, "title": f"Song {n}", "artist": "Band", "album": "Quiet",
-                       "albumartist": "The Band", "track": n + 1, "year": 2001})
+        tracks.append(
+            {
+                "url": url,
+                "title": f"Song {n}",
+                "artist": "Band",
+                "album": "Quiet",
+                "albumartist": "The Band",
+                "track": n + 1,
+                "year": 2001,
+            }
+        )
     order = [tracks[i] for i in (2, 0, 3, 1)]
     playlist = tmp_path / "quiet.json"
     playlist.write_text(json.dumps({"name": "Quiet Mix", "tracks": order}))
@@ -63,8 +72,9 @@ def test_mpd_reads_the_tags_and_the_playlist_files(tmp_path, http_server):
         service.add_playlists([str(playlist)])
         job = service.submit_job("sync_download").id
         service.run_headless(until_idle=True)
-        assert service.job_row(job).status == "completed", service.ops._fetchall(
-            "SELECT last_error FROM job_items WHERE status = 'failed'")[0][0]
+        assert service.job_row(job).status == "completed", service.repository._fetchall(
+            "SELECT last_error FROM job_items WHERE status = 'failed'"
+        )[0][0]
         root = service.settings.library_root
     finally:
         service.close()
@@ -79,19 +89,28 @@ def test_mpd_reads_the_tags_and_the_playlist_files(tmp_path, http_server):
         f'log_file "{state / "log"}"\nbind_to_address "127.0.0.1"\nport "{port}"\n'
         'auto_update "no"\naudio_output {\n  type "null"\n  name "null"\n}\n'
     )
-    mpd = subprocess.Popen([MPD, "--no-daemon", str(config)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    mpd = subprocess.Popen(
+        [MPD, "--no-daemon", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         _wait_for_port(port, mpd)
 
         def mpc(*args: str) -> list[str]:
-            done = subprocess.run([MPC, "-h", "127.0.0.1", "-p", str(port), *args],
-                                  capture_output=True, text=True, timeout=60, check=True)
+            done = subprocess.run(
+                [MPC, "-h", "127.0.0.1", "-p", str(port), *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
             return done.stdout.splitlines()
 
         mpc("update", "--wait")
-        songs = [line for line in mpc("-f", "%albumartist%::%album%::%track%::%date%::%title%",
-                                      "listall") if "::" in line]
+        songs = [
+            line
+            for line in mpc("-f", "%albumartist%::%album%::%track%::%date%::%title%", "listall")
+            if "::" in line
+        ]
         assert sorted(songs) == [f"The Band::Quiet::{n + 1}::2001::Song {n}" for n in range(4)]
         assert mpc("ls", "Playlists") == ["Playlists/Quiet Mix.m3u8"]
         assert mpc("-f", "%title%", "playlist", "Playlists/Quiet Mix.m3u8") == [

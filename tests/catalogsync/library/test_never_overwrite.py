@@ -13,8 +13,10 @@ def test_a_file_put_at_the_reserved_name_during_the_download_is_kept(tmp_path, h
     body = mp3_body(200_000, seed=61)
     url = http_server.route("/song.mp3", body=body, rate_bps=100_000)
     playlist = tmp_path / "mine.json"
-    playlist.write_text(json.dumps({"name": "Mine", "tracks": [
-        {"url": url, "title": "Song", "artist": "Band"}]}), encoding="utf-8")
+    playlist.write_text(
+        json.dumps({"name": "Mine", "tracks": [{"url": url, "title": "Song", "artist": "Band"}]}),
+        encoding="utf-8",
+    )
     service = open_service(tmp_path / "home")
     root = service.settings.library_root
     theirs: list[str] = []

@@ -22,8 +22,10 @@ def service(tmp_path):
 
 
 def _songs(server, names):
-    return {name: server.route(f"/{name}.mp3", body=mp3_body(20_000 + n * 417, seed=n))
-            for n, name in enumerate(names)}
+    return {
+        name: server.route(f"/{name}.mp3", body=mp3_body(20_000 + n * 417, seed=n))
+        for n, name in enumerate(names)
+    }
 
 
 def _read(path: Path):
@@ -37,7 +39,9 @@ def _sync(service):
     service.run_headless(until_idle=True)
 
 
-def test_each_wanted_playlist_gets_an_ordered_m3u8_that_follows_syncs(service, http_server, tmp_path):
+def test_each_wanted_playlist_gets_an_ordered_m3u8_that_follows_syncs(
+    service, http_server, tmp_path
+):
     urls = _songs(http_server, ["a", "b", "c", "d"])
     source = tmp_path / "Road Trip.m3u"
     write_m3u(source, [("Band", t.upper(), urls[t]) for t in "cab"], name="Road Trip")
@@ -63,7 +67,9 @@ def test_each_wanted_playlist_gets_an_ordered_m3u8_that_follows_syncs(service, h
     assert any("playlist files: wrote 1" in m for m in events)
 
 
-def test_same_name_playlists_unwanted_ones_and_files_we_did_not_write(service, http_server, tmp_path):
+def test_same_name_playlists_unwanted_ones_and_files_we_did_not_write(
+    service, http_server, tmp_path
+):
     urls = _songs(http_server, ["x", "y"])
     folder = service.settings.library_root / "Playlists"
     folder.mkdir(parents=True)
@@ -106,11 +112,16 @@ def test_a_rerun_without_changes_rewrites_nothing(service, http_server, tmp_path
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == before
 
 
-def test_only_songs_in_the_library_are_listed_and_names_are_sanitised(service, http_server, tmp_path):
+def test_only_songs_in_the_library_are_listed_and_names_are_sanitised(
+    service, http_server, tmp_path
+):
     urls = _songs(http_server, ["a"])
     missing = http_server.route("/gone.mp3", status=404)
-    path = write_m3u(tmp_path / "p.m3u", [("A", "a", urls["a"]), ("A", "gone", missing)],
-                     name="../Evil/\u202eName")
+    path = write_m3u(
+        tmp_path / "p.m3u",
+        [("A", "a", urls["a"]), ("A", "gone", missing)],
+        name="../Evil/\u202eName",
+    )
     service.add_playlists([str(path)])
     _sync(service)
     written = list((service.settings.library_root / "Playlists").iterdir())
@@ -125,8 +136,9 @@ def test_a_renamed_playlist_moves_to_its_new_name(service, http_server, tmp_path
     _sync(service)
     folder = service.settings.library_root / "Playlists"
     assert [p.name for p in folder.iterdir()] == ["Old Name.m3u8"]
-    service.catalog.upsert_playlist(platform=playlist.platform, remote_id=str(path),
-                                    name="New Name")
+    service.catalog.upsert_playlist(
+        platform=playlist.platform, remote_id=str(path), name="New Name"
+    )
     result = refresh_playlist_files(service.catalog, LibrarySettings())
     assert [p.name for p in folder.iterdir()] == ["New Name.m3u8"]
     assert result.removed == ["Playlists/Old Name.m3u8"]

@@ -62,11 +62,18 @@ def test_relocate_without_move_needs_the_files_there(tmp_path, http_server):
     ("text", "expected"),
     [
         ("", {"library": {"root": "/x/y"}}),
-        ('library = "/old"\n[download]\nworkers = 2\n', {"library": "/x/y", "download": {"workers": 2}}),
-        ('[library]\n# a comment\nroot = "/old"\ntemplate = "{title}"\n[upload]\nworkers = 1\n',
-         {"library": {"root": "/x/y", "template": "{title}"}, "upload": {"workers": 1}}),
-        ('[library]\ntemplate = "{title}"\n\n[upload]\nworkers = 1\n',
-         {"library": {"template": "{title}", "root": "/x/y"}, "upload": {"workers": 1}}),
+        (
+            'library = "/old"\n[download]\nworkers = 2\n',
+            {"library": "/x/y", "download": {"workers": 2}},
+        ),
+        (
+            '[library]\n# a comment\nroot = "/old"\ntemplate = "{title}"\n[upload]\nworkers = 1\n',
+            {"library": {"root": "/x/y", "template": "{title}"}, "upload": {"workers": 1}},
+        ),
+        (
+            '[library]\ntemplate = "{title}"\n\n[upload]\nworkers = 1\n',
+            {"library": {"template": "{title}", "root": "/x/y"}, "upload": {"workers": 1}},
+        ),
     ],
 )
 def test_set_library_root_keeps_the_rest_of_config_toml(tmp_path, text, expected):
@@ -114,8 +121,13 @@ def test_relocate_move_killed_mid_copy_keeps_the_old_library_and_a_rerun_finishe
     script = tmp_path / "killed.py"
     script.write_text(_KILLED_AFTER_COPIES)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    result = subprocess.run([sys.executable, str(script), str(home), "2", str(new)], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), str(home), "2", str(new)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr
     service = Catalogsync.open(home=str(home))
     assert service.catalog.default_backend()["target"] == str(old), "not switched yet"
@@ -151,7 +163,9 @@ def test_relocate_refusals_are_one_line(tmp_path, http_server):
     assert load_settings(home=home).library_root == old, "nothing switched"
 
 
-def test_relocate_refuses_while_the_library_option_overrides_config(tmp_path, http_server, monkeypatch):
+def test_relocate_refuses_while_the_library_option_overrides_config(
+    tmp_path, http_server, monkeypatch
+):
     home = tmp_path / "home"
     service = build_library(home, http_server, 1)
     old = service.settings.library_root

@@ -77,7 +77,9 @@ def test_reorganize_refuses_while_a_job_runs(tmp_path, http_server):
     home = tmp_path / "home"
     service = build_library(home, http_server, 1)
     job = service.submit_job("sync_only").id
-    service.ops._conn().execute("UPDATE job_runs SET status = 'running' WHERE id = ?", (job,))
+    service.repository._conn().execute(
+        "UPDATE job_runs SET status = 'running' WHERE id = ?", (job,)
+    )
     service.close()
     code, _, err = run_cli(home, "library", "reorganize")
     assert code == 1 and "job(s) are running" in err and len(err.strip().splitlines()) == 1
@@ -122,8 +124,13 @@ def test_sigkill_in_the_middle_then_a_rerun_finishes_and_nothing_is_lost(
     script = tmp_path / "killed.py"
     script.write_text(_KILLED_AFTER_RENAME)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    result = subprocess.run([sys.executable, str(script), str(home), "4", when], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), str(home), "4", when],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr
 
     # Mid-way: every song is findable, by its record or by the journal of the move.
@@ -153,31 +160,53 @@ def test_a_v2_database_and_library_upgraded_in_place(tmp_path, http_server):
     home, root = tmp_path / "home", tmp_path / "home" / "library"
     bodies = [mp3_body(9_000 + n, seed=40 + n) for n in range(2)]
     tracks = []
-    conn = db.connect_database(home / "catalogsync.db") if home.mkdir(parents=True) is None else None
+    conn = (
+        db.connect_database(home / "catalogsync.db") if home.mkdir(parents=True) is None else None
+    )
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN IMMEDIATE")
     for migrate in db.MIGRATIONS[:2]:
         migrate(conn)
     conn.execute("PRAGMA user_version = 2")
-    conn.execute("INSERT INTO storage_backends (name, kind, target, is_default) "
-                 "VALUES ('library', 'local', ?, 1)", (str(root),))
+    conn.execute(
+        "INSERT INTO storage_backends (name, kind, target, is_default) "
+        "VALUES ('library', 'local', ?, 1)",
+        (str(root),),
+    )
     playlist = tmp_path / "old.json"
-    conn.execute("INSERT INTO playlists (platform, remote_id, ref, name) VALUES "
-                 "('manifest', ?, ?, 'Old')", (str(playlist), str(playlist)))
+    conn.execute(
+        "INSERT INTO playlists (platform, remote_id, ref, name) VALUES ('manifest', ?, ?, 'Old')",
+        (str(playlist), str(playlist)),
+    )
     for n, body in enumerate(bodies):
         url = http_server.route(f"/old{n}.mp3", body=body)
-        tracks.append({"id": f"old{n}", "url": url, "title": f"Tune {n}", "artist": "Old Band",
-                       "album": "Past", "track": n + 1})
+        tracks.append(
+            {
+                "id": f"old{n}",
+                "url": url,
+                "title": f"Tune {n}",
+                "artist": "Old Band",
+                "album": "Past",
+                "track": n + 1,
+            }
+        )
         rel = f"manifest/Old Band/Tune {n}.mp3"
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(body)
-        conn.execute("INSERT INTO songs (platform, remote_id, name, singers) VALUES "
-                     "('manifest', ?, ?, 'Old Band')", (f"old{n}", f"Tune {n}"))
-        conn.execute("INSERT INTO playlist_songs (playlist_id, song_id, position) VALUES (1, ?, ?)",
-                     (n + 1, n + 1))
-        conn.execute("INSERT INTO local_files (song_id, backend_id, relative_path, "
-                     "file_size_bytes, sha256) VALUES (?, 1, ?, ?, ?)",
-                     (n + 1, rel, len(body), hashlib.sha256(body).hexdigest()))
+        conn.execute(
+            "INSERT INTO songs (platform, remote_id, name, singers) VALUES "
+            "('manifest', ?, ?, 'Old Band')",
+            (f"old{n}", f"Tune {n}"),
+        )
+        conn.execute(
+            "INSERT INTO playlist_songs (playlist_id, song_id, position) VALUES (1, ?, ?)",
+            (n + 1, n + 1),
+        )
+        conn.execute(
+            "INSERT INTO local_files (song_id, backend_id, relative_path, "
+            "file_size_bytes, sha256) VALUES (?, 1, ?, ?, ?)",
+            (n + 1, rel, len(body), hashlib.sha256(body).hexdigest()),
+        )
     conn.execute("COMMIT")
     conn.close()
     playlist.write_text(json.dumps({"name": "Old", "tracks": tracks}))
@@ -206,11 +235,18 @@ def test_a_file_two_songs_share_moves_once_and_both_records_follow(tmp_path, htt
     first = http_server.route("/first.mp3", body=body)
     second = http_server.route("/second.mp3", body=body)
     playlist = tmp_path / "twins.json"
-    playlist.write_text(json.dumps({"name": "Twins", "tracks": [
-        {"url": first, "title": "One", "artist": "A"},
-        {"url": second, "title": "Two", "artist": "B"},
-    ]}))
-    write_config(home, '[library]\nwrite_tags = false\n[download]\nworkers = 1\n')
+    playlist.write_text(
+        json.dumps(
+            {
+                "name": "Twins",
+                "tracks": [
+                    {"url": first, "title": "One", "artist": "A"},
+                    {"url": second, "title": "Two", "artist": "B"},
+                ],
+            }
+        )
+    )
+    write_config(home, "[library]\nwrite_tags = false\n[download]\nworkers = 1\n")
     service = Catalogsync.open(home=str(home))
     service.add_playlists([str(playlist)])
     service.submit_job("sync_download")

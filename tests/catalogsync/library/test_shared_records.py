@@ -35,15 +35,24 @@ def test_a_song_sharing_an_unflushed_file_is_synced_with_it_and_not_lost_later(t
         rel = catalog.reserve_path(backend, first, "Band/Take.mp3", exists_on_disk=on_disk)
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         file_id, _, _, shared = catalog.record_download(
-            song_id=first, backend_id=backend, relative_path=rel, file_size_bytes=len(body),
-            ext="mp3", sha256=digest, source_sha256=digest, exists=on_disk,
+            song_id=first,
+            backend_id=backend,
+            relative_path=rel,
+            file_size_bytes=len(body),
+            ext="mp3",
+            sha256=digest,
+            source_sha256=digest,
+            exists=on_disk,
         )
         assert not shared
         # The twin finishes while the first song's record is fresh (renamed, not flushed).
         (root / rel).write_bytes(body)
-        assert catalog.share_same_content(
-            song_id=twin, backend_id=backend, source_sha256=digest, exists=on_disk
-        ) is not None
+        assert (
+            catalog.share_same_content(
+                song_id=twin, backend_id=backend, source_sha256=digest, exists=on_disk
+            )
+            is not None
+        )
         catalog.mark_files_flushed([file_id])  # what the flusher does once it fsynced the file
         unflushed = catalog._fetchall("SELECT song_id FROM local_files WHERE flushed_at IS NULL")
         assert [r[0] for r in unflushed] == [], "the shared record is flushed with its file"
@@ -58,8 +67,14 @@ def test_a_song_sharing_an_unflushed_file_is_synced_with_it_and_not_lost_later(t
         rel = catalog.reserve_path(backend, first, "Band/Take.mp3", exists_on_disk=on_disk)
         (root / f"{rel}.new").write_bytes(body)
         _, got, _, shared = catalog.record_download(
-            song_id=first, backend_id=backend, relative_path=rel, file_size_bytes=len(body),
-            ext="mp3", sha256=digest, source_sha256=digest, exists=on_disk,
+            song_id=first,
+            backend_id=backend,
+            relative_path=rel,
+            file_size_bytes=len(body),
+            ext="mp3",
+            sha256=digest,
+            source_sha256=digest,
+            exists=on_disk,
         )
         assert not shared and got == rel
     finally:
@@ -89,20 +104,30 @@ def test_reorganize_leaves_a_shared_file_at_its_numbered_name(tmp_path):
             body = mp3_body(8_000, seed=seed)
             (root / rel).write_bytes(body)
             catalog.record_local_file(
-                song_id=song_id, backend_id=backend, relative_path=rel,
-                file_size_bytes=len(body), source_sha256=f"sha{seed}",
+                song_id=song_id,
+                backend_id=backend,
+                relative_path=rel,
+                file_size_bytes=len(body),
+                source_sha256=f"sha{seed}",
             )
-        assert catalog.share_same_content(
-            song_id=3, backend_id=backend, source_sha256="sha2",
-            exists=lambda rel: (root / rel).is_file(),
-        ) is not None
+        assert (
+            catalog.share_same_content(
+                song_id=3,
+                backend_id=backend,
+                source_sha256="sha2",
+                exists=lambda rel: (root / rel).is_file(),
+            )
+            is not None
+        )
         library = LibrarySettings(template="{artist}/{title}", write_tags=False)
         for _ in range(2):
             report = reorganize(catalog, library)
             assert report.moves == [], report.summary()
         rows = catalog._fetchall("SELECT song_id, relative_path FROM local_files ORDER BY song_id")
         assert [tuple(r) for r in rows] == [
-            (1, "Band/Intro.mp3"), (2, "Band/Intro (2).mp3"), (3, "Band/Intro (2).mp3")
+            (1, "Band/Intro.mp3"),
+            (2, "Band/Intro (2).mp3"),
+            (3, "Band/Intro (2).mp3"),
         ]
         assert catalog.reservations() == []
     finally:

@@ -20,8 +20,10 @@ def test_disk_full_while_tagging_pauses_and_records_nothing(tmp_path, http_serve
     body = mp3_body(120_000, seed=51)
     url = http_server.route("/tagged.mp3", body=body)
     playlist = tmp_path / "full.json"
-    playlist.write_text(json.dumps({"name": "Full", "tracks": [
-        {"url": url, "title": "Tagged", "artist": "Band"}]}), encoding="utf-8")
+    playlist.write_text(
+        json.dumps({"name": "Full", "tracks": [{"url": url, "title": "Tagged", "artist": "Band"}]}),
+        encoding="utf-8",
+    )
     service = open_service(tmp_path / "home")
     try:
         service.add_playlists([str(playlist)])
@@ -62,8 +64,12 @@ def test_a_tagger_that_fails_after_changing_the_file_records_nothing(tmp_path, h
     body = mp3_body(120_000, seed=52)
     url = http_server.route("/broken.mp3", body=body)
     playlist = tmp_path / "broken.json"
-    playlist.write_text(json.dumps({"name": "Broken", "tracks": [
-        {"url": url, "title": "Broken", "artist": "Band"}]}), encoding="utf-8")
+    playlist.write_text(
+        json.dumps(
+            {"name": "Broken", "tracks": [{"url": url, "title": "Broken", "artist": "Band"}]}
+        ),
+        encoding="utf-8",
+    )
     service = open_service(tmp_path / "home")
     try:
         service.settings.download.max_attempts = 1
@@ -78,7 +84,7 @@ def test_a_tagger_that_fails_after_changing_the_file_records_nothing(tmp_path, h
         with patch.object(MP3, "save", save_half_then_fail):
             service.run_headless(until_idle=True)
         assert service.catalog.list_library_files(service.catalog.default_backend()["id"]) == []
-        failed = service.ops._fetchall(
+        failed = service.repository._fetchall(
             "SELECT last_error_code FROM job_items WHERE status = 'failed'"
         )
         assert [r[0] for r in failed] == ["tags_failed"]

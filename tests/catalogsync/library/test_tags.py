@@ -32,8 +32,12 @@ def _png() -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -82,9 +86,9 @@ def test_the_sniffers_parse_is_reused_under_the_files_new_name(tmp_path, name):
     assert write_tags(ready, SONG, found.ext, LibrarySettings(), parsed=found.parsed).tagged
     assert write_tags(fresh, SONG, found.ext, LibrarySettings()).tagged
     assert not part.exists()
-    assert hashlib.sha256(ready.read_bytes()).digest() == hashlib.sha256(
-        fresh.read_bytes()
-    ).digest()
+    assert (
+        hashlib.sha256(ready.read_bytes()).digest() == hashlib.sha256(fresh.read_bytes()).digest()
+    )
 
 
 @pytest.mark.parametrize("name", ["silence.flac", "silence.ogg", "silence.opus"])
@@ -130,7 +134,9 @@ def test_existing_tags_are_kept_unless_overwrite_tags(tmp_path):
 def test_write_tags_false_leaves_the_file_byte_identical(tmp_path):
     path = _part(tmp_path, "silence.mp3")
     before = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert write_tags(path, SONG, "mp3", LibrarySettings(write_tags=False)) == tags.TagOutcome(False)
+    assert write_tags(path, SONG, "mp3", LibrarySettings(write_tags=False)) == tags.TagOutcome(
+        False
+    )
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
 
@@ -186,7 +192,9 @@ def test_one_fetch_per_cover_url(tmp_path, http_server):
         (Behaviour(body=b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024 + 10)), "larger than 5 MB"),
     ],
 )
-def test_a_failed_cover_is_a_note_and_the_song_is_still_tagged(tmp_path, http_server, behaviour, needle):
+def test_a_failed_cover_is_a_note_and_the_song_is_still_tagged(
+    tmp_path, http_server, behaviour, needle
+):
     url = http_server.route("/bad", behaviour)
     path = _part(tmp_path, "silence.mp3")
     outcome = write_tags(path, {**SONG, "cover_url": url}, "mp3", None)
@@ -198,7 +206,9 @@ def test_a_failed_cover_is_a_note_and_the_song_is_still_tagged(tmp_path, http_se
 def test_cover_art_off_fetches_nothing(tmp_path, http_server):
     url = http_server.route("/c.png", Behaviour(body=_png(), content_type="image/png"))
     path = _part(tmp_path, "silence.mp3")
-    assert write_tags(path, {**SONG, "cover_url": url}, "mp3", LibrarySettings(cover_art=False)).tagged
+    assert write_tags(
+        path, {**SONG, "cover_url": url}, "mp3", LibrarySettings(cover_art=False)
+    ).tagged
     assert http_server.requests("/c.png") == []
 
 

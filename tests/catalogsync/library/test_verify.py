@@ -132,8 +132,19 @@ def test_python_dash_m_catalogsync_cli_sees_the_home(tmp_path, http_server):
     home = tmp_path / "home"
     build_library(home, http_server, 2).close()
     done = subprocess.run(
-        [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "library", "verify",
-         "--json"], capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "catalogsync.cli",
+            "--home",
+            str(home),
+            "library",
+            "verify",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["checked"] == 2

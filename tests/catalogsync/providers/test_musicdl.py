@@ -192,8 +192,9 @@ def fake_musicdl(monkeypatch: pytest.MonkeyPatch) -> FakeMusicdl:
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let a test change the registry without leaking into the others."""
     # Without the optional providers, whether or not musicdl is installed here (CI has it).
-    builtin = {k: v for k, v in registry._registrations.items()
-               if k not in registry._online_platforms}
+    builtin = {
+        k: v for k, v in registry._registrations.items() if k not in registry._online_platforms
+    }
     monkeypatch.setattr(registry, "_registrations", builtin)
 
 

@@ -55,7 +55,9 @@ def provider(tmp_path: Path) -> MusicdlProvider:
     return MusicdlProvider("netease", work_dir=tmp_path / "work")
 
 
-def serve_parse(monkeypatch: pytest.MonkeyPatch, provider: MusicdlProvider, songs: list[Any]) -> Any:
+def serve_parse(
+    monkeypatch: pytest.MonkeyPatch, provider: MusicdlProvider, songs: list[Any]
+) -> Any:
     """The real client of this thread, whose parseplaylist answers ``songs`` offline."""
     client = provider._client()
     seen: list[str] = []
@@ -112,8 +114,17 @@ def test_a_snapshot_rebuilds_a_real_songinfo_with_fromdict(
     stored = dataclasses.replace(track, metadata=json.loads(json.dumps(track.metadata)))
     rebuilt = provider._song_from_snapshot(stored)
     assert isinstance(rebuilt, SongInfo)
-    for name in ("identifier", "song_name", "singers", "album", "ext", "download_url",
-                 "file_size_bytes", "duration_s", "bitrate"):
+    for name in (
+        "identifier",
+        "song_name",
+        "singers",
+        "album",
+        "ext",
+        "download_url",
+        "file_size_bytes",
+        "duration_s",
+        "bitrate",
+    ):
         assert getattr(rebuilt, name) == getattr(original, name), name
     # Round trip through musicdl's own dict form too.
     assert SongInfo.fromdict(rebuilt.todict()).identifier == "201"
@@ -137,8 +148,11 @@ def test_the_real_client_downloads_a_song_from_loopback(
     """musicdl's own downloader (the opaque path) writes the bytes 127.0.0.1 served."""
     body = mp3_body(50_000, seed=7)
     url = http_server.route("/401.mp3", body=body)
-    serve_parse(monkeypatch, provider,
-                [real_song("401", url, file_size_bytes=len(body), file_size="48.8KB")])
+    serve_parse(
+        monkeypatch,
+        provider,
+        [real_song("401", url, file_size_bytes=len(body), file_size="48.8KB")],
+    )
     track = provider.fetch_playlist(NETEASE_URL).tracks[0]
     progress: list[tuple[int, int | None]] = []
     saved = provider.download(

@@ -33,8 +33,9 @@ class FakeProvider(Provider):
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let each test change the registry without leaking into the others."""
     # Without the optional providers, whether or not musicdl is installed here (CI has it).
-    builtin = {k: v for k, v in registry._registrations.items()
-               if k not in registry._online_platforms}
+    builtin = {
+        k: v for k, v in registry._registrations.items() if k not in registry._online_platforms
+    }
     monkeypatch.setattr(registry, "_registrations", builtin)
 
 

@@ -125,8 +125,12 @@ class FakeCatalog:
         (b"abc", 3, None, None),
         (b"abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", None),
         (b"ab", 3, None, "2 bytes, expected 3"),
-        (b"\0\0\0", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-         "content does not match its SHA-256"),
+        (
+            b"\0\0\0",
+            3,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "content does not match its SHA-256",
+        ),
         (None, 3, None, "missing"),
     ],
 )
@@ -137,10 +141,17 @@ def test_verify_keeps_sound_files_and_drops_damaged_ones(
     path.parent.mkdir(parents=True)
     if content is not None:
         path.write_bytes(content)
-    catalog = FakeCatalog([{
-        "id": 5, "target": str(tmp_path / "lib"), "relative_path": "x/song.mp3",
-        "file_size_bytes": row_size, "sha256": row_sha,
-    }])
+    catalog = FakeCatalog(
+        [
+            {
+                "id": 5,
+                "target": str(tmp_path / "lib"),
+                "relative_path": "x/song.mp3",
+                "file_size_bytes": row_size,
+                "sha256": row_sha,
+            }
+        ]
+    )
     report = durability.verify_unflushed_files(catalog)
     if problem is None:
         assert (report.kept, report.dropped, catalog.synced) == (1, [], [5])
@@ -161,10 +172,17 @@ def test_verify_keeps_a_sound_file_the_disk_will_not_confirm(tmp_path, monkeypat
     path = tmp_path / "lib" / "song.mp3"
     path.parent.mkdir()
     path.write_bytes(b"abc")
-    catalog = FakeCatalog([{
-        "id": 9, "target": str(tmp_path / "lib"), "relative_path": "song.mp3",
-        "file_size_bytes": 3, "sha256": None,
-    }])
+    catalog = FakeCatalog(
+        [
+            {
+                "id": 9,
+                "target": str(tmp_path / "lib"),
+                "relative_path": "song.mp3",
+                "file_size_bytes": 3,
+                "sha256": None,
+            }
+        ]
+    )
     report = durability.verify_unflushed_files(catalog)
     assert report.unflushed == ["song.mp3 (Input/output error)"]
     assert (report.kept, report.dropped, catalog.synced, catalog.forgotten) == (0, [], [], [])

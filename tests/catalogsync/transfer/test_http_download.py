@@ -505,4 +505,3 @@ def test_meter_matches_real_rate_on_throttled_server(
     assert len(samples) > 10
     measured = statistics.median(samples)
     assert abs(measured - real) / real < 0.10, (measured, real)
-

@@ -43,15 +43,21 @@ def _downloader(**kwargs) -> HttpDownloader:
 
 
 def test_requests_per_minute_spaces_requests_and_jitter_only_adds(fake):
-    gate = PlatformGate("netease", PlatformPacing(requests_per_minute=30), clock=fake.clock,
-                        sleep=fake.sleep)
+    gate = PlatformGate(
+        "netease", PlatformPacing(requests_per_minute=30), clock=fake.clock, sleep=fake.sleep
+    )
     starts = []
     for _ in range(4):
         gate.before_request()
         starts.append(fake.now)
     assert [round(b - a, 6) for a, b in zip(starts, starts[1:], strict=False)] == [2.0, 2.0, 2.0]
-    jittered = PlatformGate("netease", PlatformPacing(requests_per_minute=30, jitter=0.5),
-                            clock=fake.clock, sleep=fake.sleep, rng=random.Random(7))
+    jittered = PlatformGate(
+        "netease",
+        PlatformPacing(requests_per_minute=30, jitter=0.5),
+        clock=fake.clock,
+        sleep=fake.sleep,
+        rng=random.Random(7),
+    )
     starts = []
     for _ in range(20):
         jittered.before_request()
@@ -60,23 +66,32 @@ def test_requests_per_minute_spaces_requests_and_jitter_only_adds(fake):
     assert all(2.0 <= gap <= 3.0 + 1e-9 for gap in gaps) and len(set(gaps)) > 1
 
 
-def test_a_429_from_a_real_server_cools_down_every_worker_of_the_platform(http_server, fake, tmp_path):
-    limited = http_server.route("/limited.mp3", body=mp3_body(20_000), fail_first=1,
-                                fail_status=429, retry_after="42")
+def test_a_429_from_a_real_server_cools_down_every_worker_of_the_platform(
+    http_server, fake, tmp_path
+):
+    limited = http_server.route(
+        "/limited.mp3", body=mp3_body(20_000), fail_first=1, fail_status=429, retry_after="42"
+    )
     other = http_server.route("/other.mp3", body=mp3_body(30_000, seed=2))
-    pacer = Pacer({"manifest": PlatformPacing(max_cooldown=600)}, clock=fake.clock,
-                  sleep=fake.sleep)
+    pacer = Pacer(
+        {"manifest": PlatformPacing(max_cooldown=600)}, clock=fake.clock, sleep=fake.sleep
+    )
     worker_a, worker_b = _downloader(max_attempts=1), _downloader()
     try:
         with pytest.raises(TransferError) as info:
-            worker_a.download(DownloadSpec(limited), tmp_path / "a.mp3",
-                              gate=pacer.gate("manifest"))
+            worker_a.download(
+                DownloadSpec(limited), tmp_path / "a.mp3", gate=pacer.gate("manifest")
+            )
         assert info.value.code == "http_429"
         assert pacer.cooldowns() == {"manifest": 42.0}
         waits: list[float] = []
         # Another worker, another song, the same platform: it waits out the cooldown first.
-        result = worker_b.download(DownloadSpec(other), tmp_path / "b.mp3",
-                                   gate=pacer.gate("manifest"), on_wait=waits.append)
+        result = worker_b.download(
+            DownloadSpec(other),
+            tmp_path / "b.mp3",
+            gate=pacer.gate("manifest"),
+            on_wait=waits.append,
+        )
     finally:
         worker_a.close()
         worker_b.close()
@@ -89,8 +104,7 @@ def test_a_429_from_a_real_server_cools_down_every_worker_of_the_platform(http_s
 
 
 def test_cooldowns_are_bounded_and_a_503_without_retry_after_sets_none(http_server, fake, tmp_path):
-    pacer = Pacer({"manifest": PlatformPacing(max_cooldown=5)}, clock=fake.clock,
-                  sleep=fake.sleep)
+    pacer = Pacer({"manifest": PlatformPacing(max_cooldown=5)}, clock=fake.clock, sleep=fake.sleep)
     long = http_server.route("/long.mp3", fail_first=1, fail_status=503, retry_after="3600")
     plain = http_server.route("/plain.mp3", fail_first=1, fail_status=503)
     bare = http_server.route("/bare.mp3", fail_first=1, fail_status=429)
@@ -137,8 +151,10 @@ def test_max_concurrent_holds_a_third_transfer_until_one_ends():
             release.wait(30)
 
     first, second = threading.Event(), threading.Event()
-    threads = [threading.Thread(target=transfer, args=("a", first)),
-               threading.Thread(target=transfer, args=("b", second))]
+    threads = [
+        threading.Thread(target=transfer, args=("a", first)),
+        threading.Thread(target=transfer, args=("b", second)),
+    ]
     for thread in threads:
         thread.start()
     assert first.wait(30) and second.wait(30)
@@ -169,8 +185,11 @@ def test_a_job_through_the_runner_waits_out_a_429_and_completes(http_server, tmp
     (home / "config.toml").write_text(
         "[download]\nworkers = 2\n[platforms.manifest]\nmax_cooldown = 1\n", encoding="utf-8"
     )
-    urls = [http_server.route("/s0.mp3", body=mp3_body(20_000), fail_first=1, fail_status=429,
-                              retry_after="120")]
+    urls = [
+        http_server.route(
+            "/s0.mp3", body=mp3_body(20_000), fail_first=1, fail_status=429, retry_after="120"
+        )
+    ]
     urls += [http_server.route(f"/s{n}.mp3", body=mp3_body(20_000 + n, seed=n)) for n in (1, 2)]
     service = open_service(home)
     try:
@@ -179,18 +198,23 @@ def test_a_job_through_the_runner_waits_out_a_429_and_completes(http_server, tmp
         job = service.submit_job("sync_download", playlist_ids=[playlist]).id
         service.run_headless(until_idle=True)
         assert service.job_row(job).status == "completed"
-        events = [e["message"] for e in service.ops.list_events() if e["event_type"] == "cooldown"]
+        events = [
+            e["message"] for e in service.repository.list_events() if e["event_type"] == "cooldown"
+        ]
     finally:
         service.close()
     assert len(http_server.requests("/s0.mp3")) == 2
-    assert events == ["manifest: the server asked to slow down (HTTP 429); every worker waits "
-                      "1 s before its next request to it"]
+    assert events == [
+        "manifest: the server asked to slow down (HTTP 429); every worker waits "
+        "1 s before its next request to it"
+    ]
 
 
 def test_one_report_per_cooldown_episode_not_per_worker(fake):
     heard = []
-    pacer = Pacer(clock=fake.clock, sleep=fake.sleep,
-                  on_cooldown=lambda p, s, r: heard.append((p, s, r)))
+    pacer = Pacer(
+        clock=fake.clock, sleep=fake.sleep, on_cooldown=lambda p, s, r: heard.append((p, s, r))
+    )
     gate = pacer.gate("netease")
     gate.cooldown(10, "HTTP 429")
     gate.cooldown(12, "HTTP 429")  # another worker, same episode: extends it quietly

@@ -59,10 +59,12 @@ def _download(repo, url: str, dest: Path) -> tuple[list[float], list[float]]:
             "SELECT at, speed_bytes_per_sec FROM worker_speed_samples WHERE worker_id = ?",
             (int(worker["id"]),),
         ).fetchall()
-    steady = [float(speed) for at, speed in samples
-              if began + WARMUP <= float(at) <= ended and speed]
-    moved = [at for (at, done), (_, before) in zip(writes[1:], writes, strict=False)
-             if done > before]
+    steady = [
+        float(speed) for at, speed in samples if began + WARMUP <= float(at) <= ended and speed
+    ]
+    moved = [
+        at for (at, done), (_, before) in zip(writes[1:], writes, strict=False) if done > before
+    ]
     return steady, moved
 
 
@@ -111,8 +113,9 @@ def test_speed_matches_nginx_limit_rate(nginx: Nginx, repo, tmp_path: Path, loca
 def test_speed_matches_the_project_server(
     http_server: LocalServer, repo, tmp_path: Path, burst: int | None
 ):
-    url = http_server.route("/paced.mp3", Behaviour(
-        body=mp3_body(16 * MIB), rate_bps=RATE, burst_bytes=burst))
+    url = http_server.route(
+        "/paced.mp3", Behaviour(body=mp3_body(16 * MIB), rate_bps=RATE, burst_bytes=burst)
+    )
     steady, moved = _download(repo, url, tmp_path / "out.mp3")
     # The server notes the body once its last write returned: maybe just after we did.
     assert wait_for(lambda: http_server.served("/paced.mp3"), timeout=10)

@@ -35,8 +35,15 @@ def minute(text: str) -> int:
 
 def test_the_window_covering_the_minute_sets_the_limit_and_midnight_is_crossed():
     windows = [window("08:00-23:00", 1_000_000), window("23:00-07:00", 5_000_000)]
-    expect = {"07:59": 0, "08:00": 1_000_000, "22:59": 1_000_000, "23:00": 5_000_000,
-              "00:00": 5_000_000, "06:59": 5_000_000, "07:00": 0}
+    expect = {
+        "07:59": 0,
+        "08:00": 1_000_000,
+        "22:59": 1_000_000,
+        "23:00": 5_000_000,
+        "00:00": 5_000_000,
+        "06:59": 5_000_000,
+        "07:00": 0,
+    }
     assert {t: limit_at(windows, 0, minute(t)) for t in expect} == expect
     assert limit_at([window("01:00-02:00", 10)], 777, minute("03:00")) == 777, "base outside"
 
@@ -96,15 +103,20 @@ def test_a_running_transfer_speeds_up_when_the_window_lifts_the_limit(http_serve
 
     def run() -> None:
         with HttpDownloader(limiter=bucket, durable=False) as downloader:
-            result.append(downloader.download(DownloadSpec(url), tmp_path / "big.mp3",
-                                              on_progress=progress))
+            result.append(
+                downloader.download(DownloadSpec(url), tmp_path / "big.mp3", on_progress=progress)
+            )
 
     thread = threading.Thread(target=run)
     thread.start()
     assert seen.wait(30), "the transfer never started"
     assert not result, "still crawling at 16 KiB/s"
-    windows = BandwidthWindows([window("08:00-09:00", 16 * 1024)], 0, UTC,
-                               now=lambda: datetime(2026, 1, 10, 10, 0, tzinfo=UTC).timestamp())
+    windows = BandwidthWindows(
+        [window("08:00-09:00", 16 * 1024)],
+        0,
+        UTC,
+        now=lambda: datetime(2026, 1, 10, 10, 0, tzinfo=UTC).timestamp(),
+    )
     assert windows.apply(bucket)  # out of the window: no limit, for the transfer under way
     thread.join(60)
     assert result and result[0].size == len(body)
@@ -112,8 +124,12 @@ def test_a_running_transfer_speeds_up_when_the_window_lifts_the_limit(http_serve
 
 @pytest.mark.parametrize(
     ("hours", "message"),
-    [('"25:00-03:00"', "not a range of the day"), ('"08:00-08:00"', "not a range of the day"),
-     ('"8-23"', 'hours must look like "08:00-23:00"'), ("8", "hours must be a string")],
+    [
+        ('"25:00-03:00"', "not a range of the day"),
+        ('"08:00-08:00"', "not a range of the day"),
+        ('"8-23"', 'hours must look like "08:00-23:00"'),
+        ("8", "hours must be a string"),
+    ],
 )
 def test_a_bad_window_is_one_config_error(tmp_path, hours, message):
     (tmp_path / "config.toml").write_text(
