@@ -61,6 +61,8 @@ _UNAVAILABLE_ERRNOS = frozenset(
     }
 )
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
+# A body this big is worth resuming after a kill: its validator is kept as it starts.
+RESUME_WORTH = 1024 * 1024
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
@@ -333,6 +335,7 @@ class HttpDownloader:
         self.stall_budget = stall_budget
         self._stall_left: float | None = None
         self._part_validator: str | None = None
+        self._on_validator: Callable[[str], None] | None = None
         self.last_validator: str | None = None  # of the last response, for a later resume
         self._reader_thread: _ReaderThread | None = None
         self.session = Session(
@@ -379,6 +382,7 @@ class HttpDownloader:
         on_wait: Callable[[float], None] | None = None,
         on_retry: Callable[[TransferError, float], None] | None = None,
         validator: str | None = None,
+        on_validator: Callable[[str], None] | None = None,
     ) -> DownloadResult:
         """Fetch ``spec`` into ``dest`` (via ``dest.part``) and return what was written.
 
@@ -390,6 +394,10 @@ class HttpDownloader:
         finished file on disk that it does not know about. ``part`` names the partial
         file instead of ``dest.part``; with ``keep_part`` the verified ``.part`` is left
         for the caller to check, tag, record and rename (the result's ``path`` is it).
+
+        ``on_validator(etag_or_last_modified)`` runs when a whole body of at least
+        ``RESUME_WORTH`` bytes starts: the caller keeps it with the `.part`, so even a
+        process killed mid-body resumes with If-Range rather than a blind Range.
         """
         dest = Path(dest)
         part = Path(part) if part is not None else part_path(dest)
@@ -409,6 +417,7 @@ class HttpDownloader:
         # the whole new file instead of a range spliced onto the old bytes.
         self._part_validator = validator
         self.last_validator = None
+        self._on_validator = on_validator
 
         def one_attempt() -> _Outcome:
             if scheme == "file":
@@ -505,6 +514,9 @@ class HttpDownloader:
             self._check_status(response)
             if status == 200 or self.last_validator is None:
                 self.last_validator = _validator_of(response.headers)
+                worth = (_int_header(response.headers.get("content-length")) or 0) >= RESUME_WORTH
+                if status == 200 and self.last_validator and worth and self._on_validator:
+                    self._on_validator(self.last_validator)
             content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type in _HTML_TYPES:
                 raise TransferError(

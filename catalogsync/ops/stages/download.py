@@ -330,6 +330,7 @@ class DownloadStageExecutor(StageExecutor):
                     on_wait=progress.on_wait,
                     on_retry=progress.on_retry,
                     validator=target.validator(),
+                    on_validator=target.keep_validator,
                 )
 
         try:
@@ -408,6 +409,12 @@ class _Target:
         if fresh or self._dest is None or self._dest[0] != self.rel:
             self._dest = (self.rel, safe_join(self.root, self.rel, root_resolved=True))
         return self._dest[1]
+
+    def keep_validator(self, validator: str) -> None:
+        """Remember now which version of the file the `.part` is receiving: a process
+        killed mid-body then resumes with If-Range too (a stop records it anyway)."""
+        with contextlib.suppress(Exception):
+            self.catalog.set_part_validator(self.backend_id, self.song_id, validator)
 
     def validator(self) -> str | None:
         """The ETag / Last-Modified of what the `.part` holds, when a try left one."""

@@ -554,3 +554,63 @@ def test_partial_files_no_download_will_resume_are_swept_at_the_next_start(tmp_p
         assert held == [2]
     finally:
         service.close()
+
+
+def test_a_song_that_changed_on_the_server_after_a_killed_runner_is_fetched_whole(tmp_path):
+    """A runner killed mid-body (SIGKILL: no stop path runs) left a `.part` whose
+    version was never written down, so the resume was a blind Range and nginx spliced
+    the new file's tail onto the old bytes. The ETag is now kept as the body starts."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.catalogsync.library.library_support import write_config
+    from tests.catalogsync.pipeline_support import wait_for
+
+    first, second = mp3_body(1_600_000, seed=81), mp3_body(1_600_000, seed=82)
+    home = tmp_path / "home"
+    write_config(home, "[library]\nwrite_tags = false\n")
+    with nginx_serving(tmp_path / "nginx", extra_location="limit_rate 300k;") as server:
+        song = server.root / "changing.mp3"
+        song.write_bytes(first)
+        playlist = write_json_playlist(
+            tmp_path / "changing.json",
+            "Changing",
+            [{"url": server.url("changing.mp3"), "title": "Changing", "artist": "Band"}],
+        )
+        service = open_service(home)
+        try:
+            service.add_playlists([str(playlist)])
+            job = service.submit_job("sync_download").id
+            cli = [sys.executable, "-m", "catalogsync.cli", "--home", str(home), "run"]
+            runner = subprocess.Popen(cli, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                assert wait_for(
+                    lambda: any(
+                        p.stat().st_size > 200_000
+                        for p in service.settings.library_root.rglob("*.part")
+                    ),
+                    timeout=30,
+                )
+            finally:
+                runner.send_signal(signal.SIGKILL)
+                runner.wait(10)
+            [part] = list(service.settings.library_root.rglob("*.part"))
+            assert 0 < part.stat().st_size < len(first)
+            song.write_bytes(second)  # same size, new bytes, a new mtime: a new ETag
+            later = time.time() + 5
+            os.utime(song, (later, later))
+            finisher = subprocess.run(
+                [*cli, "--until-idle"], capture_output=True, text=True, timeout=120
+            )
+            assert finisher.returncode == 0, finisher.stderr
+            assert service.job_row(job).status == "completed", service.job_detail(job)
+            [(_rel, data)] = recorded(service).values()
+            assert data == second, "the new version whole, not old bytes plus a new range"
+            assert service.catalog.library_invariant_violations() == []
+        finally:
+            service.close()
+        log = server.access_log.read_text()
+        assert " 200 " in log.splitlines()[-1], log
