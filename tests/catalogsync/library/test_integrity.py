@@ -463,24 +463,38 @@ def test_the_same_bytes_finishing_in_several_workers_at_once_are_stored_once(tmp
         service.close()
 
 
+def _serve_changing_song(server, tmp_path: Path, body: bytes) -> tuple[Path, Path]:
+    """One song served by nginx, and a playlist naming it: (the served file, the playlist)."""
+    song = server.root / "changing.mp3"
+    song.write_bytes(body)
+    playlist = write_json_playlist(
+        tmp_path / "changing.json",
+        "Changing",
+        [{"url": server.url("changing.mp3"), "title": "Changing", "artist": "Band"}],
+    )
+    return song, playlist
+
+
+def _change_on_server(song: Path, body: bytes) -> None:
+    """The file changes on the server: same size, new bytes, a new mtime (a new ETag)."""
+    import os
+    import time
+
+    song.write_bytes(body)
+    later = time.time() + 5
+    os.utime(song, (later, later))
+
+
 def test_a_song_that_changed_on_the_server_during_a_pause_is_fetched_whole(tmp_path):
     """The resume sends If-Range with the ETag the `.part` was read under: nginx answers
     the whole new file, never a range of it spliced onto the old bytes."""
-    import os
-    import time
 
     from catalogsync.ops.models import CommandType
     from tests.catalogsync.pipeline_support import wait_for
 
     first, second = mp3_body(600_000, seed=71), mp3_body(600_000, seed=72)
     with nginx_serving(tmp_path / "nginx", extra_location="limit_rate 150k;") as server:
-        song = server.root / "changing.mp3"
-        song.write_bytes(first)
-        playlist = write_json_playlist(
-            tmp_path / "changing.json",
-            "Changing",
-            [{"url": server.url("changing.mp3"), "title": "Changing", "artist": "Band"}],
-        )
+        song, playlist = _serve_changing_song(server, tmp_path, first)
         service = open_service(tmp_path / "home")
         service.settings.library.write_tags = False
         try:
@@ -496,10 +510,7 @@ def test_a_song_that_changed_on_the_server_during_a_pause_is_fetched_whole(tmp_p
             assert wait_for(lambda: service.job_row(job).status == "paused", timeout=10)
             [part] = list(service.settings.library_root.rglob("*.part"))
             assert 0 < part.stat().st_size < len(first)
-            # The file changes on the server (same size, new bytes, a new mtime: new ETag).
-            song.write_bytes(second)
-            later = time.time() + 5
-            os.utime(song, (later, later))
+            _change_on_server(song, second)
             service.command(job, CommandType.RESUME)
             assert wait_for(lambda: service.job_row(job).status == "completed", timeout=60)
         finally:
@@ -560,11 +571,9 @@ def test_a_song_that_changed_on_the_server_after_a_killed_runner_is_fetched_whol
     """A runner killed mid-body (SIGKILL: no stop path runs) left a `.part` whose
     version was never written down, so the resume was a blind Range and nginx spliced
     the new file's tail onto the old bytes. The ETag is now kept as the body starts."""
-    import os
     import signal
     import subprocess
     import sys
-    import time
 
     from tests.catalogsync.library.library_support import write_config
     from tests.catalogsync.pipeline_support import wait_for
@@ -573,13 +582,7 @@ def test_a_song_that_changed_on_the_server_after_a_killed_runner_is_fetched_whol
     home = tmp_path / "home"
     write_config(home, "[library]\nwrite_tags = false\n")
     with nginx_serving(tmp_path / "nginx", extra_location="limit_rate 300k;") as server:
-        song = server.root / "changing.mp3"
-        song.write_bytes(first)
-        playlist = write_json_playlist(
-            tmp_path / "changing.json",
-            "Changing",
-            [{"url": server.url("changing.mp3"), "title": "Changing", "artist": "Band"}],
-        )
+        song, playlist = _serve_changing_song(server, tmp_path, first)
         service = open_service(home)
         try:
             service.add_playlists([str(playlist)])
@@ -599,9 +602,7 @@ def test_a_song_that_changed_on_the_server_after_a_killed_runner_is_fetched_whol
                 runner.wait(10)
             [part] = list(service.settings.library_root.rglob("*.part"))
             assert 0 < part.stat().st_size < len(first)
-            song.write_bytes(second)  # same size, new bytes, a new mtime: a new ETag
-            later = time.time() + 5
-            os.utime(song, (later, later))
+            _change_on_server(song, second)
             finisher = subprocess.run(
                 [*cli, "--until-idle"], capture_output=True, text=True, timeout=120
             )
