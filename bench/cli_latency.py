@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from download_throughput import ServerProcess  # noqa: E402
+from download_throughput import ServerProcess, run_aria2c  # noqa: E402
 
 from tests.support.audio import mp3_body  # noqa: E402
 
@@ -139,33 +139,6 @@ def scenario_latency(args: argparse.Namespace, work: Path, env: dict[str, str]) 
         f"<= {GOAL_EMPTY_WAIT:.2f} s: "
         f"{'met' if figures[list(figures)[2]] <= GOAL_EMPTY_WAIT else 'missed'}"
     )
-
-
-def run_aria2c(urls: list[str], folder: Path, jobs: int) -> float:
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    listing = folder.parent / "aria2c-input.txt"
-    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            "aria2c",
-            f"-j{jobs}",
-            "-i",
-            str(listing),
-            "-d",
-            str(folder),
-            "-q",
-            "--allow-overwrite=true",
-            "--auto-file-renaming=false",
-        ],
-        check=True,
-    )
-    elapsed = time.perf_counter() - started
-    got = len([p for p in folder.iterdir() if p.is_file()])
-    if got != len(urls):
-        raise SystemExit(f"aria2c left {got} of {len(urls)} files")
-    return elapsed
 
 
 def run_catalogsync(
