@@ -13,9 +13,22 @@ def now() -> float:
     return _frozen if _frozen is not None else time.time()
 
 
+_last_text: tuple[int, str] = (-1, "")
+
+
 def now_text() -> str:
-    """UTC timestamp as stored in the database: ``YYYY-MM-DD HH:MM:SS``."""
-    return datetime.fromtimestamp(now(), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """UTC timestamp as stored in the database: ``YYYY-MM-DD HH:MM:SS``.
+
+    Kept for the second it names: a download writes several a song, and formatting one
+    cost more than the SQL statement it went into.
+    """
+    global _last_text
+    second = int(now() // 1)
+    cached = _last_text
+    if cached[0] != second:
+        cached = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second)))
+        _last_text = cached
+    return cached[1]
 
 
 def parse_text(value: str | None) -> float | None:

@@ -47,6 +47,26 @@ def _is_reserved_device(name: str) -> bool:
 
 
 def _clean(name: str, max_bytes: int) -> str:
+    text = _clean_ascii(name) if _plain_ascii(name) else _clean_chars(name)
+    text = _truncate_utf8(text, max_bytes).rstrip(" .")
+    if text in ("", ".", ".."):
+        return ""
+    if _is_reserved_device(text):
+        text = _truncate_utf8("_" + text, max_bytes).rstrip(" .")
+    return text
+
+
+def _plain_ascii(name: str) -> bool:
+    """Printable ASCII with nothing to replace: ``_clean_chars`` would keep every
+    character (and NFC changes no ASCII), so ``_clean_ascii`` gives the same, faster."""
+    return name.isascii() and name.isprintable() and _REPLACED.isdisjoint(name)
+
+
+def _clean_ascii(name: str) -> str:
+    return _SPACES.sub(" ", name).strip(" .")
+
+
+def _clean_chars(name: str) -> str:
     text = unicodedata.normalize("NFC", name)
     out: list[str] = []
     for ch in text:
@@ -58,13 +78,7 @@ def _clean(name: str, max_bytes: int) -> str:
             continue
         else:
             out.append(ch)
-    text = unicodedata.normalize("NFC", _SPACES.sub(" ", "".join(out))).strip(" .")
-    text = _truncate_utf8(text, max_bytes).rstrip(" .")
-    if text in ("", ".", ".."):
-        return ""
-    if _is_reserved_device(text):
-        text = _truncate_utf8("_" + text, max_bytes).rstrip(" .")
-    return text
+    return unicodedata.normalize("NFC", _SPACES.sub(" ", "".join(out))).strip(" .")
 
 
 def sanitize_component(name: str, *, fallback: str = "unknown", max_bytes: int = 180) -> str:
@@ -100,11 +114,11 @@ def safe_join(root: Path, relative: str | PurePath, *, root_resolved: bool = Fal
     symlinks is joined with one ``lstat`` per existing component instead of a
     ``realpath`` of the whole path, which matters when every download calls this.
     """
-    rel = PurePath(relative)
     if root_resolved:
-        fast = _join_without_links(Path(root), rel)
+        fast = _join_without_links(os.fspath(root), os.fspath(relative))
         if fast is not None:
             return fast
+    rel = PurePath(relative)
     try:
         base = Path(root).resolve()
         if rel.is_absolute() or rel.drive or rel.anchor:
@@ -121,22 +135,26 @@ def safe_join(root: Path, relative: str | PurePath, *, root_resolved: bool = Fal
     return target
 
 
-def _join_without_links(base: Path, rel: PurePath) -> Path | None:
-    """``base / rel`` if ``rel`` is plain and no existing component is a symlink, else None."""
-    parts = rel.parts
-    if not parts or rel.anchor or any(part in ("", ".", "..") for part in parts):
-        return None
+def _join_without_links(base: str, rel: str) -> Path | None:
+    """``base / rel`` if ``rel`` is plain and no existing component is a symlink, else None.
+
+    Plain strings, not ``pathlib``: every download calls this a few times, and building
+    a ``Path`` per component cost more than the ``lstat`` calls.
+    """
+    parts = rel.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return None  # absolute, doubled or dotted: the full check decides
     current = base
     for part in parts:
-        current = current / part
+        current = os.path.join(current, part)
         try:
             if stat.S_ISLNK(os.lstat(current).st_mode):
                 return None
         except FileNotFoundError:
-            return base.joinpath(*parts)  # nothing below a missing component exists
+            return Path(os.path.join(base, rel))  # nothing below a missing component exists
         except (OSError, ValueError):
             return None  # let the full check report it
-    return current
+    return Path(current)
 
 
 def unique_path(

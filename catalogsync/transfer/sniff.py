@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from catalogsync.errors import TransferError
 
@@ -52,21 +52,18 @@ class AudioFormat:
     parsed: Any = field(default=None, compare=False, repr=False)
 
 
+# Headers for which mutagen's scoring has one clear winner: the reader is called directly,
+# skipping the score of every format (a third of a sniff's CPU). What mutagen would pick
+# for a `.part` name, which gives no extension points: MP3 for an ID3 tag or an MPEG
+# frame sync its score knows, FLAC for its marker.
+_MP3_STARTS = (b"ID3", b"\xff\xf2", b"\xff\xf3", b"\xff\xfa", b"\xff\xfb")
+
+
 def identify(path: Path) -> AudioFormat | None:
     """The audio format of the file at ``path``, or None when it is not audio we know."""
-    import mutagen
-
     try:
         with open(path, "rb") as fh:
-            found = mutagen.File(fh)
-            if found is None:
-                # mutagen scores a bare MPEG stream (no ID3 tag) by its file name, and a
-                # `.part` name gives it nothing: ask the MP3 reader itself, which has to
-                # find real frames (random bytes fail with "can't sync").
-                from mutagen.mp3 import MP3
-
-                fh.seek(0)
-                found = MP3(fh)
+            found = _parse(fh)
     except OSError:
         raise
     except Exception:  # mutagen raises many kinds of error on bytes that are not audio
@@ -76,6 +73,31 @@ def identify(path: Path) -> AudioFormat | None:
     kind = type(found).__name__
     ext = _EXT_BY_KIND.get(kind)
     return AudioFormat(kind, ext, found) if ext else None
+
+
+def _parse(fh: BinaryIO) -> Any:
+    head = fh.read(4)
+    fh.seek(0)
+    if head.startswith(_MP3_STARTS):
+        from mutagen.mp3 import MP3
+
+        return MP3(fh)
+    if head == b"fLaC":
+        from mutagen.flac import FLAC
+
+        return FLAC(fh)
+    import mutagen
+
+    found = mutagen.File(fh)
+    if found is None:
+        # mutagen scores a bare MPEG stream (no ID3 tag) by its file name, and a `.part`
+        # name gives it nothing: ask the MP3 reader itself, which has to find real
+        # frames (random bytes fail with "can't sync").
+        from mutagen.mp3 import MP3
+
+        fh.seek(0)
+        found = MP3(fh)
+    return found
 
 
 def describe(head: bytes, size: int, *, source: str = "server sent") -> str:

@@ -15,7 +15,7 @@ from catalogsync.config import LibrarySettings
 from catalogsync.errors import CatalogsyncError, TransferError, TransferStopped
 from catalogsync.files import size_or_zero
 from catalogsync.library.layout import song_relative_path
-from catalogsync.library.tags import write_tags
+from catalogsync.library.tags import tag_into
 from catalogsync.providers import registry
 from catalogsync.providers.base import Provider, Track
 from catalogsync.redact import mask_secrets
@@ -243,22 +243,24 @@ class DownloadStageExecutor(StageExecutor):
         if tagging:
             # Tagging changes the bytes, so the file is no longer a prefix a Range request
             # may extend: it leaves the `.part` name first; a crash from here starts over.
-            with storage_guard(target.ready):
-                os.replace(saved, target.ready)
-            saved = target.ready
             try:
-                with storage_guard(saved):
-                    outcome = write_tags(saved, song, audio.ext, library, parsed=audio.parsed)
+                with storage_guard(target.ready):
+                    outcome = tag_into(
+                        saved, target.ready, song, audio.ext, library, parsed=audio.parsed
+                    )
             except BaseException:
-                _unlink_quietly(saved)  # maybe half rewritten: never recorded, fetched again
+                # Maybe half rewritten (a full disk, say): never recorded, fetched again.
+                _unlink_quietly(target.ready)
+                _unlink_quietly(saved)
                 raise
+            saved = target.ready
             if outcome.note:
                 self.repository.add_event(
                     self.job.id, "tags", f"{_song_text(song)}: {outcome.note}"
                 )
-            # Hashed again: a tagger that failed half-way may have changed the file all
-            # the same, and the record must hold its real bytes.
-            digest = sha256_of(saved)
+            # A tagger that failed half-way may have changed the file all the same, and
+            # the record must hold its real bytes: hashed again unless the copy hashed it.
+            digest = outcome.sha256 or sha256_of(saved)
             if not outcome.tagged and digest != source_sha:
                 _unlink_quietly(saved)
                 raise TransferError(
@@ -376,16 +378,22 @@ class _Target:
         return PurePosixPath(self.rel).suffix.lstrip(".")
 
     def _exists(self, rel: str) -> bool:
-        return os.path.lexists(safe_join(self.root, rel, root_resolved=True))
+        # A plain look: ``reserve`` checked the name stays inside the root, and a numbered
+        # twin only changes its last component.
+        return os.path.lexists(os.path.join(self.root, rel))
 
     def recorded_exists(self, rel: str) -> bool:
         """Is a file recorded at ``rel`` on this backend on disk (a twin to share)?"""
         return (self.root / rel).is_file()
 
     def reserve(self, wanted: PurePosixPath) -> None:
+        rel = wanted.as_posix()
+        checked = safe_join(self.root, rel, root_resolved=True)  # raises before a reservation
         self.rel = self.catalog.reserve_path(
-            self.backend_id, self.song_id, wanted.as_posix(), exists_on_disk=self._exists
+            self.backend_id, self.song_id, rel, exists_on_disk=self._exists
         )
+        if self.rel == rel:
+            self._dest = (rel, checked)
         self._place_part()
 
     def reformat(self, ext: str) -> None:

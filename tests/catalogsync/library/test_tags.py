@@ -225,3 +225,96 @@ def test_a_file_mutagen_cannot_parse_is_a_note_and_left_as_it_was(tmp_path):
     outcome = write_tags(path, SONG, "flac", None)
     assert not outcome.tagged and "stored untagged" in (outcome.note or "")
     assert path.read_bytes() == data
+
+
+# -- tag_into: what the download stage calls; an MP3 is rewritten from memory ----------
+
+
+def _mp3_part(tmp_path: Path, *, old_tag: dict[str, str] | None = None, v1: bool = False) -> Path:
+    """A `.part` holding MP3 frames, maybe behind an ID3v2 tag and before an ID3v1 tag."""
+    from mutagen import id3
+
+    from tests.support.audio import mp3_body
+
+    body = mp3_body(40_000, seed=7)
+    if v1:
+        body += b"TAG" + b"Old v1 title".ljust(30, b"\0") + bytes(95)
+    part = tmp_path / "song.part"
+    part.write_bytes(body)
+    if old_tag:
+        tagged = id3.ID3()
+        for frame_id, text in old_tag.items():
+            tagged.add(getattr(id3, frame_id)(encoding=3, text=[text]))
+        tagged.save(part, v1=1 if v1 else 0)
+    return part
+
+
+def _tag_into(part: Path, settings: LibrarySettings, song=SONG) -> tuple[tags.TagOutcome, Path]:
+    from catalogsync.transfer.sniff import identify
+
+    found = identify(part)
+    assert found is not None and found.ext == "mp3"
+    ready = part.with_suffix(".ready")
+    return tags.tag_into(part, ready, song, found.ext, settings, parsed=found.parsed), ready
+
+
+def test_tag_into_rewrites_an_mp3_with_its_tag_and_hashes_it(tmp_path):
+    from tests.support.audio import mp3_body
+
+    part = _mp3_part(tmp_path)
+    outcome, ready = _tag_into(part, LibrarySettings())
+    assert outcome.tagged and outcome.note is None
+    assert not part.exists(), "renamed, then tagged"
+    data = ready.read_bytes()
+    assert outcome.sha256 == hashlib.sha256(data).hexdigest()
+    assert data.endswith(mp3_body(40_000, seed=7)), "every audio byte behind the new tag"
+    assert data.count(b"ID3\x04") == 1
+    audio = mutagen.File(ready)
+    assert audio.tags.version[:2] == (2, 4)
+    assert _text(audio, "TIT2") == ["Intro"] and _text(audio, "TPE2") == ["The Band"]
+    assert _text(audio, "TRCK") == ["3"] and _text(audio, "TDRC") == ["2001"]
+    assert _text(audio, "TXXX:catalogsync_source") == ["manifest:abc123"]
+
+
+def test_tag_into_replaces_an_old_id3v2_tag_and_keeps_its_values(tmp_path):
+    from tests.support.audio import mp3_body
+
+    part = _mp3_part(tmp_path, old_tag={"TIT2": "Source Title", "TCOM": "A Composer"})
+    outcome, ready = _tag_into(part, LibrarySettings())
+    data = ready.read_bytes()
+    assert outcome.tagged and data.count(b"ID3") == 1, "one tag: the old one was replaced"
+    assert data.endswith(mp3_body(40_000, seed=7))
+    audio = mutagen.File(ready)
+    assert _text(audio, "TIT2") == ["Source Title"], "kept: overwrite_tags is off"
+    assert _text(audio, "TCOM") == ["A Composer"]
+    assert _text(audio, "TXXX:catalogsync_source") == ["manifest:abc123"]
+
+    (tmp_path / "again").mkdir()
+    again = _mp3_part(tmp_path / "again", old_tag={"TIT2": "Source Title"})
+    _, ready = _tag_into(again, LibrarySettings(overwrite_tags=True))
+    assert _text(mutagen.File(ready), "TIT2") == ["Intro"]
+
+
+def test_tag_into_gives_an_mp3_with_an_id3v1_tag_to_mutagen_in_place(tmp_path):
+    part = _mp3_part(tmp_path, old_tag={"TIT2": "Old"}, v1=True)
+    outcome, ready = _tag_into(part, LibrarySettings(overwrite_tags=True))
+    assert outcome.tagged and outcome.sha256 is None, "the caller hashes an in-place tag"
+    assert not part.exists()
+    data = ready.read_bytes()
+    assert data[-128:].startswith(b"TAG") and b"Intro" in data[-128:], "the v1 tag follows"
+    assert _text(mutagen.File(ready), "TIT2") == ["Intro"]
+
+
+def test_tag_into_embeds_the_cover(tmp_path, http_server):
+    png = _png()
+    url = http_server.route("/cover.png", Behaviour(body=png, content_type="image/png"))
+    outcome, ready = _tag_into(_mp3_part(tmp_path), None, {**SONG, "cover_url": url})
+    assert outcome.tagged and outcome.sha256 == hashlib.sha256(ready.read_bytes()).hexdigest()
+    assert mutagen.File(ready).tags.getall("APIC")[0].data == png
+
+
+def test_tag_into_leaves_a_big_mp3_to_mutagen(tmp_path, monkeypatch):
+    monkeypatch.setattr(tags, "_IN_MEMORY_LIMIT", 1000)
+    outcome, ready = _tag_into(_mp3_part(tmp_path), LibrarySettings())
+    assert outcome.tagged and outcome.sha256 is None, "tagged in place; the caller hashes"
+    assert _text(mutagen.File(ready), "TXXX:catalogsync_source") == ["manifest:abc123"]

@@ -128,6 +128,16 @@ def test_sanitize_component_property(name: str, max_bytes: int) -> None:
     assert not _is_reserved(out)
 
 
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(alphabet=st.characters(max_codepoint=127)))
+def test_the_ascii_fast_path_cleans_as_the_full_loop_does(name: str) -> None:
+    """Printable ASCII skips the per-character loop; the name comes out the same."""
+    from catalogsync.transfer import paths
+
+    if paths._plain_ascii(name):
+        assert paths._clean_ascii(name) == paths._clean_chars(name)
+
+
 @settings(max_examples=100, deadline=None)
 @given(singers=st.text(), title=st.text(), ext=st.text())
 def test_library_path_property(
