@@ -368,8 +368,9 @@ def _cover_for(
     return None, f"tagged without cover art ({found})"
 
 
-# An MP3 up to this size is re-tagged in memory (see ``tag_into``); a bigger one by mutagen.
-_IN_MEMORY_LIMIT = 32 * 1024 * 1024
+# An MP3 up to this size is re-tagged in memory (see ``tag_into``), a bigger one by mutagen:
+# four workers hold at most 64 MiB for it on a small NAS.
+_IN_MEMORY_LIMIT = 16 * 1024 * 1024
 
 
 def tag_into(
@@ -383,7 +384,7 @@ def tag_into(
 ) -> TagOutcome:
     """Rename the verified download at ``source`` to ``dest`` and tag it there.
 
-    An MP3 of up to 32 MiB is rewritten from memory: its new ID3v2 tag, then the audio
+    An MP3 of up to 16 MiB is rewritten from memory: its new ID3v2 tag, then the audio
     behind the old one, hashed on the way, so the record's SHA-256 costs no read of its
     own (mutagen's save moves the audio behind a tag that grows, and the file was then
     read again for its hash: about twice the CPU). Other formats, bigger files and an MP3
