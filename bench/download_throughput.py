@@ -715,6 +715,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run jobs (a) and (b) with [library] write_tags = false",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="[download] processes for jobs (a) and (b) (default: the engine's, 1)",
+    )
+    parser.add_argument(
         "--tag-count", type=int, default=200, help="write_tags runs in (t); median (200)"
     )
     parser.add_argument(
@@ -725,7 +731,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="skip a scenario (repeatable)",
     )
     args = parser.parse_args(argv)
-    args.library_config = "[library]\nwrite_tags = false\n" if args.no_tags else ""
+    args.library_config = "" if args.processes is None else f"processes = {args.processes}\n"
+    if args.no_tags:
+        args.library_config += "[library]\nwrite_tags = false\n"
     if args.quick:
         args.big_mib, args.small_count, args.throttle_file_mib, args.repeat = 32, 100, 12, 1
         args.warmup, args.tag_count = 0, 50

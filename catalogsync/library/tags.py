@@ -14,9 +14,6 @@ a JPEG or PNG is embedded; a cover that cannot be had is a note, never a failed 
 from __future__ import annotations
 
 import base64
-import hashlib
-import io
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -37,15 +34,10 @@ _CREDENTIALS = re.compile(r"(//[^/@:\s]*:)[^/@\s]*@")
 
 @dataclass(frozen=True)
 class TagOutcome:
-    """What tagging did; ``note`` is an event text when something was left undone.
-
-    ``sha256`` is the tagged file's digest when the tagger computed it while writing
-    (``tag_into``'s copy); None means the caller hashes the file itself.
-    """
+    """What tagging did; ``note`` is an event text when something was left undone."""
 
     tagged: bool
     note: str | None = None
-    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,15 +156,11 @@ _ASF_KEYS = {
 
 
 def _tag_id3(audio: Any, values: dict[str, str], cover: Cover | None, overwrite: bool) -> None:
-    if audio.tags is None:
-        audio.add_tags()
-    _fill_id3(audio.tags, values, cover, overwrite)
-    audio.save(v2_version=4)
-
-
-def _fill_id3(tags: Any, values: dict[str, str], cover: Cover | None, overwrite: bool) -> None:
     from mutagen import id3
 
+    if audio.tags is None:
+        audio.add_tags()
+    tags = audio.tags
     for key, frame_id in _ID3_FRAMES.items():
         if key in values and (overwrite or not tags.getall(frame_id)):
             tags.setall(frame_id, [getattr(id3, frame_id)(encoding=3, text=[values[key]])])
@@ -185,6 +173,7 @@ def _fill_id3(tags: Any, values: dict[str, str], cover: Cover | None, overwrite:
         tags.setall(
             "APIC", [id3.APIC(encoding=3, mime=cover.mime, type=3, desc="", data=cover.data)]
         )
+    audio.save(v2_version=4)
 
 
 def _has_picture_id3(audio: Any) -> bool:
@@ -339,7 +328,15 @@ def write_tags(
         kind = type(audio).__name__ if audio is not None else (ext or "this format")
         return TagOutcome(False, f"stored untagged, {kind} files cannot be tagged")
     writer, has_picture = chosen
-    cover, note = _cover_for(audio, has_picture, song, settings)
+    note: str | None = None
+    cover: Cover | None = None
+    cover_url = str(song.get("cover_url") or "")
+    if settings.cover_art and cover_url and (settings.overwrite_tags or not has_picture(audio)):
+        found = _covers.get(cover_url, fetch_cover)
+        if isinstance(found, Cover):
+            cover = found
+        else:
+            note = f"tagged without cover art ({found})"
     try:
         writer(audio, tag_values(song), cover, settings.overwrite_tags)
     except (mutagen.MutagenError, OSError, ValueError, EOFError) as exc:
@@ -350,100 +347,6 @@ def write_tags(
             raise io_error from exc
         return TagOutcome(False, f"stored untagged, writing tags failed ({exc})")
     return TagOutcome(True, note)
-
-
-def _cover_for(
-    audio: Any, has_picture: Callable[[Any], bool], song: Mapping[str, Any], settings: Any
-) -> tuple[Cover | None, str | None]:
-    """The cover to embed (None: none wanted, or the file keeps its own) and a note when
-    one was wanted and could not be had."""
-    cover_url = str(song.get("cover_url") or "")
-    if not (
-        settings.cover_art and cover_url and (settings.overwrite_tags or not has_picture(audio))
-    ):
-        return None, None
-    found = _covers.get(cover_url, fetch_cover)
-    if isinstance(found, Cover):
-        return found, None
-    return None, f"tagged without cover art ({found})"
-
-
-# An MP3 up to this size is re-tagged in memory (see ``tag_into``), a bigger one by mutagen:
-# four workers hold at most 64 MiB for it on a small NAS.
-_IN_MEMORY_LIMIT = 16 * 1024 * 1024
-
-
-def tag_into(
-    source: Path,
-    dest: Path,
-    song: Mapping[str, Any],
-    ext: str,
-    library: LibrarySettings | None,
-    *,
-    parsed: Any = None,
-) -> TagOutcome:
-    """Rename the verified download at ``source`` to ``dest`` and tag it there.
-
-    An MP3 of up to 16 MiB is rewritten from memory: its new ID3v2 tag, then the audio
-    behind the old one, hashed on the way, so the record's SHA-256 costs no read of its
-    own (mutagen's save moves the audio behind a tag that grows, and the file was then
-    read again for its hash: about twice the CPU). Other formats, bigger files and an MP3
-    with an ID3v1 tag at its end (which mutagen keeps in step) are tagged by
-    ``write_tags``. A disk that fails mid-write raises, leaving ``dest`` not to be used.
-    """
-    os.replace(source, dest)
-    if parsed is not None:
-        parsed.filename = str(dest)  # it was read under the source's name
-    settings = library or LibrarySettings()
-    if settings.write_tags and type(parsed).__name__ in ("MP3", "EasyMP3"):
-        outcome = _tag_mp3_in_memory(dest, song, settings, parsed)
-        if outcome is not None:
-            return outcome
-    return write_tags(dest, song, ext, library, parsed=parsed)
-
-
-def _id3v2_length(head: bytes) -> int:
-    """Bytes of the ID3v2 tag that ``head`` (a file's first 10 bytes) starts, or 0."""
-    if len(head) < 10 or not head.startswith(b"ID3") or any(b & 0x80 for b in head[6:10]):
-        return 0
-    size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
-    footer = 10 if head[5] & 0x10 else 0
-    return 10 + size + footer
-
-
-def _tag_mp3_in_memory(
-    path: Path, song: Mapping[str, Any], settings: Any, parsed: Any
-) -> TagOutcome | None:
-    """``tag_into`` for an MP3; None when ``write_tags`` should do it instead."""
-    import mutagen
-    from mutagen import id3
-
-    if os.path.getsize(path) > _IN_MEMORY_LIMIT:
-        return None
-    with open(path, "rb") as fh:
-        data = fh.read()
-    if data[-128:-125] == b"TAG":
-        return None  # an ID3v1 tag too: mutagen updates both
-    old = min(_id3v2_length(data[:10]), len(data))
-    tags = parsed.tags if parsed.tags is not None else id3.ID3()
-    cover, note = _cover_for(parsed, lambda _audio: bool(tags.getall("APIC")), song, settings)
-    rendered = io.BytesIO()
-    try:
-        _fill_id3(tags, tag_values(song), cover, settings.overwrite_tags)
-        # mutagen's own padding for a new tag: 1 KiB and a thousandth of the audio.
-        audio_bytes = len(data) - old
-        tags.save(rendered, v1=0, v2_version=4, padding=lambda _info: 1024 + audio_bytes // 1000)
-    except (mutagen.MutagenError, ValueError, EOFError):
-        return None  # the in-place tagger says what is wrong, or stores it untagged
-    tag = rendered.getvalue()
-    audio = memoryview(data)[old:]
-    with open(path, "r+b") as fh:
-        fh.write(tag)
-        fh.write(audio)
-        fh.truncate()
-    digest = hashlib.sha256(tag)
-    digest.update(audio)
-    return TagOutcome(True, note, digest.hexdigest())
 
 
 def _os_error_in(exc: BaseException) -> OSError | None:

@@ -78,10 +78,18 @@ def identify(path: Path) -> AudioFormat | None:
 def _parse(fh: BinaryIO) -> Any:
     head = fh.read(4)
     fh.seek(0)
+    if _is_adts(head):
+        return _aac(fh)
     if head.startswith(_MP3_STARTS):
         from mutagen.mp3 import MP3
 
-        return MP3(fh)
+        try:
+            return MP3(fh)
+        except Exception:
+            if not head.startswith(b"ID3"):
+                raise
+            fh.seek(0)
+            return _aac(fh)  # an ID3 tag in front of AAC frames, as some encoders write
     if head == b"fLaC":
         from mutagen.flac import FLAC
 
@@ -98,6 +106,19 @@ def _parse(fh: BinaryIO) -> Any:
         fh.seek(0)
         found = MP3(fh)
     return found
+
+
+def _is_adts(head: bytes) -> bool:
+    """An AAC ADTS frame header: 12 sync bits and layer 0 (MPEG audio frames have 1-3).
+
+    mutagen finds ADTS only by a `.aac` name, which a `.part` never has."""
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0
+
+
+def _aac(fh: BinaryIO) -> Any:
+    from mutagen.aac import AAC
+
+    return AAC(fh)
 
 
 def describe(head: bytes, size: int, *, source: str = "server sent") -> str:

@@ -15,7 +15,7 @@ from catalogsync.config import LibrarySettings
 from catalogsync.errors import CatalogsyncError, TransferError, TransferStopped
 from catalogsync.files import size_or_zero
 from catalogsync.library.layout import song_relative_path
-from catalogsync.library.tags import tag_into
+from catalogsync.library.tags import write_tags
 from catalogsync.providers import registry
 from catalogsync.providers.base import Provider, Track
 from catalogsync.redact import mask_secrets
@@ -243,24 +243,22 @@ class DownloadStageExecutor(StageExecutor):
         if tagging:
             # Tagging changes the bytes, so the file is no longer a prefix a Range request
             # may extend: it leaves the `.part` name first; a crash from here starts over.
-            try:
-                with storage_guard(target.ready):
-                    outcome = tag_into(
-                        saved, target.ready, song, audio.ext, library, parsed=audio.parsed
-                    )
-            except BaseException:
-                # Maybe half rewritten (a full disk, say): never recorded, fetched again.
-                _unlink_quietly(target.ready)
-                _unlink_quietly(saved)
-                raise
+            with storage_guard(target.ready):
+                os.replace(saved, target.ready)
             saved = target.ready
+            try:
+                with storage_guard(saved):
+                    outcome = write_tags(saved, song, audio.ext, library, parsed=audio.parsed)
+            except BaseException:
+                _unlink_quietly(saved)  # maybe half rewritten: never recorded, fetched again
+                raise
             if outcome.note:
                 self.repository.add_event(
                     self.job.id, "tags", f"{_song_text(song)}: {outcome.note}"
                 )
-            # A tagger that failed half-way may have changed the file all the same, and
-            # the record must hold its real bytes: hashed again unless the copy hashed it.
-            digest = outcome.sha256 or sha256_of(saved)
+            # Hashed again: a tagger that failed half-way may have changed the file all
+            # the same, and the record must hold its real bytes.
+            digest = sha256_of(saved)
             if not outcome.tagged and digest != source_sha:
                 _unlink_quietly(saved)
                 raise TransferError(

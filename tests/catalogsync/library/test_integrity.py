@@ -615,3 +615,17 @@ def test_a_song_that_changed_on_the_server_after_a_killed_runner_is_fetched_whol
             service.close()
         log = server.access_log.read_text()
         assert " 200 " in log.splitlines()[-1], log
+
+
+def test_an_adts_aac_stream_is_audio(tmp_path, http_server):
+    """mutagen knows ADTS only by a `.aac` name; the bytes alone must do (issue 11's list)."""
+    body = (Path(__file__).resolve().parents[2] / "fixtures" / "audio" / "silence.aac").read_bytes()
+    url = http_server.route("/stream", body=body)  # no extension in the URL
+    service, job = _one_song_job(tmp_path, url, title="Radio")
+    try:
+        assert service.job_row(job).status == "completed", service.job_detail(job)
+        [(rel, data)] = recorded(service).values()
+        assert rel.endswith("/Radio.aac") and data == body
+        assert service.catalog.library_invariant_violations() == []
+    finally:
+        service.close()
