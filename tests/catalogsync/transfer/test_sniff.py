@@ -75,3 +75,13 @@ def test_aac_frames_behind_an_id3_tag_are_aac(tmp_path):
     tag.save(path)
     found = identify(path)
     assert found is not None and found.ext == "aac"
+
+
+def test_flac_behind_an_id3_tag_is_flac(tmp_path):
+    path = tmp_path / "tagged-flac.part"
+    tag = id3.ID3()
+    tag.add(id3.TIT2(encoding=3, text=["Old"]))
+    tag.save(path)  # a file of the tag alone, then the FLAC stream after it
+    path.write_bytes(path.read_bytes() + (FIXTURES / "silence.flac").read_bytes())
+    found = identify(path)
+    assert found is not None and found.ext == "flac"
