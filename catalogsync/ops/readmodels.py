@@ -1,7 +1,8 @@
 """The read models: what the task center, the playlist picker and `--json` show, typed.
 
 Frozen dataclasses built by ``ops/views.py`` and handed out by the service facade
-(``catalogsync/service.py``). The TUI and the CLI read them by attribute; `--json`
+(``catalogsync/service.py``); ``@record(frozen=True)`` (``catalogsync/records.py``), so
+creating them costs a `catalogsync` start no generated code. The TUI and the CLI read them by attribute; `--json`
 prints ``dataclasses.asdict`` of them (``cli_json.jsonable``), so a field's name and
 place here are its key and place in the JSON (docs/json.md; pinned by
 tests/catalogsync/test_json_golden.py). ``job_run_id`` keeps the JSON's name.
@@ -9,8 +10,9 @@ tests/catalogsync/test_json_golden.py). ``job_run_id`` keeps the JSON's name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from catalogsync.records import record
 
 from .models import CommandType, JobStatus, StageStatus
 
@@ -18,18 +20,17 @@ R = TypeVar("R")
 
 
 def assemble(cls: type[R], values: dict[str, Any]) -> R:
-    """A read model from a value for every one of its fields, without the generated
-    ``__init__``: a frozen dataclass sets each field through ``object.__setattr__``, which
-    made a 30-field task row cost 7.7 us instead of 1.1 us, and a read builds 50 of them.
-    For the per-row models only (``TaskRow``, ``WorkerView``: no ``slots``, so they have
-    a ``__dict__``); tests check every field is set and nothing else.
+    """A read model from a value for every one of its fields, without ``__init__``'s
+    argument binding (a 30-field task row: 1.1 us instead of several, and a read builds
+    50 of them). For the per-row models (``TaskRow``, ``WorkerView``); tests check every
+    field is set and nothing else.
     """
     model = object.__new__(cls)
     model.__dict__.update(values)
     return model
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class JobFacts:
     """What a job filter looks at, as the table shows it (``views.task_rows_matching``)."""
 
@@ -40,7 +41,7 @@ class JobFacts:
     scope_summary: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TaskRow:
     """One task-center row: the seed's fields plus what the TUI needs."""
 
@@ -76,7 +77,7 @@ class TaskRow:
     ended_at: str | None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkerView:
     """A worker with its display texts (`3.0 MB/s`, `10.0 / 20.0 MB`) and speed samples."""
 
@@ -103,7 +104,7 @@ class WorkerView:
     speed_samples: tuple[float, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class StageView:
     """A stage of a job with its counters and `done / total unit` text."""
 
@@ -119,7 +120,7 @@ class StageView:
     progress_percent: float
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class PlaylistProgressView:
     """A playlist in a job's scope: songs in it and how many have a library file."""
 
@@ -131,7 +132,7 @@ class PlaylistProgressView:
     progress_percent: float
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class EventView:
     """A job event (or a runner-wide one, without a job)."""
 
@@ -143,7 +144,7 @@ class EventView:
     created_at: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class FailedItemView:
     """A failed item: the song (`Name / Singers`), its playlist, the error and attempts."""
 
@@ -159,7 +160,7 @@ class FailedItemView:
     ended_at: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class FailedItems:
     """A page of a job's failed items and how many there are in all."""
 
@@ -167,7 +168,7 @@ class FailedItems:
     items: tuple[FailedItemView, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class JobDetailView:
     """A job with its stages, workers, playlist progress, recent events and failures."""
 
@@ -179,7 +180,7 @@ class JobDetailView:
     failed_items: FailedItems
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class DashboardSummary:
     """Job counts for the header (a pause_requested job counts as running and paused)."""
 
@@ -194,7 +195,7 @@ class DashboardSummary:
     running_song_items: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class DownloadStats:
     """Library totals and the speed of every active worker together."""
 
@@ -206,7 +207,7 @@ class DownloadStats:
     speed_text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class PlaylistSourceView:
     """Playlists per (pool kind, platform)."""
 
@@ -218,7 +219,7 @@ class PlaylistSourceView:
     never_synced: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class RunningItemView:
     """An item a worker holds right now."""
 
@@ -232,7 +233,7 @@ class RunningItemView:
     song_name: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class RunnerView:
     """The runner that holds the lease."""
 
@@ -243,7 +244,7 @@ class RunnerView:
     heartbeat_age_seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ScheduleView:
     """The soonest `[[schedules]]` entry."""
 
@@ -252,7 +253,7 @@ class ScheduleView:
     next_run_at: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class DashboardView:
     """Everything `status --json` prints and the task center's header shows."""
 
@@ -267,7 +268,7 @@ class DashboardView:
     next_schedule: ScheduleView | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class PlaylistRow:
     """A playlist for the picker and `playlists list`, with hint and drift text."""
 
@@ -290,7 +291,7 @@ class PlaylistRow:
     sync_policy: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class CommandResult:
     """What became of a pause / resume / cancel / retry (a refusal raises instead).
 
