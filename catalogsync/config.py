@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any
 
 from catalogsync.config_schema import SOURCE_KINDS, validate
 from catalogsync.errors import ConfigError
 from catalogsync.files import read_regular_file
+from catalogsync.records import record
 from catalogsync.transfer.pacing import PlatformPacing
 from catalogsync.transfer.windows import BandwidthWindow
 
@@ -61,7 +62,7 @@ max_attempts = 3
 """
 
 
-@dataclass
+@record
 class SourceConfig:
     """One `[[sources]]` entry."""
 
@@ -72,7 +73,7 @@ class SourceConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@record
 class TransferSettings:
     workers: int = 3
     max_bytes_per_sec: int = 0
@@ -82,7 +83,7 @@ class TransferSettings:
     stall_seconds: int = 90  # download only: seconds without a byte, summed over retries
 
 
-@dataclass
+@record
 class LibrarySettings:
     """The `[library]` table: layout, tags and playlist files of the local library."""
 
@@ -94,7 +95,7 @@ class LibrarySettings:
     overwrite_tags: bool = False  # True: our values replace tags the source file already has
 
 
-@dataclass
+@record
 class TuiSettings:
     """The `[tui]` table: refresh interval and `[tui.keys]` (binding id -> key)."""
 
@@ -126,7 +127,7 @@ def _tui(table: Any, where: str) -> TuiSettings:
     )
 
 
-@dataclass
+@record
 class Settings:
     """Resolved settings; a job stores ``snapshot()`` of the settings it ran with."""
 
@@ -354,7 +355,7 @@ def load_settings(
 # [[download.limits]] ---------------------------------------------------------------------
 
 
-@dataclass
+@record
 class ScheduleConfig:
     """One `[[schedules]]` entry: a cron line that submits a job."""
 
@@ -368,7 +369,7 @@ class ScheduleConfig:
     backend: str | None = None  # the upload target, for job types with an upload stage
 
 
-@dataclass
+@record
 class NotifySettings:
     """`[notify]`: Apprise URLs, and which job outcomes send a message."""
 
@@ -377,7 +378,7 @@ class NotifySettings:
     on: list[str] = field(default_factory=lambda: ["failed", "completed_with_errors"])
 
 
-@dataclass
+@record
 class LogSettings:
     """`[log]`: a log file for `catalogsync run` (max_bytes 0 = reopened after logrotate)."""
 
@@ -386,7 +387,7 @@ class LogSettings:
     backups: int = 5
 
 
-@dataclass
+@record
 class UnattendedSettings:
     schedules: list[ScheduleConfig] = field(default_factory=list)
     notify: NotifySettings = field(default_factory=NotifySettings)

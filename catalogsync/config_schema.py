@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, cast
 
 from catalogsync.errors import ConfigError
 from catalogsync.ops.jobdefs import JOB_TYPES
+from catalogsync.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Value:
     """One key's rule: a TOML type, and an inclusive range or a set of choices."""
 
@@ -78,7 +79,7 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Table:
     """A TOML table: its keys, sub-tables, and whether it is an array of tables.
 

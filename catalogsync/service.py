@@ -11,7 +11,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from catalogsync.ops.readmodels import (
     TaskRow,
 )
 from catalogsync.ops.repository import OpsRepository
+from catalogsync.records import record
 from catalogsync.redact import mask_value
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ SHUTDOWN_SECONDS = 8.0
 COMMAND_VERDICT_SECONDS = 3.0
 
 
-@dataclass
+@record
 class AddedPlaylist:
     id: int
     name: str

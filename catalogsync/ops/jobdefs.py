@@ -7,9 +7,10 @@ TUI read stage order, item kinds and what a job is scoped by from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from catalogsync.records import record
 
 DOWNLOAD_LANE = "download"
 GENERAL_LANE = "general"
@@ -28,7 +29,7 @@ class JobType(StrEnum):
     LIBRARY_VERIFY = "library_verify"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StageDef:
     """One stage type: what its items are, what they are called, what scopes a job of it."""
 

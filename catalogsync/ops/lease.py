@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from catalogsync import clock
 from catalogsync.errors import LeaseHeldError
+from catalogsync.records import record
 
 from .repository import OpsRepository
 
@@ -17,7 +17,7 @@ LEASE_STALE_SECONDS = 30.0
 LEASE_HEARTBEAT_SECONDS = 2.0
 
 
-@dataclass
+@record
 class LeaseInfo:
     owner: str
     pid: int

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from catalogsync import clock
 from catalogsync.cron import iso_utc, latest_at_or_before, local_zone, next_after
 from catalogsync.errors import CatalogsyncError
+from catalogsync.records import record
 
 if TYPE_CHECKING:
     from catalogsync.catalog.repository import CatalogRepository
@@ -91,7 +91,7 @@ def next_schedule(
     return {"name": schedule.name, "job_type": schedule.job, "next_run_at": iso_utc(at)}
 
 
-@dataclass
+@record
 class Fired:
     """What one due schedule did: ``submitted`` (with a job id), ``skipped`` or ``missed``."""
 

@@ -13,9 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from catalogsync.errors import TransferStopped
+from catalogsync.records import record
 from catalogsync.transfer.stop import never
 
 WAIT_SLICE_SECONDS = 0.1
@@ -26,7 +26,7 @@ WaitCallback = Callable[[float], None]
 CooldownCallback = Callable[[str, float, str], None]
 
 
-@dataclass
+@record
 class PlatformPacing:
     """`[platforms.NAME]`: how fast one platform is asked for files."""
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
+
+from catalogsync.records import record
 
 from .ratelimit import TokenBucket
 
 
-@dataclass
+@record
 class BandwidthWindow:
     """One `[[download.limits]]` entry: a download limit during local hours (may cross midnight)."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
 from catalogsync import clock
 from catalogsync.errors import InvalidTransitionError
+from catalogsync.records import record
 
 from ..commands_policy import allowed_commands, refusal
 from ..models import ACTIVE_JOB_STATUSES, CommandStatus, CommandType, JobRun, JobStatus
@@ -15,7 +15,7 @@ from ._sql import cancel_unfinished, insert_event, retry_failed_items
 from .jobs import JobsRepository
 
 
-@dataclass
+@record
 class CommandOutcome:
     """What applying one command did; the runner uses it to set or clear stop flags."""
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from catalogsync import clock
 from catalogsync.db import SqliteStore
+from catalogsync.records import record
 
 from ..models import JobRun, JobStatus
 from ._sql import WORKER_IDLE_SET, front_of_queue_rank, insert_event
 
 
-@dataclass
+@record
 class RecoveryReport:
     jobs_requeued: int = 0
     jobs_paused: int = 0
