@@ -28,12 +28,16 @@ T = TypeVar("T")
 # What a class keeps for the shared methods: its field names, and per field without a
 # value given the default (or its factory).
 _NAMES = "__record_names__"
+_NAME_SET = "__record_name_set__"
 _DEFAULTS = "__record_defaults__"
 _FACTORIES = "__record_factories__"
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     cls = type(self)
+    if not args and kwargs.keys() == getattr(cls, _NAME_SET):
+        self.__dict__.update(kwargs)  # every field by name: the common call, kept short
+        return
     names: tuple[str, ...] = getattr(cls, _NAMES)
     if len(args) > len(names):
         raise TypeError(
@@ -111,6 +115,7 @@ def _make(cls: type[T], frozen: bool) -> type[T]:
         elif f.default_factory is not dataclasses.MISSING:
             factories[f.name] = f.default_factory
     setattr(cls, _NAMES, tuple(names))
+    setattr(cls, _NAME_SET, frozenset(names))
     setattr(cls, _DEFAULTS, defaults)
     setattr(cls, _FACTORIES, factories)
     methods: dict[str, Any] = {"__init__": _init, "__repr__": _repr, "__eq__": _eq}
@@ -121,6 +126,17 @@ def _make(cls: type[T], frozen: bool) -> type[T]:
     for name, method in methods.items():
         setattr(cls, name, method)
     return cls
+
+
+def assemble(cls: type[T], values: dict[str, Any]) -> T:
+    """A record from a value for every one of its fields, without ``__init__``'s argument
+    binding: for the ones built per row (read models, ``JobItem.from_row``), where that
+    binding would cost more than the generated ``__init__`` it replaces. The caller
+    gives every field and nothing else (tests check each such builder).
+    """
+    model = object.__new__(cls)
+    model.__dict__.update(values)
+    return model
 
 
 @overload

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
+
+from catalogsync.records import assemble, record
 
 
 def json_loads(value: str | None, default: Any = None) -> Any:
@@ -76,7 +78,7 @@ class CommandStatus(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass
+@record
 class JobRun:
     id: int
     job_type: str
@@ -97,22 +99,25 @@ class JobRun:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRun:
         keys = row.keys()
-        return cls(
-            id=int(row["id"]),
-            job_type=str(row["job_type"]),
-            status=JobStatus(str(row["status"])),
-            priority=int(row["priority"] if row["priority"] is not None else 100),
-            queue_rank=float(row["queue_rank"] or 0) if "queue_rank" in keys else 0.0,
-            requested_by=row["requested_by"],
-            config_snapshot=json_loads(row["config_snapshot"]),
-            sources=list(json_loads(row["sources"], [])),
-            playlist_scope=json_loads(row["playlist_scope"]),
-            backend_name=row["backend_name"] if "backend_name" in keys else None,
-            pause_reason=row["pause_reason"] if "pause_reason" in keys else None,
-            created_at=row["created_at"],
-            started_at=row["started_at"],
-            ended_at=row["ended_at"],
-            error=row["error"],
+        return assemble(
+            cls,
+            dict(
+                id=int(row["id"]),
+                job_type=str(row["job_type"]),
+                status=JobStatus(str(row["status"])),
+                priority=int(row["priority"] if row["priority"] is not None else 100),
+                queue_rank=float(row["queue_rank"] or 0) if "queue_rank" in keys else 0.0,
+                requested_by=row["requested_by"],
+                config_snapshot=json_loads(row["config_snapshot"]),
+                sources=list(json_loads(row["sources"], [])),
+                playlist_scope=json_loads(row["playlist_scope"]),
+                backend_name=row["backend_name"] if "backend_name" in keys else None,
+                pause_reason=row["pause_reason"] if "pause_reason" in keys else None,
+                created_at=row["created_at"],
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+                error=row["error"],
+            ),
         )
 
     @property
@@ -121,7 +126,7 @@ class JobRun:
         return [int(i) for i in ids] if isinstance(ids, list) else []
 
 
-@dataclass
+@record
 class JobStage:
     id: int
     job_id: int
@@ -138,19 +143,22 @@ class JobStage:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobStage:
-        return cls(
-            id=int(row["id"]),
-            job_id=int(row["job_run_id"]),
-            stage_type=str(row["stage_type"]),
-            seq_no=int(row["seq_no"]),
-            status=StageStatus(str(row["status"])),
-            total_items=int(row["total_items"]),
-            success_items=int(row["success_items"]),
-            failed_items=int(row["failed_items"]),
-            skipped_items=int(row["skipped_items"]),
-            planned=bool(row["planned"]),
-            started_at=row["started_at"],
-            ended_at=row["ended_at"],
+        return assemble(
+            cls,
+            dict(
+                id=int(row["id"]),
+                job_id=int(row["job_run_id"]),
+                stage_type=str(row["stage_type"]),
+                seq_no=int(row["seq_no"]),
+                status=StageStatus(str(row["status"])),
+                total_items=int(row["total_items"]),
+                success_items=int(row["success_items"]),
+                failed_items=int(row["failed_items"]),
+                skipped_items=int(row["skipped_items"]),
+                planned=bool(row["planned"]),
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+            ),
         )
 
     @property
@@ -158,7 +166,7 @@ class JobStage:
         return self.success_items + self.skipped_items
 
 
-@dataclass
+@record
 class JobItem:
     id: int
     job_stage_id: int
@@ -176,18 +184,21 @@ class JobItem:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobItem:
-        return cls(
-            id=int(row["id"]),
-            job_stage_id=int(row["job_stage_id"]),
-            job_id=row["job_run_id"],
-            item_type=str(row["item_type"]),
-            item_key=str(row["item_key"]),
-            status=ItemStatus(str(row["status"])),
-            song_id=row["song_id"],
-            playlist_id=row["playlist_id"],
-            worker_id=row["worker_id"],
-            attempts=int(row["attempts"]),
-            payload=json_loads(row["payload_json"]),
-            last_error=row["last_error"],
-            last_error_code=row["last_error_code"],
+        return assemble(
+            cls,
+            dict(
+                id=int(row["id"]),
+                job_stage_id=int(row["job_stage_id"]),
+                job_id=row["job_run_id"],
+                item_type=str(row["item_type"]),
+                item_key=str(row["item_key"]),
+                status=ItemStatus(str(row["status"])),
+                song_id=row["song_id"],
+                playlist_id=row["playlist_id"],
+                worker_id=row["worker_id"],
+                attempts=int(row["attempts"]),
+                payload=json_loads(row["payload_json"]),
+                last_error=row["last_error"],
+                last_error_code=row["last_error_code"],
+            ),
         )

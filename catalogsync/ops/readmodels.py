@@ -1,8 +1,9 @@
 """The read models: what the task center, the playlist picker and `--json` show, typed.
 
 Frozen dataclasses built by ``ops/views.py`` and handed out by the service facade
-(``catalogsync/service.py``); ``@record(frozen=True)`` (``catalogsync/records.py``), so
-creating them costs a `catalogsync` start no generated code. The TUI and the CLI read them by attribute; `--json`
+(``catalogsync/service.py``): ``@record(frozen=True)`` (``catalogsync/records.py``), so
+creating them costs a `catalogsync` start no generated code, and the per-row ones are
+built with ``records.assemble``. The TUI and the CLI read them by attribute; `--json`
 prints ``dataclasses.asdict`` of them (``cli_json.jsonable``), so a field's name and
 place here are its key and place in the JSON (docs/json.md; pinned by
 tests/catalogsync/test_json_golden.py). ``job_run_id`` keeps the JSON's name.
@@ -10,24 +11,11 @@ tests/catalogsync/test_json_golden.py). ``job_run_id`` keeps the JSON's name.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from catalogsync.records import record
 
 from .models import CommandType, JobStatus, StageStatus
-
-R = TypeVar("R")
-
-
-def assemble(cls: type[R], values: dict[str, Any]) -> R:
-    """A read model from a value for every one of its fields, without ``__init__``'s
-    argument binding (a 30-field task row: 1.1 us instead of several, and a read builds
-    50 of them). For the per-row models (``TaskRow``, ``WorkerView``); tests check every
-    field is set and nothing else.
-    """
-    model = object.__new__(cls)
-    model.__dict__.update(values)
-    return model
 
 
 @record(frozen=True)

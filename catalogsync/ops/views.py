@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalogsync import clock
 from catalogsync.catalog.repository import CatalogRepository
+from catalogsync.records import assemble
 from catalogsync.redact import mask_secrets
 from catalogsync.transfer.meter import format_bytes_progress, format_speed
 
@@ -43,7 +44,6 @@ from .readmodels import (
     StageView,
     TaskRow,
     WorkerView,
-    assemble,
 )
 from .repository import OpsRepository
 from .schedules import next_schedule

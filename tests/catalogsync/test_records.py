@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 
+from catalogsync.ops.models import ItemStatus, JobItem, JobRun, JobStage, StageStatus
 from catalogsync.records import record
 
 
@@ -102,3 +103,28 @@ def test_what_a_record_does_not_do_is_refused_when_the_class_is_made() -> None:
         @record
         class WithoutInit:
             x: int = dataclasses.field(default=0, init=False)
+
+
+def test_job_records_read_from_rows_carry_every_field_and_nothing_else(repo) -> None:
+    """``from_row`` builds JobRun, JobStage and JobItem with ``assemble``, field by field."""
+    job_id = repo.create_job(job_type="download_only", config_snapshot={"a": 1})
+    stage_id = repo.create_stage(
+        job_id=job_id, stage_type="download", seq_no=1, status=StageStatus.RUNNING
+    )
+    repo.create_item(
+        job_stage_id=stage_id,
+        item_type="song_download",
+        item_key="song:1",
+        song_id=1,
+        status=ItemStatus.PENDING,
+        payload={"row": {"id": 1}},
+    )
+    job = repo.get_job(job_id)
+    stage = repo.get_stage(stage_id)
+    item = repo.claim_next_item(stage_id, "download-1")
+    assert (type(job), type(stage), type(item)) == (JobRun, JobStage, JobItem)
+    for model in (job, stage, item):
+        assert set(vars(model)) == {f.name for f in dataclasses.fields(model)}
+        assert dataclasses.replace(model) == model
+    assert job.config_snapshot == {"a": 1} and item.payload == {"row": {"id": 1}}
+    assert item.status == ItemStatus.RUNNING and stage.job_id == job_id
