@@ -93,8 +93,10 @@ app.add_typer(library_app, name="library")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(service_app, name="service")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: a name such as `Hot :fire:` is data, printed as it is (and rich's table
+# of emoji codes, 11 M instructions, stays unloaded).
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 _state: dict[str, Any] = {}
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (docs/json.md) instead of text.")]

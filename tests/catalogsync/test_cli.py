@@ -56,6 +56,16 @@ def test_init_creates_config_database_and_library(run_cli):
     assert str(home / "library") in out
 
 
+def test_names_are_printed_as_they_are_never_as_emoji(run_cli, tmp_path):
+    """rich turns `:fire:` into an emoji by default; a playlist's name is data."""
+    code, out, _ = run_cli(
+        "playlists", "add", _playlist_file(tmp_path, "A"), "--name", "Hot :fire:"
+    )
+    assert code == 0 and "Hot :fire:" in out
+    code, out, _ = run_cli("playlists", "list")
+    assert code == 0 and "Hot :fire:" in out
+
+
 def test_playlist_scoped_sync_job_keeps_playlist_order(run_cli, tmp_path):
     code, out, _ = run_cli(
         "playlists", "add", _playlist_file(tmp_path, "A"), _playlist_file(tmp_path, "B"), "--json"

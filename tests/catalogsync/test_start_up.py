@@ -52,6 +52,7 @@ NOT_FOR_READS = [
     "catalogsync.transfer.http",
     "catalogsync.nudge",
     "rich.progress",
+    "rich._emoji_codes",  # the consoles print names as they are (emoji=False)
 ]
 # An empty job's `jobs submit --wait` runs the embedded runner, but never the TUI, an
 # HTTP client library, audio tags or notifications.
