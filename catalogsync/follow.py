@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from catalogsync.ops.models import JobStatus
 from catalogsync.ops.readmodels import TaskRow
@@ -88,6 +87,15 @@ def follow_jobs(
             done = watch.next_change()
         return {i: str(s.value) for i, s in watch.statuses().items()}
     if console.is_terminal:
+        # Only here: a script's --wait (piped or -q) never loads the progress display.
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         with Progress(
             TextColumn("[bold]{task.fields[label]}"),
             BarColumn(),

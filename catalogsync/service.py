@@ -55,6 +55,9 @@ log = logging.getLogger("catalogsync")
 SHUTDOWN_SECONDS = 8.0
 # How long `jobs pause|resume|cancel|retry` waits for a live runner's verdict.
 COMMAND_VERDICT_SECONDS = 3.0
+# wait_for_change with the runner in this process: its events wake the waiter, and the
+# database is looked at only this often besides (for a commit made elsewhere).
+EMBEDDED_POLL_SECONDS = 0.25
 
 
 @record
@@ -139,6 +142,7 @@ class Catalogsync:
         self._runner_stop = threading.Event()
         self.runner_error: CatalogsyncError | None = None  # why an embedded runner stopped
         self._nudges: NudgeListener | None = None
+        self._runner_events = threading.Event()  # set by every event of our own runner
 
     @classmethod
     def open(
@@ -414,13 +418,19 @@ class Catalogsync:
         lease.acquire()
         self.lease = lease
         recover_on_start(self.repository, self.catalog)
+
+        def relay(kind: str, data: dict[str, Any]) -> None:
+            self._runner_events.set()  # wait_for_change: a job of ours started, ended, ...
+            if on_event is not None:
+                on_event(kind, data)
+
         runner = self.runner = OpsRunner(
             self.repository,
             sleep_seconds=0.5,
             download_lane_concurrency=self.settings.download_lane_concurrency,
             general_lane_concurrency=self.settings.general_lane_concurrency,
             settings=self.settings,
-            on_event=on_event,
+            on_event=relay,
         )
         self._listen_for_nudges(runner)
         return runner
@@ -441,23 +451,35 @@ class Catalogsync:
             self._nudges = None
 
     def wait_for_change(self, timeout: float, *, poll: float = 0.01) -> bool:
-        """Block until another connection commits to the database, or ``timeout`` passes.
+        """Block until a job may have changed, or ``timeout`` passes; True when one may have.
 
-        ``PRAGMA data_version`` changes whenever any other connection (a runner thread
-        here or a runner in another process) commits, and reading it costs microseconds,
-        so a follower learns that a job ended within ``poll`` seconds instead of sleeping
-        whole refresh intervals. True when something changed.
+        With the runner in this process (``jobs submit --wait`` embeds one), its events
+        (a job started, finished, paused, a command applied) wake the waiter at once, and
+        the database is looked at every ``EMBEDDED_POLL_SECONDS`` only: a waiter that
+        woke at every commit of the runner's threads took the GIL from them about a
+        hundred times a second. Otherwise ``PRAGMA data_version``, which changes whenever
+        another connection (a runner in another process) commits and costs microseconds
+        to read, is looked at every ``poll`` seconds.
         """
         conn = self.repository._conn()
         start = conn.execute("PRAGMA data_version").fetchone()[0]
         deadline = time.monotonic() + max(timeout, 0.0)
+        events = self._runner_events if self.runner is not None else None
+        if events is not None:
+            poll = max(poll, EMBEDDED_POLL_SECONDS)
         while True:
+            if events is not None and events.is_set():
+                events.clear()
+                return True
             if conn.execute("PRAGMA data_version").fetchone()[0] != start:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            time.sleep(min(poll, remaining))
+            if events is not None:
+                events.wait(min(poll, remaining))
+            else:
+                time.sleep(min(poll, remaining))
 
     def start_runner_thread(
         self, on_event: Callable[[str, dict[str, Any]], None] | None = None

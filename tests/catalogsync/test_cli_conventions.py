@@ -491,6 +491,24 @@ def test_wait_for_change_wakes_on_another_connection_s_commit(tmp_path: Path) ->
         service.close()
 
 
+def test_wait_for_change_wakes_on_our_own_runner_s_events(tmp_path: Path) -> None:
+    """With the runner in this process, its events wake the waiter; the caller's own
+    ``on_event`` still gets every one of them."""
+    service = Catalogsync.open(home=str(tmp_path / "h"))
+    seen: list[str] = []
+    try:
+        assert service.start_runner_thread(on_event=lambda kind, _data: seen.append(kind))
+        job = service.submit_job("sync_only")
+        for _ in range(200):  # bounded: each wait ends at an event or its timeout
+            if service.job_statuses([job.id])[job.id].is_finished:
+                break
+            service.wait_for_change(30)
+        assert service.job_statuses([job.id])[job.id] == "completed"
+        assert "job_started" in seen and "job_finished" in seen
+    finally:
+        service.close()
+
+
 def test_a_read_only_command_writes_nothing_to_the_database(invoke) -> None:
     """Opening an up-to-date database commits no change, so `status` never checkpoints."""
     import sqlite3

@@ -55,8 +55,25 @@ NOT_FOR_READS = [
     "rich._emoji_codes",  # the consoles print names as they are (emoji=False)
 ]
 # An empty job's `jobs submit --wait` runs the embedded runner, but never the TUI, an
-# HTTP client library, audio tags or notifications.
-NOT_FOR_AN_EMPTY_WAIT = ["textual", "tui", "httpx", "httpcore", "mutagen", "apprise"]
+# HTTP client library, audio tags or notifications;
+# -q or piped, it draws no progress bar either.
+NOT_FOR_AN_EMPTY_WAIT = [
+    "textual",
+    "tui",
+    "httpx",
+    "httpcore",
+    "mutagen",
+    "apprise",
+    "rich.progress",
+]
+# A stage's module is imported when a job reaches the stage: a sync-only job loads no
+# download, collect, upload or verify stage (the download one brings the HTTP stack).
+OTHER_STAGES = [
+    "catalogsync.ops.stages.download",
+    "catalogsync.ops.stages.collect",
+    "catalogsync.ops.stages.upload",
+    "catalogsync.ops.stages.verify",
+]
 
 
 def probe(tmp_path: Path, watched: list[str], *args: str) -> dict[str, object]:
@@ -106,6 +123,21 @@ def test_an_empty_job_s_wait_loads_no_tui_http_library_tags_or_notifications(
     )
     # The probe itself works: the runner did load, and nothing else on the list.
     assert result["loaded"] == ["catalogsync.ops.runner"]
+
+
+def test_a_sync_only_wait_loads_only_the_sync_stage(tmp_path: Path, home: Path) -> None:
+    result = probe(
+        tmp_path,
+        OTHER_STAGES + ["catalogsync.ops.stages.sync"],
+        "--home",
+        str(home),
+        "-q",
+        "jobs",
+        "submit",
+        "sync_only",
+        "--wait",
+    )
+    assert result["loaded"] == ["catalogsync.ops.stages.sync"]
 
 
 # -- the click tree of one command ----------------------------------------------------

@@ -22,7 +22,14 @@ from catalogsync.ops.jobdefs import JOB_STAGE_SEQUENCES, STAGE_DEFS, STAGE_ORDER
 from catalogsync.ops.models import ItemStatus, JobItem
 from catalogsync.ops.repository import OpsRepository
 from catalogsync.ops.shared import SharedResources
-from catalogsync.ops.stages import STAGES, FileRecord, NewDownload, StageExecutor, Succeeded
+from catalogsync.ops.stages import (
+    STAGES,
+    FileRecord,
+    NewDownload,
+    StageExecutor,
+    Succeeded,
+    executor_class,
+)
 from catalogsync.ops.workers import FailureKind, StageWorkers, classify
 
 
@@ -31,7 +38,9 @@ def test_every_stage_of_every_job_type_has_a_definition_and_one_executor() -> No
     for stages in JOB_STAGE_SEQUENCES.values():
         assert set(stages) <= set(STAGE_DEFS)
     assert set(STAGES) == set(STAGE_DEFS) == set(STAGE_ORDER)
-    for name, executor in STAGES.items():
+    for name in STAGES:
+        executor = executor_class(name)
+        assert issubclass(executor, StageExecutor)
         assert executor.stage_type == name
         assert executor.item_type == STAGE_DEFS[name].item_type
 
