@@ -678,15 +678,16 @@ def command_line(args: list[str]) -> typer.Typer:
     """The app with only the command or group that ``args`` name, else the whole app.
 
     Typer builds the click tree of every command on each start (about 20 ms, a seventh of
-    `catalogsync status`); one command's tree costs 3 ms. The whole app stays for what
-    lists or completes commands: no command word, an unknown one, `--help` before it,
-    and shell completion.
+    `catalogsync status`); one command's tree costs 3 ms. In a group (`jobs submit`) only
+    the named command is built. The whole app stays for what lists or completes
+    commands: no command word, an unknown one, `--help` before it, and shell completion.
     """
     if "_CATALOGSYNC_COMPLETE" in os.environ:
         return app
     word = None
+    rest: list[str] = []
     takes_value = False
-    for arg in args:
+    for index, arg in enumerate(args):
         if takes_value:
             takes_value = False
         elif arg == "--help":
@@ -694,13 +695,9 @@ def command_line(args: list[str]) -> typer.Typer:
         elif arg.startswith("-"):
             takes_value = arg in VALUE_OPTIONS
         else:
-            word = arg
+            word, rest = arg, args[index + 1 :]
             break
-    commands = [
-        c
-        for c in app.registered_commands
-        if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", ""))) == word
-    ]
+    commands = _named(app.registered_commands, word)
     groups = [g for g in app.registered_groups if g.name == word]
     if word is None or len(commands) + len(groups) != 1:
         return app
@@ -708,6 +705,35 @@ def command_line(args: list[str]) -> typer.Typer:
 
     pruned = copy.copy(app)
     pruned.registered_commands, pruned.registered_groups = commands, groups
+    if groups:
+        pruned.registered_groups = [_one_command_group(groups[0], rest)]
+    return pruned
+
+
+def _named(commands: list[typer.models.CommandInfo], word: str | None) -> list[Any]:
+    return [
+        c
+        for c in commands
+        if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", ""))) == word
+    ]
+
+
+def _one_command_group(group: typer.models.TyperInfo, args: list[str]) -> Any:
+    """A group (`jobs`) with only the command its first argument names (`jobs submit`:
+    typer builds one command's click objects, not seven); the whole group for its own
+    `--help`, no command or an unknown one (groups take no options of their own)."""
+    import copy
+
+    sub = group.typer_instance
+    if sub is None or sub.registered_groups or not args or args[0].startswith("-"):
+        return group
+    commands = _named(sub.registered_commands, args[0])
+    if len(commands) != 1:
+        return group
+    pruned_sub = copy.copy(sub)
+    pruned_sub.registered_commands = commands
+    pruned = copy.copy(group)
+    pruned.typer_instance = pruned_sub
     return pruned
 
 

@@ -164,6 +164,26 @@ def test_one_command_builds_only_its_own_tree(args: list[str], expected: list[st
 
 
 @pytest.mark.parametrize(
+    "args, group, expected",
+    [
+        (["jobs", "submit", "sync_only", "--wait"], "jobs", ["submit"]),
+        (["--home", "x", "jobs", "list", "--json"], "jobs", ["list"]),
+        (["playlists", "add", "a.m3u"], "playlists", ["add"]),
+        # The group's own help, no command or an unknown one: the whole group.
+        (["jobs", "--help"], "jobs", None),
+        (["jobs"], "jobs", None),
+        (["jobs", "submitt"], "jobs", None),
+    ],
+)
+def test_in_a_group_only_the_named_command_is_built(
+    args: list[str], group: str, expected: list[str] | None
+) -> None:
+    built = get_command(cli.command_line(args)).commands[group]  # type: ignore[attr-defined]
+    whole = get_command(cli.app).commands[group]  # type: ignore[attr-defined]
+    assert sorted(built.commands) == (expected or sorted(whole.commands))
+
+
+@pytest.mark.parametrize(
     "args",
     [
         [],
@@ -185,9 +205,10 @@ def test_shell_completion_gets_every_command(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_the_whole_app_is_left_as_it_was() -> None:
-    before = names(cli.app)
+    before, jobs_before = names(cli.app), names(cli.jobs_app)
     cli.command_line(["jobs", "list"])
     assert names(cli.app) == before and len(before) > 10
+    assert names(cli.jobs_app) == jobs_before and len(jobs_before) > 5
 
 
 def test_value_options_are_the_root_options_that_take_a_value() -> None:
@@ -214,6 +235,10 @@ def test_value_options_are_the_root_options_that_take_a_value() -> None:
         ["version"],
         ["jobs", "show", "99"],
         ["jobs", "submit", "no_such_type"],
+        ["jobs", "submit", "--help"],
+        ["jobs", "submitt"],
+        ["jobs"],
+        ["playlists", "list", "--json"],
         ["-q", "--verbose", "status"],
     ],
 )
