@@ -264,3 +264,32 @@ def test_one_command_s_tree_answers_as_the_whole_app_does(tmp_path: Path, args: 
     pruned_app = cli.command_line(["--home", str(home), *args])
     assert pruned_app is not cli.app
     assert run(pruned_app) == whole
+
+
+def test_the_entry_point_runs_the_command_with_the_collector_on_and_start_up_frozen() -> None:
+    """`catalogsync` (and `python -m catalogsync`) import the CLI with the cyclic GC off,
+    freeze what that made, and run the command (which may run for days) with it on."""
+    code = (
+        "import gc, json, catalogsync.cli\n"
+        "catalogsync.cli.main = lambda: print(json.dumps("
+        "[gc.isenabled(), gc.get_freeze_count()]))\n"
+        "from catalogsync.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    enabled, frozen = json.loads(done.stdout)
+    assert enabled is True
+    assert frozen > 10_000, "the objects of the start-up were frozen"
+
+
+def test_python_m_catalogsync_runs_the_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "catalogsync", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("catalogsync ")
