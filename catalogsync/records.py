@@ -35,9 +35,19 @@ _FACTORIES = "__record_factories__"
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     cls = type(self)
-    if not args and kwargs.keys() == getattr(cls, _NAME_SET):
-        self.__dict__.update(kwargs)  # every field by name: the common call, kept short
-        return
+    if not args:
+        names_given: frozenset[str] = getattr(cls, _NAME_SET)
+        if kwargs.keys() == names_given:
+            self.__dict__.update(kwargs)  # every field by name: the common call, kept short
+            return
+        if names_given.issuperset(kwargs):  # by name, some left to their defaults
+            values = {**getattr(cls, _DEFAULTS), **kwargs}
+            for name, factory in getattr(cls, _FACTORIES).items():
+                if name not in kwargs:
+                    values[name] = factory()
+            if len(values) == len(names_given):
+                self.__dict__.update(values)
+                return
     names: tuple[str, ...] = getattr(cls, _NAMES)
     if len(args) > len(names):
         raise TypeError(

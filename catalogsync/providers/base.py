@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from catalogsync.records import record
 from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
 
 __all__ = [
@@ -20,7 +21,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Track:
     """One song as a provider sees it inside a playlist."""
 
@@ -43,7 +44,7 @@ class Track:
     lyrics: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PlaylistRef:
     """A playlist a provider can fetch: ``ref`` is what ``fetch_playlist`` takes back."""
 
@@ -53,7 +54,7 @@ class PlaylistRef:
     ref: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PlaylistContent:
     """A fetched playlist: its name and its tracks in order."""
 

@@ -7,10 +7,12 @@ import the layer above it (the providers build specs; the transfer layer moves b
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from catalogsync.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DownloadSpec:
     """What our own downloader needs to move a track's bytes."""
 

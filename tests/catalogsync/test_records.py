@@ -43,6 +43,8 @@ def test_a_record_is_a_dataclass_with_the_same_fields_and_helpers() -> None:
 
 
 def test_defaults_and_factories_as_a_dataclass_gives_them() -> None:
+    assert Point(x=1) == Point(1, "origin", []) and Point(x=1).tags is not Point(x=1).tags
+    assert Point(x=1, tags=["a"]).tags == ["a"]
     assert Point(1).label == "origin"
     assert Point(1).tags == [] and Point(1).tags is not Point(1).tags
     assert Point.label == "origin"  # a default stays on the class, as with @dataclass
@@ -75,6 +77,8 @@ def test_frozen_refuses_assignment_and_deletion_mutable_allows_it() -> None:
         (lambda: Point(1, x=2), "multiple values for argument 'x'"),
         (lambda: Point(1, colour="red"), "unexpected keyword argument 'colour'"),
         (lambda: Point(1, "a", [], 4), "takes 3 positional arguments but 4 were given"),
+        (lambda: Point(label="a"), "missing required argument: 'x'"),
+        (lambda: Point(x=1, colour="red"), "unexpected keyword argument 'colour'"),
     ],
 )
 def test_wrong_arguments_raise_type_error_as_a_dataclass_does(call, message: str) -> None:
