@@ -980,6 +980,14 @@ class SqliteStore:
             share_with._local if share_with is not None else threading.local()
         )
 
+    def adopt(self, conn: sqlite3.Connection) -> None:
+        """Use ``conn`` (from ``connect_database`` or ``initialize_database``, on this
+        database, outside a transaction) as this thread's connection: the service opens
+        the database once, not once to check it and again to read it."""
+        if getattr(self._local, "conn", None) is not None:
+            raise RuntimeError("this thread already has a connection")
+        self._local.conn = conn
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:

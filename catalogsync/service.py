@@ -131,8 +131,9 @@ class Catalogsync:
 
     def __init__(self, settings: Settings, *, check_library: bool = True) -> None:
         self.settings = settings
-        initialize_database(settings.db_path, settings.library_root).close()
+        conn = initialize_database(settings.db_path, settings.library_root)
         self.repository = OpsRepository(settings.db_path)
+        self.repository.adopt(conn)  # the checked connection reads on: one open, not two
         self.catalog = CatalogRepository(settings.db_path, share_with=self.repository)
         if check_library:
             self.check_library_location()
@@ -420,9 +421,11 @@ class Catalogsync:
         recover_on_start(self.repository, self.catalog)
 
         def relay(kind: str, data: dict[str, Any]) -> None:
-            self._runner_events.set()  # wait_for_change: a job of ours started, ended, ...
-            if on_event is not None:
-                on_event(kind, data)
+            try:
+                if on_event is not None:
+                    on_event(kind, data)
+            finally:
+                self._runner_events.set()  # wait_for_change: a job of ours started, ended...
 
         runner = self.runner = OpsRunner(
             self.repository,

@@ -500,7 +500,8 @@ def test_wait_for_change_wakes_on_our_own_runner_s_events(tmp_path: Path) -> Non
         assert service.start_runner_thread(on_event=lambda kind, _data: seen.append(kind))
         job = service.submit_job("sync_only")
         for _ in range(200):  # bounded: each wait ends at an event or its timeout
-            if service.job_statuses([job.id])[job.id].is_finished:
+            # The event comes just after the status is committed: wait for both.
+            if service.job_statuses([job.id])[job.id].is_finished and "job_finished" in seen:
                 break
             service.wait_for_change(30)
         assert service.job_statuses([job.id])[job.id] == "completed"
