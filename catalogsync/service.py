@@ -7,6 +7,7 @@ and owns an embedded runner when this process holds the runner lease.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -36,6 +37,11 @@ from catalogsync.ops.readmodels import (
 from catalogsync.ops.repository import OpsRepository
 from catalogsync.records import record
 from catalogsync.redact import mask_value
+
+# The variables ``transfer.wire`` reads a proxy from (either case).
+_PROXY_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy") for name in (base, base.upper())
+)
 
 if TYPE_CHECKING:
     from catalogsync.nudge import NudgeListener
@@ -409,12 +415,16 @@ class Catalogsync:
         """Take the lease (LeaseHeldError if a live runner has it), recover, build a runner."""
         from catalogsync.ops.recovery import recover_on_start
         from catalogsync.ops.runner import OpsRunner
-        from catalogsync.transfer.wire import BadURL, check_proxy_environment
 
-        try:
-            check_proxy_environment()  # once, here, rather than as every song's bad_url
-        except BadURL as exc:
-            raise CatalogsyncError(str(exc)) from None
+        if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+            # Checked once, here, rather than as every song's bad_url; without a proxy
+            # set there is nothing to check, and the HTTP stack loads at the first song.
+            from catalogsync.transfer.wire import BadURL, check_proxy_environment
+
+            try:
+                check_proxy_environment()
+            except BadURL as exc:
+                raise CatalogsyncError(str(exc)) from None
         lease = RunnerLease(self.repository)
         lease.acquire()
         self.lease = lease

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import errno
 import hashlib
 import os
 import queue
@@ -21,7 +20,6 @@ from urllib.parse import urlparse
 from catalogsync import __version__
 from catalogsync.errors import (
     StorageFullError,
-    StorageUnavailableError,
     TransferError,
     TransferStopped,
 )
@@ -32,6 +30,7 @@ from catalogsync.transfer.ratelimit import TokenBucket
 from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
 from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
 from catalogsync.transfer.stop import never
+from catalogsync.transfer.storage import storage_error
 from catalogsync.transfer.wire import (
     BadCertificate,
     BadFraming,
@@ -51,15 +50,6 @@ _QUEUE_CHUNKS = 16
 _GATHER_BYTES = 1024 * 1024
 _READ_BYTES = 1024 * 1024  # at most one socket read of this much per chunk
 _HASH_CHUNK = 1024 * 1024
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-_UNAVAILABLE_ERRNOS = frozenset(
-    {errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO, errno.ENOENT, errno.ENOTDIR}
-    | {
-        getattr(errno, name)
-        for name in ("ESTALE", "ENOTCONN", "EHOSTDOWN", "ENODEV", "ENXIO")
-        if hasattr(errno, name)
-    }
-)
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
 # A body this big is worth resuming after a kill: its validator is kept as it starts.
 RESUME_WORTH = 1024 * 1024
@@ -293,16 +283,6 @@ def parse_retry_after(value: str | None, cap: float) -> float | None:
             return None
         seconds = when.timestamp() - time.time()
     return min(max(seconds, 0.0), cap)
-
-
-def _storage_error(exc: OSError, path: Path) -> Exception | None:
-    """Map a write-side ``OSError`` to a storage error, or ``None`` to re-raise it."""
-    if exc.errno in _FULL_ERRNOS:
-        return StorageFullError(f"no space left on the device while writing {path}")
-    if exc.errno in _UNAVAILABLE_ERRNOS or isinstance(exc, PermissionError):
-        reason = exc.strerror or str(exc)
-        return StorageUnavailableError(f"cannot write {path}: {reason}")
-    return None
 
 
 class HttpDownloader:
@@ -798,7 +778,7 @@ class HttpDownloader:
         try:
             yield
         except OSError as exc:
-            mapped = _storage_error(exc, path)
+            mapped = storage_error(exc, path)
             if mapped is None:
                 raise
             if isinstance(mapped, StorageFullError) and delete is not None:
@@ -807,18 +787,6 @@ class HttpDownloader:
                         fh.close()
                 _unlink(delete)
             raise mapped from exc
-
-
-@contextlib.contextmanager
-def storage_guard(path: Path) -> Iterator[None]:
-    """Disk-full and permission ``OSError``s as the storage errors that pause a job."""
-    try:
-        yield
-    except OSError as exc:
-        mapped = _storage_error(exc, path)
-        if mapped is None:
-            raise
-        raise mapped from exc
 
 
 class _Decoder:

@@ -55,13 +55,18 @@ NOT_FOR_READS = [
     "rich._emoji_codes",  # the consoles print names as they are (emoji=False)
 ]
 # An empty job's `jobs submit --wait` runs the embedded runner, but never the TUI, an
-# HTTP client library, audio tags or notifications;
+# HTTP client (the download stage loads ours at its first song; the runner checks the
+# proxy variables only when one is set), audio tags or notifications;
 # -q or piped, it draws no progress bar either.
 NOT_FOR_AN_EMPTY_WAIT = [
     "textual",
     "tui",
     "httpx",
     "httpcore",
+    "http.client",
+    "ssl",
+    "catalogsync.transfer.http",
+    "catalogsync.transfer.wire",
     "mutagen",
     "apprise",
     "rich.progress",

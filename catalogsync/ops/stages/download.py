@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from catalogsync.catalog.repository import CatalogRepository
@@ -21,14 +21,17 @@ from catalogsync.providers.base import Provider, Track
 from catalogsync.redact import mask_secrets
 from catalogsync.transfer.durability import sha256_of
 from catalogsync.transfer.growth import FileGrowthMonitor
-from catalogsync.transfer.http import HttpDownloader, storage_guard
 from catalogsync.transfer.paths import ensure_space, partial_paths, safe_join, sanitize_ext
 from catalogsync.transfer.sniff import require_audio
+from catalogsync.transfer.storage import storage_guard
 
 from ..jobdefs import STAGE_DEFS
 from ..models import JobItem
 from ..progress import WorkerProgress
 from .base import NewDownload, Skipped, StageExecutor, Succeeded
+
+if TYPE_CHECKING:
+    from catalogsync.transfer.http import HttpDownloader
 
 # Codes after which a provider may hand out a fresh URL (signed URLs expire).
 EXPIRED_URL_CODES = ("http_401", "http_403", "http_404", "http_410")
@@ -72,6 +75,10 @@ class DownloadStageExecutor(StageExecutor):
         """This worker thread's downloader (it keeps its reader thread between songs)."""
         downloader = getattr(self._downloaders, "one", None)
         if downloader is None:
+            # Imported at the first song: the HTTP stack (http.client, ssl, email) costs
+            # ~25 ms, which a stage with nothing to fetch need not pay.
+            from catalogsync.transfer.http import HttpDownloader
+
             # Not durable here: the runner's flusher fsyncs recorded files off this path.
             stall = self.settings.download.stall_seconds if self.settings else 90
             downloader = self._downloaders.one = HttpDownloader(
