@@ -39,10 +39,10 @@ class _Watch:
         self.service = service
         self.ids = ids
         self.deadline = None if timeout is None else time.monotonic() + timeout
-        self.last_rows_at = 0.0
+        self.refresh_at = 0.0  # when the display's rows are due again
 
     def rows(self) -> dict[int, TaskRow]:
-        self.last_rows_at = time.monotonic()
+        self.refresh_at = time.monotonic() + REFRESH_SECONDS
         return {i: self.service.job_row(i) for i in self.ids}
 
     def statuses(self) -> dict[int, JobStatus]:
@@ -54,17 +54,23 @@ class _Watch:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def next_change(self) -> bool:
-        """Wait for a commit or the next refresh; True when the jobs have settled."""
-        remaining = REFRESH_SECONDS - (time.monotonic() - self.last_rows_at)
-        if self.deadline is not None:
-            remaining = min(remaining, self.deadline - time.monotonic())
-        while remaining > 0:
-            if self.service.wait_for_change(remaining) and _settled(self.statuses().values()):
-                return True
-            remaining = REFRESH_SECONDS - (time.monotonic() - self.last_rows_at)
+        """Wait for a commit or the next refresh; True when the jobs have settled.
+
+        A caller that reads no rows (``-q``) still waits a whole refresh interval each
+        time: the due time moves on here too, or the wait would end at once, again and
+        again (a quiet ``--wait`` once spun on the status query and took the GIL from
+        the embedded runner's workers).
+        """
+        if self.refresh_at <= time.monotonic():
+            self.refresh_at = time.monotonic() + REFRESH_SECONDS
+        while True:
+            remaining = self.refresh_at - time.monotonic()
             if self.deadline is not None:
                 remaining = min(remaining, self.deadline - time.monotonic())
-        return _settled(self.statuses().values())
+            if remaining <= 0:
+                return _settled(self.statuses().values())
+            if self.service.wait_for_change(remaining) and _settled(self.statuses().values()):
+                return True
 
 
 def follow_jobs(
