@@ -716,9 +716,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--processes",
-        type=int,
         default=None,
-        help="[download] processes for jobs (a) and (b) (default: the engine's, 1)",
+        help='[download] processes for jobs (a) and (b): a count or "auto" (default: the '
+        "engine's, auto)",
     )
     parser.add_argument(
         "--tag-count", type=int, default=200, help="write_tags runs in (t); median (200)"
@@ -731,7 +731,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="skip a scenario (repeatable)",
     )
     args = parser.parse_args(argv)
-    args.library_config = "" if args.processes is None else f"processes = {args.processes}\n"
+    if args.processes is None:
+        args.library_config = ""
+    elif args.processes == "auto":
+        args.library_config = 'processes = "auto"\n'
+    else:
+        args.library_config = f"processes = {int(args.processes)}\n"
     if args.no_tags:
         args.library_config += "[library]\nwrite_tags = false\n"
     if args.quick:

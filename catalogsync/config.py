@@ -38,7 +38,7 @@ general_lane_concurrency = 3      # collect / sync / upload jobs running at once
 
 [download]
 workers = 3                       # songs downloaded at once inside a job
-processes = 1                     # processes those workers run in (2: a helper, see docs)
+processes = "auto"                # processes those workers run in ("auto": 2 on 2+ cores, see docs)
 max_bytes_per_sec = 0             # shared bandwidth limit, 0 = none
 max_attempts = 3                  # tries per song before it is marked failed
 reserve_mb = 200                  # free space kept on the library disk
@@ -79,7 +79,9 @@ class TransferSettings:
     max_bytes_per_sec: int = 0
     max_attempts: int = 3
     reserve_mb: int = 200
-    processes: int = 1  # download only; 2 adds a helper process, see `ops/helper_process.py`
+    # Download only: "auto" (a helper process on 2+ cores) or a count; see
+    # `ops/helper_process.py`.
+    processes: int | str = "auto"
     stall_seconds: int = 90  # download only: seconds without a byte, summed over retries
 
 
@@ -223,7 +225,11 @@ def _transfer(table: dict[str, Any], defaults: TransferSettings) -> TransferSett
         max_bytes_per_sec=_int(table, "max_bytes_per_sec", defaults.max_bytes_per_sec),
         max_attempts=_int(table, "max_attempts", defaults.max_attempts),
         reserve_mb=_int(table, "reserve_mb", defaults.reserve_mb),
-        processes=_int(table, "processes", defaults.processes),
+        processes=(
+            "auto"
+            if table.get("processes", defaults.processes) == "auto"
+            else _int(table, "processes", 1)
+        ),
         stall_seconds=_int(table, "stall_seconds", defaults.stall_seconds),
     )
 

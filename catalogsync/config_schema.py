@@ -23,7 +23,7 @@ from catalogsync.records import record
 class Value:
     """One key's rule: a TOML type, and an inclusive range or a set of choices."""
 
-    kind: str  # "int", "number", "str", "bool", "str_list", "wanted_or_ids"
+    kind: str  # "int", "number", "str", "bool", "str_list", "wanted_or_ids", "int_or_auto"
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
@@ -34,6 +34,8 @@ class Value:
             return self.what
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "int_or_auto":
+            return '"auto" or ' + Value("int", self.low, self.high).describe()
         noun = {
             "int": "an integer",
             "number": "a number",
@@ -49,6 +51,8 @@ class Value:
         return noun
 
     def accepts(self, value: Any) -> bool:
+        if self.kind == "int_or_auto":
+            return value == "auto" or Value("int", self.low, self.high).accepts(value)
         if self.kind == "bool":
             return isinstance(value, bool)
         if self.kind in ("int", "number"):
@@ -135,7 +139,7 @@ SCHEMA = Table(
         "download": Table(
             keys={
                 "workers": _WORKERS,
-                "processes": _int(1, 64),
+                "processes": Value("int_or_auto", 1, 64),
                 "max_bytes_per_sec": _BYTES_PER_SEC,
                 "max_attempts": _ATTEMPTS,
                 "reserve_mb": _int(0, 10**7),

@@ -78,6 +78,14 @@ def _init(home: Path) -> None:
             "[download]\nworkers = 100000000000000000\n",
             ":2: [download] workers must be an integer from 1 to 64, got 100000000000000000",
         ),
+        (
+            "[download]\nprocesses = 'many'\n",
+            ":2: [download] processes must be \"auto\" or an integer from 1 to 64, got 'many'",
+        ),
+        (
+            "[download]\nprocesses = 0\n",
+            ':2: [download] processes must be "auto" or an integer from 1 to 64, got 0',
+        ),
         ("library = 42\n", ":1: library must be a folder path, got 42"),
         (
             "[runner]\ngeneral_lane_concurrency = 0\n",

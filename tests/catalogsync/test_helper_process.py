@@ -10,7 +10,7 @@ from unittest.mock import patch
 import pytest
 
 from catalogsync.ops import helper_process as helper_module
-from catalogsync.ops.helper_process import helper_groups
+from catalogsync.ops.helper_process import helper_groups, helper_process_count
 from catalogsync.ops.models import CommandType, ItemStatus
 from catalogsync.ops.runner import OpsRunner
 from catalogsync.ops.workers import StageWorkers
@@ -32,7 +32,7 @@ pytestmark = [
 def service(tmp_path, monkeypatch):
     # Helpers start from 64 pending items; these tests use a handful.
     monkeypatch.setattr(helper_module, "HELPER_MIN_ITEMS", 1)
-    monkeypatch.setattr(helper_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(helper_module, "usable_cpus", lambda: 2)
     svc = open_service(tmp_path / "home")
     svc.settings.download.workers = 4
     svc.settings.download.processes = 2
@@ -96,6 +96,70 @@ def test_workers_are_split_over_processes_round_robin():
         ["download-2", "download-4"],
     ]
     assert helper_groups(names[:1], 4) == [["download-1"]]
+
+
+def _settings(tmp_path, text=""):
+    from catalogsync.config import load_settings
+
+    home = tmp_path / "cfg"
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(text, encoding="utf-8")
+    return load_settings(home=str(home))
+
+
+@pytest.mark.parametrize(
+    ("text", "cpus", "pending", "expected"),
+    [
+        ("", 1, 500, 1),  # auto on one core: no helper
+        ("", 2, 500, 2),  # auto on two: one helper
+        ("", 8, 500, 2),  # auto never asks for more than 2 (3 and 4 measured slower)
+        ("", 2, 63, 1),  # too few songs to pay a helper's start-up
+        ("[download]\nprocesses = 1\n", 8, 500, 1),  # the operator said one process
+        ("[download]\nprocesses = 4\n", 2, 500, 2),  # never more processes than cores
+        ("[download]\nprocesses = 4\n", 8, 500, 4),
+        ("[download]\nmax_bytes_per_sec = 1000\n", 8, 500, 1),  # one token bucket
+        ("[[download.limits]]\nhours = '00:00-23:59'\nmax_bytes_per_sec = 9\n", 8, 500, 1),
+    ],
+)
+def test_auto_runs_a_helper_on_two_cores_for_a_big_stage(tmp_path, text, cpus, pending, expected):
+    settings = _settings(tmp_path, text)
+    assert helper_process_count(settings, "download", pending, cpus=cpus) == expected
+    assert helper_process_count(settings, "upload", pending, cpus=cpus) == 1
+
+
+def test_auto_is_the_default_and_is_kept_in_the_job_snapshot(tmp_path):
+    assert _settings(tmp_path).download.processes == "auto"
+    assert _settings(tmp_path, "[download]\nprocesses = 3\n").download.processes == 3
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, 6),  # no cgroup files: the affinity mask
+        ({"cpu.max": "max 100000\n"}, 6),  # v2, no quota
+        ({"cpu.max": "100000 100000\n"}, 1),  # v2: docker --cpus=1
+        ({"cpu.max": "150000 100000\n"}, 1),  # 1.5 cores: not two whole ones
+        ({"cpu.max": "400000 100000\n"}, 4),
+        ({"cpu.max": "200000 100000\n", "svc/cpu.max": "100000 100000\n"}, 1),  # the unit's
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 6),  # v1
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2),
+        ({"cpu.max": "garbage\n"}, 6),
+    ],
+)
+def test_usable_cpus_follows_the_affinity_mask_and_a_cgroup_quota(
+    tmp_path, monkeypatch, files, expected
+):
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    proc = tmp_path / "proc-cgroup"
+    proc.write_text("0::/svc\n", encoding="utf-8")
+    monkeypatch.setattr(helper_module.os, "sched_getaffinity", lambda pid: set(range(6)))
+    real_own = helper_module._own_cgroup
+    monkeypatch.setattr(helper_module, "_own_cgroup", lambda r: real_own(r, proc))
+    assert helper_module.usable_cpus(root) == expected
 
 
 def test_a_helper_process_downloads_beside_the_runner_and_the_files_are_identical(
