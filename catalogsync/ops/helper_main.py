@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import pickle
+import signal
 import sys
 import threading
 from typing import IO, Any
@@ -102,6 +103,15 @@ def main() -> int:
         ctx.stop_from_runner(StopReason.SHUTDOWN, "the runner went away")
 
     threading.Thread(target=listen, name="helper-listen", daemon=True).start()
+
+    def terminated(signum: int, _frame: object) -> None:
+        # systemd's default KillMode sends SIGTERM to every process of the unit, the
+        # helper included: stop like a shutdown (songs handed back, no attempt charged,
+        # files flushed), not as a helper that died mid-song.
+        ctx.stop_from_runner(StopReason.SHUTDOWN, f"{signal.Signals(signum).name} received")
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, terminated)
     run_assignment(spec, ctx)
     _write(sys.stdout, out_lock, {"done": True})
     return 0

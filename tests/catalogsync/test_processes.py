@@ -255,3 +255,71 @@ def test_runner_and_several_clients_never_see_database_is_locked(slow_job, tmp_p
         stderr = _stop(runner, grace=15)
     assert runner.returncode == 0, stderr
     assert "database is locked" not in stderr and "Traceback" not in stderr
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the helper's pid")
+def test_sigterm_to_the_runner_and_its_helper_at_once_charges_no_attempt(tmp_path, http_server):
+    """systemd's default KillMode=control-group signals every process of the unit."""
+    from catalogsync.ops.helper_process import HELPER_MIN_ITEMS, usable_cpus
+
+    if usable_cpus() < 2:
+        pytest.skip("a helper process needs 2 usable cores")
+    home = tmp_path / "home"  # the v2 layout's config.toml is there already
+    config = home / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\n[download]\nworkers = 4\nprocesses = 2\n",
+        encoding="utf-8",
+    )
+    service = open_service(home)
+    count = HELPER_MIN_ITEMS
+    songs = serve_songs(http_server, count, size=60_000, rate_bps=120_000)
+    path = write_m3u(tmp_path / "many.m3u", [("A", f"S{n}", u) for n, u in enumerate(songs)])
+    playlist = service.add_playlists([str(path)])[0].id
+    job = service.submit_job("sync_download", playlist_ids=[playlist]).id
+    runner = _start_runner(home)
+    try:
+        assert wait_for(lambda: _children(runner.pid), timeout=30), "a helper started"
+        helper = _children(runner.pid)[0]
+        assert wait_for(
+            lambda: len(list(service.settings.library_root.rglob("*.part"))) >= 4, timeout=30
+        ), "every worker, the helper's too, is mid-song"
+        for pid in (helper, runner.pid):
+            os.kill(pid, signal.SIGTERM)
+        runner.wait(20)
+    finally:
+        err = _stop(runner)
+    assert runner.returncode == 0, err
+    assert service.job_row(job).status == "queued"
+    stage = next(s for s in service.job_detail(job).stages if s.stage_type == "download")
+    items = service.repository.list_stage_items(stage.id)
+    assert {i.status for i in items} <= {ItemStatus.PENDING, ItemStatus.SUCCEEDED}
+    assert all(i.last_error_code is None for i in items), "no item failed or charged as lost"
+    assert all(i.attempts == 0 for i in items if i.status == ItemStatus.PENDING), (
+        "no attempt charged"
+    )
+    events = [e["event_type"] for e in service.repository.list_events(limit=200)]
+    assert "helper_failed" not in events
+
+    finisher = subprocess.run(
+        _cli(home, "run", "--until-idle"), capture_output=True, text=True, timeout=180
+    )
+    assert finisher.returncode == 0, finisher.stderr
+    assert service.job_row(job).status == JobStatus.COMPLETED
+    files = library_files(service)
+    assert sorted(files) == sorted(f"manifest/A/S{n}.mp3" for n in range(count))
+    assert [files[f"manifest/A/S{n}.mp3"] for n in range(count)] == list(songs.values())
+    service.close()
