@@ -50,9 +50,9 @@ log = logging.getLogger("catalogsync.helper")
 HELPER_MIN_ITEMS = 64
 
 
-# What ``processes = "auto"`` asks for on a machine with this many usable cores or more.
-# Measured on 2 cores (docs/benchmarks.md): 2 processes beat 1 by 15-25 % on small songs;
-# 3 or 4 were slower than 2 there, so auto never asks for more than 2.
+# What ``processes = "auto"`` asks for on a machine with 2 or more usable cores. Measured
+# on 2 cores only (docs/benchmarks.md: 2 processes beat 1 by 15-25 % on small songs), so
+# auto asks for no more than that; a count in config.toml tries more on a bigger machine.
 AUTO_PROCESSES = 2
 
 
