@@ -458,7 +458,11 @@ class OpsRunner:
                 except OSError as exc:  # no interpreter to start: these workers stay here
                     self._helpers_failed_with(job.id, f"cannot start a download helper: {exc}")
                     local = local + group
-            self._workers(executor, ctx).run(local, helpers)
+
+            def exited(helper: Any) -> bool:
+                return self._helper_exited(helper, job.id, stage_id, executor, ctx)
+
+            self._workers(executor, ctx).run(local, helpers, on_helper_exit=exited)
         finally:
             for helper in helpers:
                 self._finish_helper(helper, job.id, stage_id, executor, ctx)
@@ -505,6 +509,37 @@ class OpsRunner:
             self._helpers[helper.pid] = helper
         return helper
 
+    def _helper_exited(
+        self,
+        helper: HelperProcess,
+        job_id: int,
+        stage_id: int,
+        executor: stages.StageExecutor,
+        ctx: JobContext,
+    ) -> bool:
+        """A helper exited while the stage ran: settle it now, not at the stage's end.
+
+        True when its worker names should go on in this process: the stage still has
+        songs and the job is not stopping (a helper killed, or sent SIGTERM on its own,
+        would otherwise leave the stage with fewer workers until it ends).
+        """
+        failure = self._finish_helper(helper, job_id, stage_id, executor, ctx)
+        if ctx.should_stop():
+            return False
+        counts = self.repository.stage_item_counts(stage_id)
+        if not (counts.get("pending") or counts.get("running")):
+            return False
+        if failure is None:  # a clean exit with songs left: stopped from outside
+            names = ", ".join(helper.worker_names)
+            self.repository.add_event(
+                job_id,
+                "helper_stopped",
+                f"download helper process {helper.pid} stopped before the stage ended; "
+                f"its workers ({names}) go on in the runner",
+                level="warning",
+            )
+        return True
+
     def _finish_helper(
         self,
         helper: HelperProcess,
@@ -512,15 +547,19 @@ class OpsRunner:
         stage_id: int,
         executor: stages.StageExecutor,
         ctx: JobContext,
-    ) -> None:
-        """Wait for a helper; if it died, its items go back with a retry (attempts bound it)."""
+    ) -> str | None:
+        """Wait for a helper; if it died, its items go back with a retry (attempts bound it).
+
+        Once per helper: what went wrong, or None for a clean exit (or a second call).
+        """
+        with self._lock:
+            if self._helpers.pop(helper.pid, None) is None:
+                return None  # settled already, when it exited mid-stage
         if helper.running():
             helper.request_stop(ctx.reason or StopReason.SHUTDOWN, ctx.message)
         failure = helper.finish()
-        with self._lock:
-            self._helpers.pop(helper.pid, None)
         if failure is None:
-            return
+            return None
         held = fail_items_of_lost_workers(
             self.repository,
             stage_id,
@@ -530,6 +569,7 @@ class OpsRunner:
             executor.max_attempts(),
         )
         self._helpers_failed_with(job_id, f"{failure}; {held} item(s) it held will be retried")
+        return failure
 
     def _helpers_failed_with(self, job_id: int, message: str) -> None:
         """No more helpers for this runner: say why, once per failure."""

@@ -86,6 +86,8 @@ def classify(exc: BaseException, attempts: int = 1) -> Failure:
 class HelperHandle(Protocol):
     """What the worker threads need of a helper process running more of the stage's workers."""
 
+    worker_names: list[str]
+
     def running(self) -> bool: ...
 
     def request_stop(self, reason: str, message: str | None = None) -> None: ...
@@ -121,32 +123,50 @@ class StageWorkers:
 
     # -- threads ---------------------------------------------------------------
 
-    def run(self, names: Sequence[str], helpers: Sequence[HelperHandle] = ()) -> None:
-        """Worker threads for ``names``; returns once they, and any helpers, are done."""
-        threads = [
-            threading.Thread(
-                target=self._thread,
-                args=(name,),
-                name=f"job{self.ctx.job_id}-{name}",
-                daemon=True,
-            )
-            for name in names
-        ]
-        for thread in threads:
-            thread.start()
+    def run(
+        self,
+        names: Sequence[str],
+        helpers: Sequence[HelperHandle] = (),
+        on_helper_exit: Callable[[HelperHandle], bool] | None = None,
+    ) -> None:
+        """Worker threads for ``names``; returns once they, and any helpers, are done.
+
+        A helper that exits while the stage runs is seen within a tick: ``on_helper_exit``
+        settles it (a dead helper's items go back) and says whether its worker names go
+        on here, so the stage keeps the number of workers the operator set.
+        """
+        threads = [self._start(name) for name in names]
         if not helpers:
             for thread in threads:
                 thread.join()
             return
+        live = list(helpers)
         # Pass a stop on to the helpers as soon as it is raised, not once our own
         # workers have wound down: a pause must reach every worker within a second.
-        while any(t.is_alive() for t in threads) or any(h.running() for h in helpers):
-            if self.ctx.should_stop():
-                for helper in helpers:
+        while any(t.is_alive() for t in threads) or live:
+            stopping = self.ctx.should_stop()
+            for helper in list(live):
+                if stopping:
                     helper.request_stop(self.ctx.reason or StopReason.SHUTDOWN, self.ctx.message)
+                if helper.running():
+                    continue
+                live.remove(helper)
+                if on_helper_exit is not None and on_helper_exit(helper):
+                    threads += [self._start(name) for name in helper.worker_names]
+            if stopping:
                 time.sleep(0.05)
             else:
                 self.ctx.wait(0.05)
+
+    def _start(self, worker_name: str) -> threading.Thread:
+        thread = threading.Thread(
+            target=self._thread,
+            args=(worker_name,),
+            name=f"job{self.ctx.job_id}-{worker_name}",
+            daemon=True,
+        )
+        thread.start()
+        return thread
 
     def _thread(self, worker_name: str) -> None:
         try:

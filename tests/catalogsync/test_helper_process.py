@@ -269,6 +269,64 @@ def test_a_killed_helper_hands_its_items_back_and_the_runner_finishes_alone(
     assert not list(service.settings.library_root.rglob("*.part"))
 
 
+HELPER_NAMES = ("download-2", "download-4")
+
+
+def _workers_of(service, job, names):
+    return [w for w in service.job_detail(job).workers if w.worker_name in names]
+
+
+def _event_texts(service, job, kind):
+    return [e.message for e in service.job_detail(job).events if e.event_type == kind]
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+def test_a_helper_that_ends_mid_stage_is_seen_at_once_and_its_workers_go_on_here(
+    service, http_server, tmp_path, how
+):
+    """Not at the stage's end: the stage keeps the workers the operator set."""
+    job, songs = _job(service, http_server, tmp_path, 16, size=300_000, rate_bps=150_000)
+    with patch("catalogsync.ops.workers.retry_delay", return_value=0.05):
+        assert service.start_runner_thread()
+        try:
+            assert wait_for(lambda: service.runner.helper_pids(), timeout=10)
+            pid = service.runner.helper_pids()[0]
+            assert wait_for(
+                lambda: (
+                    sum(w.downloaded_bytes or 0 for w in _workers_of(service, job, HELPER_NAMES))
+                    > 50_000
+                ),
+                timeout=20,
+            )
+            os.kill(pid, how)
+            kind = "helper_failed" if how == signal.SIGKILL else "helper_stopped"
+            assert wait_for(lambda: _event_texts(service, job, kind), timeout=15)
+            assert service.job_row(job).status == "running", "seen while the stage runs"
+            assert not os.path.exists(f"/proc/{pid}"), "the helper was reaped, no zombie"
+            done = sum(w.processed_count for w in _workers_of(service, job, HELPER_NAMES))
+            assert wait_for(
+                lambda: (
+                    sum(w.processed_count for w in _workers_of(service, job, HELPER_NAMES)) > done
+                ),
+                timeout=30,
+            ), "the helper's worker names take songs in the runner"
+            assert wait_for(lambda: service.job_row(job).status == "completed", timeout=60)
+        finally:
+            service.stop_runner()
+    _assert_library_matches(service, songs)
+    stage = _download_stage(service, job)
+    assert (stage.success_items, stage.failed_items) == (16, 0)
+    if how == signal.SIGTERM:
+        assert _event_texts(service, job, "helper_failed") == []
+        (text,) = _event_texts(service, job, "helper_stopped")
+        assert f"process {pid} stopped before the stage ended" in text
+        items = service.repository.list_stage_items(stage.id)
+        assert all(i.last_error_code is None for i in items), "nothing charged as lost"
+    else:
+        (text,) = _event_texts(service, job, "helper_failed")
+        assert f"process {pid} was killed by signal 9" in text
+
+
 def test_a_helper_whose_runner_dies_stops_and_hands_its_items_back(service, http_server, tmp_path):
     """The runner's end of the pipe closes (SIGKILL): the helper stops like a shutdown."""
     from catalogsync.ops.helper_process import HelperProcess
