@@ -61,6 +61,7 @@ def run_demo(home: str | None, *, headless: bool, console: Console) -> int:
             from tui.app import run_tui
 
             run_tui(service, demo=True)
+            _say_where_it_stays(service, home, console)
             return 0
         from catalogsync.follow import follow_jobs
 
@@ -82,7 +83,21 @@ def run_demo(home: str | None, *, headless: bool, console: Console) -> int:
         failed = {i: s for i, s in statuses.items() if s != "completed"}
         for job_id, status in failed.items():
             console.print(f"job {job_id} ended {status}", markup=False)
+        _say_where_it_stays(service, home, console)
         return 1 if failed else 0
     finally:
         service.close()
         server.stop()
+
+
+def _say_where_it_stays(service: Catalogsync, home: str | None, console: Console) -> None:
+    """A demo in a fresh temporary folder leaves its files there, for a look: say so."""
+    if home:
+        return
+    folder = service.settings.config_path.parent
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    console.print(
+        f"the demo's files stay in {folder} ({size / 1024 / 1024:.0f} MB) for a look: "
+        f"`rm -r {folder}` removes them; `--home DIR` reuses one folder",
+        markup=False,
+    )
