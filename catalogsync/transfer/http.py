@@ -423,7 +423,7 @@ class HttpDownloader:
             )
         except RetriesExhausted as exhausted:
             raise TransferError(
-                f"{exhausted.error} (gave up after {self.max_attempts} attempts)",
+                f"{exhausted.error} (gave up after {self.max_attempts} requests)",
                 code=exhausted.error.code,
                 permanent=False,
             ) from None

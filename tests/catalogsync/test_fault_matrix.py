@@ -1025,7 +1025,7 @@ def test_bad_chunked_framing_is_bad_chunked_body(tmp_path: Path, http_server: Lo
     assert info.value.code == "bad_chunked_body"
     assert str(info.value) == (
         "bad chunked body: chunk size line 'zz-not-hex' is not hexadecimal "
-        "(gave up after 2 attempts)"
+        "(gave up after 2 requests)"
     )
     assert not (tmp_path / "x.mp3").exists()
 

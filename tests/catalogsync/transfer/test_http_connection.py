@@ -427,6 +427,6 @@ def test_a_server_that_does_not_speak_http_is_a_connection_failure(tmp_path: Pat
         listener.close()
         thread.join(5)
     assert err.value.code == "connection" and not err.value.permanent
-    assert f"127.0.0.1:{port}" in str(err.value) and "gave up after 2 attempts" in str(err.value)
+    assert f"127.0.0.1:{port}" in str(err.value) and "gave up after 2 requests" in str(err.value)
     assert len(served) == 2
     assert list(tmp_path.iterdir()) == []
