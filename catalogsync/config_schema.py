@@ -352,7 +352,8 @@ def validate(data: dict[str, Any], text: str, config_path: Path) -> None:
                 fail(here, f"unknown key {key}{where}{_suggest(key, known_keys, False)}")
                 return  # unreachable: fail raises
             if not rule.accepts(item):
-                shown = repr(item)
+                # TOML's spelling of a boolean, not Python's: the user wrote `true`.
+                shown = str(item).lower() if isinstance(item, bool) else repr(item)
                 if len(shown) > 40:
                     shown = shown[:37] + "..."
                 name = key if not path else f"{_label(path)} {key}"

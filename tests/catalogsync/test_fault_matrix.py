@@ -86,6 +86,10 @@ def _init(home: Path) -> None:
             "[download]\nprocesses = 0\n",
             ':2: [download] processes must be "auto" or an integer from 1 to 64, got 0',
         ),
+        (
+            "[download]\nprocesses = true\n",
+            ':2: [download] processes must be "auto" or an integer from 1 to 64, got true',
+        ),
         ("library = 42\n", ":1: library must be a folder path, got 42"),
         (
             "[runner]\ngeneral_lane_concurrency = 0\n",
