@@ -40,8 +40,10 @@ def local_time(value: str | None, default: str = "") -> str:
     return at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+def status_text(status: str, queue_label: str = "") -> Text:
+    """A job's status; a queued one with its place in its lane (`queued #2`)."""
+    shown = queue_label if status == "queued" and queue_label.startswith("queued") else status
+    return Text(shown, style=STATUS_STYLES.get(status, ""))
 
 
 def render_jobs(console: Console, rows: Sequence[TaskRow]) -> None:
@@ -53,11 +55,11 @@ def render_jobs(console: Console, rows: Sequence[TaskRow]) -> None:
         table.add_row(
             str(row.id),
             Text(row.display_name),
-            status_text(row.status),
+            status_text(row.status, row.queue_label),
             Text(row.scope_summary),
             Text(row.primary_progress_text),
             str(row.active_worker_count),
-            Text(row.queue_label),
+            Text(row.lane_type),
         )
     console.print(table)
 
@@ -106,8 +108,8 @@ def render_job_detail(console: Console, detail: JobDetailView) -> None:
     console.print(
         Text.assemble(
             (f"job {job.id} {job.display_name} ", "bold"),
-            status_text(job.status),
-            f"  {job.scope_summary}  {job.primary_progress_text}  lane {job.queue_label}",
+            status_text(job.status, job.queue_label),
+            f"  {job.scope_summary}  {job.primary_progress_text}  {job.lane_type} lane",
         )
     )
     if job.pause_reason and job.status == "paused":

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from rich.console import Console
 
+from catalogsync.cli_render import status_text
 from catalogsync.ops.models import JobStatus
 from catalogsync.ops.readmodels import TaskRow
 from catalogsync.service import Catalogsync
@@ -23,8 +24,8 @@ PLAIN_EVERY_SECONDS = 2.0
 
 def _line(row: TaskRow) -> str:
     return (
-        f"job {row.id} {row.display_name}: {row.status}, "
-        f"{row.primary_progress_text}, lane {row.queue_label}"
+        f"job {row.id} {row.display_name}: {status_text(row.status, row.queue_label).plain}, "
+        f"{row.primary_progress_text}, {row.lane_type} lane"
     )
 
 
