@@ -44,9 +44,10 @@ class WorkerProgress:
     def start(self, display_text: str | None = None, *, already: int = 0) -> None:
         """A new transfer begins (``already`` bytes were on disk from an earlier try).
 
-        Nothing is written here: claiming the item already reset the worker row, and a
-        short file finishes before a write would be useful. The meter is the worker's,
-        not the file's, so the speed carries across songs instead of dropping to nothing.
+        Nothing is written here: claiming the item already reset the worker row's song
+        fields, and a short file finishes before a write would be useful. The meter is
+        the worker's, not the file's, so the speed carries across songs instead of
+        dropping to nothing (the claim keeps the row's speed for the same reason).
         """
         with self._lock:
             self._last_done = already
@@ -63,7 +64,10 @@ class WorkerProgress:
         with self._lock:
             self._retry_shown = True
         self.repository.update_worker_state(
-            self.worker_name, job_id=self.job_id, current_display_text=mask_secrets(text)
+            self.worker_name,
+            job_id=self.job_id,
+            current_display_text=mask_secrets(text),
+            speed_bytes_per_sec=None,  # waiting, not transferring
         )
 
     def on_bytes(self, done: int, total: int | None) -> None:
@@ -111,6 +115,7 @@ class WorkerProgress:
             self.worker_name,
             job_id=self.job_id,
             current_display_text=mask_secrets(text) if text else None,
+            **({"speed_bytes_per_sec": None} if seconds_left > 0 else {}),
         )
 
     def on_growth(self, done: int, total: int | None, rate: float | None) -> None:

@@ -346,3 +346,33 @@ def test_read_models_use_a_fixed_number_of_queries(repo):
         _count_queries(repo, lambda: views.job_detail(repo, 1)),
     )
     assert few == many
+
+
+def test_a_worker_keeps_its_speed_from_one_song_to_the_next_and_loses_it_when_idle(repo):
+    """Songs shorter than a progress write: the header's total must not read a third."""
+    from catalogsync.ops.progress import WorkerProgress
+
+    job = repo.create_job(job_type="download_only", status=JobStatus.RUNNING)
+    stage = repo.create_stage(job_id=job, stage_type="download", seq_no=1)
+    items = [
+        repo.create_item(job_stage_id=stage, item_type="song_download", item_key=f"s:{n}")
+        for n in range(3)
+    ]
+    assert repo.claim_item(item_id=items[0], worker_name="download-1")
+    repo.update_worker_state("download-1", job_id=job, speed_bytes_per_sec=3 * MB)
+    following = repo.succeed_and_claim_next(items[0], {}, stage, "download-1")
+    assert following is not None and following.id == items[1]
+    (worker,) = repo.list_job_workers(job)
+    assert worker["current_job_item_id"] == items[1] and worker["downloaded_bytes"] is None
+    assert worker["speed_bytes_per_sec"] == 3 * MB, "the worker's measured speed carries on"
+    assert views.dashboard_payload(repo).download_stats.speed_bytes_per_sec == 3 * MB
+
+    # Waiting to retry is not transferring.
+    WorkerProgress(repo, "download-1", job).on_retry(None, 4.0)
+    assert repo.list_job_workers(job)[0]["speed_bytes_per_sec"] is None
+
+    repo.update_worker_state("download-1", job_id=job, speed_bytes_per_sec=2 * MB)
+    assert repo.succeed_and_claim_next(items[1], {}, stage, "download-1").id == items[2]
+    assert repo.succeed_and_claim_next(items[2], {}, stage, "download-1") is None
+    (worker,) = repo.list_job_workers(job)
+    assert worker["status"] == "idle" and worker["speed_bytes_per_sec"] is None, "idle: no speed"

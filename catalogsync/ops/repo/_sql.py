@@ -30,6 +30,15 @@ WORKER_IDLE_SET = """
     current_playlist_id = NULL, current_display_text = NULL, downloaded_bytes = NULL,
     total_bytes = NULL, speed_bytes_per_sec = NULL, progress_percent = NULL
 """
+# A worker going straight on to its next item: the song fields reset, its measured speed
+# stays (its meter spans songs). Nulled, a worker on songs shorter than a progress write
+# read "no speed" most of the time, and the header's total (a sum of workers' speeds)
+# showed a third of the real rate. A retry or a cooldown wait clears it (progress.py).
+WORKER_NEXT_SET = """
+    status = 'running', current_job_item_id = NULL, current_song_id = NULL,
+    current_playlist_id = NULL, current_display_text = NULL, downloaded_bytes = NULL,
+    total_bytes = NULL, progress_percent = NULL
+"""
 PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CLAIM_NEXT_SQL = """
     UPDATE job_items SET status = 'running', attempts = attempts + 1,

@@ -17,6 +17,7 @@ from ._sql import (
     ITEM_COUNTER,
     PLAIN_KEY,
     WORKER_IDLE_SET,
+    WORKER_NEXT_SET,
     cancel_unfinished,
     display_text,
     json_dumps,
@@ -154,7 +155,7 @@ class ItemsRepository(WorkersRepository):
         conn.execute("UPDATE job_items SET worker_id = ? WHERE id = ?", (worker_id, row["id"]))
         conn.execute(
             f"""
-            UPDATE job_workers SET {WORKER_IDLE_SET}, status = 'running',
+            UPDATE job_workers SET {WORKER_NEXT_SET},
                 current_job_item_id = ?, current_song_id = ?, current_playlist_id = ?,
                 current_display_text = ?, heartbeat_at = ?
             WHERE id = ?
@@ -245,7 +246,7 @@ class ItemsRepository(WorkersRepository):
                 return None
             conn.execute(
                 f"""
-                UPDATE job_workers SET {WORKER_IDLE_SET}, status = 'running',
+                UPDATE job_workers SET {WORKER_NEXT_SET},
                     processed_count = processed_count + 1, job_stage_id = ?,
                     current_job_item_id = ?, current_song_id = ?, current_playlist_id = ?,
                     current_display_text = ?, heartbeat_at = ?
