@@ -529,7 +529,32 @@ def _wait_for(service: Catalogsync, job_id: int, as_json: bool) -> int:
             service.stop_runner()
     if as_json:
         _print_json({"job": service.job_row(job_id)})
+    elif statuses[job_id] != "completed":
+        # Exit 1, 3 or 4 comes with its reason on stderr, -q or not: a cron mail (or a
+        # script's log) says why without a second command.
+        err.print(_wait_outcome(service, job_id), markup=False)
     return int(WAIT_EXIT_CODES.get(statuses[job_id], ExitCode.ERROR))
+
+
+def _wait_outcome(service: Catalogsync, job_id: int) -> str:
+    """One line on how a waited-for job ended short of `completed`."""
+    detail = service.job_detail(job_id)
+    job = detail.job
+    status = str(job.status.value if hasattr(job.status, "value") else job.status)
+    text = f"job {job_id} {status.replace('_', ' ')}"
+    if status == "paused" and job.pause_reason:
+        return f"{text}: {job.pause_reason}"
+    if status == "canceled":
+        return f"{text}: {job.done_items} / {job.total_items} done"
+    failed = detail.failed_items
+    if failed.total:
+        first = failed.items[0] if failed.items else None
+        why = f"; first: {first.song or first.playlist or 'item'}: {first.error}" if first else ""
+        return (
+            f"{text}: {failed.total} failed, {job.done_items} / {job.total_items} done{why}; "
+            f"`catalogsync jobs show {job_id} --failed` lists them"
+        )
+    return f"{text}; `catalogsync jobs show {job_id}` says why"
 
 
 @jobs_app.command("list")

@@ -237,3 +237,21 @@ def test_backends_add_and_list(run_cli, tmp_path):
     assert [(r["name"], r["kind"]) for r in rows] == [("library", "local"), ("nas", "local")]
     code, _, err = run_cli("backends", "add", "nas", "--kind", "local", "--target", "/x")
     assert code == 1 and "already exists" in err
+
+
+def test_a_quiet_wait_that_ends_short_of_completed_says_why_on_stderr(
+    run_cli, tmp_path, http_server
+):
+    good = http_server.route("/good.mp3", body=mp3_body(30_000, seed=1))
+    gone = http_server.route("/gone.mp3", status=404)
+    run_cli(
+        "playlists",
+        "add",
+        str(write_m3u(tmp_path / "g.m3u", [("A", "Good", good), ("A", "Gone", gone)])),
+    )
+    code, out, err = run_cli("-q", "jobs", "submit", "sync_download", "--wait")
+    assert (code, out) == (3, "")
+    (line,) = err.strip().splitlines()
+    assert line.startswith("job 1 completed with errors: 1 failed, 1 / 2 done; first: Gone / A")
+    assert ": HTTP 404 from http://127.0.0.1:" in line
+    assert line.endswith("`catalogsync jobs show 1 --failed` lists them")
