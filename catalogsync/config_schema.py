@@ -357,7 +357,11 @@ def validate(data: dict[str, Any], text: str, config_path: Path) -> None:
                 if len(shown) > 40:
                     shown = shown[:37] + "..."
                 name = key if not path else f"{_label(path)} {key}"
-                fail(here, f"{name} must be {rule.describe()}, got {shown}")
+                hint = ""
+                if rule.choices and isinstance(item, str):  # kind = "directry"
+                    close = difflib.get_close_matches(item, list(rule.choices), n=1, cutoff=0.6)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                fail(here, f"{name} must be {rule.describe()}, got {shown}{hint}")
 
     def walk_table(table: Table, item: Any, here: tuple[Any, ...]) -> None:
         if table.array:

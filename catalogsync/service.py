@@ -82,7 +82,9 @@ def _log_event(kind: str, data: dict[str, Any]) -> None:
         message = data.get("message")
         log.info("job %s %s%s", data["job_id"], data["status"], f": {message}" if message else "")
     elif kind == "job_paused":
-        log.warning("job %s paused: %s", data["job_id"], data.get("message"))
+        # An operator's pause is what was asked for; a full or missing disk is a warning.
+        level = logging.INFO if data.get("by") == "operator" else logging.WARNING
+        log.log(level, "job %s paused: %s", data["job_id"], data.get("message"))
     elif kind == "command":
         log.info("%s", data["message"])
 

@@ -404,7 +404,7 @@ class OpsRunner:
             self.repository.add_event(
                 job_id, "paused_storage", f"job {job_id} paused: {message}", level="error"
             )
-            self._emit("job_paused", {"job_id": job_id, "message": message})
+            self._emit("job_paused", {"job_id": job_id, "message": message, "by": "storage"})
         else:
             self.repository.set_job_status(
                 job_id,
@@ -413,7 +413,9 @@ class OpsRunner:
                 pause_reason="paused by operator",
             )
             self.repository.add_event(job_id, "paused", f"job {job_id} paused")
-            self._emit("job_paused", {"job_id": job_id, "message": "paused by operator"})
+            self._emit(
+                "job_paused", {"job_id": job_id, "message": "paused by operator", "by": "operator"}
+            )
         for stage in self.repository.list_job_stages(job_id):
             if stage.status == StageStatus.RUNNING:
                 self.repository.set_stage_status(stage.id, StageStatus.PENDING)

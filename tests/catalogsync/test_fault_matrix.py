@@ -90,6 +90,11 @@ def _init(home: Path) -> None:
             "[download]\nprocesses = true\n",
             ':2: [download] processes must be "auto" or an integer from 1 to 64, got true',
         ),
+        (
+            "[[sources]]\nname = 'x'\nkind = 'directry'\npath = '/srv'\n",
+            ":3: [[sources]] #1 kind must be one of 'manual_file', 'directory', "
+            "'playlist_square', got 'directry' (did you mean 'directory'?)",
+        ),
         ("library = 42\n", ":1: library must be a folder path, got 42"),
         (
             "[runner]\ngeneral_lane_concurrency = 0\n",

@@ -417,3 +417,18 @@ def test_under_journald_the_runner_writes_plain_lines(tmp_path):
     assert JOURNAL_FORMAT.startswith("%(levelname)s")
     # The file keeps its timestamps: no journald stamps it.
     assert time.strftime("%Y-") in log_file.read_text().splitlines()[0]
+
+
+def test_an_operator_pause_is_journaled_as_info_and_a_storage_pause_as_a_warning(caplog):
+    """The journal's priority follows what happened: `journalctl -p warning` shows the disk."""
+    import logging
+
+    from catalogsync.service import _log_event
+
+    with caplog.at_level(logging.INFO, logger="catalogsync"):
+        _log_event("job_paused", {"job_id": 3, "message": "paused by operator", "by": "operator"})
+        _log_event("job_paused", {"job_id": 4, "message": "disk full: /srv", "by": "storage"})
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "job 3 paused: paused by operator"),
+        (logging.WARNING, "job 4 paused: disk full: /srv"),
+    ]
