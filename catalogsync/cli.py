@@ -540,7 +540,7 @@ def _wait_outcome(service: Catalogsync, job_id: int) -> str:
     """One line on how a waited-for job ended short of `completed`."""
     detail = service.job_detail(job_id)
     job = detail.job
-    status = str(job.status.value if hasattr(job.status, "value") else job.status)
+    status = str(job.status)
     text = f"job {job_id} {status.replace('_', ' ')}"
     if status == "paused" and job.pause_reason:
         return f"{text}: {job.pause_reason}"
