@@ -30,7 +30,7 @@ from catalogsync.transfer.ratelimit import TokenBucket
 from catalogsync.transfer.retry import RetriesExhausted, Transient, retrying
 from catalogsync.transfer.spec import DownloadSpec, ProgressCallback
 from catalogsync.transfer.stop import never
-from catalogsync.transfer.storage import storage_error
+from catalogsync.transfer.storage import storage_guard
 from catalogsync.transfer.wire import (
     BadCertificate,
     BadFraming,
@@ -774,19 +774,17 @@ class HttpDownloader:
     def _storage_guard(
         self, path: Path, *, delete: Path | None, fh: IO[bytes] | None = None
     ) -> Iterator[None]:
-        """Turn disk-full and permission ``OSError``s into storage errors naming ``path``."""
+        """``storage_guard``, and on a full disk the partial file ``delete`` goes too."""
         try:
-            yield
-        except OSError as exc:
-            mapped = storage_error(exc, path)
-            if mapped is None:
-                raise
-            if isinstance(mapped, StorageFullError) and delete is not None:
+            with storage_guard(path):
+                yield
+        except StorageFullError:
+            if delete is not None:
                 if fh is not None:
                     with contextlib.suppress(OSError):
                         fh.close()
                 _unlink(delete)
-            raise mapped from exc
+            raise
 
 
 class _Decoder:
